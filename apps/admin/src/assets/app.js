@@ -1,0 +1,6 @@
+// Admin console: shows the API's health and the items it holds.
+const status = document.getElementById('status');
+fetch('/api/health')
+  .then((response) => response.json())
+  .then((health) => { status.textContent = `API ${health.status} (version ${health.version})`; })
+  .catch(() => { status.textContent = 'API unreachable'; });

@@ -1,0 +1,39 @@
+//! Embeds `migrations/NNN_description.sql` into the binary, in version order, so that the
+//! image (built `FROM scratch`) carries its migrations and `api migrate` needs no files.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+fn main() {
+    let dir = Path::new("migrations");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("services/api/migrations must exist")
+        .map(|entry| entry.expect("readable migrations dir").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
+        .collect();
+    files.sort();
+    let mut out = String::from("&[\n");
+    for path in &files {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("UTF-8 file name");
+        let (version, name) = stem
+            .split_once('_')
+            .unwrap_or_else(|| panic!("{}: expected NNN_description.sql", path.display()));
+        let version: i32 = version
+            .parse()
+            .unwrap_or_else(|_| panic!("{}: expected a numeric NNN prefix", path.display()));
+        let absolute = std::fs::canonicalize(path).expect("migration path resolves");
+        writeln!(
+            out,
+            "    ({version}, {name:?}, include_str!({:?})),",
+            absolute.display()
+        )
+        .unwrap();
+    }
+    out.push(']');
+    let target = Path::new(&std::env::var("OUT_DIR").unwrap()).join("migrations.rs");
+    std::fs::write(target, out).expect("write generated migrations list");
+}

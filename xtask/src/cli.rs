@@ -1,0 +1,116 @@
+//! Command-line definitions. The doc comments are the `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Deploy tool of this monorepo: works out what changed, builds and ships only that.
+///
+/// Exit codes: 0 success, 1 internal error, 2 usage or configuration error,
+/// 3 a check failed.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Run against the monorepo rooted at DIR (holding deploy.toml) instead of this one.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decide, offline, which services and apps must deploy between two commits, and why.
+    Plan(PlanArgs),
+    /// Show every input of one service or app, its fingerprint, and what differs from a base.
+    Explain(ExplainArgs),
+    /// Run every check CI runs: format, lints, tests, deploy.toml, file ownership.
+    Check(CheckArgs),
+    /// Benchmarks (see docs/benchmarks.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// The two commits to compare.
+#[derive(Debug, Args)]
+pub struct Revisions {
+    /// The commit to compare against (what is deployed): any git revision.
+    #[arg(long, value_name = "REV")]
+    pub base: String,
+    /// The commit to deploy [default: HEAD, and uncommitted input changes are reported].
+    #[arg(long, value_name = "REV")]
+    pub head: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub revisions: Revisions,
+    /// Output format: a table, the versioned JSON plan (docs/plan-json.md), or a GitHub
+    /// Actions matrix of the services to deploy.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    GithubMatrix,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The service or app to explain.
+    pub unit: String,
+    #[command(flatten)]
+    pub revisions: Revisions,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Skip clippy and the tests (for a pre-commit hook).
+    #[arg(long)]
+    pub fast: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Time `plan` on a generated monorepo against `git diff` and a per-service diff loop.
+    Plan(BenchPlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPlanArgs {
+    /// Services in the generated monorepo.
+    #[arg(long, default_value_t = 300)]
+    pub services: usize,
+    /// Library crates in the generated monorepo.
+    #[arg(long, default_value_t = 300)]
+    pub crates: usize,
+    /// Tracked files in the generated monorepo.
+    #[arg(long, default_value_t = 50_000)]
+    pub files: usize,
+    /// Commits in the generated history.
+    #[arg(long, default_value_t = 3_000)]
+    pub commits: usize,
+    /// Timed runs of each fast command (the median is reported).
+    #[arg(long, default_value_t = 15)]
+    pub runs: usize,
+    /// Where to generate the monorepo [default: target/bench/monorepo-<sizes>].
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+}

@@ -1,0 +1,124 @@
+//! `cargo xtask plan` and `cargo xtask explain`: load two commits, compare them, print.
+
+use crate::cli::{ExplainArgs, Format, PlanArgs, PlanFormat, Revisions};
+use crate::context::Context;
+use crate::diag;
+use crate::git::{Change, Repo};
+use crate::model::{Loader, Model};
+use crate::owners::{Owners, Reach};
+use crate::plan::{self, DirtyInput, Plan, Side};
+use crate::render;
+use anyhow::Result;
+
+/// Two loaded commits and what changed between them.
+struct Comparison {
+    base: Model,
+    head: Model,
+    changes: Vec<Change>,
+    /// Uncommitted input changes, when the head is the checked-out commit.
+    dirty: Option<Vec<DirtyInput>>,
+}
+
+impl Comparison {
+    fn load(ctx: &Context, revisions: &Revisions) -> Result<Comparison> {
+        let repo = Repo::open(&ctx.root)?;
+        let head_commit = repo.resolve(revisions.head.as_deref().unwrap_or("HEAD"), "--head")?;
+        let base_commit = repo.resolve(&revisions.base, "--base")?;
+        let mut loader = Loader::new(&repo);
+        let head = loader.load(&head_commit, true)?;
+        let base = loader.load(&base_commit, false)?;
+        let changes = repo.changes(&base_commit, &head_commit)?;
+        let dirty = match revisions.head {
+            None => Some(dirty_inputs(&repo, &head)?),
+            Some(_) => None,
+        };
+        Ok(Comparison {
+            base,
+            head,
+            changes,
+            dirty,
+        })
+    }
+
+    fn plan(&self) -> Plan {
+        let mut plan = plan::plan(
+            &Side {
+                commit: self.base.commit.sha(),
+                manifests: &self.base.manifests,
+            },
+            &Side {
+                commit: self.head.commit.sha(),
+                manifests: &self.head.manifests,
+            },
+            &self.changes,
+        );
+        plan.dirty_inputs = self.dirty.clone();
+        plan
+    }
+}
+
+/// Dirty paths of the working tree that are inputs of some unit at the head.
+fn dirty_inputs(repo: &Repo, head: &Model) -> Result<Vec<DirtyInput>> {
+    let owners = Owners::new(&head.units, Reach::Inputs)?;
+    Ok(repo
+        .dirty_paths()?
+        .into_iter()
+        .filter_map(|path| {
+            let units: Vec<String> = owners.of(&path).into_iter().map(str::to_owned).collect();
+            (!units.is_empty()).then_some(DirtyInput { path, units })
+        })
+        .collect())
+}
+
+pub fn plan_command(ctx: &Context, args: &PlanArgs) -> Result<()> {
+    let plan = Comparison::load(ctx, &args.revisions)?.plan();
+    let text = match args.format {
+        PlanFormat::Text => render::plan_text(&plan),
+        PlanFormat::Json => render::plan_json(&plan),
+        PlanFormat::GithubMatrix => render::github_matrix(&plan),
+    };
+    print!("{text}");
+    Ok(())
+}
+
+pub fn explain_command(ctx: &Context, args: &ExplainArgs) -> Result<()> {
+    let comparison = Comparison::load(ctx, &args.revisions)?;
+    let Some(head) = comparison
+        .head
+        .manifests
+        .iter()
+        .find(|m| m.name == args.unit)
+    else {
+        let known: Vec<&str> = comparison
+            .head
+            .manifests
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        return Err(diag::usage(format!(
+            "`{}` is not a service or app in deploy.toml at {}; known: {}",
+            args.unit,
+            comparison.head.commit.short(),
+            known.join(", ")
+        )));
+    };
+    let base = comparison
+        .base
+        .manifests
+        .iter()
+        .find(|m| m.name == args.unit);
+    let unit = plan::unit_plan(base, head, &comparison.changes);
+    let explanation = render::Explanation {
+        unit: &unit,
+        head,
+        base,
+        head_commit: &comparison.head.commit.sha(),
+        base_commit: &comparison.base.commit.sha(),
+    };
+    let text = match args.format {
+        Format::Text => render::explain_text(&explanation),
+        Format::Json => render::explain_json(&explanation),
+    };
+    print!("{text}");
+    Ok(())
+}

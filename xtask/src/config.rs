@@ -1,0 +1,638 @@
+//! `deploy.toml`: the model of environments, services and apps, and its validation.
+//!
+//! Parsing rejects unknown keys; validation then checks meaning (names, templates, globs,
+//! paths) and reports every problem at once, each pointing at its line and column.
+//! Values that later stages check against a git tree (paths, Dockerfiles) keep their span,
+//! so those errors can point into `deploy.toml` too.
+
+use crate::diag::{self, Diagnostic, Exit, Failure};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
+use toml::Spanned;
+
+/// The file name at the root of every monorepo this tool deploys.
+pub const FILE_NAME: &str = "deploy.toml";
+
+/// A parsed and validated `deploy.toml`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the text came from, for messages: `deploy.toml` or `deploy.toml at 1a2b3c4`.
+    pub origin: String,
+    pub source: Arc<str>,
+    pub project: String,
+    pub default_env: String,
+    pub inputs: Inputs,
+    pub environments: BTreeMap<String, Environment>,
+    pub services: Vec<Service>,
+    pub apps: Vec<App>,
+}
+
+/// Inputs shared by many units, and files that belong to none.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inputs {
+    /// Paths or globs that every Rust service's build reads (toolchain, cargo config).
+    #[serde(default)]
+    pub global: Vec<Spanned<String>>,
+    /// Tracked files that are no unit's input on purpose (docs, CI, infra, the tool itself).
+    #[serde(default)]
+    pub ignore: Vec<Spanned<String>>,
+}
+
+/// One deploy target (an AWS account and region).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    pub account_id: Spanned<String>,
+    pub region: Spanned<String>,
+    /// Deploys to this environment are only allowed from this branch.
+    pub branch: Option<Spanned<String>>,
+    /// Ask the user to type the environment's name before deploying.
+    #[serde(default)]
+    pub confirm: bool,
+    pub cluster: Option<Spanned<String>>,
+    pub state_bucket: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    /// A workspace crate whose binary the host builds; the image copies it.
+    Rust,
+    /// Anything else: the image builds from its Dockerfile alone; inputs are globs.
+    Docker,
+}
+
+/// An ECS service built into a Docker image.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub name_span: Range<usize>,
+    pub kind: ServiceKind,
+    /// The service's folder, relative to the repository root.
+    pub path: Spanned<String>,
+    /// Binary name (Rust services); defaults to the package name.
+    pub bin: Option<String>,
+    pub dockerfile: Spanned<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub platform: String,
+    pub inputs: Vec<Spanned<String>>,
+    pub port: u16,
+    pub health_path: String,
+    pub ecs_service: Spanned<String>,
+    pub ecr_repository: Spanned<String>,
+    pub migrations: Option<Migrations>,
+}
+
+/// A service's schema migrations, run as a one-shot task before it rolls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Migrations {
+    /// Folder of `NNN_description.sql` files, relative to the service's folder.
+    pub dir: Spanned<String>,
+    /// Command (arguments to the image's entrypoint) that applies them.
+    pub command: Vec<String>,
+}
+
+/// A single-page app built to static files and served from S3 behind CloudFront.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub name: String,
+    pub name_span: Range<usize>,
+    pub path: Spanned<String>,
+    /// Build command, run in the app's folder (an argument list, no shell).
+    pub build: Vec<String>,
+    /// Output folder, relative to the app's folder.
+    pub dist: String,
+    pub inputs: Vec<Spanned<String>>,
+    pub bucket: Spanned<String>,
+}
+
+// ---- raw shapes, as written in the file ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    project: Spanned<String>,
+    default_env: Spanned<String>,
+    #[serde(default)]
+    inputs: Inputs,
+    environments: BTreeMap<Spanned<String>, Environment>,
+    #[serde(default)]
+    services: BTreeMap<Spanned<String>, RawService>,
+    #[serde(default)]
+    apps: BTreeMap<Spanned<String>, RawApp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    path: Spanned<String>,
+    #[serde(default = "default_kind")]
+    kind: ServiceKind,
+    bin: Option<String>,
+    dockerfile: Option<Spanned<String>>,
+    #[serde(default)]
+    build_args: BTreeMap<String, String>,
+    #[serde(default = "default_platform")]
+    platform: String,
+    #[serde(default)]
+    inputs: Vec<Spanned<String>>,
+    #[serde(default = "default_port")]
+    port: u16,
+    #[serde(default = "default_health_path")]
+    health_path: String,
+    ecs_service: Option<Spanned<String>>,
+    ecr_repository: Option<Spanned<String>>,
+    migrations: Option<Migrations>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    path: Spanned<String>,
+    build: Vec<String>,
+    #[serde(default = "default_dist")]
+    dist: String,
+    #[serde(default)]
+    inputs: Vec<Spanned<String>>,
+    bucket: Option<Spanned<String>>,
+}
+
+fn default_kind() -> ServiceKind {
+    ServiceKind::Rust
+}
+fn default_platform() -> String {
+    "linux/amd64".to_owned()
+}
+fn default_port() -> u16 {
+    8080
+}
+fn default_health_path() -> String {
+    "/health".to_owned()
+}
+fn default_dist() -> String {
+    "dist".to_owned()
+}
+
+/// Placeholders a template value may use.
+const TEMPLATE_VARS: &[&str] = &["project", "env", "name", "region", "account_id"];
+
+impl Config {
+    /// Parses and validates `source`; `origin` names it in messages.
+    pub fn parse(origin: &str, source: &str) -> anyhow::Result<Config> {
+        let source: Arc<str> = Arc::from(source);
+        let raw: RawConfig = toml::from_str(&source).map_err(|err| {
+            let diagnostic = Diagnostic {
+                span: err.span(),
+                message: err.message().to_owned(),
+                help: None,
+            };
+            config_failure(origin, &source, &[diagnostic])
+        })?;
+        let config = Config::from_raw(origin, Arc::clone(&source), raw);
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(config_failure(origin, &source, &problems))
+        }
+    }
+
+    fn from_raw(origin: &str, source: Arc<str>, raw: RawConfig) -> Config {
+        let services = raw
+            .services
+            .into_iter()
+            .map(|(name, s)| {
+                let span = name.span();
+                let name = name.into_inner();
+                let dockerfile = s.dockerfile.unwrap_or_else(|| {
+                    Spanned::new(s.path.span(), join(s.path.get_ref(), "Dockerfile"))
+                });
+                Service {
+                    ecs_service: template_or(s.ecs_service, &span, "{project}-{env}-{name}"),
+                    ecr_repository: template_or(s.ecr_repository, &span, "{project}/{name}"),
+                    name,
+                    name_span: span,
+                    kind: s.kind,
+                    path: s.path,
+                    bin: s.bin,
+                    dockerfile,
+                    build_args: s.build_args,
+                    platform: s.platform,
+                    inputs: s.inputs,
+                    port: s.port,
+                    health_path: s.health_path,
+                    migrations: s.migrations,
+                }
+            })
+            .collect();
+        let apps = raw
+            .apps
+            .into_iter()
+            .map(|(name, a)| {
+                let span = name.span();
+                App {
+                    bucket: template_or(a.bucket, &span, "{project}-{env}-{name}"),
+                    name: name.into_inner(),
+                    name_span: span,
+                    path: a.path,
+                    build: a.build,
+                    dist: a.dist,
+                    inputs: a.inputs,
+                }
+            })
+            .collect();
+        Config {
+            origin: origin.to_owned(),
+            source,
+            project: raw.project.into_inner(),
+            default_env: raw.default_env.get_ref().clone(),
+            inputs: raw.inputs,
+            environments: raw
+                .environments
+                .into_iter()
+                .map(|(name, env)| (name.into_inner(), env))
+                .collect(),
+            services,
+            apps,
+        }
+    }
+
+    /// Every problem of meaning, in file order.
+    fn validate(&self) -> Vec<Diagnostic> {
+        let mut problems = Vec::new();
+        self.validate_environments(&mut problems);
+        self.validate_units(&mut problems);
+        for glob in self.inputs.global.iter().chain(&self.inputs.ignore) {
+            check_glob(glob, &mut problems);
+        }
+        problems.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        problems
+    }
+
+    fn validate_environments(&self, problems: &mut Vec<Diagnostic>) {
+        if !self.environments.contains_key(&self.default_env) {
+            problems.push(
+                Diagnostic::at(
+                    self.span_of_key("default_env"),
+                    format!(
+                        "`default_env` names `{}`, which is not an environment",
+                        self.default_env
+                    ),
+                )
+                .with_help(format!(
+                    "expected one of: {}",
+                    self.environment_names().join(", ")
+                )),
+            );
+        }
+        for env in self.environments.values() {
+            let id = env.account_id.get_ref();
+            if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                problems.push(Diagnostic::at(
+                    env.account_id.span(),
+                    format!("`account_id` must be 12 digits, found `{id}`"),
+                ));
+            }
+            let region = env.region.get_ref();
+            if region.is_empty()
+                || !region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                problems.push(Diagnostic::at(
+                    env.region.span(),
+                    format!("`region` must look like `eu-west-1`, found `{region}`"),
+                ));
+            }
+            for template in [&env.cluster, &env.state_bucket].into_iter().flatten() {
+                check_template(template, problems);
+            }
+        }
+    }
+
+    fn validate_units(&self, problems: &mut Vec<Diagnostic>) {
+        let mut seen: BTreeMap<&str, &Range<usize>> = BTreeMap::new();
+        let units = self
+            .services
+            .iter()
+            .map(|s| (&s.name, &s.name_span, &s.path, &s.inputs))
+            .chain(
+                self.apps
+                    .iter()
+                    .map(|a| (&a.name, &a.name_span, &a.path, &a.inputs)),
+            );
+        for (name, span, path, inputs) in units {
+            if !is_valid_name(name) {
+                problems.push(Diagnostic::at(
+                    span.clone(),
+                    format!("`{name}` is not a valid name: use lowercase letters, digits and `-`, starting with a letter"),
+                ));
+            }
+            if let Some(first) = seen.insert(name, span) {
+                let (line, _) = diag::line_col(&self.source, first.start);
+                problems.push(Diagnostic::at(
+                    span.clone(),
+                    format!("`{name}` is both a service and an app (first defined on line {line}); names must be unique"),
+                ));
+            }
+            check_relative_path(path, problems);
+            for glob in inputs {
+                check_glob(glob, problems);
+            }
+        }
+        for service in &self.services {
+            check_relative_path(&service.dockerfile, problems);
+            for template in [&service.ecs_service, &service.ecr_repository] {
+                check_template(template, problems);
+            }
+            if let Some(migrations) = &service.migrations {
+                check_relative_path(&migrations.dir, problems);
+            }
+        }
+        for app in &self.apps {
+            check_template(&app.bucket, problems);
+            if app.build.is_empty() {
+                problems.push(Diagnostic::at(
+                    app.path.span(),
+                    format!("app `{}` has an empty `build` command", app.name),
+                ));
+            }
+        }
+    }
+
+    pub fn environment_names(&self) -> Vec<&str> {
+        self.environments.keys().map(String::as_str).collect()
+    }
+
+    /// Span of a top-level `key = ...` line, for messages about values without their own span.
+    fn span_of_key(&self, key: &str) -> Range<usize> {
+        let mut offset = 0;
+        for line in self.source.split_inclusive('\n') {
+            if line.trim_start().starts_with(key) {
+                return offset..offset + line.trim_end().len();
+            }
+            offset += line.len();
+        }
+        0..0
+    }
+
+    /// A failure pointing at `span` of this file (for checks made after parsing).
+    pub fn error_at(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            span: Some(span),
+            message: message.into(),
+            help,
+        }
+    }
+
+    /// Turns diagnostics about this file into the usage failure that reports them.
+    pub fn failure(&self, diagnostics: &[Diagnostic]) -> anyhow::Error {
+        config_failure(&self.origin, &self.source, diagnostics)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn app(&self, name: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.name == name)
+    }
+
+    /// Every service and app name, services first, each in name order.
+    pub fn unit_names(&self) -> impl Iterator<Item = &str> {
+        self.services
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(self.apps.iter().map(|a| a.name.as_str()))
+    }
+}
+
+fn config_failure(origin: &str, source: &str, diagnostics: &[Diagnostic]) -> anyhow::Error {
+    Failure {
+        exit: Exit::Usage,
+        message: diag::render(origin, source, diagnostics)
+            .trim_end()
+            .to_owned(),
+    }
+    .into()
+}
+
+fn template_or(
+    value: Option<Spanned<String>>,
+    span: &Range<usize>,
+    default: &str,
+) -> Spanned<String> {
+    value.unwrap_or_else(|| Spanned::new(span.clone(), default.to_owned()))
+}
+
+fn is_valid_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn check_relative_path(path: &Spanned<String>, problems: &mut Vec<Diagnostic>) {
+    let value = path.get_ref();
+    let bad = value.is_empty()
+        || value.starts_with('/')
+        || value.contains('\\')
+        || value
+            .split('/')
+            .any(|part| part == ".." || part == "." || part.is_empty());
+    if bad {
+        problems.push(
+            Diagnostic::at(
+                path.span(),
+                format!("`{value}` is not a clean relative path"),
+            )
+            .with_help(
+                "paths are relative to the repository root, `/`-separated, without `.` or `..`",
+            ),
+        );
+    }
+}
+
+fn check_glob(glob: &Spanned<String>, problems: &mut Vec<Diagnostic>) {
+    if let Err(err) = globset::Glob::new(glob.get_ref()) {
+        problems.push(Diagnostic::at(
+            glob.span(),
+            format!("invalid glob: {}", err.kind()),
+        ));
+    }
+}
+
+fn check_template(template: &Spanned<String>, problems: &mut Vec<Diagnostic>) {
+    if let Err(message) = placeholders(template.get_ref()) {
+        problems.push(
+            Diagnostic::at(template.span(), message)
+                .with_help(format!("placeholders are {}", template_var_list())),
+        );
+    }
+}
+
+/// The `{placeholder}` names in a template, or why it is malformed.
+fn placeholders(template: &str) -> Result<Vec<&str>, String> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `{{` in `{template}`"))?;
+        let name = &after[..close];
+        if !TEMPLATE_VARS.contains(&name) {
+            return Err(format!("unknown placeholder `{{{name}}}` in `{template}`"));
+        }
+        names.push(name);
+        rest = &after[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(format!("unmatched `}}` in `{template}`"));
+    }
+    Ok(names)
+}
+
+/// Values for a template's placeholders.
+pub struct TemplateVars<'a> {
+    pub project: &'a str,
+    pub env: &'a str,
+    pub name: &'a str,
+    pub region: &'a str,
+    pub account_id: &'a str,
+}
+
+/// Expands a template validated at parse time.
+pub fn expand(template: &str, vars: &TemplateVars<'_>) -> String {
+    let mut out = template.to_owned();
+    for (key, value) in [
+        ("{project}", vars.project),
+        ("{env}", vars.env),
+        ("{name}", vars.name),
+        ("{region}", vars.region),
+        ("{account_id}", vars.account_id),
+    ] {
+        out = out.replace(key, value);
+    }
+    out
+}
+
+fn template_var_list() -> String {
+    let vars: Vec<String> = TEMPLATE_VARS.iter().map(|v| format!("`{{{v}}}`")).collect();
+    vars.join(", ")
+}
+
+/// `a/b` from `a` and `b`, with an empty `a` meaning the root.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+project = "acme"
+default_env = "local"
+
+[environments.local]
+account_id = "000000000000"
+region = "us-east-1"
+
+[services.api]
+path = "services/api"
+
+[apps.admin]
+path = "apps/admin"
+build = ["node", "build.mjs"]
+"#;
+
+    fn error_of(source: &str) -> String {
+        Config::parse("deploy.toml", source)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = Config::parse("deploy.toml", MINIMAL).unwrap();
+        let api = config.service("api").unwrap();
+        assert_eq!(api.kind, ServiceKind::Rust);
+        assert_eq!(api.dockerfile.get_ref(), "services/api/Dockerfile");
+        assert_eq!(api.ecs_service.get_ref(), "{project}-{env}-{name}");
+        let vars = TemplateVars {
+            project: "acme",
+            env: "staging",
+            name: "api",
+            region: "eu-west-1",
+            account_id: "1",
+        };
+        assert_eq!(expand(api.ecs_service.get_ref(), &vars), "acme-staging-api");
+        assert_eq!(config.app("admin").unwrap().dist, "dist");
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_expected_keys() {
+        let source = MINIMAL.replace(
+            "path = \"services/api\"",
+            "path = \"services/api\"\npaht = \"x\"",
+        );
+        let message = error_of(&source);
+        assert!(message.contains("deploy.toml:11:1"), "{message}");
+        assert!(message.contains("unknown field `paht`"), "{message}");
+        assert!(message.contains("`path`"), "{message}");
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported_at_once() {
+        let source = MINIMAL
+            .replace("default_env = \"local\"", "default_env = \"prod\"")
+            .replace("\"000000000000\"", "\"12\"")
+            .replace(
+                "path = \"apps/admin\"",
+                "path = \"../admin\"\nbucket = \"{proj}-x\"",
+            );
+        let message = error_of(&source);
+        for expected in [
+            "`default_env` names `prod`",
+            "`account_id` must be 12 digits",
+            "`../admin` is not a clean relative path",
+            "unknown placeholder `{proj}`",
+        ] {
+            assert!(
+                message.contains(expected),
+                "missing {expected:?} in:\n{message}"
+            );
+        }
+        assert!(message.contains("deploy.toml:3:1"), "{message}");
+    }
+
+    #[test]
+    fn duplicate_names_across_services_and_apps_are_refused() {
+        let source = format!("{MINIMAL}\n[apps.api]\npath = \"apps/api\"\nbuild = [\"make\"]\n");
+        let message = error_of(&source);
+        assert!(
+            message.contains("`api` is both a service and an app"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_line() {
+        let message = error_of("project = \"acme\"\ndefault_env = \n");
+        assert!(message.contains("deploy.toml:2"), "{message}");
+    }
+}

@@ -1,0 +1,137 @@
+//! Errors the user sees: exit codes, and diagnostics that point at a file, line and column.
+//!
+//! Internal failures travel as `anyhow::Error`; a [`Failure`] anywhere in the chain decides
+//! the exit code and is printed as it is (it is already rendered for a person).
+
+use std::fmt;
+use std::ops::Range;
+
+/// Documented exit codes (see README "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Something failed that is not the user's input (I/O, git internals, a bug).
+    Internal = 1,
+    /// Bad flags, bad `deploy.toml`, unknown revision or unit.
+    Usage = 2,
+    /// A check (`cargo xtask check`) or a pre-flight check failed.
+    CheckFailed = 3,
+}
+
+/// An error already rendered for the user, with the exit code it stands for.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// A usage error: bad flag values, unknown names, unknown revisions.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    Failure {
+        exit: Exit::Usage,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// A problem at a place in a source file.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub span: Option<Range<usize>>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn at(span: Range<usize>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            span: Some(span),
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Renders every diagnostic for one file, each as `error: ...` with `--> file:line:col`
+/// and the offending line underlined, so all problems are reported at once.
+pub fn render(origin: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
+    use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+
+    let renderer = Renderer::plain();
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let title = Level::ERROR.primary_title(&diagnostic.message);
+        let group = match &diagnostic.span {
+            Some(span) => title.element(
+                Snippet::source(source)
+                    .path(origin)
+                    .annotation(AnnotationKind::Primary.span(clamp_span(source, span.clone()))),
+            ),
+            None => title.element(annotate_snippets::Origin::path(origin)),
+        };
+        let mut report: Vec<Group<'_>> = vec![group];
+        if let Some(help) = &diagnostic.help {
+            report.push(Group::with_title(Level::HELP.secondary_title(help)));
+        }
+        out.push_str(&renderer.render(&report));
+        out.push('\n');
+    }
+    out
+}
+
+/// Keeps a span inside the text and on character boundaries (parsers may point one past the end).
+fn clamp_span(source: &str, span: Range<usize>) -> Range<usize> {
+    let mut start = span.start.min(source.len());
+    while !source.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = span.end.clamp(start, source.len());
+    while !source.is_char_boundary(end) {
+        end += 1;
+    }
+    start..end
+}
+
+/// 1-based line and column of a byte offset, for messages that are not snippets.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_names_file_line_and_column() {
+        let source = "a = 1\nname = \"x\"\n";
+        let out = render(
+            "deploy.toml",
+            source,
+            &[Diagnostic::at(6..10, "unknown field `name`").with_help("expected one of `a`")],
+        );
+        assert!(out.contains("deploy.toml:2:1"), "{out}");
+        assert!(out.contains("unknown field `name`"), "{out}");
+        assert!(out.contains("help: expected one of `a`"), "{out}");
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("ab", 0), (1, 1));
+    }
+}

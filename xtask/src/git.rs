@@ -1,0 +1,398 @@
+//! The repository, read without side effects: revisions, the files of one commit's tree
+//! (no checkout, no history, so shallow clones work), the working tree as the same kind of
+//! [`Source`], what changed between two trees, and which paths are dirty.
+
+use crate::diag;
+use anyhow::{bail, Context as _, Result};
+use git2::{ErrorCode, ObjectType, Oid, Repository, Tree};
+use std::path::{Path, PathBuf};
+
+/// A repository whose working directory is the monorepo root.
+pub struct Repo {
+    inner: Repository,
+    pub workdir: PathBuf,
+}
+
+/// A resolved commit.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub id: Oid,
+    tree: Oid,
+}
+
+impl Commit {
+    /// The 40-hex id.
+    pub fn sha(&self) -> String {
+        self.id.to_string()
+    }
+
+    /// The first 7 hex digits, for people.
+    pub fn short(&self) -> String {
+        short(self.id)
+    }
+}
+
+/// The first 7 hex digits of an object id.
+pub fn short(id: Oid) -> String {
+    id.to_string()[..7].to_owned()
+}
+
+/// What happened to one path between two trees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Deleted,
+    Modified,
+    Renamed,
+}
+
+/// One changed path; `old_path` is set for renames.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Change {
+    pub path: String,
+    pub old_path: Option<String>,
+    pub kind: ChangeKind,
+}
+
+impl Change {
+    /// Every path this change touches (both sides of a rename).
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.path.as_str()).chain(self.old_path.as_deref())
+    }
+}
+
+impl Repo {
+    /// Opens the repository whose working directory is exactly `root`.
+    pub fn open(root: &Path) -> Result<Repo> {
+        let inner = Repository::open(root).map_err(|err| {
+            diag::usage(format!(
+                "{} is not the root of a git repository: {}",
+                root.display(),
+                err.message()
+            ))
+        })?;
+        let workdir = inner
+            .workdir()
+            .context("bare repositories are not supported: the tool reads the working tree too")?
+            .to_path_buf();
+        Ok(Repo { inner, workdir })
+    }
+
+    /// Resolves any revision (`HEAD~2`, a branch, a short or full id) to a commit.
+    /// `what` names where the revision came from (`--base`), for the error.
+    pub fn resolve(&self, rev: &str, what: &str) -> Result<Commit> {
+        let object = self.inner.revparse_single(rev).map_err(|err| {
+            let reason = match err.code() {
+                ErrorCode::Ambiguous => "is ambiguous: give more hex digits".to_owned(),
+                ErrorCode::NotFound | ErrorCode::InvalidSpec => {
+                    let mut reason = "is not a known revision".to_owned();
+                    if self.inner.is_shallow() {
+                        reason.push_str(&format!(
+                            " (this clone is shallow: `git fetch --depth 1 origin {rev}` brings it)"
+                        ));
+                    }
+                    reason
+                }
+                _ => err.message().to_owned(),
+            };
+            diag::usage(format!("{what} `{rev}` {reason}"))
+        })?;
+        let commit = object
+            .peel_to_commit()
+            .map_err(|_| diag::usage(format!("{what} `{rev}` does not name a commit")))?;
+        Ok(Commit {
+            id: commit.id(),
+            tree: commit.tree_id(),
+        })
+    }
+
+    /// The files of `commit`, read from its tree.
+    pub fn snapshot(&self, commit: &Commit) -> Result<Snapshot<'_>> {
+        Ok(Snapshot {
+            repo: &self.inner,
+            root: self.inner.find_tree(commit.tree)?,
+            label: commit.short(),
+        })
+    }
+
+    /// Paths that differ between two commits, with renames detected.
+    pub fn changes(&self, base: &Commit, head: &Commit) -> Result<Vec<Change>> {
+        let base_tree = self.inner.find_tree(base.tree)?;
+        let head_tree = self.inner.find_tree(head.tree)?;
+        let mut diff = self
+            .inner
+            .diff_tree_to_tree(Some(&base_tree), Some(&head_tree), None)?;
+        diff.find_similar(Some(git2::DiffFindOptions::new().renames(true)))?;
+        let mut changes = Vec::with_capacity(diff.deltas().len());
+        for delta in diff.deltas() {
+            let path_of = |file: git2::DiffFile<'_>| {
+                file.path()
+                    .and_then(Path::to_str)
+                    .map(str::to_owned)
+                    .context("a changed path is not valid UTF-8")
+            };
+            let (path, old_path, kind) = match delta.status() {
+                git2::Delta::Added => (path_of(delta.new_file())?, None, ChangeKind::Added),
+                git2::Delta::Deleted => (path_of(delta.old_file())?, None, ChangeKind::Deleted),
+                git2::Delta::Renamed => (
+                    path_of(delta.new_file())?,
+                    Some(path_of(delta.old_file())?),
+                    ChangeKind::Renamed,
+                ),
+                _ => (path_of(delta.new_file())?, None, ChangeKind::Modified),
+            };
+            changes.push(Change {
+                path,
+                old_path,
+                kind,
+            });
+        }
+        changes.sort();
+        Ok(changes)
+    }
+
+    /// Paths whose working-tree or index state differs from HEAD, untracked files included.
+    pub fn dirty_paths(&self) -> Result<Vec<String>> {
+        let mut options = git2::StatusOptions::new();
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false)
+            .exclude_submodules(true);
+        let statuses = self.inner.statuses(Some(&mut options))?;
+        let mut paths: Vec<String> = statuses
+            .iter()
+            .filter(|entry| entry.status() != git2::Status::CURRENT)
+            .filter_map(|entry| entry.path().ok().map(str::to_owned))
+            .collect();
+        paths.sort();
+        Ok(paths)
+    }
+
+    /// Every path in the index (the tracked files).
+    pub fn tracked_paths(&self) -> Result<Vec<String>> {
+        let index = self.inner.index()?;
+        let mut paths = Vec::with_capacity(index.len());
+        for entry in index.iter() {
+            match String::from_utf8(entry.path) {
+                Ok(path) => paths.push(path),
+                Err(err) => bail!("tracked path is not valid UTF-8: {:?}", err.into_bytes()),
+            }
+        }
+        Ok(paths)
+    }
+}
+
+/// What kind of thing a directory entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Dir,
+    File,
+}
+
+/// One entry of a directory listing. `id` is the git object id when read from a commit.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub kind: EntryKind,
+    pub id: Option<Oid>,
+}
+
+/// Read-only access to a tree of files: one commit's, or the working tree's.
+pub trait Source {
+    /// Names this source in messages (`1a2b3c4`, `working tree`).
+    fn label(&self) -> &str;
+    /// The bytes of the file at `path`, or `None` when there is no file there.
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>>;
+    /// The entries of the directory at `path` (`""` is the root), or `None` when there is none.
+    fn list(&self, path: &str) -> Result<Option<Vec<Entry>>>;
+
+    /// What is at `path`, if anything.
+    fn kind(&self, path: &str) -> Result<Option<EntryKind>>;
+
+    /// The git object id of the file at `path`, where the source has one (commits do).
+    /// Callers use it to reuse work across commits that share a file.
+    fn file_id(&self, _path: &str) -> Result<Option<Oid>> {
+        Ok(None)
+    }
+
+    /// The file at `path` as UTF-8 text.
+    fn read_text(&self, path: &str) -> Result<Option<String>> {
+        match self.read(path)? {
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| anyhow::anyhow!("{path} (at {}) is not valid UTF-8", self.label())),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The files of one commit.
+pub struct Snapshot<'repo> {
+    repo: &'repo Repository,
+    root: Tree<'repo>,
+    label: String,
+}
+
+impl Snapshot<'_> {
+    /// The object id and kind at `path` (`""` is the root tree), if anything is there.
+    pub fn id(&self, path: &str) -> Result<Option<(Oid, EntryKind)>> {
+        if path.is_empty() {
+            return Ok(Some((self.root.id(), EntryKind::Dir)));
+        }
+        match self.root.get_path(Path::new(path)) {
+            Ok(entry) => Ok(Some((entry.id(), kind_of(entry.kind())))),
+            Err(err) if err.code() == ErrorCode::NotFound => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+fn kind_of(kind: Option<ObjectType>) -> EntryKind {
+    match kind {
+        Some(ObjectType::Tree) => EntryKind::Dir,
+        // Blobs, symlinks (blobs holding the target) and submodule commits are leaves.
+        _ => EntryKind::File,
+    }
+}
+
+impl Source for Snapshot<'_> {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
+        Ok(self.id(path)?.map(|(_, kind)| kind))
+    }
+
+    fn file_id(&self, path: &str) -> Result<Option<Oid>> {
+        Ok(self
+            .id(path)?
+            .and_then(|(id, kind)| (kind == EntryKind::File).then_some(id)))
+    }
+
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.id(path)? {
+            Some((id, EntryKind::File)) => match self.repo.find_blob(id) {
+                Ok(blob) => Ok(Some(blob.content().to_vec())),
+                // A submodule entry names a commit, not a blob: no file content here.
+                Err(err) if err.code() == ErrorCode::NotFound => Ok(None),
+                Err(err) => Err(err.into()),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    fn list(&self, path: &str) -> Result<Option<Vec<Entry>>> {
+        let tree = match self.id(path)? {
+            Some((id, EntryKind::Dir)) => self.repo.find_tree(id)?,
+            _ => return Ok(None),
+        };
+        let mut entries = Vec::with_capacity(tree.len());
+        for entry in tree.iter() {
+            let name = entry
+                .name()
+                .with_context(|| format!("a file name under `{path}` is not valid UTF-8"))?;
+            entries.push(Entry {
+                name: name.to_owned(),
+                kind: kind_of(entry.kind()),
+                id: Some(entry.id()),
+            });
+        }
+        Ok(Some(entries))
+    }
+}
+
+/// The files on disk under the monorepo root (for `check`, which looks at what you are
+/// about to commit). `.git` is never listed.
+pub struct Worktree {
+    root: PathBuf,
+}
+
+impl Worktree {
+    pub fn new(root: &Path) -> Worktree {
+        Worktree {
+            root: root.to_path_buf(),
+        }
+    }
+}
+
+impl Source for Worktree {
+    fn label(&self) -> &str {
+        "working tree"
+    }
+
+    fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
+        let full = self.root.join(path);
+        Ok(if full.is_dir() {
+            Some(EntryKind::Dir)
+        } else if full.exists() {
+            Some(EntryKind::File)
+        } else {
+            None
+        })
+    }
+
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let full = self.root.join(path);
+        if !full.is_file() {
+            return Ok(None);
+        }
+        std::fs::read(&full)
+            .map(Some)
+            .with_context(|| format!("reading {}", full.display()))
+    }
+
+    fn list(&self, path: &str) -> Result<Option<Vec<Entry>>> {
+        let full = self.root.join(path);
+        if !full.is_dir() {
+            return Ok(None);
+        }
+        let mut entries = Vec::new();
+        for entry in
+            std::fs::read_dir(&full).with_context(|| format!("listing {}", full.display()))?
+        {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                bail!("a file name under `{}` is not valid UTF-8", full.display());
+            };
+            if path.is_empty() && name == ".git" {
+                continue;
+            }
+            let kind = if entry.path().is_dir() {
+                EntryKind::Dir
+            } else {
+                EntryKind::File
+            };
+            entries.push(Entry {
+                name,
+                kind,
+                id: None,
+            });
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Some(entries))
+    }
+}
+
+/// Every file under `dir` (recursively) in `source`, sorted by path, with its object id
+/// where the source has one.
+pub fn walk_files(source: &dyn Source, dir: &str) -> Result<Vec<(String, Option<Oid>)>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(current) = pending.pop() {
+        let Some(entries) = source.list(&current)? else {
+            continue;
+        };
+        for entry in entries {
+            let path = crate::config::join(&current, &entry.name);
+            match entry.kind {
+                EntryKind::Dir => pending.push(path),
+                EntryKind::File => files.push((path, entry.id)),
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,23 @@
+//! The deploy tool of this monorepo, as a library: `main.rs` parses and dispatches; the
+//! tests drive the same modules directly where a whole process is not needed.
+//!
+//! Where things live: `plan.rs` decides (pure), `fingerprint.rs` says what a build is,
+//! `inputs.rs` what it reads, `workspace.rs` the crate graph, `config.rs` deploy.toml,
+//! `compare.rs` runs `plan`/`explain`, `check/` runs `check`, `bench/` the benchmarks.
+
+pub mod bench;
+pub mod check;
+pub mod cli;
+pub mod compare;
+pub mod config;
+pub mod context;
+pub mod diag;
+pub mod fingerprint;
+pub mod git;
+pub mod inputs;
+pub mod lockfile;
+pub mod model;
+pub mod owners;
+pub mod plan;
+pub mod render;
+pub mod workspace;

@@ -1,0 +1,44 @@
+//! `cargo xtask`: parse, build the context, dispatch. The modules live in `lib.rs`.
+
+use clap::Parser;
+use std::process::ExitCode;
+use xtask::cli::{Cli, Command};
+use xtask::{bench, check, compare, context, diag};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => report(&err),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = context::Context::new(cli.root.as_deref())?;
+    match &cli.command {
+        Command::Plan(args) => compare::plan_command(&ctx, args)?,
+        Command::Explain(args) => compare::explain_command(&ctx, args)?,
+        Command::Check(args) => return check::run(&ctx, args),
+        Command::Bench(command) => bench::run(&ctx, command)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints an error the way its kind asks and returns its exit code.
+fn report(err: &anyhow::Error) -> ExitCode {
+    if let Some(failure) = err.downcast_ref::<diag::Failure>() {
+        eprintln!("{}", with_error_prefix(&failure.message));
+        return ExitCode::from(failure.exit as u8);
+    }
+    eprintln!("error: {err:#}");
+    ExitCode::from(diag::Exit::Internal as u8)
+}
+
+/// Rendered diagnostics already start with `error:`; plain messages get it here.
+fn with_error_prefix(message: &str) -> String {
+    if message.starts_with("error") {
+        message.to_owned()
+    } else {
+        format!("error: {message}")
+    }
+}

@@ -1,0 +1,91 @@
+//! One commit as the tool sees it: its `deploy.toml`, its Cargo workspace, what each unit
+//! reads, and each unit's manifest and fingerprint. A [`Loader`] shares parsed files
+//! between the commits of one run.
+
+use crate::config::{self, Config};
+use crate::diag::Failure;
+use crate::fingerprint::{self, Fingerprinter, Manifest};
+use crate::git::{Commit, Repo, Source};
+use crate::inputs::{self, UnitInputs};
+use crate::workspace::{self, Workspace};
+use anyhow::Result;
+
+pub struct Model {
+    pub commit: Commit,
+    /// `None` when the commit has no `deploy.toml` (before the tool was adopted).
+    pub config: Option<Config>,
+    pub workspace: Workspace,
+    pub units: Vec<UnitInputs>,
+    pub manifests: Vec<Manifest>,
+}
+
+pub struct Loader<'r> {
+    repo: &'r Repo,
+    workspaces: workspace::Cache,
+    fingerprints: fingerprint::Cache,
+}
+
+impl<'r> Loader<'r> {
+    pub fn new(repo: &'r Repo) -> Self {
+        Loader {
+            repo,
+            workspaces: workspace::Cache::default(),
+            fingerprints: fingerprint::Cache::default(),
+        }
+    }
+
+    /// Loads `commit`. A missing `deploy.toml` is an error when `require_config` is set,
+    /// else a model without units.
+    pub fn load(&mut self, commit: &Commit, require_config: bool) -> Result<Model> {
+        let snapshot = self.repo.snapshot(commit)?;
+        let config = match snapshot.read_text(config::FILE_NAME)? {
+            Some(text) => Some(
+                Config::parse(config::FILE_NAME, &text).map_err(|err| at_commit(err, commit))?,
+            ),
+            None if require_config => {
+                return Err(crate::diag::usage(format!(
+                    "commit {} has no {} at the repository root",
+                    commit.short(),
+                    config::FILE_NAME
+                )))
+            }
+            None => None,
+        };
+        let workspace = Workspace::load(&snapshot, &mut self.workspaces)?;
+        let units = match &config {
+            Some(config) => {
+                inputs::describe(config, &workspace).map_err(|err| at_commit(err, commit))?
+            }
+            None => Vec::new(),
+        };
+        let mut fingerprinter = Fingerprinter::new(&snapshot, &workspace, &mut self.fingerprints);
+        let manifests = units
+            .iter()
+            .map(|unit| fingerprinter.manifest(unit))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Model {
+            commit: commit.clone(),
+            config,
+            workspace,
+            units,
+            manifests,
+        })
+    }
+}
+
+/// Says which commit a rendered configuration error comes from.
+fn at_commit(err: anyhow::Error, commit: &Commit) -> anyhow::Error {
+    match err.downcast::<Failure>() {
+        Ok(failure) => Failure {
+            exit: failure.exit,
+            message: format!(
+                "{} at commit {} is not valid:\n{}",
+                config::FILE_NAME,
+                commit.short(),
+                failure.message
+            ),
+        }
+        .into(),
+        Err(err) => err.context(format!("at commit {}", commit.short())),
+    }
+}

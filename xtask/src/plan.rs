@@ -1,0 +1,575 @@
+//! The plan: a pure value computed from the manifests of two commits and the paths that
+//! changed between them. For each unit: deploy or skip, and every reason, typed.
+//!
+//! The decision is the fingerprint alone (exact, even without the base commit's files);
+//! the reasons come from comparing manifests input by input, and name changed files where
+//! the tree diff is known.
+
+use crate::fingerprint::{InputKey, Manifest};
+use crate::git::{Change, ChangeKind};
+use crate::inputs::UnitKind;
+use serde::{Serialize, Serializer};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Version of the JSON plan (see docs/plan-json.md). Bump on any incompatible change.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub schema: u32,
+    pub base: String,
+    pub head: String,
+    pub services: Vec<UnitPlan>,
+    pub apps: Vec<UnitPlan>,
+    /// Units in `deploy.toml` at the base but not at the head; the tool never deletes them.
+    pub removed: Vec<String>,
+    /// Uncommitted changes to inputs, when the head is the checked-out commit: they are
+    /// not in this plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dirty_inputs: Option<Vec<DirtyInput>>,
+}
+
+/// A dirty path and the units it is an input of.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirtyInput {
+    pub path: String,
+    pub units: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Deploy,
+    Skip,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitPlan {
+    pub name: String,
+    #[serde(skip)]
+    pub kind: UnitKind,
+    pub action: Action,
+    pub fingerprint: String,
+    pub base_fingerprint: Option<String>,
+    #[serde(serialize_with = "reasons_with_detail")]
+    pub reasons: Vec<Reason>,
+}
+
+/// Why a unit deploys. Serialized as `{"kind": ..., <fields>, "detail": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// Not in `deploy.toml` at the base.
+    New {
+        unit: UnitKind,
+    },
+    /// The fingerprint scheme itself changed (a new version of this tool).
+    SchemeChanged {
+        from: String,
+        to: String,
+    },
+    /// The unit's build settings in `deploy.toml` changed.
+    RecipeChanged {
+        from: String,
+        to: String,
+    },
+    DockerfileChanged {
+        path: String,
+        change: ChangeKind,
+    },
+    /// A file of the unit's own folder or extra inputs.
+    FileChanged {
+        path: String,
+        change: ChangeKind,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+    },
+    /// A workspace crate the build depends on changed.
+    CrateChanged {
+        #[serde(rename = "crate")]
+        krate: String,
+        paths: Vec<String>,
+    },
+    CrateAdded {
+        #[serde(rename = "crate")]
+        krate: String,
+    },
+    CrateRemoved {
+        #[serde(rename = "crate")]
+        krate: String,
+    },
+    /// A `Cargo.lock` package of the build changed version, source or checksum.
+    PackageChanged {
+        package: String,
+        from: String,
+        to: String,
+        via: String,
+    },
+    PackageAdded {
+        package: String,
+        version: String,
+        via: String,
+    },
+    PackageRemoved {
+        package: String,
+        version: String,
+        via: String,
+    },
+    /// A build-relevant section of the root `Cargo.toml` (`[profile.release]`, `[patch]`).
+    CargoSettingChanged {
+        section: String,
+    },
+    /// A global input from `deploy.toml` (toolchain, cargo config).
+    GlobalInputChanged {
+        path: String,
+        change: ChangeKind,
+    },
+    /// An input changed and its files are not known (the base commit is not local).
+    InputChanged {
+        input: String,
+    },
+}
+
+impl Reason {
+    /// Order of importance, for the first reason shown in a table.
+    fn rank(&self) -> u8 {
+        match self {
+            Reason::New { .. } => 0,
+            Reason::SchemeChanged { .. } => 1,
+            Reason::RecipeChanged { .. } => 2,
+            Reason::DockerfileChanged { .. } => 3,
+            Reason::FileChanged { .. } => 4,
+            Reason::CrateChanged { .. }
+            | Reason::CrateAdded { .. }
+            | Reason::CrateRemoved { .. } => 5,
+            Reason::PackageChanged { .. }
+            | Reason::PackageAdded { .. }
+            | Reason::PackageRemoved { .. } => 6,
+            Reason::CargoSettingChanged { .. } => 7,
+            Reason::GlobalInputChanged { .. } => 8,
+            Reason::InputChanged { .. } => 9,
+        }
+    }
+
+    /// The path a file-level reason is about.
+    fn path(&self) -> Option<&str> {
+        match self {
+            Reason::DockerfileChanged { path, .. }
+            | Reason::FileChanged { path, .. }
+            | Reason::GlobalInputChanged { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::New { unit } => {
+                write!(f, "new {}: not in deploy.toml at the base", unit.as_str())
+            }
+            Reason::SchemeChanged { from, to } => write!(f, "fingerprint scheme {from} → {to}"),
+            Reason::RecipeChanged { .. } => f.write_str("build settings in deploy.toml changed"),
+            Reason::DockerfileChanged { path, change } => {
+                write!(f, "Dockerfile `{path}` {}", verb(*change))
+            }
+            Reason::FileChanged {
+                path,
+                change: ChangeKind::Renamed,
+                from: Some(from),
+            } => {
+                write!(f, "file `{path}` renamed from `{from}`")
+            }
+            Reason::FileChanged { path, change, .. } => {
+                write!(f, "file `{path}` {}", verb(*change))
+            }
+            Reason::CrateChanged { krate, paths } => {
+                write!(f, "workspace crate `{krate}` changed")?;
+                match paths.as_slice() {
+                    [] => f.write_str(" (inherited workspace settings)"),
+                    [one] => write!(f, " ({one})"),
+                    [first, rest @ ..] => write!(f, " ({first} and {} more)", rest.len()),
+                }
+            }
+            Reason::CrateAdded { krate } => write!(f, "now depends on workspace crate `{krate}`"),
+            Reason::CrateRemoved { krate } => {
+                write!(f, "no longer depends on workspace crate `{krate}`")
+            }
+            Reason::PackageChanged {
+                package,
+                from,
+                to,
+                via,
+            } if from == to => {
+                write!(f, "`{package}` {to} source or checksum changed, via {via}")
+            }
+            Reason::PackageChanged {
+                package,
+                from,
+                to,
+                via,
+            } => write!(f, "`{package}` {from} → {to} via {via}"),
+            Reason::PackageAdded {
+                package,
+                version,
+                via,
+            } => write!(f, "new package `{package}` {version} via {via}"),
+            Reason::PackageRemoved {
+                package,
+                version,
+                via,
+            } => {
+                write!(
+                    f,
+                    "package `{package}` {version} no longer used (was via {via})"
+                )
+            }
+            Reason::CargoSettingChanged { section } => write!(f, "Cargo.toml [{section}] changed"),
+            Reason::GlobalInputChanged { path, change } => {
+                write!(f, "global input `{path}` {}", verb(*change))
+            }
+            Reason::InputChanged { input } => write!(f, "input `{input}` changed"),
+        }
+    }
+}
+
+fn verb(change: ChangeKind) -> &'static str {
+    match change {
+        ChangeKind::Added => "added",
+        ChangeKind::Deleted => "deleted",
+        ChangeKind::Modified => "modified",
+        ChangeKind::Renamed => "renamed",
+    }
+}
+
+fn reasons_with_detail<S: Serializer>(
+    reasons: &[Reason],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Wire<'a> {
+        #[serde(flatten)]
+        reason: &'a Reason,
+        detail: String,
+    }
+    serializer.collect_seq(reasons.iter().map(|reason| Wire {
+        reason,
+        detail: reason.to_string(),
+    }))
+}
+
+/// One commit's side of a comparison.
+pub struct Side<'a> {
+    pub commit: String,
+    pub manifests: &'a [Manifest],
+}
+
+/// Compares every unit of `head` with the same unit at `base`.
+pub fn plan(base: &Side<'_>, head: &Side<'_>, changes: &[Change]) -> Plan {
+    let mut services = Vec::new();
+    let mut apps = Vec::new();
+    for manifest in head.manifests {
+        let before = base.manifests.iter().find(|m| m.name == manifest.name);
+        let unit = unit_plan(before, manifest, changes);
+        match manifest.kind {
+            UnitKind::Service => services.push(unit),
+            UnitKind::App => apps.push(unit),
+        }
+    }
+    let removed = base
+        .manifests
+        .iter()
+        .filter(|m| !head.manifests.iter().any(|h| h.name == m.name))
+        .map(|m| m.name.clone())
+        .collect();
+    Plan {
+        schema: SCHEMA,
+        base: base.commit.clone(),
+        head: head.commit.clone(),
+        services,
+        apps,
+        removed,
+        dirty_inputs: None,
+    }
+}
+
+/// The decision and reasons for one unit.
+pub fn unit_plan(base: Option<&Manifest>, head: &Manifest, changes: &[Change]) -> UnitPlan {
+    let reasons = reasons(base, head, changes);
+    let changed = base.is_none_or(|b| b.fingerprint != head.fingerprint);
+    debug_assert_eq!(
+        changed,
+        !reasons.is_empty(),
+        "a deploy always has a reason, a skip never has one"
+    );
+    UnitPlan {
+        name: head.name.clone(),
+        kind: head.kind,
+        action: if changed {
+            Action::Deploy
+        } else {
+            Action::Skip
+        },
+        fingerprint: head.fingerprint.clone(),
+        base_fingerprint: base.map(|b| b.fingerprint.clone()),
+        reasons,
+    }
+}
+
+/// Every reason `head` differs from `base`, most important first.
+pub fn reasons(base: Option<&Manifest>, head: &Manifest, changes: &[Change]) -> Vec<Reason> {
+    let Some(base) = base else {
+        return vec![Reason::New { unit: head.kind }];
+    };
+    if base.fingerprint == head.fingerprint {
+        return Vec::new();
+    }
+    let keys: BTreeSet<&InputKey> = base.inputs.keys().chain(head.inputs.keys()).collect();
+    let mut reasons = Vec::new();
+    for key in keys {
+        let (old, new) = (base.inputs.get(key), head.inputs.get(key));
+        if old.map(|i| &i.id) == new.map(|i| &i.id) {
+            continue;
+        }
+        let input = new.or(old).expect("a key comes from one side at least");
+        let files: Vec<&Change> = changes
+            .iter()
+            .filter(|c| c.paths().any(|p| input.scope.contains(p)))
+            .collect();
+        let change = presence(old.map(|i| i.id.as_str()), new.map(|i| i.id.as_str()));
+        match key {
+            InputKey::Scheme => reasons.push(Reason::SchemeChanged {
+                from: summary(old),
+                to: summary(new),
+            }),
+            InputKey::Recipe => reasons.push(Reason::RecipeChanged {
+                from: summary(old),
+                to: summary(new),
+            }),
+            InputKey::Dockerfile(path) => reasons.push(Reason::DockerfileChanged {
+                path: path.clone(),
+                change,
+            }),
+            InputKey::Global(path) => reasons.push(Reason::GlobalInputChanged {
+                path: path.clone(),
+                change,
+            }),
+            InputKey::Extra(path) => reasons.push(Reason::FileChanged {
+                path: path.clone(),
+                change,
+                from: None,
+            }),
+            InputKey::CargoSetting(section) => reasons.push(Reason::CargoSettingChanged {
+                section: section.clone(),
+            }),
+            InputKey::Folder(_) => file_reasons(key, &files, &mut reasons),
+            InputKey::Crate(name) => crate_reasons(
+                name,
+                head,
+                old.is_some(),
+                new.is_some(),
+                &files,
+                &mut reasons,
+            ),
+            InputKey::Package(name) => reasons.push(package_reason(name, old, new)),
+        }
+    }
+    // A file already explained as a Dockerfile or global input needs no second line.
+    let explained: BTreeSet<String> = reasons
+        .iter()
+        .filter(|r| !matches!(r, Reason::FileChanged { .. }))
+        .filter_map(|r| r.path().map(str::to_owned))
+        .collect();
+    reasons.retain(|r| !matches!(r, Reason::FileChanged { path, .. } if explained.contains(path)));
+    reasons.sort_by(|a, b| {
+        a.rank()
+            .cmp(&b.rank())
+            .then_with(|| a.to_string().cmp(&b.to_string()))
+    });
+    reasons.dedup();
+    reasons
+}
+
+fn summary(input: Option<&crate::fingerprint::Input>) -> String {
+    input.map_or_else(|| "none".to_owned(), |i| i.summary.clone())
+}
+
+/// Added, deleted or modified, from the ids on each side (a missing literal input is `absent`).
+fn presence(old: Option<&str>, new: Option<&str>) -> ChangeKind {
+    match (old, new) {
+        (None | Some("absent"), _) => ChangeKind::Added,
+        (_, None | Some("absent")) => ChangeKind::Deleted,
+        _ => ChangeKind::Modified,
+    }
+}
+
+fn file_reasons(key: &InputKey, files: &[&Change], reasons: &mut Vec<Reason>) {
+    if files.is_empty() {
+        reasons.push(Reason::InputChanged {
+            input: key.to_string(),
+        });
+    }
+    reasons.extend(files.iter().map(|c| Reason::FileChanged {
+        path: c.path.clone(),
+        change: c.kind,
+        from: c.old_path.clone(),
+    }));
+}
+
+fn crate_reasons(
+    name: &str,
+    head: &Manifest,
+    before: bool,
+    after: bool,
+    files: &[&Change],
+    reasons: &mut Vec<Reason>,
+) {
+    let krate = name.to_owned();
+    match (before, after) {
+        (false, _) => reasons.push(Reason::CrateAdded { krate }),
+        (_, false) => reasons.push(Reason::CrateRemoved { krate }),
+        _ if head.own_crate.as_deref() == Some(name) && !files.is_empty() => {
+            file_reasons(&InputKey::Crate(krate), files, reasons);
+        }
+        _ => reasons.push(Reason::CrateChanged {
+            krate,
+            paths: files.iter().map(|c| c.path.clone()).collect(),
+        }),
+    }
+}
+
+fn package_reason(
+    name: &str,
+    old: Option<&crate::fingerprint::Input>,
+    new: Option<&crate::fingerprint::Input>,
+) -> Reason {
+    let package = name.to_owned();
+    let via = |input: &crate::fingerprint::Input| input.via.clone().unwrap_or_default();
+    match (old, new) {
+        (Some(old), Some(new)) => Reason::PackageChanged {
+            package,
+            from: old.summary.clone(),
+            to: new.summary.clone(),
+            via: via(new),
+        },
+        (None, Some(new)) => Reason::PackageAdded {
+            package,
+            version: new.summary.clone(),
+            via: via(new),
+        },
+        (Some(old), None) => Reason::PackageRemoved {
+            package,
+            version: old.summary.clone(),
+            via: via(old),
+        },
+        (None, None) => unreachable!("a key comes from one side at least"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::Input;
+    use crate::inputs::Scope;
+
+    fn input(id: &str, summary: &str, scope: Scope) -> Input {
+        Input {
+            id: id.into(),
+            summary: summary.into(),
+            via: None,
+            scope,
+        }
+    }
+
+    fn dir(path: &str) -> Scope {
+        Scope::Dir {
+            path: path.into(),
+            skipped: vec!["tests"],
+        }
+    }
+
+    fn api(common: &str, serde: &str) -> Manifest {
+        let mut inputs = std::collections::BTreeMap::new();
+        inputs.insert(
+            InputKey::Crate("api".into()),
+            input("a1", "services/api", dir("services/api")),
+        );
+        inputs.insert(
+            InputKey::Crate("common".into()),
+            input(common, "crates/common", dir("crates/common")),
+        );
+        let mut package = input(serde, serde, Scope::None);
+        package.via = Some("common".into());
+        inputs.insert(InputKey::Package("serde".into()), package);
+        Manifest::new("api", UnitKind::Service, Some("api".into()), inputs)
+    }
+
+    fn change(path: &str, kind: ChangeKind) -> Change {
+        Change {
+            path: path.into(),
+            old_path: None,
+            kind,
+        }
+    }
+
+    #[test]
+    fn same_fingerprint_skips_with_no_reason() {
+        let unit = unit_plan(Some(&api("c1", "1.0.0")), &api("c1", "1.0.0"), &[]);
+        assert_eq!(unit.action, Action::Skip);
+        assert!(unit.reasons.is_empty());
+    }
+
+    #[test]
+    fn dependency_crate_change_names_the_crate_and_its_files() {
+        let changes = [
+            change("crates/common/src/lib.rs", ChangeKind::Modified),
+            change("crates/common/tests/it.rs", ChangeKind::Modified),
+            change("README.md", ChangeKind::Modified),
+        ];
+        let unit = unit_plan(Some(&api("c1", "1.0.0")), &api("c2", "1.0.0"), &changes);
+        assert_eq!(unit.action, Action::Deploy);
+        assert_eq!(
+            unit.reasons,
+            [Reason::CrateChanged {
+                krate: "common".into(),
+                paths: vec!["crates/common/src/lib.rs".into()]
+            }]
+        );
+        assert_eq!(
+            unit.reasons[0].to_string(),
+            "workspace crate `common` changed (crates/common/src/lib.rs)"
+        );
+    }
+
+    #[test]
+    fn package_bump_carries_versions_and_via() {
+        let unit = unit_plan(Some(&api("c1", "1.0.0")), &api("c1", "1.0.1"), &[]);
+        assert_eq!(
+            unit.reasons[0].to_string(),
+            "`serde` 1.0.0 → 1.0.1 via common"
+        );
+        let json = serde_json::to_value(&unit).unwrap();
+        assert_eq!(json["reasons"][0]["kind"], "package_changed");
+        assert_eq!(json["reasons"][0]["from"], "1.0.0");
+        assert_eq!(
+            json["reasons"][0]["detail"],
+            "`serde` 1.0.0 → 1.0.1 via common"
+        );
+    }
+
+    #[test]
+    fn new_unit_has_no_base_fingerprint() {
+        let unit = unit_plan(None, &api("c1", "1.0.0"), &[]);
+        assert_eq!(
+            unit.reasons,
+            [Reason::New {
+                unit: UnitKind::Service
+            }]
+        );
+        assert_eq!(
+            serde_json::to_value(&unit).unwrap()["base_fingerprint"],
+            serde_json::Value::Null
+        );
+    }
+}

@@ -1,0 +1,677 @@
+//! The Cargo workspace of one commit (or of the working tree), read from its manifests
+//! without running cargo: which crates exist, which depend on which (normal and build
+//! dependencies only: dev-dependencies never reach an image), what of each manifest can
+//! change a build, and each service's slice of `Cargo.lock`.
+//!
+//! `tests/workspace_agrees_with_cargo.rs` checks this graph against `cargo metadata`.
+
+use crate::config::join;
+use crate::diag::usage;
+use crate::git::{EntryKind, Source};
+use crate::lockfile::Lockfile;
+use anyhow::{anyhow, bail, Context as _, Result};
+use git2::Oid;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use toml::{Table, Value};
+
+/// Top-level folders of a crate that only non-build targets use, left out of its inputs
+/// unless the manifest points a build target into one of them.
+const NON_BUILD_DIRS: [&str; 3] = ["benches", "examples", "tests"];
+
+/// Manifest sections that only tests, benches and examples use.
+const NON_BUILD_KEYS: [&str; 5] = [
+    "dev-dependencies",
+    "dev_dependencies",
+    "test",
+    "bench",
+    "example",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepKind {
+    Normal,
+    Build,
+    Dev,
+}
+
+/// One declared dependency of a crate.
+#[derive(Debug, Clone)]
+pub struct Dep {
+    /// The real package name (after a `package = "..."` rename).
+    pub package: String,
+    pub kind: DepKind,
+    /// The folder of a path dependency, relative to the repository root.
+    pub path: Option<String>,
+}
+
+/// One crate of the workspace.
+#[derive(Debug, Clone)]
+pub struct Crate {
+    pub name: String,
+    /// Its folder, relative to the repository root.
+    pub path: String,
+    pub deps: Vec<Dep>,
+    /// SHA-256 of the manifest as a build sees it: dev-dependencies and test targets
+    /// removed, `workspace = true` inheritance resolved.
+    pub manifest_digest: String,
+    /// Top-level folders of the crate that are not build inputs (see [`NON_BUILD_DIRS`]).
+    pub skipped_dirs: Vec<&'static str>,
+}
+
+/// The workspace of one source.
+#[derive(Debug, Clone, Default)]
+pub struct Workspace {
+    /// By package name.
+    pub crates: BTreeMap<String, Arc<Crate>>,
+    by_path: HashMap<String, String>,
+    /// Build-relevant sections of the root `Cargo.toml`, canonical, by section name
+    /// (`profile.release`, `patch.crates-io`, `replace`, `resolver`).
+    pub settings: BTreeMap<String, String>,
+    /// `None` when no `Cargo.lock` is committed.
+    pub lock: Option<Arc<Lockfile>>,
+}
+
+/// What one crate's build reads from the workspace.
+#[derive(Debug, Clone, Default)]
+pub struct Closure {
+    /// Workspace crates (the root included), by name.
+    pub crates: BTreeSet<String>,
+    /// External lockfile packages (indexes into the lockfile), each with the workspace
+    /// crate through which it entered the closure.
+    pub packages: BTreeMap<usize, String>,
+}
+
+/// Parsed manifests shared between the commits of one run: a file that did not change
+/// between two commits is parsed once.
+#[derive(Default)]
+pub struct Cache {
+    crates: HashMap<(Oid, String, [u8; 32]), Arc<Crate>>,
+    locks: HashMap<Oid, Arc<Lockfile>>,
+}
+
+/// The root manifest's `[workspace]` and build settings.
+struct Root {
+    members: Vec<String>,
+    exclude: Vec<String>,
+    package: Table,
+    dependencies: Table,
+    lints: Option<Value>,
+    /// Digest of everything members can inherit, part of each crate's cache key.
+    inherit_digest: [u8; 32],
+    settings: BTreeMap<String, String>,
+}
+
+impl Workspace {
+    /// Reads the workspace of `source`; an empty workspace when there is no root `Cargo.toml`.
+    pub fn load(source: &dyn Source, cache: &mut Cache) -> Result<Workspace> {
+        let Some(text) = source.read_text("Cargo.toml")? else {
+            return Ok(Workspace::default());
+        };
+        let table = parse_toml(&text, "Cargo.toml", source)?;
+        let root = Root::parse(&table).map_err(|err| bad_file("Cargo.toml", source, &err))?;
+        let mut workspace = Workspace {
+            settings: root.settings.clone(),
+            lock: load_lock(source, cache)?,
+            ..Workspace::default()
+        };
+        let mut pending = expand_members(source, &root.members, &root.exclude)
+            .map_err(|err| bad_file("Cargo.toml", source, &err))?;
+        pending.extend(patch_paths(&table).map_err(|err| bad_file("Cargo.toml", source, &err))?);
+        while let Some(dir) = pending.pop() {
+            if workspace.by_path.contains_key(&dir) {
+                continue;
+            }
+            let krate = load_crate(source, cache, &root, &dir)?;
+            pending.extend(krate.deps.iter().filter_map(|d| d.path.clone()));
+            if let Some(other) = workspace.crates.get(&krate.name) {
+                return Err(usage(format!(
+                    "two crates are named `{}`: {} and {} (at {})",
+                    krate.name,
+                    other.path,
+                    krate.path,
+                    source.label()
+                )));
+            }
+            workspace.by_path.insert(dir, krate.name.clone());
+            workspace.crates.insert(krate.name.clone(), krate);
+        }
+        Ok(workspace)
+    }
+
+    /// The crate whose folder is `path`.
+    pub fn crate_at(&self, path: &str) -> Option<&Arc<Crate>> {
+        self.by_path
+            .get(path)
+            .and_then(|name| self.crates.get(name))
+    }
+
+    /// Everything the build of crate `root` reads: workspace crates through normal and
+    /// build path dependencies, and external packages through the lockfile.
+    pub fn closure(&self, root: &str) -> Closure {
+        let mut closure = Closure::default();
+        let mut pending = vec![root.to_owned()];
+        while let Some(name) = pending.pop() {
+            if !closure.crates.insert(name.clone()) {
+                continue;
+            }
+            let krate = &self.crates[&name];
+            for dep in krate.deps.iter().filter(|d| d.kind != DepKind::Dev) {
+                if let Some(path) = &dep.path {
+                    pending.push(self.by_path[path].clone());
+                }
+            }
+            // A `[patch]` with a path turns an external package into a path crate.
+            pending.extend(self.external_packages(krate, &mut closure.packages));
+        }
+        closure
+    }
+
+    /// Adds the lockfile packages `krate` pulls in to `packages`; returns path crates met
+    /// on the way (path patches), which the caller adds to the crate closure.
+    fn external_packages(
+        &self,
+        krate: &Crate,
+        packages: &mut BTreeMap<usize, String>,
+    ) -> Vec<String> {
+        let Some(lock) = &self.lock else {
+            return Vec::new();
+        };
+        let Some(index) = lock.path_package(&krate.name) else {
+            return Vec::new();
+        };
+        // The lockfile lists dev-dependencies of workspace members too: keep only the
+        // direct dependencies the manifest declares for building.
+        let wanted: BTreeSet<&str> = krate
+            .deps
+            .iter()
+            .filter(|d| d.kind != DepKind::Dev && d.path.is_none())
+            .map(|d| d.package.as_str())
+            .collect();
+        let mut pending: Vec<usize> = lock.packages[index]
+            .deps
+            .iter()
+            .copied()
+            .filter(|&d| {
+                lock.packages[d].source.is_some() && wanted.contains(lock.packages[d].name.as_str())
+            })
+            .collect();
+        let mut path_crates = Vec::new();
+        while let Some(index) = pending.pop() {
+            let package = &lock.packages[index];
+            if package.source.is_none() {
+                if self.crates.contains_key(&package.name) {
+                    path_crates.push(package.name.clone());
+                }
+                continue;
+            }
+            if packages.contains_key(&index) {
+                continue;
+            }
+            packages.insert(index, krate.name.clone());
+            pending.extend(package.deps.iter().copied());
+        }
+        path_crates
+    }
+}
+
+impl Root {
+    fn parse(table: &Table) -> Result<Root> {
+        if table.contains_key("package") {
+            bail!("has a [package] at the root: put every crate in its own folder so that each has its own inputs");
+        }
+        let workspace = table
+            .get("workspace")
+            .and_then(Value::as_table)
+            .ok_or_else(|| anyhow!("has no [workspace] table"))?;
+        let strings = |key: &str| -> Vec<String> {
+            workspace
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let sub_table = |key: &str| {
+            workspace
+                .get(key)
+                .and_then(Value::as_table)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let package = sub_table("package");
+        let dependencies = sub_table("dependencies");
+        let lints = workspace.get("lints").cloned();
+        let inherit_digest = Sha256::digest(canonical(&Value::Array(vec![
+            Value::Table(package.clone()),
+            Value::Table(dependencies.clone()),
+            lints.clone().unwrap_or(Value::Boolean(false)),
+        ])))
+        .into();
+        Ok(Root {
+            members: strings("members"),
+            exclude: strings("exclude"),
+            package,
+            dependencies,
+            lints,
+            inherit_digest,
+            settings: build_settings(table, workspace),
+        })
+    }
+}
+
+/// The sections of the root manifest that change how every crate builds.
+fn build_settings(table: &Table, workspace: &Table) -> BTreeMap<String, String> {
+    let mut settings = BTreeMap::new();
+    for section in ["profile", "patch"] {
+        if let Some(entries) = table.get(section).and_then(Value::as_table) {
+            for (name, value) in entries {
+                settings.insert(format!("{section}.{name}"), canonical(value));
+            }
+        }
+    }
+    if let Some(replace) = table.get("replace") {
+        settings.insert("replace".to_owned(), canonical(replace));
+    }
+    if let Some(resolver) = workspace.get("resolver") {
+        settings.insert("resolver".to_owned(), canonical(resolver));
+    }
+    settings
+}
+
+/// Folders of `[patch.*]` entries with a `path`: their crates are build inputs too.
+fn patch_paths(table: &Table) -> Result<Vec<String>> {
+    let mut paths = Vec::new();
+    for registry in table
+        .get("patch")
+        .and_then(Value::as_table)
+        .into_iter()
+        .flat_map(Table::values)
+    {
+        for spec in registry.as_table().into_iter().flat_map(Table::values) {
+            if let Some(path) = spec.get("path").and_then(Value::as_str) {
+                paths.push(normalize("", path).with_context(|| format!("[patch] path `{path}`"))?);
+            }
+        }
+    }
+    Ok(paths)
+}
+
+/// JSON of a TOML value: deterministic (tables are sorted maps), and cheap to hash.
+pub fn canonical(value: &Value) -> String {
+    serde_json::to_string(value).expect("TOML values always serialize")
+}
+
+fn parse_toml(text: &str, path: &str, source: &dyn Source) -> Result<Table> {
+    text.parse::<Table>().map_err(|err| {
+        let (line, column) = err
+            .span()
+            .map_or((0, 0), |span| crate::diag::line_col(text, span.start));
+        usage(format!(
+            "{path}:{line}:{column} (at {}): {}",
+            source.label(),
+            err.message()
+        ))
+    })
+}
+
+/// A committed file the user must fix: a usage error naming it and the commit.
+fn bad_file(path: &str, source: &dyn Source, err: &anyhow::Error) -> anyhow::Error {
+    usage(format!("{path} (at {}): {err:#}", source.label()))
+}
+
+fn load_lock(source: &dyn Source, cache: &mut Cache) -> Result<Option<Arc<Lockfile>>> {
+    let id = source.file_id("Cargo.lock")?;
+    if let Some(lock) = id.and_then(|id| cache.locks.get(&id)) {
+        return Ok(Some(Arc::clone(lock)));
+    }
+    let Some(text) = source.read_text("Cargo.lock")? else {
+        return Ok(None);
+    };
+    let lock =
+        Arc::new(Lockfile::parse(&text).map_err(|err| bad_file("Cargo.lock", source, &err))?);
+    if let Some(id) = id {
+        cache.locks.insert(id, Arc::clone(&lock));
+    }
+    Ok(Some(lock))
+}
+
+fn load_crate(
+    source: &dyn Source,
+    cache: &mut Cache,
+    root: &Root,
+    dir: &str,
+) -> Result<Arc<Crate>> {
+    let manifest_path = join(dir, "Cargo.toml");
+    let id = source.file_id(&manifest_path)?;
+    let key = id.map(|id| (id, dir.to_owned(), root.inherit_digest));
+    if let Some(krate) = key.as_ref().and_then(|key| cache.crates.get(key)) {
+        return Ok(Arc::clone(krate));
+    }
+    let text = source.read_text(&manifest_path)?.ok_or_else(|| {
+        bad_file(
+            &manifest_path,
+            source,
+            &anyhow!("does not exist, but the workspace names it"),
+        )
+    })?;
+    let table = parse_toml(&text, &manifest_path, source)?;
+    let krate = Arc::new(
+        parse_crate(table, dir, root).map_err(|err| bad_file(&manifest_path, source, &err))?,
+    );
+    if let Some(key) = key {
+        cache.crates.insert(key, Arc::clone(&krate));
+    }
+    Ok(krate)
+}
+
+fn parse_crate(mut table: Table, dir: &str, root: &Root) -> Result<Crate> {
+    let name = table
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("has no `package.name`"))?
+        .to_owned();
+    let deps = declared_deps(&table, dir, root)?;
+    let skipped_dirs = NON_BUILD_DIRS
+        .into_iter()
+        .filter(|folder| !target_paths(&table).any(|p| p.starts_with(&format!("{folder}/"))))
+        .collect();
+    build_view(&mut table, root);
+    Ok(Crate {
+        name,
+        path: dir.to_owned(),
+        deps,
+        manifest_digest: hex(&Sha256::digest(canonical(&Value::Table(table)))),
+        skipped_dirs,
+    })
+}
+
+/// Paths of the library, binaries and build script a manifest declares.
+fn target_paths(table: &Table) -> impl Iterator<Item = &str> {
+    let lib = table.get("lib").and_then(|l| l.get("path"));
+    let bins = table
+        .get("bin")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.get("path"));
+    let build = table.get("package").and_then(|p| p.get("build"));
+    lib.into_iter()
+        .chain(bins)
+        .chain(build)
+        .filter_map(Value::as_str)
+}
+
+/// Every dependency table of a manifest with its kind: top level and per target.
+fn dep_tables(table: &Table) -> Vec<(&Table, DepKind)> {
+    const SECTIONS: [(&str, DepKind); 5] = [
+        ("dependencies", DepKind::Normal),
+        ("build-dependencies", DepKind::Build),
+        ("build_dependencies", DepKind::Build),
+        ("dev-dependencies", DepKind::Dev),
+        ("dev_dependencies", DepKind::Dev),
+    ];
+    let targets = table
+        .get("target")
+        .and_then(Value::as_table)
+        .into_iter()
+        .flat_map(Table::values)
+        .filter_map(Value::as_table);
+    std::iter::once(table)
+        .chain(targets)
+        .flat_map(|t| {
+            SECTIONS
+                .iter()
+                .filter_map(move |(key, kind)| Some((t.get(*key)?.as_table()?, *kind)))
+        })
+        .collect()
+}
+
+fn declared_deps(table: &Table, dir: &str, root: &Root) -> Result<Vec<Dep>> {
+    let mut deps = Vec::new();
+    for (section, kind) in dep_tables(table) {
+        for (key, spec) in section {
+            let (spec, base) = if spec.get("workspace").and_then(Value::as_bool) == Some(true) {
+                let inherited = root.dependencies.get(key).ok_or_else(|| {
+                    anyhow!("`{key}` says `workspace = true` but [workspace.dependencies] has no `{key}`")
+                })?;
+                (inherited, "")
+            } else {
+                (spec, dir)
+            };
+            let package = spec
+                .get("package")
+                .and_then(Value::as_str)
+                .unwrap_or(key)
+                .to_owned();
+            let path = match spec.get("path").and_then(Value::as_str) {
+                Some(path) => Some(
+                    normalize(base, path).with_context(|| format!("path of dependency `{key}`"))?,
+                ),
+                None => None,
+            };
+            deps.push(Dep {
+                package,
+                kind,
+                path,
+            });
+        }
+    }
+    Ok(deps)
+}
+
+/// Rewrites a member manifest as its build sees it: without test-only sections, with
+/// `workspace = true` values replaced by what they inherit.
+fn build_view(table: &mut Table, root: &Root) {
+    for key in NON_BUILD_KEYS {
+        table.remove(key);
+    }
+    if let Some(targets) = table.get_mut("target").and_then(Value::as_table_mut) {
+        for (_, target) in targets.iter_mut() {
+            let Some(target) = target.as_table_mut() else {
+                continue;
+            };
+            for key in NON_BUILD_KEYS {
+                target.remove(key);
+            }
+        }
+    }
+    if let Some(package) = table.get_mut("package").and_then(Value::as_table_mut) {
+        for (key, value) in package.iter_mut() {
+            if is_inherited(value) {
+                if let Some(inherited) = root.package.get(key) {
+                    *value = inherited.clone();
+                }
+            }
+        }
+    }
+    if table.get("lints").is_some_and(is_inherited) {
+        if let Some(lints) = &root.lints {
+            table.insert("lints".to_owned(), lints.clone());
+        }
+    }
+    inherit_deps(table, root);
+    if let Some(targets) = table.get_mut("target").and_then(Value::as_table_mut) {
+        for (_, target) in targets.iter_mut() {
+            let Some(target) = target.as_table_mut() else {
+                continue;
+            };
+            inherit_deps(target, root);
+        }
+    }
+}
+
+fn inherit_deps(table: &mut Table, root: &Root) {
+    for section in ["dependencies", "build-dependencies", "build_dependencies"] {
+        let Some(deps) = table.get_mut(section).and_then(Value::as_table_mut) else {
+            continue;
+        };
+        for (key, spec) in deps.iter_mut() {
+            if !is_inherited(spec) {
+                continue;
+            }
+            let mut merged = match root.dependencies.get(key) {
+                Some(Value::Table(t)) => t.clone(),
+                Some(version) => Table::from_iter([("version".to_owned(), version.clone())]),
+                None => continue,
+            };
+            if let Some(local) = spec.as_table() {
+                for (k, v) in local.iter().filter(|(k, _)| k.as_str() != "workspace") {
+                    merged.insert(k.clone(), v.clone());
+                }
+            }
+            *spec = Value::Table(merged);
+        }
+    }
+}
+
+fn is_inherited(value: &Value) -> bool {
+    value.get("workspace").and_then(Value::as_bool) == Some(true)
+}
+
+/// Expands `[workspace] members` globs into crate folders that hold a `Cargo.toml`.
+fn expand_members(
+    source: &dyn Source,
+    members: &[String],
+    exclude: &[String],
+) -> Result<Vec<String>> {
+    let mut dirs = BTreeSet::new();
+    for pattern in members {
+        let mut current = vec![String::new()];
+        for segment in pattern.trim_end_matches('/').split('/') {
+            current = expand_segment(source, &current, segment)?;
+        }
+        dirs.extend(current);
+    }
+    let excluded = |dir: &String| {
+        exclude
+            .iter()
+            .any(|e| dir == e || dir.starts_with(&format!("{e}/")))
+    };
+    let mut found = Vec::new();
+    for dir in dirs.into_iter().filter(|d| !excluded(d)) {
+        if source.kind(&join(&dir, "Cargo.toml"))? == Some(EntryKind::File) {
+            found.push(dir);
+        }
+    }
+    Ok(found)
+}
+
+fn expand_segment(source: &dyn Source, dirs: &[String], segment: &str) -> Result<Vec<String>> {
+    if !segment.contains(['*', '?', '[']) {
+        return Ok(dirs.iter().map(|d| join(d, segment)).collect());
+    }
+    let matcher = globset::GlobBuilder::new(segment)
+        .literal_separator(true)
+        .build()
+        .with_context(|| format!("workspace member glob segment `{segment}`"))?
+        .compile_matcher();
+    let mut out = Vec::new();
+    for dir in dirs {
+        for entry in source.list(dir)?.unwrap_or_default() {
+            if entry.kind == EntryKind::Dir && matcher.is_match(&entry.name) {
+                out.push(join(dir, &entry.name));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves `relative` against folder `base`, both repository-relative, `/`-separated.
+pub fn normalize(base: &str, relative: &str) -> Result<String> {
+    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    for part in relative.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    bail!("`{relative}` points outside the repository");
+                }
+            }
+            part => parts.push(part),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_resolves_dots_and_refuses_escapes() {
+        assert_eq!(
+            normalize("services/api", "../../crates/common").unwrap(),
+            "crates/common"
+        );
+        assert_eq!(normalize("", "./crates/x/").unwrap(), "crates/x");
+        assert!(normalize("a", "../../b").is_err());
+    }
+
+    fn root() -> Root {
+        let table: Table = r#"
+[workspace]
+members = ["a"]
+[workspace.package]
+edition = "2021"
+[workspace.dependencies]
+serde = { version = "1", features = ["derive"] }
+"#
+        .parse()
+        .unwrap();
+        Root::parse(&table).unwrap()
+    }
+
+    fn digest(manifest: &str) -> String {
+        parse_crate(manifest.parse().unwrap(), "a", &root())
+            .unwrap()
+            .manifest_digest
+    }
+
+    #[test]
+    fn dev_dependencies_do_not_change_the_build_view() {
+        let base = "[package]\nname = \"a\"\n[dependencies]\nserde = \"1\"\n";
+        let with_dev = format!("{base}[dev-dependencies]\ninsta = \"1\"\n[[test]]\nname = \"t\"\n");
+        assert_eq!(digest(base), digest(&with_dev));
+        assert_ne!(
+            digest(base),
+            digest(&base.replace("serde = \"1\"", "serde = \"1.0.1\""))
+        );
+    }
+
+    #[test]
+    fn inherited_values_are_resolved() {
+        let inherited =
+            "[package]\nname = \"a\"\nedition.workspace = true\n[dependencies]\nserde.workspace = true\n";
+        let spelled = "[package]\nname = \"a\"\nedition = \"2021\"\n[dependencies]\nserde = { version = \"1\", features = [\"derive\"] }\n";
+        assert_eq!(digest(inherited), digest(spelled));
+    }
+
+    #[test]
+    fn test_folders_are_skipped_unless_a_target_lives_there() {
+        let plain =
+            parse_crate("[package]\nname = \"a\"\n".parse().unwrap(), "a", &root()).unwrap();
+        assert_eq!(plain.skipped_dirs, ["benches", "examples", "tests"]);
+        let odd = "[package]\nname = \"a\"\n[[bin]]\nname = \"x\"\npath = \"examples/x.rs\"\n";
+        let odd = parse_crate(odd.parse().unwrap(), "a", &root()).unwrap();
+        assert_eq!(odd.skipped_dirs, ["benches", "tests"]);
+    }
+}
