@@ -1,0 +1,8 @@
+//! Integration tests: one binary (fast to link), one module per capability.
+
+mod check;
+mod errors;
+mod metadata;
+mod plan;
+mod shallow;
+mod support;

@@ -1,0 +1,124 @@
+//! The crate graph read from a commit agrees with `cargo metadata` on the same files.
+
+use crate::support::Repo;
+use std::collections::{BTreeMap, BTreeSet};
+use xtask::git::Repo as GitRepo;
+use xtask::workspace::{Cache, DepKind, Workspace};
+
+/// What one package's build reads: workspace crates, and external `(name, version)`s.
+type Closure = (BTreeSet<String>, BTreeSet<(String, String)>);
+
+/// The closure of each package per cargo metadata: normal and build edges only.
+fn cargo_closures(
+    root: &std::path::Path,
+    roots: &[&str],
+    locked: bool,
+) -> BTreeMap<String, Closure> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .current_dir(root)
+        .other_options(if locked {
+            vec!["--locked".into()]
+        } else {
+            Vec::new()
+        })
+        .exec()
+        .expect("cargo metadata runs (needs crates.io or a warm cargo cache)");
+    let resolve = metadata.resolve.as_ref().unwrap();
+    let nodes: BTreeMap<_, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+    let package = |id| metadata.packages.iter().find(|p| &p.id == id).unwrap();
+    let members: BTreeSet<_> = metadata.workspace_members.iter().collect();
+    let mut out = BTreeMap::new();
+    for name in roots {
+        let start = &metadata
+            .packages
+            .iter()
+            .find(|p| p.name.as_str() == *name)
+            .unwrap()
+            .id;
+        let (mut crates, mut externals) = (BTreeSet::new(), BTreeSet::new());
+        let mut pending = vec![start];
+        let mut seen = BTreeSet::new();
+        while let Some(id) = pending.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let p = package(id);
+            if members.contains(id) {
+                crates.insert(p.name.to_string());
+            } else {
+                externals.insert((p.name.to_string(), p.version.to_string()));
+            }
+            for dep in &nodes[id].deps {
+                let build_edge = dep
+                    .dep_kinds
+                    .iter()
+                    .any(|k| k.kind != cargo_metadata::DependencyKind::Development);
+                if build_edge {
+                    pending.push(&dep.pkg);
+                }
+            }
+        }
+        out.insert((*name).to_owned(), (crates, externals));
+    }
+    out
+}
+
+/// Compares the graph read from the repository's HEAD commit with cargo's.
+fn assert_agrees(repo: &Repo, locked: bool) {
+    let expected = cargo_closures(repo.path(), &["api", "worker"], locked);
+    let git = GitRepo::open(repo.path()).unwrap();
+    let head = git.resolve("HEAD", "test").unwrap();
+    let snapshot = git.snapshot(&head).unwrap();
+    let workspace = Workspace::load(&snapshot, &mut Cache::default()).unwrap();
+    let lock = workspace.lock.as_ref().unwrap();
+    for (name, (crates, externals)) in expected {
+        let closure = workspace.closure(&name);
+        assert_eq!(closure.crates, crates, "workspace crates of {name}");
+        let ours: BTreeSet<(String, String)> = closure
+            .packages
+            .keys()
+            .map(|&i| {
+                (
+                    lock.packages[i].name.clone(),
+                    lock.packages[i].version.clone(),
+                )
+            })
+            .collect();
+        let missing: Vec<_> = externals.difference(&ours).collect();
+        let extra: Vec<_> = ours.difference(&externals).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{name}: missing {missing:?}, extra {extra:?}"
+        );
+    }
+}
+
+#[test]
+fn crate_graph_from_a_commit_agrees_with_cargo_metadata() {
+    assert_agrees(&Repo::example(), true);
+}
+
+#[test]
+fn dev_dependencies_in_the_lockfile_stay_out_of_the_graph() {
+    let repo = Repo::example();
+    repo.append(
+        "crates/common/Cargo.toml",
+        "\n[dev-dependencies]\ntempfile = \"3\"\n",
+    );
+    // Let cargo itself record the new edge in Cargo.lock, then commit both.
+    cargo_closures(repo.path(), &["api"], false);
+    assert!(
+        repo.read("Cargo.lock").contains("\"tempfile\""),
+        "cargo recorded the dev-dependency"
+    );
+    repo.commit("common: tempfile for tests");
+    assert_agrees(&repo, true);
+    let git = GitRepo::open(repo.path()).unwrap();
+    let snapshot = git.snapshot(&git.resolve("HEAD", "test").unwrap()).unwrap();
+    let workspace = Workspace::load(&snapshot, &mut Cache::default()).unwrap();
+    let common = &workspace.crates["common"];
+    assert!(common
+        .deps
+        .iter()
+        .any(|d| d.package == "tempfile" && d.kind == DepKind::Dev));
+}
