@@ -3,10 +3,11 @@
 use crate::cli::{ExplainArgs, Format, PlanArgs, PlanFormat, Revisions};
 use crate::context::Context;
 use crate::diag;
+use crate::fingerprint::UnitFingerprint;
 use crate::git::{Change, Repo};
 use crate::model::{Loader, Model};
 use crate::owners::{Owners, Reach};
-use crate::plan::{self, DirtyInput, Plan, Side};
+use crate::plan::{self, DirtyInput, Plan, Reason, Side};
 use crate::render;
 use anyhow::Result;
 
@@ -41,19 +42,26 @@ impl Comparison {
     }
 
     fn plan(&self) -> Plan {
-        let mut plan = plan::plan(
-            &Side {
-                commit: self.base.commit.sha(),
-                manifests: &self.base.manifests,
-            },
-            &Side {
-                commit: self.head.commit.sha(),
-                manifests: &self.head.manifests,
-            },
-            &self.changes,
-        );
+        let (base, head) = (side(&self.base), side(&self.head));
+        let mut plan = plan::plan(&base, &head, |base, head| self.reasons(base, head));
         plan.dirty_inputs = self.dirty.clone();
         plan
+    }
+
+    /// Why a unit's fingerprint changed: its two manifests compared input by input.
+    fn reasons(&self, base: &UnitFingerprint, head: &UnitFingerprint) -> Vec<Reason> {
+        let (base, head) = (
+            self.base.prints.manifest(base),
+            self.head.prints.manifest(head),
+        );
+        plan::reasons(&base, &head, &self.changes)
+    }
+}
+
+fn side(model: &Model) -> Side<'_> {
+    Side {
+        commit: model.commit.sha(),
+        units: &model.prints.units,
     }
 }
 
@@ -71,29 +79,28 @@ fn dirty_inputs(repo: &Repo, head: &Model) -> Result<Vec<DirtyInput>> {
 }
 
 pub fn plan_command(ctx: &Context, args: &PlanArgs) -> Result<()> {
-    let plan = Comparison::load(ctx, &args.revisions)?.plan();
+    let comparison = Comparison::load(ctx, &args.revisions)?;
+    let plan = comparison.plan();
     let text = match args.format {
         PlanFormat::Text => render::plan_text(&plan),
         PlanFormat::Json => render::plan_json(&plan),
         PlanFormat::GithubMatrix => render::github_matrix(&plan),
     };
     print!("{text}");
+    // The process ends here: freeing every parsed manifest one by one is wasted work.
+    std::mem::forget(comparison);
     Ok(())
 }
 
 pub fn explain_command(ctx: &Context, args: &ExplainArgs) -> Result<()> {
     let comparison = Comparison::load(ctx, &args.revisions)?;
-    let Some(head) = comparison
-        .head
-        .manifests
-        .iter()
-        .find(|m| m.name == args.unit)
-    else {
+    let Some(head) = comparison.head.prints.get(&args.unit) else {
         let known: Vec<&str> = comparison
             .head
-            .manifests
+            .prints
+            .units
             .iter()
-            .map(|m| m.name.as_str())
+            .map(|u| u.name.as_str())
             .collect();
         return Err(diag::usage(format!(
             "`{}` is not a service or app in deploy.toml at {}; known: {}",
@@ -102,16 +109,14 @@ pub fn explain_command(ctx: &Context, args: &ExplainArgs) -> Result<()> {
             known.join(", ")
         )));
     };
-    let base = comparison
-        .base
-        .manifests
-        .iter()
-        .find(|m| m.name == args.unit);
-    let unit = plan::unit_plan(base, head, &comparison.changes);
+    let base = comparison.base.prints.get(&args.unit);
+    let unit = plan::unit_plan(base, head, |base, head| comparison.reasons(base, head));
+    let head_manifest = comparison.head.prints.manifest(head);
+    let base_manifest = base.map(|b| comparison.base.prints.manifest(b));
     let explanation = render::Explanation {
         unit: &unit,
-        head,
-        base,
+        head: &head_manifest,
+        base: base_manifest.as_ref(),
         head_commit: &comparison.head.commit.sha(),
         base_commit: &comparison.base.commit.sha(),
     };

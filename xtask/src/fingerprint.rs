@@ -1,9 +1,14 @@
 //! The identity of a build: for each unit, a canonical manifest of the content of every
-//! input at one commit (git object ids, lockfile entries, canonical settings) and the
+//! input at one commit (git object ids, lockfile entries, canonical settings), and the
 //! SHA-256 of that manifest.
 //!
 //! Everything is read from the commit's trees: no checkout, no history, so the same commit
 //! gives the same fingerprint on every machine and in a depth-1 clone.
+//!
+//! Units share most inputs (a crate used by fifty services), so each input's content id
+//! and manifest line are computed once per commit in a table; a unit is a sorted list of
+//! table entries. The keyed [`Manifest`] view, with explanations, is built only for the
+//! units that need reasons and for `explain`.
 
 use crate::git::{walk_files, EntryKind, Snapshot, Source};
 use crate::inputs::{Scope, UnitInputs, UnitKind};
@@ -22,19 +27,38 @@ pub const SCHEME: u32 = 1;
 /// The id recorded for an input that does not exist at the commit.
 const ABSENT: &str = "absent";
 
+/// The registry whose packages are named without their source.
+const CRATES_IO: &str = "registry+https://github.com/rust-lang/crates.io-index";
+
 /// What an input is. Its order is the order of manifest lines.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(tag = "type", content = "name", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum InputKey {
     Scheme,
     Recipe,
-    Dockerfile(String),
-    Folder(String),
-    Crate(String),
-    Package(String),
-    CargoSetting(String),
-    Global(String),
-    Extra(String),
+    Dockerfile {
+        path: String,
+    },
+    Folder {
+        path: String,
+    },
+    Crate {
+        name: String,
+    },
+    /// A lockfile package; `version` carries its source when that is not crates.io.
+    Package {
+        name: String,
+        version: String,
+    },
+    CargoSetting {
+        section: String,
+    },
+    Global {
+        path: String,
+    },
+    Extra {
+        path: String,
+    },
 }
 
 impl fmt::Display for InputKey {
@@ -42,13 +66,13 @@ impl fmt::Display for InputKey {
         match self {
             InputKey::Scheme => f.write_str("scheme"),
             InputKey::Recipe => f.write_str("recipe"),
-            InputKey::Dockerfile(p) => write!(f, "dockerfile {p}"),
-            InputKey::Folder(p) => write!(f, "folder {p}"),
-            InputKey::Crate(n) => write!(f, "crate {n}"),
-            InputKey::Package(n) => write!(f, "package {n}"),
-            InputKey::CargoSetting(s) => write!(f, "cargo {s}"),
-            InputKey::Global(p) => write!(f, "global {p}"),
-            InputKey::Extra(p) => write!(f, "extra {p}"),
+            InputKey::Dockerfile { path } => write!(f, "dockerfile {path}"),
+            InputKey::Folder { path } => write!(f, "folder {path}"),
+            InputKey::Crate { name } => write!(f, "crate {name}"),
+            InputKey::Package { name, version } => write!(f, "package {name} {version}"),
+            InputKey::CargoSetting { section } => write!(f, "cargo {section}"),
+            InputKey::Global { path } => write!(f, "global {path}"),
+            InputKey::Extra { path } => write!(f, "extra {path}"),
         }
     }
 }
@@ -58,14 +82,15 @@ impl fmt::Display for InputKey {
 pub struct Input {
     /// The content id; the only part that is hashed.
     pub id: String,
-    /// A short human description (a path, versions).
+    /// A short human description (a path, a version).
     pub summary: String,
-    /// For packages: the workspace crate through which the build uses it.
+    /// For packages: the workspace crate through which this unit's build uses it.
     pub via: Option<String>,
+    /// The repository paths that belong to this input.
     pub scope: Scope,
 }
 
-/// The inputs of one unit at one commit, and their hash.
+/// The inputs of one unit at one commit, keyed, and their hash.
 #[derive(Debug, Clone)]
 pub struct Manifest {
     pub name: String,
@@ -82,25 +107,89 @@ impl Manifest {
         kind: UnitKind,
         own_crate: Option<String>,
         inputs: BTreeMap<InputKey, Input>,
-    ) -> Manifest {
-        let mut manifest = Manifest {
+    ) -> Self {
+        let fingerprint = digest(inputs.iter().map(|(key, input)| line(key, &input.id)));
+        Manifest {
             name: name.to_owned(),
             kind,
             own_crate,
             inputs,
-            fingerprint: String::new(),
-        };
-        manifest.fingerprint = hex(&Sha256::digest(manifest.canonical_text()));
-        manifest
+            fingerprint,
+        }
+    }
+}
+
+/// The hashed line of one input.
+fn line(key: &InputKey, id: &str) -> String {
+    format!("{key}\t{id}\n")
+}
+
+/// The fingerprint of a manifest given its lines in key order.
+fn digest<S: AsRef<str>>(lines: impl Iterator<Item = S>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update("xtask-fingerprint\n");
+    for line in lines {
+        hasher.update(line.as_ref());
+    }
+    hex(&hasher.finalize())
+}
+
+/// One unit's fingerprint at one commit.
+#[derive(Debug, Clone)]
+pub struct UnitFingerprint {
+    pub name: String,
+    pub kind: UnitKind,
+    pub own_crate: Option<String>,
+    pub fingerprint: String,
+    /// Table entries, in key order, each with the crate a package enters through.
+    pub(crate) slots: Vec<(usize, Option<usize>)>,
+}
+
+/// Every unit's fingerprint at one commit, and the inputs they are made of.
+#[derive(Debug, Clone, Default)]
+pub struct Fingerprints {
+    pub units: Vec<UnitFingerprint>,
+    table: Vec<Entry>,
+    crate_names: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    key: InputKey,
+    input: Input,
+    line: String,
+}
+
+impl Fingerprints {
+    pub fn get(&self, name: &str) -> Option<&UnitFingerprint> {
+        self.units.iter().find(|u| u.name == name)
     }
 
-    /// The hashed text: one `key<TAB>id` line per input, in key order.
-    pub fn canonical_text(&self) -> String {
-        let mut text = String::from("xtask-fingerprint\n");
-        for (key, input) in &self.inputs {
-            text.push_str(&format!("{key}\t{}\n", input.id));
-        }
-        text
+    /// The keyed manifest of one unit, with explanations.
+    pub fn manifest(&self, unit: &UnitFingerprint) -> Manifest {
+        let inputs = unit
+            .slots
+            .iter()
+            .map(|&(entry, via)| {
+                let entry = &self.table[entry];
+                let mut input = entry.input.clone();
+                input.via = via.map(|c| self.crate_names[c].clone());
+                (entry.key.clone(), input)
+            })
+            .collect();
+        let manifest = Manifest {
+            name: unit.name.clone(),
+            kind: unit.kind,
+            own_crate: unit.own_crate.clone(),
+            inputs,
+            fingerprint: unit.fingerprint.clone(),
+        };
+        debug_assert_eq!(
+            Manifest::new(&unit.name, unit.kind, None, manifest.inputs.clone()).fingerprint,
+            unit.fingerprint,
+            "the keyed view hashes like the table"
+        );
+        manifest
     }
 }
 
@@ -110,150 +199,214 @@ pub struct Cache {
     crates: HashMap<(Oid, String), String>,
 }
 
-/// Computes manifests for the units of one commit.
-pub struct Fingerprinter<'a> {
+/// Fingerprints every unit of one commit.
+pub fn fingerprint(
+    snapshot: &Snapshot<'_>,
+    workspace: &Workspace,
+    units: &[UnitInputs],
+    cache: &mut Cache,
+) -> Result<Fingerprints> {
+    let mut builder = Builder {
+        snapshot,
+        workspace,
+        cache,
+        table: Vec::new(),
+        by_key: HashMap::new(),
+        crates: vec![None; workspace.crates.len()],
+        packages: HashMap::new(),
+        patterns: HashMap::new(),
+    };
+    let mut fingerprinted = Vec::with_capacity(units.len());
+    for unit in units {
+        let mut slots = builder.slots(unit)?;
+        slots.sort_unstable_by(|a, b| builder.table[a.0].key.cmp(&builder.table[b.0].key));
+        slots.dedup_by_key(|slot| slot.0);
+        let fingerprint = digest(slots.iter().map(|&(entry, _)| &builder.table[entry].line));
+        fingerprinted.push(UnitFingerprint {
+            name: unit.name.clone(),
+            kind: unit.kind,
+            own_crate: unit.own_crate.clone(),
+            fingerprint,
+            slots,
+        });
+    }
+    Ok(Fingerprints {
+        units: fingerprinted,
+        table: builder.table,
+        crate_names: workspace.crates.iter().map(|c| c.name.clone()).collect(),
+    })
+}
+
+/// Builds the table of one commit's inputs, computing each content id once.
+struct Builder<'a> {
     snapshot: &'a Snapshot<'a>,
     workspace: &'a Workspace,
     cache: &'a mut Cache,
-    /// Matches of each pattern at this commit, shared by every unit using it.
-    patterns: HashMap<String, Vec<(String, String, Scope)>>,
+    table: Vec<Entry>,
+    by_key: HashMap<InputKey, usize>,
+    crates: Vec<Option<usize>>,
+    packages: HashMap<usize, usize>,
+    /// Table entries of each path pattern's matches at this commit.
+    patterns: HashMap<(String, bool), Vec<usize>>,
 }
 
-impl<'a> Fingerprinter<'a> {
-    pub fn new(snapshot: &'a Snapshot<'a>, workspace: &'a Workspace, cache: &'a mut Cache) -> Self {
-        Fingerprinter {
-            snapshot,
-            workspace,
-            cache,
-            patterns: HashMap::new(),
-        }
-    }
-
-    pub fn manifest(&mut self, unit: &UnitInputs) -> Result<Manifest> {
-        let mut inputs = BTreeMap::new();
-        let mut add = |key, id: String, summary: String, scope| {
-            inputs.insert(
-                key,
-                Input {
-                    id,
-                    summary,
-                    via: None,
-                    scope,
-                },
-            );
-        };
-        add(
-            InputKey::Scheme,
-            SCHEME.to_string(),
-            format!("v{SCHEME}"),
-            Scope::None,
-        );
-        add(
+impl Builder<'_> {
+    /// The table entries of one unit, unsorted, with "via" crates for packages.
+    fn slots(&mut self, unit: &UnitInputs) -> Result<Vec<(usize, Option<usize>)>> {
+        let mut slots = Vec::new();
+        slots.push(self.shared(InputKey::Scheme, |_| {
+            Ok((SCHEME.to_string(), format!("v{SCHEME}"), Scope::None))
+        })?);
+        // The recipe differs per unit: never shared.
+        slots.push(self.push(
             InputKey::Recipe,
             unit.recipe.clone(),
             unit.recipe.clone(),
             Scope::None,
-        );
+        ));
         if let Some(path) = &unit.dockerfile {
-            let id = self.id_of(path)?;
-            add(
-                InputKey::Dockerfile(path.clone()),
-                id,
-                path.clone(),
-                Scope::File(path.clone()),
-            );
+            let key = InputKey::Dockerfile { path: path.clone() };
+            slots.push(self.shared(key, |b| {
+                Ok((b.id_of(path)?, path.clone(), Scope::File(path.clone())))
+            })?);
         }
         if let Some(path) = &unit.folder {
-            let id = self.id_of(path)?;
+            let key = InputKey::Folder { path: path.clone() };
             let scope = Scope::Dir {
                 path: path.clone(),
                 skipped: Vec::new(),
             };
-            add(InputKey::Folder(path.clone()), id, path.clone(), scope);
+            slots.push(self.shared(key, |b| Ok((b.id_of(path)?, path.clone(), scope)))?);
         }
         for krate in &unit.crates {
-            let id = format!("{} {}", krate.path, self.crate_digest(krate)?);
-            let scope = Scope::of_crate(krate);
-            add(
-                InputKey::Crate(krate.name.clone()),
-                id,
-                krate.path.clone(),
-                scope,
-            );
+            slots.push(self.krate(krate)?);
         }
         for section in &unit.settings {
+            let key = InputKey::CargoSetting {
+                section: section.clone(),
+            };
             let id = self
                 .workspace
                 .settings
                 .get(section)
                 .map_or_else(|| ABSENT.to_owned(), |text| hex(&Sha256::digest(text)));
-            add(
-                InputKey::CargoSetting(section.clone()),
-                id,
-                format!("[{section}]"),
-                Scope::None,
-            );
+            slots.push(self.shared(key, |_| Ok((id, format!("[{section}]"), Scope::None)))?);
         }
         if !unit.crates.is_empty() && self.workspace.lock.is_none() {
-            add(
-                InputKey::CargoSetting("Cargo.lock".into()),
-                ABSENT.into(),
-                "no Cargo.lock".into(),
-                Scope::None,
+            let key = InputKey::CargoSetting {
+                section: "Cargo.lock".into(),
+            };
+            slots.push(self.shared(key, |_| {
+                Ok((ABSENT.into(), "no Cargo.lock".into(), Scope::None))
+            })?);
+        }
+        for pattern in &unit.globals {
+            slots.extend(
+                self.matches(pattern, true)?
+                    .into_iter()
+                    .map(|entry| (entry, None)),
             );
         }
-        for (pattern, key) in unit
-            .globals
-            .iter()
-            .map(|p| (p, InputKey::Global as fn(String) -> InputKey))
-            .chain(
-                unit.extras
-                    .iter()
-                    .map(|p| (p, InputKey::Extra as fn(String) -> InputKey)),
-            )
-        {
-            for (path, id, scope) in self.matches(pattern)? {
-                add(key(path.clone()), id, path, scope);
-            }
+        for pattern in &unit.extras {
+            slots.extend(
+                self.matches(pattern, false)?
+                    .into_iter()
+                    .map(|entry| (entry, None)),
+            );
         }
-        self.add_packages(unit, &mut inputs);
-        Ok(Manifest::new(
-            &unit.name,
-            unit.kind,
-            unit.own_crate.clone(),
-            inputs,
-        ))
+        for &(package, via) in &unit.packages {
+            slots.push((self.package(package), Some(via)));
+        }
+        Ok(slots)
     }
 
-    /// One input per external package name; several versions of one name share it.
-    fn add_packages(&self, unit: &UnitInputs, inputs: &mut BTreeMap<InputKey, Input>) {
-        let Some(lock) = &self.workspace.lock else {
-            return;
+    fn push(
+        &mut self,
+        key: InputKey,
+        id: String,
+        summary: String,
+        scope: Scope,
+    ) -> (usize, Option<usize>) {
+        self.table.push(Entry {
+            line: line(&key, &id),
+            key,
+            input: Input {
+                id,
+                summary,
+                via: None,
+                scope,
+            },
+        });
+        (self.table.len() - 1, None)
+    }
+
+    /// The entry for `key`, computed by `make` (id, summary, scope) the first time.
+    fn shared(
+        &mut self,
+        key: InputKey,
+        make: impl FnOnce(&mut Self) -> Result<(String, String, Scope)>,
+    ) -> Result<(usize, Option<usize>)> {
+        if let Some(&entry) = self.by_key.get(&key) {
+            return Ok((entry, None));
+        }
+        let (id, summary, scope) = make(self)?;
+        let slot = self.push(key.clone(), id, summary, scope);
+        self.by_key.insert(key, slot.0);
+        Ok(slot)
+    }
+
+    fn krate(&mut self, krate: &Crate) -> Result<(usize, Option<usize>)> {
+        let index = self
+            .workspace
+            .crate_named(&krate.name)
+            .expect("units use this workspace's crates");
+        if let Some(entry) = self.crates[index] {
+            return Ok((entry, None));
+        }
+        let id = format!("{} {}", krate.path, self.crate_digest(krate)?);
+        let key = InputKey::Crate {
+            name: krate.name.clone(),
         };
-        for (index, via) in &unit.packages {
-            let package = &lock.packages[*index];
-            let id = format!(
-                "{} {} {}",
-                package.version,
-                package.source.as_deref().unwrap_or("-"),
-                package.checksum.as_deref().unwrap_or("-")
-            );
-            let entry = inputs
-                .entry(InputKey::Package(package.name.clone()))
-                .or_insert_with(|| Input {
-                    id: String::new(),
-                    summary: String::new(),
-                    via: Some(via.clone()),
-                    scope: Scope::None,
-                });
-            append(&mut entry.id, &id, "; ");
-            append(&mut entry.summary, &package.version, ", ");
+        let slot = self.push(key, id, krate.path.clone(), Scope::of_crate(krate));
+        self.crates[index] = Some(slot.0);
+        Ok(slot)
+    }
+
+    /// A lockfile package: its exact identity and the versions its dependencies resolved
+    /// to, so that a changed edge in the lockfile changes the fingerprint too.
+    fn package(&mut self, index: usize) -> usize {
+        if let Some(&entry) = self.packages.get(&index) {
+            return entry;
         }
-        // Versions were appended in lockfile order; sort them so the id is canonical.
-        for input in inputs.values_mut().filter(|i| i.via.is_some()) {
-            input.id = sorted_list(&input.id, "; ");
-            input.summary = sorted_list(&input.summary, ", ");
-        }
+        let lock = self
+            .workspace
+            .lock
+            .as_ref()
+            .expect("packages come from the lockfile");
+        let package = &lock.packages[index];
+        let mut deps: Vec<String> = package
+            .deps
+            .iter()
+            .map(|&d| format!("{}@{}", lock.packages[d].name, lock.packages[d].version))
+            .collect();
+        deps.sort_unstable();
+        let source = package.source.as_deref().unwrap_or("-");
+        let id = format!(
+            "{source} {} [{}]",
+            package.checksum.as_deref().unwrap_or("-"),
+            deps.join(",")
+        );
+        let version = match package.source.as_deref() {
+            Some(CRATES_IO) | None => package.version.clone(),
+            Some(source) => format!("{} ({source})", package.version),
+        };
+        let key = InputKey::Package {
+            name: package.name.clone(),
+            version: version.clone(),
+        };
+        let (entry, _) = self.push(key, id, version, Scope::None);
+        self.packages.insert(index, entry);
+        entry
     }
 
     /// The object id at `path`, or `absent`.
@@ -290,25 +443,33 @@ impl<'a> Fingerprinter<'a> {
         Ok(digest)
     }
 
-    /// The files a path or glob names at this commit. A literal path that is missing is
-    /// recorded as absent, so that creating it changes the fingerprint.
-    fn matches(&mut self, pattern: &str) -> Result<Vec<(String, String, Scope)>> {
-        if let Some(found) = self.patterns.get(pattern) {
+    /// The entries of the files a path or glob names at this commit. A literal path that
+    /// is missing is recorded as absent, so that creating it changes the fingerprint.
+    fn matches(&mut self, pattern: &str, global: bool) -> Result<Vec<usize>> {
+        let memo = (pattern.to_owned(), global);
+        if let Some(found) = self.patterns.get(&memo) {
             return Ok(found.clone());
         }
-        let found = if is_glob(pattern) {
+        let key = |path: String| {
+            if global {
+                InputKey::Global { path }
+            } else {
+                InputKey::Extra { path }
+            }
+        };
+        let mut found = Vec::new();
+        if is_glob(pattern) {
             let matcher = globset::GlobBuilder::new(pattern)
                 .literal_separator(true)
                 .build()?
                 .compile_matcher();
-            walk_files(self.snapshot, literal_prefix(pattern))?
-                .into_iter()
-                .filter(|(path, _)| matcher.is_match(path))
-                .map(|(path, id)| {
+            for (path, id) in walk_files(self.snapshot, literal_prefix(pattern))? {
+                if matcher.is_match(&path) {
                     let id = id.map(|id| id.to_string()).unwrap_or_default();
-                    (path.clone(), id, Scope::File(path))
-                })
-                .collect()
+                    let scope = Scope::File(path.clone());
+                    found.push(self.shared(key(path.clone()), |_| Ok((id, path, scope)))?.0);
+                }
+            }
         } else {
             let scope = match self.snapshot.id(pattern)? {
                 Some((_, EntryKind::Dir)) => Scope::Dir {
@@ -317,9 +478,15 @@ impl<'a> Fingerprinter<'a> {
                 },
                 _ => Scope::File(pattern.to_owned()),
             };
-            vec![(pattern.to_owned(), self.id_of(pattern)?, scope)]
-        };
-        self.patterns.insert(pattern.to_owned(), found.clone());
+            let id = self.id_of(pattern)?;
+            found.push(
+                self.shared(key(pattern.to_owned()), |_| {
+                    Ok((id, pattern.to_owned(), scope))
+                })?
+                .0,
+            );
+        }
+        self.patterns.insert(memo, found.clone());
         Ok(found)
     }
 }
@@ -349,20 +516,6 @@ pub fn literal_prefix(pattern: &str) -> &str {
     &pattern[..end]
 }
 
-fn append(list: &mut String, item: &str, separator: &str) {
-    if !list.is_empty() {
-        list.push_str(separator);
-    }
-    list.push_str(item);
-}
-
-fn sorted_list(list: &str, separator: &str) -> String {
-    let mut items: Vec<&str> = list.split(separator).collect();
-    items.sort_unstable();
-    items.dedup();
-    items.join(separator)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,5 +526,29 @@ mod tests {
         assert_eq!(literal_prefix("**/*.md"), "");
         assert_eq!(literal_prefix("docs/*.md"), "docs");
         assert_eq!(literal_prefix("a/b{c,d}/e"), "a");
+    }
+
+    #[test]
+    fn a_manifest_hashes_its_lines_in_key_order() {
+        let input = |id: &str| Input {
+            id: id.into(),
+            summary: String::new(),
+            via: None,
+            scope: Scope::None,
+        };
+        let mut inputs = BTreeMap::new();
+        inputs.insert(InputKey::Crate { name: "b".into() }, input("2"));
+        inputs.insert(InputKey::Crate { name: "a".into() }, input("1"));
+        let manifest = Manifest::new("x", UnitKind::Service, None, inputs.clone());
+        let expected = digest(["crate a\t1\n", "crate b\t2\n"].into_iter());
+        assert_eq!(manifest.fingerprint, expected);
+        inputs
+            .get_mut(&InputKey::Crate { name: "a".into() })
+            .unwrap()
+            .summary = "not hashed".into();
+        assert_eq!(
+            Manifest::new("x", UnitKind::Service, None, inputs).fingerprint,
+            expected
+        );
     }
 }

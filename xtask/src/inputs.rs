@@ -46,8 +46,9 @@ pub struct UnitInputs {
     pub own_crate: Option<String>,
     /// The service's own crate and its workspace dependencies (Rust services).
     pub crates: Vec<Arc<Crate>>,
-    /// External lockfile packages of the build, each with the crate it enters through.
-    pub packages: Vec<(usize, String)>,
+    /// External lockfile packages of the build (lockfile indexes), each with the index of
+    /// the crate it enters through.
+    pub packages: Vec<(usize, usize)>,
     /// Sections of the root `Cargo.toml` the build uses.
     pub settings: Vec<String>,
     /// The Dockerfile (services).
@@ -93,14 +94,15 @@ pub fn describe(config: &Config, workspace: &Workspace) -> Result<Vec<UnitInputs
                     );
                     continue;
                 };
-                let closure = workspace.closure(&own.name);
+                let closure = workspace.closure(own);
+                let own = &workspace.crates[own];
                 unit.own_crate = Some(own.name.clone());
                 unit.crates = closure
                     .crates
                     .iter()
-                    .map(|name| Arc::clone(&workspace.crates[name]))
+                    .map(|&i| Arc::clone(&workspace.crates[i]))
                     .collect();
-                unit.packages = closure.packages.into_iter().collect();
+                unit.packages = closure.packages;
                 unit.settings = rust_settings(workspace);
                 unit.globals = patterns(&config.inputs.global);
                 serde_json::json!({

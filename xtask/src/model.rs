@@ -4,7 +4,7 @@
 
 use crate::config::{self, Config};
 use crate::diag::Failure;
-use crate::fingerprint::{self, Fingerprinter, Manifest};
+use crate::fingerprint::{self, Fingerprints};
 use crate::git::{Commit, Repo, Source};
 use crate::inputs::{self, UnitInputs};
 use crate::workspace::{self, Workspace};
@@ -16,7 +16,7 @@ pub struct Model {
     pub config: Option<Config>,
     pub workspace: Workspace,
     pub units: Vec<UnitInputs>,
-    pub manifests: Vec<Manifest>,
+    pub prints: Fingerprints,
 }
 
 pub struct Loader<'r> {
@@ -58,17 +58,14 @@ impl<'r> Loader<'r> {
             }
             None => Vec::new(),
         };
-        let mut fingerprinter = Fingerprinter::new(&snapshot, &workspace, &mut self.fingerprints);
-        let manifests = units
-            .iter()
-            .map(|unit| fingerprinter.manifest(unit))
-            .collect::<Result<Vec<_>>>()?;
+        let prints =
+            fingerprint::fingerprint(&snapshot, &workspace, &units, &mut self.fingerprints)?;
         Ok(Model {
             commit: commit.clone(),
             config,
             workspace,
             units,
-            manifests,
+            prints,
         })
     }
 }

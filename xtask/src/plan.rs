@@ -5,11 +5,11 @@
 //! the reasons come from comparing manifests input by input, and name changed files where
 //! the tree diff is known.
 
-use crate::fingerprint::{InputKey, Manifest};
+use crate::fingerprint::{Input, InputKey, Manifest, UnitFingerprint};
 use crate::git::{Change, ChangeKind};
 use crate::inputs::UnitKind;
 use serde::{Serialize, Serializer};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 /// Version of the JSON plan (see docs/plan-json.md). Bump on any incompatible change.
@@ -262,26 +262,33 @@ fn reasons_with_detail<S: Serializer>(
 /// One commit's side of a comparison.
 pub struct Side<'a> {
     pub commit: String,
-    pub manifests: &'a [Manifest],
+    pub units: &'a [UnitFingerprint],
 }
 
-/// Compares every unit of `head` with the same unit at `base`.
-pub fn plan(base: &Side<'_>, head: &Side<'_>, changes: &[Change]) -> Plan {
+/// Compares every unit of `head` with the same unit at `base`. `explain` gives the reasons
+/// of a unit whose fingerprint changed (base, head); it is called for no other unit.
+pub fn plan(
+    base: &Side<'_>,
+    head: &Side<'_>,
+    mut explain: impl FnMut(&UnitFingerprint, &UnitFingerprint) -> Vec<Reason>,
+) -> Plan {
+    let before: HashMap<&str, &UnitFingerprint> =
+        base.units.iter().map(|u| (u.name.as_str(), u)).collect();
     let mut services = Vec::new();
     let mut apps = Vec::new();
-    for manifest in head.manifests {
-        let before = base.manifests.iter().find(|m| m.name == manifest.name);
-        let unit = unit_plan(before, manifest, changes);
-        match manifest.kind {
-            UnitKind::Service => services.push(unit),
-            UnitKind::App => apps.push(unit),
+    for unit in head.units {
+        let planned = unit_plan(before.get(unit.name.as_str()).copied(), unit, &mut explain);
+        match unit.kind {
+            UnitKind::Service => services.push(planned),
+            UnitKind::App => apps.push(planned),
         }
     }
+    let now: BTreeSet<&str> = head.units.iter().map(|u| u.name.as_str()).collect();
     let removed = base
-        .manifests
+        .units
         .iter()
-        .filter(|m| !head.manifests.iter().any(|h| h.name == m.name))
-        .map(|m| m.name.clone())
+        .filter(|u| !now.contains(u.name.as_str()))
+        .map(|u| u.name.clone())
         .collect();
     Plan {
         schema: SCHEMA,
@@ -295,21 +302,24 @@ pub fn plan(base: &Side<'_>, head: &Side<'_>, changes: &[Change]) -> Plan {
 }
 
 /// The decision and reasons for one unit.
-pub fn unit_plan(base: Option<&Manifest>, head: &Manifest, changes: &[Change]) -> UnitPlan {
-    let reasons = reasons(base, head, changes);
-    let changed = base.is_none_or(|b| b.fingerprint != head.fingerprint);
-    debug_assert_eq!(
-        changed,
-        !reasons.is_empty(),
-        "a deploy always has a reason, a skip never has one"
-    );
+pub fn unit_plan(
+    base: Option<&UnitFingerprint>,
+    head: &UnitFingerprint,
+    explain: impl FnOnce(&UnitFingerprint, &UnitFingerprint) -> Vec<Reason>,
+) -> UnitPlan {
+    let reasons = match base {
+        None => vec![Reason::New { unit: head.kind }],
+        Some(base) if base.fingerprint == head.fingerprint => Vec::new(),
+        Some(base) => explain(base, head),
+    };
+    debug_assert!(!reasons.is_empty() || base.is_some_and(|b| b.fingerprint == head.fingerprint));
     UnitPlan {
         name: head.name.clone(),
         kind: head.kind,
-        action: if changed {
-            Action::Deploy
-        } else {
+        action: if reasons.is_empty() {
             Action::Skip
+        } else {
+            Action::Deploy
         },
         fingerprint: head.fingerprint.clone(),
         base_fingerprint: base.map(|b| b.fingerprint.clone()),
@@ -317,16 +327,11 @@ pub fn unit_plan(base: Option<&Manifest>, head: &Manifest, changes: &[Change]) -
     }
 }
 
-/// Every reason `head` differs from `base`, most important first.
-pub fn reasons(base: Option<&Manifest>, head: &Manifest, changes: &[Change]) -> Vec<Reason> {
-    let Some(base) = base else {
-        return vec![Reason::New { unit: head.kind }];
-    };
-    if base.fingerprint == head.fingerprint {
-        return Vec::new();
-    }
+/// Every reason `head` differs from `base` (two manifests of one unit), most important first.
+pub fn reasons(base: &Manifest, head: &Manifest, changes: &[Change]) -> Vec<Reason> {
     let keys: BTreeSet<&InputKey> = base.inputs.keys().chain(head.inputs.keys()).collect();
     let mut reasons = Vec::new();
+    let mut packages = BTreeSet::new();
     for key in keys {
         let (old, new) = (base.inputs.get(key), head.inputs.get(key));
         if old.map(|i| &i.id) == new.map(|i| &i.id) {
@@ -347,24 +352,24 @@ pub fn reasons(base: Option<&Manifest>, head: &Manifest, changes: &[Change]) -> 
                 from: summary(old),
                 to: summary(new),
             }),
-            InputKey::Dockerfile(path) => reasons.push(Reason::DockerfileChanged {
+            InputKey::Dockerfile { path } => reasons.push(Reason::DockerfileChanged {
                 path: path.clone(),
                 change,
             }),
-            InputKey::Global(path) => reasons.push(Reason::GlobalInputChanged {
+            InputKey::Global { path } => reasons.push(Reason::GlobalInputChanged {
                 path: path.clone(),
                 change,
             }),
-            InputKey::Extra(path) => reasons.push(Reason::FileChanged {
+            InputKey::Extra { path } => reasons.push(Reason::FileChanged {
                 path: path.clone(),
                 change,
                 from: None,
             }),
-            InputKey::CargoSetting(section) => reasons.push(Reason::CargoSettingChanged {
+            InputKey::CargoSetting { section } => reasons.push(Reason::CargoSettingChanged {
                 section: section.clone(),
             }),
-            InputKey::Folder(_) => file_reasons(key, &files, &mut reasons),
-            InputKey::Crate(name) => crate_reasons(
+            InputKey::Folder { .. } => file_reasons(key, &files, &mut reasons),
+            InputKey::Crate { name } => crate_reasons(
                 name,
                 head,
                 old.is_some(),
@@ -372,9 +377,16 @@ pub fn reasons(base: Option<&Manifest>, head: &Manifest, changes: &[Change]) -> 
                 &files,
                 &mut reasons,
             ),
-            InputKey::Package(name) => reasons.push(package_reason(name, old, new)),
+            InputKey::Package { name, .. } => {
+                packages.insert(name.as_str());
+            }
         }
     }
+    reasons.extend(
+        packages
+            .into_iter()
+            .map(|name| package_reason(name, base, head)),
+    );
     // A file already explained as a Dockerfile or global input needs no second line.
     let explained: BTreeSet<String> = reasons
         .iter()
@@ -391,7 +403,7 @@ pub fn reasons(base: Option<&Manifest>, head: &Manifest, changes: &[Change]) -> 
     reasons
 }
 
-fn summary(input: Option<&crate::fingerprint::Input>) -> String {
+fn summary(input: Option<&Input>) -> String {
     input.map_or_else(|| "none".to_owned(), |i| i.summary.clone())
 }
 
@@ -430,7 +442,7 @@ fn crate_reasons(
         (false, _) => reasons.push(Reason::CrateAdded { krate }),
         (_, false) => reasons.push(Reason::CrateRemoved { krate }),
         _ if head.own_crate.as_deref() == Some(name) && !files.is_empty() => {
-            file_reasons(&InputKey::Crate(krate), files, reasons);
+            file_reasons(&InputKey::Crate { name: krate }, files, reasons);
         }
         _ => reasons.push(Reason::CrateChanged {
             krate,
@@ -439,39 +451,47 @@ fn crate_reasons(
     }
 }
 
-fn package_reason(
-    name: &str,
-    old: Option<&crate::fingerprint::Input>,
-    new: Option<&crate::fingerprint::Input>,
-) -> Reason {
+/// One reason per package name: its versions before and after (a lockfile may hold
+/// several versions of one name), and the crate through which the build uses it.
+fn package_reason(name: &str, base: &Manifest, head: &Manifest) -> Reason {
+    let versions = |manifest: &Manifest| -> (Vec<String>, Option<String>) {
+        let found: Vec<&Input> = manifest
+            .inputs
+            .iter()
+            .filter(|(key, _)| matches!(key, InputKey::Package { name: n, .. } if n == name))
+            .map(|(_, input)| input)
+            .collect();
+        let via = found.iter().find_map(|i| i.via.clone());
+        (found.iter().map(|i| i.summary.clone()).collect(), via)
+    };
+    let ((old, old_via), (new, new_via)) = (versions(base), versions(head));
     let package = name.to_owned();
-    let via = |input: &crate::fingerprint::Input| input.via.clone().unwrap_or_default();
-    match (old, new) {
-        (Some(old), Some(new)) => Reason::PackageChanged {
+    let via = new_via.or(old_via).unwrap_or_default();
+    match (old.is_empty(), new.is_empty()) {
+        (true, _) => Reason::PackageAdded {
             package,
-            from: old.summary.clone(),
-            to: new.summary.clone(),
-            via: via(new),
+            version: new.join(", "),
+            via,
         },
-        (None, Some(new)) => Reason::PackageAdded {
+        (_, true) => Reason::PackageRemoved {
             package,
-            version: new.summary.clone(),
-            via: via(new),
+            version: old.join(", "),
+            via,
         },
-        (Some(old), None) => Reason::PackageRemoved {
+        _ => Reason::PackageChanged {
             package,
-            version: old.summary.clone(),
-            via: via(old),
+            from: old.join(", "),
+            to: new.join(", "),
+            via,
         },
-        (None, None) => unreachable!("a key comes from one side at least"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fingerprint::Input;
     use crate::inputs::Scope;
+    use std::collections::BTreeMap;
 
     fn input(id: &str, summary: &str, scope: Scope) -> Input {
         Input {
@@ -489,20 +509,45 @@ mod tests {
         }
     }
 
+    /// The api service's manifest with a given `common` digest and `serde` version.
     fn api(common: &str, serde: &str) -> Manifest {
-        let mut inputs = std::collections::BTreeMap::new();
+        let mut inputs = BTreeMap::new();
+        let krate = |name: &str| InputKey::Crate { name: name.into() };
         inputs.insert(
-            InputKey::Crate("api".into()),
+            krate("api"),
             input("a1", "services/api", dir("services/api")),
         );
         inputs.insert(
-            InputKey::Crate("common".into()),
+            krate("common"),
             input(common, "crates/common", dir("crates/common")),
         );
-        let mut package = input(serde, serde, Scope::None);
+        let mut package = input(&format!("registry {serde}"), serde, Scope::None);
         package.via = Some("common".into());
-        inputs.insert(InputKey::Package("serde".into()), package);
+        inputs.insert(
+            InputKey::Package {
+                name: "serde".into(),
+                version: serde.into(),
+            },
+            package,
+        );
         Manifest::new("api", UnitKind::Service, Some("api".into()), inputs)
+    }
+
+    fn identity(manifest: &Manifest) -> UnitFingerprint {
+        UnitFingerprint {
+            name: manifest.name.clone(),
+            kind: manifest.kind,
+            own_crate: manifest.own_crate.clone(),
+            fingerprint: manifest.fingerprint.clone(),
+            slots: Vec::new(),
+        }
+    }
+
+    /// Plans one unit from two manifests, as compare.rs does from two commits.
+    fn planned(base: &Manifest, head: &Manifest, changes: &[Change]) -> UnitPlan {
+        unit_plan(Some(&identity(base)), &identity(head), |_, _| {
+            reasons(base, head, changes)
+        })
     }
 
     fn change(path: &str, kind: ChangeKind) -> Change {
@@ -514,8 +559,12 @@ mod tests {
     }
 
     #[test]
-    fn same_fingerprint_skips_with_no_reason() {
-        let unit = unit_plan(Some(&api("c1", "1.0.0")), &api("c1", "1.0.0"), &[]);
+    fn same_fingerprint_skips_with_no_reason_and_never_asks_for_one() {
+        let unit = unit_plan(
+            Some(&identity(&api("c1", "1.0.0"))),
+            &identity(&api("c1", "1.0.0")),
+            |_, _| panic!("no reasons are computed for an unchanged unit"),
+        );
         assert_eq!(unit.action, Action::Skip);
         assert!(unit.reasons.is_empty());
     }
@@ -527,7 +576,7 @@ mod tests {
             change("crates/common/tests/it.rs", ChangeKind::Modified),
             change("README.md", ChangeKind::Modified),
         ];
-        let unit = unit_plan(Some(&api("c1", "1.0.0")), &api("c2", "1.0.0"), &changes);
+        let unit = planned(&api("c1", "1.0.0"), &api("c2", "1.0.0"), &changes);
         assert_eq!(unit.action, Action::Deploy);
         assert_eq!(
             unit.reasons,
@@ -544,7 +593,13 @@ mod tests {
 
     #[test]
     fn package_bump_carries_versions_and_via() {
-        let unit = unit_plan(Some(&api("c1", "1.0.0")), &api("c1", "1.0.1"), &[]);
+        let unit = planned(&api("c1", "1.0.0"), &api("c1", "1.0.1"), &[]);
+        assert_eq!(
+            unit.reasons.len(),
+            1,
+            "one reason per package name: {:?}",
+            unit.reasons
+        );
         assert_eq!(
             unit.reasons[0].to_string(),
             "`serde` 1.0.0 → 1.0.1 via common"
@@ -560,7 +615,7 @@ mod tests {
 
     #[test]
     fn new_unit_has_no_base_fingerprint() {
-        let unit = unit_plan(None, &api("c1", "1.0.0"), &[]);
+        let unit = unit_plan(None, &identity(&api("c1", "1.0.0")), |_, _| unreachable!());
         assert_eq!(
             unit.reasons,
             [Reason::New {
@@ -571,5 +626,25 @@ mod tests {
             serde_json::to_value(&unit).unwrap()["base_fingerprint"],
             serde_json::Value::Null
         );
+    }
+
+    #[test]
+    fn removed_units_are_listed_and_never_planned() {
+        let head = identity(&api("c1", "1.0.0"));
+        let mut gone = head.clone();
+        gone.name = "legacy".into();
+        let plan = plan(
+            &Side {
+                commit: "a".into(),
+                units: &[head.clone(), gone],
+            },
+            &Side {
+                commit: "b".into(),
+                units: std::slice::from_ref(&head),
+            },
+            |_, _| unreachable!(),
+        );
+        assert_eq!(plan.removed, ["legacy"]);
+        assert_eq!(plan.services.len(), 1);
     }
 }

@@ -63,9 +63,14 @@ pub struct Crate {
 /// The workspace of one source.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
-    /// By package name.
-    pub crates: BTreeMap<String, Arc<Crate>>,
-    by_path: HashMap<String, String>,
+    /// Every crate; the indexes below refer to this list.
+    pub crates: Vec<Arc<Crate>>,
+    by_name: HashMap<String, usize>,
+    by_path: HashMap<String, usize>,
+    /// Per crate: the crates its build uses through normal and build path dependencies.
+    build_edges: Vec<Vec<usize>>,
+    /// Per crate: the lockfile packages its manifest declares for building.
+    direct_packages: Vec<Vec<usize>>,
     /// Build-relevant sections of the root `Cargo.toml`, canonical, by section name
     /// (`profile.release`, `patch.crates-io`, `replace`, `resolver`).
     pub settings: BTreeMap<String, String>,
@@ -74,13 +79,13 @@ pub struct Workspace {
 }
 
 /// What one crate's build reads from the workspace.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Closure {
-    /// Workspace crates (the root included), by name.
-    pub crates: BTreeSet<String>,
-    /// External lockfile packages (indexes into the lockfile), each with the workspace
-    /// crate through which it entered the closure.
-    pub packages: BTreeMap<usize, String>,
+    /// Workspace crates (the root included), as sorted indexes into [`Workspace::crates`].
+    pub crates: Vec<usize>,
+    /// External lockfile packages (sorted indexes into the lockfile), each with the crate
+    /// nearest to the root through which it enters the build.
+    pub packages: Vec<(usize, usize)>,
 }
 
 /// Parsed manifests shared between the commits of one run: a file that did not change
@@ -125,94 +130,97 @@ impl Workspace {
             }
             let krate = load_crate(source, cache, &root, &dir)?;
             pending.extend(krate.deps.iter().filter_map(|d| d.path.clone()));
-            if let Some(other) = workspace.crates.get(&krate.name) {
+            if let Some(&other) = workspace.by_name.get(&krate.name) {
                 return Err(usage(format!(
                     "two crates are named `{}`: {} and {} (at {})",
                     krate.name,
-                    other.path,
+                    workspace.crates[other].path,
                     krate.path,
                     source.label()
                 )));
             }
-            workspace.by_path.insert(dir, krate.name.clone());
-            workspace.crates.insert(krate.name.clone(), krate);
+            let index = workspace.crates.len();
+            workspace.by_path.insert(dir, index);
+            workspace.by_name.insert(krate.name.clone(), index);
+            workspace.crates.push(krate);
         }
+        workspace.link();
         Ok(workspace)
     }
 
-    /// The crate whose folder is `path`.
-    pub fn crate_at(&self, path: &str) -> Option<&Arc<Crate>> {
-        self.by_path
-            .get(path)
-            .and_then(|name| self.crates.get(name))
+    /// Resolves each crate's build dependencies to indexes, once.
+    fn link(&mut self) {
+        for krate in &self.crates {
+            let build_deps = || krate.deps.iter().filter(|d| d.kind != DepKind::Dev);
+            self.build_edges.push(
+                build_deps()
+                    .filter_map(|d| d.path.as_ref().map(|p| self.by_path[p]))
+                    .collect(),
+            );
+            // The lockfile lists dev-dependencies of workspace members too: keep only the
+            // registry (or patched) packages the manifest declares for building.
+            let wanted: BTreeSet<&str> = build_deps()
+                .filter(|d| d.path.is_none())
+                .map(|d| d.package.as_str())
+                .collect();
+            let direct = self
+                .lock
+                .as_ref()
+                .and_then(|lock| Some((lock, lock.path_package(&krate.name)?)))
+                .map(|(lock, index)| {
+                    let named = |&&d: &&usize| wanted.contains(lock.packages[d].name.as_str());
+                    lock.packages[index]
+                        .deps
+                        .iter()
+                        .filter(named)
+                        .copied()
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.direct_packages.push(direct);
+        }
+    }
+
+    /// The index of the crate whose folder is `path`.
+    pub fn crate_at(&self, path: &str) -> Option<usize> {
+        self.by_path.get(path).copied()
+    }
+
+    /// The index of the crate called `name`.
+    pub fn crate_named(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
     }
 
     /// Everything the build of crate `root` reads: workspace crates through normal and
-    /// build path dependencies, and external packages through the lockfile.
-    pub fn closure(&self, root: &str) -> Closure {
+    /// build path dependencies, and external packages through the lockfile. Crates are
+    /// visited nearest first, so a package's "via" is the closest crate that uses it.
+    pub fn closure(&self, root: usize) -> Closure {
+        let mut seen_crates = vec![false; self.crates.len()];
+        let mut seen_packages = vec![false; self.lock.as_ref().map_or(0, |l| l.packages.len())];
         let mut closure = Closure::default();
-        let mut pending = vec![root.to_owned()];
-        while let Some(name) = pending.pop() {
-            if !closure.crates.insert(name.clone()) {
+        let mut pending = std::collections::VecDeque::from([root]);
+        while let Some(index) = pending.pop_front() {
+            if std::mem::replace(&mut seen_crates[index], true) {
                 continue;
             }
-            let krate = &self.crates[&name];
-            for dep in krate.deps.iter().filter(|d| d.kind != DepKind::Dev) {
-                if let Some(path) = &dep.path {
-                    pending.push(self.by_path[path].clone());
+            closure.crates.push(index);
+            pending.extend(&self.build_edges[index]);
+            let Some(lock) = &self.lock else { continue };
+            let mut packages = self.direct_packages[index].clone();
+            while let Some(package) = packages.pop() {
+                let entry = &lock.packages[package];
+                if entry.source.is_none() {
+                    // A `[patch]` with a path turns an external package into a path crate.
+                    pending.extend(self.crate_named(&entry.name));
+                } else if !std::mem::replace(&mut seen_packages[package], true) {
+                    closure.packages.push((package, index));
+                    packages.extend(&entry.deps);
                 }
             }
-            // A `[patch]` with a path turns an external package into a path crate.
-            pending.extend(self.external_packages(krate, &mut closure.packages));
         }
+        closure.crates.sort_unstable();
+        closure.packages.sort_unstable();
         closure
-    }
-
-    /// Adds the lockfile packages `krate` pulls in to `packages`; returns path crates met
-    /// on the way (path patches), which the caller adds to the crate closure.
-    fn external_packages(
-        &self,
-        krate: &Crate,
-        packages: &mut BTreeMap<usize, String>,
-    ) -> Vec<String> {
-        let Some(lock) = &self.lock else {
-            return Vec::new();
-        };
-        let Some(index) = lock.path_package(&krate.name) else {
-            return Vec::new();
-        };
-        // The lockfile lists dev-dependencies of workspace members too: keep only the
-        // direct dependencies the manifest declares for building.
-        let wanted: BTreeSet<&str> = krate
-            .deps
-            .iter()
-            .filter(|d| d.kind != DepKind::Dev && d.path.is_none())
-            .map(|d| d.package.as_str())
-            .collect();
-        let mut pending: Vec<usize> = lock.packages[index]
-            .deps
-            .iter()
-            .copied()
-            .filter(|&d| {
-                lock.packages[d].source.is_some() && wanted.contains(lock.packages[d].name.as_str())
-            })
-            .collect();
-        let mut path_crates = Vec::new();
-        while let Some(index) = pending.pop() {
-            let package = &lock.packages[index];
-            if package.source.is_none() {
-                if self.crates.contains_key(&package.name) {
-                    path_crates.push(package.name.clone());
-                }
-                continue;
-            }
-            if packages.contains_key(&index) {
-                continue;
-            }
-            packages.insert(index, krate.name.clone());
-            pending.extend(package.deps.iter().copied());
-        }
-        path_crates
     }
 }
 

@@ -1,11 +1,235 @@
-//! Benchmarks: generated inputs and timed whole-process runs (see docs/benchmarks.md).
+//! Benchmarks (`cargo xtask bench ...`): generated inputs and whole-process runs, reported
+//! as ratios against a baseline measured in the same run (the machines are shared and
+//! noisy, so absolute times mean little). Results go in docs/benchmarks.md.
 
-use crate::cli::BenchCommand;
+mod synth;
+
+use crate::cli::{BenchCommand, BenchPlanArgs};
 use crate::context::Context;
-use anyhow::Result;
+use anyhow::{bail, Context as _, Result};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-pub fn run(_ctx: &Context, command: &BenchCommand) -> Result<()> {
+pub fn run(ctx: &Context, command: &BenchCommand) -> Result<()> {
     match command {
-        BenchCommand::Plan(_) => anyhow::bail!("not written yet"),
+        BenchCommand::Plan(args) => plan(ctx, args),
     }
+}
+
+/// One timed run of a whole process: wall time and peak resident memory.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    max_rss_kib: i64,
+}
+
+/// Runs `command` to completion with its output discarded, measuring it with `wait4`.
+fn measure(command: &mut Command) -> Result<Sample> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let started = Instant::now();
+    let child = command
+        .spawn()
+        .with_context(|| format!("starting {command:?}"))?;
+    let pid = i32::try_from(child.id())?;
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that wait4 fills in; the pid is our own child, and
+    // `child` is never waited on again (std does not reap on drop).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    if reaped != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("{command:?} failed (wait status {status})");
+    }
+    Ok(Sample {
+        wall,
+        max_rss_kib: usage.ru_maxrss,
+    })
+}
+
+/// Median wall time and worst peak memory over `runs` runs, after one warm-up run.
+fn repeat(runs: usize, mut make: impl FnMut() -> Command) -> Result<Sample> {
+    measure(&mut make())?;
+    let mut samples = (0..runs.max(1))
+        .map(|_| measure(&mut make()))
+        .collect::<Result<Vec<_>>>()?;
+    samples.sort_by_key(|s| s.wall);
+    Ok(Sample {
+        wall: samples[samples.len() / 2].wall,
+        max_rss_kib: samples.iter().map(|s| s.max_rss_kib).max().unwrap_or(0),
+    })
+}
+
+fn git(dir: &Path) -> Command {
+    let mut command = Command::new("git");
+    command.current_dir(dir);
+    command
+}
+
+fn git_output(dir: &Path, args: &[&str]) -> Result<String> {
+    let output = git(dir).args(args).output()?;
+    if !output.status.success() {
+        bail!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
+}
+
+/// Builds the release binary of this xtask and returns its path.
+fn release_binary(ctx: &Context) -> Result<PathBuf> {
+    eprintln!("building the release xtask");
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--quiet", "--package", "xtask"])
+        .current_dir(&ctx.root)
+        .status()?;
+    if !status.success() {
+        bail!("cargo build --release --package xtask failed");
+    }
+    Ok(ctx.root.join("target/release/xtask"))
+}
+
+/// The generated monorepo for `args`, generated on first use and reused after.
+fn synthetic_repo(ctx: &Context, args: &BenchPlanArgs) -> Result<(PathBuf, synth::ServiceInputs)> {
+    let shape = synth::Shape {
+        services: args.services,
+        crates: args.crates,
+        files: args.files,
+        commits: args.commits,
+    };
+    let dir = args.repo.clone().unwrap_or_else(|| {
+        ctx.root.join(format!(
+            "target/bench/monorepo-s{}-c{}-f{}-n{}",
+            shape.services, shape.crates, shape.files, shape.commits
+        ))
+    });
+    // Kept inside .git so it is never a tracked (or dirty) file of the monorepo.
+    let inputs_file = dir.join(".git/bench-inputs.json");
+    if !inputs_file.exists() {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        eprintln!("generating {} (once)", dir.display());
+        let started = Instant::now();
+        let generated = synth::generate(&dir, shape)?;
+        std::fs::write(&inputs_file, serde_json::to_string(&generated.services)?)?;
+        eprintln!("generated in {:.1}s", started.elapsed().as_secs_f64());
+    }
+    let services = serde_json::from_str(&std::fs::read_to_string(&inputs_file)?)?;
+    Ok((dir, services))
+}
+
+fn plan(ctx: &Context, args: &BenchPlanArgs) -> Result<()> {
+    let xtask = release_binary(ctx)?;
+    let (repo, services) = synthetic_repo(ctx, args)?;
+    let files = git_output(&repo, &["ls-files"])?.lines().count();
+    let commits = git_output(&repo, &["rev-list", "--count", "main"])?;
+    let first = git_output(&repo, &["rev-list", "--max-parents=0", "main"])?;
+    println!(
+        "monorepo: {} services, {} crates, {files} files, {commits} commits ({})\n",
+        services.len(),
+        args.crates,
+        repo.display()
+    );
+    println!("| compared | changed paths | `git diff --name-only` (floor) | `plan` | per-service `git diff --quiet` loop | plan / floor | loop / plan | plan peak RSS | deploy: plan / loop |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (label, base) in [
+        ("HEAD~1..HEAD", "main~1"),
+        ("HEAD~50..HEAD", "main~50"),
+        ("first..HEAD", first.as_str()),
+    ] {
+        let base = git_output(&repo, &["rev-parse", base])?;
+        let head = git_output(&repo, &["rev-parse", "main"])?;
+        let changed = git_output(&repo, &["diff", "--name-only", &base, &head])?
+            .lines()
+            .count();
+        let floor = repeat(args.runs, || {
+            let mut c = git(&repo);
+            c.args(["diff", "--name-only", &base, &head]);
+            c
+        })?;
+        let plan_command = || {
+            let mut c = Command::new(&xtask);
+            c.arg("-C")
+                .arg(&repo)
+                .args(["plan", "--base", &base, "--head", &head, "--format", "json"]);
+            c
+        };
+        let planned = repeat(args.runs, plan_command)?;
+        let loop_started = Instant::now();
+        let loop_changed = diff_loop(&repo, &base, &head, &services)?;
+        let looped = loop_started.elapsed();
+        let plan_deploys = deploys(plan_command())?;
+        if !plan_deploys.is_subset(&loop_changed) {
+            bail!("plan deploys a service whose paths did not change: {plan_deploys:?} vs {loop_changed:?}");
+        }
+        println!(
+            "| {label} | {changed} | {} | {} | {} | {:.2}× | {:.0}× | {:.0} MiB | {} / {} |",
+            ms(floor.wall),
+            ms(planned.wall),
+            ms(looped),
+            planned.wall.as_secs_f64() / floor.wall.as_secs_f64(),
+            looped.as_secs_f64() / planned.wall.as_secs_f64(),
+            planned.max_rss_kib as f64 / 1024.0,
+            plan_deploys.len(),
+            loop_changed.len(),
+        );
+    }
+    println!(
+        "\nfloor and plan: median of {} runs after a warm-up; loop: one pass over every service.",
+        args.runs
+    );
+    Ok(())
+}
+
+/// The naive way: one `git diff --quiet` per service over its input paths. Returns the
+/// services whose paths changed.
+fn diff_loop(
+    repo: &Path,
+    base: &str,
+    head: &str,
+    services: &[(String, Vec<String>)],
+) -> Result<BTreeSet<String>> {
+    let mut changed = BTreeSet::new();
+    for (name, paths) in services {
+        let status = git(repo)
+            .args(["diff", "--quiet", base, head, "--"])
+            .args(paths)
+            .stdout(Stdio::null())
+            .status()?;
+        match status.code() {
+            Some(0) => {}
+            Some(1) => {
+                changed.insert(name.clone());
+            }
+            _ => bail!("git diff --quiet failed for {name}"),
+        }
+    }
+    Ok(changed)
+}
+
+/// The services a JSON plan deploys.
+fn deploys(mut command: Command) -> Result<BTreeSet<String>> {
+    let output = command.output()?;
+    if !output.status.success() {
+        bail!("plan failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    Ok(plan["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["action"] == "deploy")
+        .filter_map(|s| s["name"].as_str().map(str::to_owned))
+        .collect())
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
 }

@@ -72,18 +72,20 @@ fn assert_agrees(repo: &Repo, locked: bool) {
     let workspace = Workspace::load(&snapshot, &mut Cache::default()).unwrap();
     let lock = workspace.lock.as_ref().unwrap();
     for (name, (crates, externals)) in expected {
-        let closure = workspace.closure(&name);
-        assert_eq!(closure.crates, crates, "workspace crates of {name}");
-        let ours: BTreeSet<(String, String)> = closure
-            .packages
-            .keys()
-            .map(|&i| {
-                (
-                    lock.packages[i].name.clone(),
-                    lock.packages[i].version.clone(),
-                )
-            })
+        let closure = workspace.closure(workspace.crate_named(&name).unwrap());
+        let names: BTreeSet<String> = closure
+            .crates
+            .iter()
+            .map(|&i| workspace.crates[i].name.clone())
             .collect();
+        assert_eq!(names, crates, "workspace crates of {name}");
+        let package = |&(i, _): &(usize, usize)| {
+            (
+                lock.packages[i].name.clone(),
+                lock.packages[i].version.clone(),
+            )
+        };
+        let ours: BTreeSet<(String, String)> = closure.packages.iter().map(package).collect();
         let missing: Vec<_> = externals.difference(&ours).collect();
         let extra: Vec<_> = ours.difference(&externals).collect();
         assert!(
@@ -116,7 +118,7 @@ fn dev_dependencies_in_the_lockfile_stay_out_of_the_graph() {
     let git = GitRepo::open(repo.path()).unwrap();
     let snapshot = git.snapshot(&git.resolve("HEAD", "test").unwrap()).unwrap();
     let workspace = Workspace::load(&snapshot, &mut Cache::default()).unwrap();
-    let common = &workspace.crates["common"];
+    let common = &workspace.crates[workspace.crate_named("common").unwrap()];
     assert!(common
         .deps
         .iter()
