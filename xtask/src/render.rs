@@ -1,7 +1,7 @@
 //! Plans and explanations turned into text a person reads at a glance, the versioned JSON
 //! contract, and a GitHub Actions matrix. Pure: values in, strings out.
 
-use crate::fingerprint::Manifest;
+use crate::fingerprint::{InputKey, Manifest};
 use crate::plan::{Action, Plan, Reason, UnitPlan, SCHEMA};
 use comfy_table::{presets, Table};
 use serde::Serialize;
@@ -11,6 +11,17 @@ const SHORT: usize = 12;
 
 fn short(id: &str) -> &str {
     &id[..id.len().min(SHORT)]
+}
+
+/// An input id for people: git object ids and digests shortened, composite ids (a
+/// lockfile entry, a path with a digest) shown as a short digest of the whole.
+fn short_id(id: &str) -> String {
+    if id == "absent" || id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        short(id).to_owned()
+    } else {
+        use sha2::{Digest, Sha256};
+        short(&crate::workspace::hex(&Sha256::digest(id))).to_owned()
+    }
 }
 
 fn table(header: &[&str]) -> Table {
@@ -141,7 +152,11 @@ pub fn explain_text(e: &Explanation<'_>) -> String {
         let differs = e
             .base
             .is_none_or(|b| b.inputs.get(key).is_none_or(|old| old.id != input.id));
-        let mut what = input.summary.clone();
+        let mut what = match key {
+            // The recipe is long: it is printed whole below the table.
+            InputKey::Recipe => "build settings in deploy.toml (below)".to_owned(),
+            _ => input.summary.clone(),
+        };
         if let Some(via) = &input.via {
             what.push_str(&format!(" via {via}"));
         }
@@ -149,11 +164,14 @@ pub fn explain_text(e: &Explanation<'_>) -> String {
             if differs { "*" } else { "" },
             &key.to_string(),
             &what,
-            short(&input.id),
+            &short_id(&input.id),
         ]);
     }
     out.push_str(&trim_lines(&rows.to_string()));
     out.push('\n');
+    if let Some(recipe) = e.head.inputs.get(&InputKey::Recipe) {
+        out.push_str(&format!("\nrecipe: {}\n", recipe.summary));
+    }
     if let Some(base) = e.base {
         let gone: Vec<String> = base
             .inputs

@@ -5,4 +5,5 @@ mod errors;
 mod metadata;
 mod plan;
 mod shallow;
+mod snapshots;
 mod support;
