@@ -4,7 +4,7 @@ use crate::cli::{ExplainArgs, Format, PlanArgs, PlanFormat, Revisions};
 use crate::context::Context;
 use crate::diag;
 use crate::fingerprint::UnitFingerprint;
-use crate::git::{Change, Repo};
+use crate::git::{ChangeSet, Repo};
 use crate::model::{Loader, Model};
 use crate::owners::{Owners, Reach};
 use crate::plan::{self, DirtyInput, Plan, Reason, Side};
@@ -15,7 +15,7 @@ use anyhow::Result;
 struct Comparison {
     base: Model,
     head: Model,
-    changes: Vec<Change>,
+    changes: ChangeSet,
     /// Uncommitted input changes, when the head is the checked-out commit.
     dirty: Option<Vec<DirtyInput>>,
 }
@@ -28,6 +28,7 @@ impl Comparison {
         let mut loader = Loader::new(&repo);
         let head = loader.load(&head_commit, true)?;
         let base = loader.load(&base_commit, false)?;
+        loader.finish();
         let changes = repo.changes(&base_commit, &head_commit)?;
         let dirty = match revisions.head {
             None => Some(dirty_inputs(&repo, &head)?),
@@ -100,7 +101,7 @@ pub fn explain_command(ctx: &Context, args: &ExplainArgs) -> Result<()> {
             .prints
             .units
             .iter()
-            .map(|u| u.name.as_str())
+            .map(|u| u.unit.name.as_str())
             .collect();
         return Err(diag::usage(format!(
             "`{}` is not a service or app in deploy.toml at {}; known: {}",

@@ -10,11 +10,10 @@
 //! table entries. The keyed [`Manifest`] view, with explanations, is built only for the
 //! units that need reasons and for `explain`.
 
-use crate::git::{walk_files, EntryKind, Snapshot, Source};
-use crate::inputs::{Scope, UnitInputs, UnitKind};
+use crate::git::{walk_files, EntryKind, Snapshot};
+use crate::inputs::{Scope, Unit, UnitInputs};
 use crate::workspace::{hex, Crate, Workspace};
 use anyhow::Result;
-use git2::Oid;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -93,43 +92,42 @@ pub struct Input {
 /// The inputs of one unit at one commit, keyed, and their hash.
 #[derive(Debug, Clone)]
 pub struct Manifest {
-    pub name: String,
-    pub kind: UnitKind,
-    /// A Rust service's own crate: its changes are reported file by file.
-    pub own_crate: Option<String>,
+    pub unit: Unit,
     pub inputs: BTreeMap<InputKey, Input>,
     pub fingerprint: String,
 }
 
 impl Manifest {
-    pub(crate) fn new(
-        name: &str,
-        kind: UnitKind,
-        own_crate: Option<String>,
-        inputs: BTreeMap<InputKey, Input>,
-    ) -> Self {
-        let fingerprint = digest(inputs.iter().map(|(key, input)| line(key, &input.id)));
+    pub(crate) fn new(unit: Unit, inputs: BTreeMap<InputKey, Input>) -> Self {
+        let fingerprint = digest(
+            inputs
+                .iter()
+                .map(|(key, input)| line_digest(key, &input.id))
+                .collect(),
+        );
         Manifest {
-            name: name.to_owned(),
-            kind,
-            own_crate,
+            unit,
             inputs,
             fingerprint,
         }
     }
 }
 
-/// The hashed line of one input.
-fn line(key: &InputKey, id: &str) -> String {
-    format!("{key}\t{id}\n")
+/// The digest of one manifest line, `key<TAB>id`.
+fn line_digest(key: &InputKey, id: &str) -> [u8; 32] {
+    Sha256::digest(format!("{key}\t{id}\n")).into()
 }
 
-/// The fingerprint of a manifest given its lines in key order.
-fn digest<S: AsRef<str>>(lines: impl Iterator<Item = S>) -> String {
+/// The fingerprint of a manifest: the SHA-256 of its line digests, sorted. It depends on
+/// the set of inputs, not on the order they were gathered in, and each line is hashed
+/// once per commit however many units share it.
+fn digest(mut lines: Vec<[u8; 32]>) -> String {
+    lines.sort_unstable();
+    lines.dedup();
     let mut hasher = Sha256::new();
     hasher.update("xtask-fingerprint\n");
-    for line in lines {
-        hasher.update(line.as_ref());
+    for line in &lines {
+        hasher.update(line);
     }
     hex(&hasher.finalize())
 }
@@ -137,11 +135,9 @@ fn digest<S: AsRef<str>>(lines: impl Iterator<Item = S>) -> String {
 /// One unit's fingerprint at one commit.
 #[derive(Debug, Clone)]
 pub struct UnitFingerprint {
-    pub name: String,
-    pub kind: UnitKind,
-    pub own_crate: Option<String>,
+    pub unit: Unit,
     pub fingerprint: String,
-    /// Table entries, in key order, each with the crate a package enters through.
+    /// Table entries, each with the crate a package enters through.
     pub(crate) slots: Vec<(usize, Option<usize>)>,
 }
 
@@ -157,12 +153,12 @@ pub struct Fingerprints {
 struct Entry {
     key: InputKey,
     input: Input,
-    line: String,
+    digest: [u8; 32],
 }
 
 impl Fingerprints {
     pub fn get(&self, name: &str) -> Option<&UnitFingerprint> {
-        self.units.iter().find(|u| u.name == name)
+        self.units.iter().find(|u| u.unit.name == name)
     }
 
     /// The keyed manifest of one unit, with explanations.
@@ -178,14 +174,12 @@ impl Fingerprints {
             })
             .collect();
         let manifest = Manifest {
-            name: unit.name.clone(),
-            kind: unit.kind,
-            own_crate: unit.own_crate.clone(),
+            unit: unit.unit.clone(),
             inputs,
             fingerprint: unit.fingerprint.clone(),
         };
         debug_assert_eq!(
-            Manifest::new(&unit.name, unit.kind, None, manifest.inputs.clone()).fingerprint,
+            Manifest::new(unit.unit.clone(), manifest.inputs.clone()).fingerprint,
             unit.fingerprint,
             "the keyed view hashes like the table"
         );
@@ -193,23 +187,15 @@ impl Fingerprints {
     }
 }
 
-/// Content ids reused across the commits of one run (unchanged crates are hashed once).
-#[derive(Default)]
-pub struct Cache {
-    crates: HashMap<(Oid, String), String>,
-}
-
 /// Fingerprints every unit of one commit.
 pub fn fingerprint(
     snapshot: &Snapshot<'_>,
     workspace: &Workspace,
     units: &[UnitInputs],
-    cache: &mut Cache,
 ) -> Result<Fingerprints> {
     let mut builder = Builder {
         snapshot,
         workspace,
-        cache,
         table: Vec::new(),
         by_key: HashMap::new(),
         crates: vec![None; workspace.crates.len()],
@@ -219,13 +205,16 @@ pub fn fingerprint(
     let mut fingerprinted = Vec::with_capacity(units.len());
     for unit in units {
         let mut slots = builder.slots(unit)?;
-        slots.sort_unstable_by(|a, b| builder.table[a.0].key.cmp(&builder.table[b.0].key));
+        slots.sort_unstable_by_key(|slot| slot.0);
         slots.dedup_by_key(|slot| slot.0);
-        let fingerprint = digest(slots.iter().map(|&(entry, _)| &builder.table[entry].line));
+        let fingerprint = digest(
+            slots
+                .iter()
+                .map(|&(entry, _)| builder.table[entry].digest)
+                .collect(),
+        );
         fingerprinted.push(UnitFingerprint {
-            name: unit.name.clone(),
-            kind: unit.kind,
-            own_crate: unit.own_crate.clone(),
+            unit: unit.unit.clone(),
             fingerprint,
             slots,
         });
@@ -241,7 +230,6 @@ pub fn fingerprint(
 struct Builder<'a> {
     snapshot: &'a Snapshot<'a>,
     workspace: &'a Workspace,
-    cache: &'a mut Cache,
     table: Vec<Entry>,
     by_key: HashMap<InputKey, usize>,
     crates: Vec<Option<usize>>,
@@ -264,7 +252,14 @@ impl Builder<'_> {
             unit.recipe.clone(),
             Scope::None,
         ));
-        if let Some(path) = &unit.dockerfile {
+        // A Dockerfile inside one of the unit's folders is already part of that folder's
+        // content; only one elsewhere is an input of its own.
+        if let Some(path) = unit
+            .unit
+            .dockerfile
+            .as_ref()
+            .filter(|path| !unit.folders().any(|f| f.contains(path)))
+        {
             let key = InputKey::Dockerfile { path: path.clone() };
             slots.push(self.shared(key, |b| {
                 Ok((b.id_of(path)?, path.clone(), Scope::File(path.clone())))
@@ -285,12 +280,14 @@ impl Builder<'_> {
             let key = InputKey::CargoSetting {
                 section: section.clone(),
             };
-            let id = self
-                .workspace
-                .settings
-                .get(section)
-                .map_or_else(|| ABSENT.to_owned(), |text| hex(&Sha256::digest(text)));
-            slots.push(self.shared(key, |_| Ok((id, format!("[{section}]"), Scope::None)))?);
+            slots.push(self.shared(key, |b| {
+                let id = b
+                    .workspace
+                    .settings
+                    .get(section)
+                    .map_or_else(|| ABSENT.to_owned(), |t| hex(&Sha256::digest(t)));
+                Ok((id, format!("[{section}]"), Scope::None))
+            })?);
         }
         if !unit.crates.is_empty() && self.workspace.lock.is_none() {
             let key = InputKey::CargoSetting {
@@ -328,7 +325,7 @@ impl Builder<'_> {
         scope: Scope,
     ) -> (usize, Option<usize>) {
         self.table.push(Entry {
-            line: line(&key, &id),
+            digest: line_digest(&key, &id),
             key,
             input: Input {
                 id,
@@ -363,7 +360,7 @@ impl Builder<'_> {
         if let Some(entry) = self.crates[index] {
             return Ok((entry, None));
         }
-        let id = format!("{} {}", krate.path, self.crate_digest(krate)?);
+        let id = format!("{} {}", krate.path, krate.content);
         let key = InputKey::Crate {
             name: krate.name.clone(),
         };
@@ -415,32 +412,6 @@ impl Builder<'_> {
             .snapshot
             .id(path)?
             .map_or_else(|| ABSENT.to_owned(), |(id, _)| id.to_string()))
-    }
-
-    /// A crate's content: its top-level entries except test-only folders and the raw
-    /// manifest, plus the digest of the manifest as the build sees it.
-    fn crate_digest(&mut self, krate: &Crate) -> Result<String> {
-        let Some((tree, EntryKind::Dir)) = self.snapshot.id(&krate.path)? else {
-            return Ok(ABSENT.to_owned());
-        };
-        let key = (tree, krate.manifest_digest.clone());
-        if let Some(digest) = self.cache.crates.get(&key) {
-            return Ok(digest.clone());
-        }
-        let mut hasher = Sha256::new();
-        for entry in self.snapshot.list(&krate.path)?.unwrap_or_default() {
-            let skipped =
-                entry.kind == EntryKind::Dir && krate.skipped_dirs.contains(&entry.name.as_str());
-            if entry.name == "Cargo.toml" || skipped {
-                continue;
-            }
-            let id = entry.id.map(|id| id.to_string()).unwrap_or_default();
-            hasher.update(format!("{}\t{id}\n", entry.name));
-        }
-        hasher.update(format!("Cargo.toml\t{}\n", krate.manifest_digest));
-        let digest = hex(&hasher.finalize());
-        self.cache.crates.insert(key, digest.clone());
-        Ok(digest)
     }
 
     /// The entries of the files a path or glob names at this commit. A literal path that
@@ -528,27 +499,51 @@ mod tests {
         assert_eq!(literal_prefix("a/b{c,d}/e"), "a");
     }
 
+    fn unit() -> Unit {
+        Unit {
+            name: "x".into(),
+            kind: crate::inputs::UnitKind::Service,
+            own_crate: None,
+            dockerfile: None,
+        }
+    }
+
     #[test]
-    fn a_manifest_hashes_its_lines_in_key_order() {
+    fn a_manifest_hash_is_its_set_of_key_id_lines() {
         let input = |id: &str| Input {
             id: id.into(),
             summary: String::new(),
             via: None,
             scope: Scope::None,
         };
+        let (a, b) = (
+            InputKey::Crate { name: "a".into() },
+            InputKey::Crate { name: "b".into() },
+        );
         let mut inputs = BTreeMap::new();
-        inputs.insert(InputKey::Crate { name: "b".into() }, input("2"));
-        inputs.insert(InputKey::Crate { name: "a".into() }, input("1"));
-        let manifest = Manifest::new("x", UnitKind::Service, None, inputs.clone());
-        let expected = digest(["crate a\t1\n", "crate b\t2\n"].into_iter());
-        assert_eq!(manifest.fingerprint, expected);
-        inputs
-            .get_mut(&InputKey::Crate { name: "a".into() })
-            .unwrap()
-            .summary = "not hashed".into();
+        inputs.insert(b.clone(), input("2"));
+        inputs.insert(a.clone(), input("1"));
+        let manifest = Manifest::new(unit(), inputs.clone());
+        let mut expected = Sha256::new();
+        expected.update("xtask-fingerprint\n");
+        let mut lines = [
+            Sha256::digest("crate a\t1\n"),
+            Sha256::digest("crate b\t2\n"),
+        ];
+        lines.sort();
+        for line in lines {
+            expected.update(line);
+        }
+        assert_eq!(manifest.fingerprint, hex(&expected.finalize()));
+        inputs.get_mut(&a).unwrap().summary = "not hashed".into();
         assert_eq!(
-            Manifest::new("x", UnitKind::Service, None, inputs).fingerprint,
-            expected
+            Manifest::new(unit(), inputs.clone()).fingerprint,
+            manifest.fingerprint
+        );
+        inputs.get_mut(&b).unwrap().id = "3".into();
+        assert_ne!(
+            Manifest::new(unit(), inputs).fingerprint,
+            manifest.fingerprint
         );
     }
 }

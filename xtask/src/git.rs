@@ -55,10 +55,63 @@ pub struct Change {
     pub kind: ChangeKind,
 }
 
-impl Change {
-    /// Every path this change touches (both sides of a rename).
-    pub fn paths(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.path.as_str()).chain(self.old_path.as_deref())
+/// The changes between two commits, indexed by path (both sides of a rename), so that
+/// the changes inside one folder are a binary search away, however large the diff.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeSet {
+    changes: Vec<Change>,
+    /// `(change index, whether it is the old side of a rename)`, sorted by that path.
+    by_path: Vec<(usize, bool)>,
+}
+
+impl ChangeSet {
+    pub fn new(changes: Vec<Change>) -> ChangeSet {
+        let renames = changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.old_path.is_some());
+        let mut by_path: Vec<(usize, bool)> = (0..changes.len())
+            .map(|i| (i, false))
+            .chain(renames.map(|(i, _)| (i, true)))
+            .collect();
+        by_path.sort_by(|&a, &b| side(&changes, a).cmp(side(&changes, b)));
+        ChangeSet { changes, by_path }
+    }
+
+    /// The changes whose path (either side of a rename) is `path` or lies under the folder
+    /// `path` and satisfies `keep` (given the rest of the path), in path order, each once.
+    pub fn under(&self, path: &str, keep: impl Fn(&str) -> bool) -> Vec<&Change> {
+        let start = self
+            .by_path
+            .partition_point(|&e| side(&self.changes, e) < path);
+        let mut found: Vec<usize> = Vec::new();
+        for &entry in &self.by_path[start..] {
+            let candidate = side(&self.changes, entry);
+            let Some(rest) = candidate.strip_prefix(path) else {
+                break;
+            };
+            let inside = match rest.strip_prefix('/') {
+                Some(rest) => keep(rest),
+                // `path` itself, not a sibling such as `path2` or `path.rs`.
+                None => rest.is_empty(),
+            };
+            if inside {
+                found.push(entry.0);
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found.into_iter().map(|i| &self.changes[i]).collect()
+    }
+}
+
+/// One side of a change: its path, or the old path of a rename.
+fn side(changes: &[Change], (index, old): (usize, bool)) -> &str {
+    let change = &changes[index];
+    if old {
+        change.old_path.as_deref().unwrap_or_default()
+    } else {
+        &change.path
     }
 }
 
@@ -78,6 +131,11 @@ impl Repo {
             .context("bare repositories are not supported: the tool reads the working tree too")?
             .to_path_buf();
         Ok(Repo { inner, workdir })
+    }
+
+    /// The repository's git directory (`.git`, or the real one behind a worktree's).
+    pub fn git_dir(&self) -> &Path {
+        self.inner.path()
     }
 
     /// Resolves any revision (`HEAD~2`, a branch, a short or full id) to a commit.
@@ -120,11 +178,13 @@ impl Repo {
     /// Paths that differ between two commits. Equal subtrees are skipped by id, so the cost
     /// follows the size of the change, not of the repository. A file deleted in one place
     /// and added with the same content in another is a rename.
-    pub fn changes(&self, base: &Commit, head: &Commit) -> Result<Vec<Change>> {
+    pub fn changes(&self, base: &Commit, head: &Commit) -> Result<ChangeSet> {
         let mut changes = Vec::new();
         self.diff_trees("", Some(base.tree), Some(head.tree), &mut changes)?;
         let changes = pair_renames(changes);
-        Ok(changes.into_iter().map(|(change, _)| change).collect())
+        Ok(ChangeSet::new(
+            changes.into_iter().map(|(change, _)| change).collect(),
+        ))
     }
 
     /// Appends the file changes between two trees under `prefix` (either side may be absent),
@@ -298,9 +358,9 @@ pub trait Source {
     /// What is at `path`, if anything.
     fn kind(&self, path: &str) -> Result<Option<EntryKind>>;
 
-    /// The git object id of the file at `path`, where the source has one (commits do).
-    /// Callers use it to reuse work across commits that share a file.
-    fn file_id(&self, _path: &str) -> Result<Option<Oid>> {
+    /// The git object id of the file or folder at `path`, where the source has one
+    /// (commits do). Callers use it to reuse work across commits that share content.
+    fn object_id(&self, _path: &str) -> Result<Option<Oid>> {
         Ok(None)
     }
 
@@ -353,10 +413,8 @@ impl Source for Snapshot<'_> {
         Ok(self.id(path)?.map(|(_, kind)| kind))
     }
 
-    fn file_id(&self, path: &str) -> Result<Option<Oid>> {
-        Ok(self
-            .id(path)?
-            .and_then(|(id, kind)| (kind == EntryKind::File).then_some(id)))
+    fn object_id(&self, path: &str) -> Result<Option<Oid>> {
+        Ok(self.id(path)?.map(|(id, _)| id))
     }
 
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {

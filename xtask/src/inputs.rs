@@ -4,8 +4,9 @@
 //! at a commit) and the ownership lint of `cargo xtask check` (which asks, for each tracked
 //! file, whose input it is), so the two can never disagree.
 
-use crate::config::{Config, ServiceKind};
+use crate::config::{App, Config, Service, ServiceKind};
 use crate::diag::Diagnostic;
+use crate::git::{Change, ChangeSet};
 use crate::workspace::{Crate, Workspace};
 use anyhow::Result;
 use serde::Serialize;
@@ -33,17 +34,25 @@ impl UnitKind {
     }
 }
 
+/// A unit's identity, and the facts that shape how its changes are explained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub name: String,
+    pub kind: UnitKind,
+    /// A Rust service's own crate: its changes are reported file by file.
+    pub own_crate: Option<String>,
+    /// A service's Dockerfile: its changes are reported as such.
+    pub dockerfile: Option<String>,
+}
+
 /// Everything one unit's build reads.
 #[derive(Debug, Clone)]
 pub struct UnitInputs {
-    pub name: String,
-    pub kind: UnitKind,
+    pub unit: Unit,
     /// The build recipe from `deploy.toml`, canonical JSON.
     pub recipe: String,
     /// The unit's folder, read whole (apps and non-Rust services).
     pub folder: Option<String>,
-    /// The Rust service's own crate (by name).
-    pub own_crate: Option<String>,
     /// The service's own crate and its workspace dependencies (Rust services).
     pub crates: Vec<Arc<Crate>>,
     /// External lockfile packages of the build (lockfile indexes), each with the index of
@@ -51,8 +60,6 @@ pub struct UnitInputs {
     pub packages: Vec<(usize, usize)>,
     /// Sections of the root `Cargo.toml` the build uses.
     pub settings: Vec<String>,
-    /// The Dockerfile (services).
-    pub dockerfile: Option<String>,
     /// Global input patterns (Rust services).
     pub globals: Vec<String>,
     /// The unit's extra input patterns.
@@ -65,87 +72,12 @@ pub fn describe(config: &Config, workspace: &Workspace) -> Result<Vec<UnitInputs
     let mut units = Vec::new();
     let mut problems = Vec::new();
     for service in &config.services {
-        let mut unit = UnitInputs {
-            name: service.name.clone(),
-            kind: UnitKind::Service,
-            recipe: String::new(),
-            folder: None,
-            own_crate: None,
-            crates: Vec::new(),
-            packages: Vec::new(),
-            settings: Vec::new(),
-            dockerfile: Some(service.dockerfile.get_ref().clone()),
-            globals: Vec::new(),
-            extras: patterns(&service.inputs),
-        };
-        let recipe = match service.kind {
-            ServiceKind::Rust => {
-                let Some(own) = workspace.crate_at(service.path.get_ref()) else {
-                    problems.push(
-                        Diagnostic::at(
-                            service.path.span(),
-                            format!(
-                                "service `{}` is a Rust service but `{}` is not a crate of the workspace",
-                                service.name,
-                                service.path.get_ref()
-                            ),
-                        )
-                        .with_help("add the folder to `[workspace] members`, or set `kind = \"docker\"`"),
-                    );
-                    continue;
-                };
-                let closure = workspace.closure(own);
-                let own = &workspace.crates[own];
-                unit.own_crate = Some(own.name.clone());
-                unit.crates = closure
-                    .crates
-                    .iter()
-                    .map(|&i| Arc::clone(&workspace.crates[i]))
-                    .collect();
-                unit.packages = closure.packages;
-                unit.settings = rust_settings(workspace);
-                unit.globals = patterns(&config.inputs.global);
-                serde_json::json!({
-                    "kind": "rust",
-                    "package": own.name,
-                    "bin": service.bin.as_deref().unwrap_or(&own.name),
-                    "profile": RELEASE_PROFILE,
-                    "target": RUST_TARGET,
-                    "static": true,
-                    "platform": service.platform,
-                    "build_args": service.build_args,
-                    "dockerfile": service.dockerfile.get_ref(),
-                })
-            }
-            ServiceKind::Docker => {
-                unit.folder = Some(service.path.get_ref().clone());
-                serde_json::json!({
-                    "kind": "docker",
-                    "platform": service.platform,
-                    "build_args": service.build_args,
-                    "dockerfile": service.dockerfile.get_ref(),
-                })
-            }
-        };
-        unit.recipe = recipe.to_string();
-        units.push(unit);
+        match service_inputs(config, workspace, service) {
+            Ok(unit) => units.push(unit),
+            Err(problem) => problems.push(problem),
+        }
     }
-    for app in &config.apps {
-        units.push(UnitInputs {
-            name: app.name.clone(),
-            kind: UnitKind::App,
-            recipe: serde_json::json!({ "kind": "app", "build": app.build, "dist": app.dist })
-                .to_string(),
-            folder: Some(app.path.get_ref().clone()),
-            own_crate: None,
-            crates: Vec::new(),
-            packages: Vec::new(),
-            settings: Vec::new(),
-            dockerfile: None,
-            globals: Vec::new(),
-            extras: patterns(&app.inputs),
-        });
-    }
+    units.extend(config.apps.iter().map(app_inputs));
     if problems.is_empty() {
         Ok(units)
     } else {
@@ -153,15 +85,113 @@ pub fn describe(config: &Config, workspace: &Workspace) -> Result<Vec<UnitInputs
     }
 }
 
+impl UnitInputs {
+    /// The unit's folder inputs: its own folder, or its crates' folders.
+    pub fn folders(&self) -> impl Iterator<Item = Scope> + '_ {
+        let own = self.folder.iter().map(|path| Scope::Dir {
+            path: path.clone(),
+            skipped: Vec::new(),
+        });
+        own.chain(self.crates.iter().map(|krate| Scope::of_crate(krate)))
+    }
+
+    fn new(unit: Unit, recipe: serde_json::Value, extras: &[toml::Spanned<String>]) -> UnitInputs {
+        UnitInputs {
+            unit,
+            recipe: recipe.to_string(),
+            folder: None,
+            crates: Vec::new(),
+            packages: Vec::new(),
+            settings: Vec::new(),
+            globals: Vec::new(),
+            extras: patterns(extras),
+        }
+    }
+}
+
+fn service_inputs(
+    config: &Config,
+    workspace: &Workspace,
+    service: &Service,
+) -> Result<UnitInputs, Diagnostic> {
+    let dockerfile = service.dockerfile.get_ref();
+    let unit = Unit {
+        name: service.name.clone(),
+        kind: UnitKind::Service,
+        own_crate: None,
+        dockerfile: Some(dockerfile.clone()),
+    };
+    if service.kind == ServiceKind::Docker {
+        let recipe = serde_json::json!({
+            "kind": "docker",
+            "platform": service.platform,
+            "build_args": service.build_args,
+            "dockerfile": dockerfile,
+        });
+        let mut inputs = UnitInputs::new(unit, recipe, &service.inputs);
+        inputs.folder = Some(service.path.get_ref().clone());
+        return Ok(inputs);
+    }
+    let Some(own) = workspace.crate_at(service.path.get_ref()) else {
+        let message = format!(
+            "service `{}` is a Rust service but `{}` is not a crate of the workspace",
+            service.name,
+            service.path.get_ref()
+        );
+        return Err(Diagnostic::at(service.path.span(), message)
+            .with_help("add the folder to `[workspace] members`, or set `kind = \"docker\"`"));
+    };
+    let closure = workspace.closure(own);
+    let own = &workspace.crates[own];
+    let recipe = serde_json::json!({
+        "kind": "rust",
+        "package": own.name,
+        "bin": service.bin.as_deref().unwrap_or(&own.name),
+        "profile": RELEASE_PROFILE,
+        "target": RUST_TARGET,
+        "static": true,
+        "platform": service.platform,
+        "build_args": service.build_args,
+        "dockerfile": dockerfile,
+    });
+    let mut inputs = UnitInputs::new(
+        Unit {
+            own_crate: Some(own.name.clone()),
+            ..unit
+        },
+        recipe,
+        &service.inputs,
+    );
+    inputs.crates = closure
+        .crates
+        .iter()
+        .map(|&i| Arc::clone(&workspace.crates[i]))
+        .collect();
+    inputs.packages = closure.packages;
+    inputs.settings = rust_settings(workspace);
+    inputs.globals = patterns(&config.inputs.global);
+    Ok(inputs)
+}
+
+fn app_inputs(app: &App) -> UnitInputs {
+    let unit = Unit {
+        name: app.name.clone(),
+        kind: UnitKind::App,
+        own_crate: None,
+        dockerfile: None,
+    };
+    let recipe = serde_json::json!({ "kind": "app", "build": app.build, "dist": app.dist });
+    let mut inputs = UnitInputs::new(unit, recipe, &app.inputs);
+    inputs.folder = Some(app.path.get_ref().clone());
+    inputs
+}
+
 /// Which repository paths belong to an input, to explain a change by its files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     None,
     File(String),
-    Dir {
-        path: String,
-        skipped: Vec<&'static str>,
-    },
+    Dir { path: String, skipped: Vec<String> },
 }
 
 impl Scope {
@@ -173,28 +203,33 @@ impl Scope {
         }
     }
 
+    /// Whether `path` belongs to this scope.
     pub fn contains(&self, path: &str) -> bool {
         match self {
             Scope::None => false,
             Scope::File(file) => file == path,
-            Scope::Dir { path: dir, skipped } => {
-                let Some(rest) = path
-                    .strip_prefix(dir.as_str())
-                    .and_then(|r| r.strip_prefix('/'))
-                else {
-                    return false;
-                };
-                keeps(skipped, rest)
-            }
+            Scope::Dir { path: dir, skipped } => path
+                .strip_prefix(dir.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|rest| keeps(skipped, rest)),
+        }
+    }
+
+    /// The changes that touch this scope.
+    pub fn changes<'c>(&self, changes: &'c ChangeSet) -> Vec<&'c Change> {
+        match self {
+            Scope::None => Vec::new(),
+            Scope::File(file) => changes.under(file, |_| false),
+            Scope::Dir { path, skipped } => changes.under(path, |rest| keeps(skipped, rest)),
         }
     }
 }
 
 /// Whether `rest`, a path inside a folder input, is an input: not inside one of the
 /// folder's `skipped` top-level folders (a file that merely has such a name is kept).
-pub fn keeps(skipped: &[&str], rest: &str) -> bool {
+pub fn keeps(skipped: &[String], rest: &str) -> bool {
     match rest.split_once('/') {
-        Some((top, _)) => !skipped.contains(&top),
+        Some((top, _)) => !skipped.iter().any(|s| s == top),
         None => true,
     }
 }
@@ -240,13 +275,38 @@ mod tests {
 
     #[test]
     fn dir_scope_skips_test_folders_but_not_files_named_like_them() {
+        use crate::git::ChangeKind;
         let scope = Scope::Dir {
             path: "crates/a".into(),
-            skipped: vec!["tests"],
+            skipped: vec!["tests".into()],
         };
-        assert!(scope.contains("crates/a/src/lib.rs"));
-        assert!(!scope.contains("crates/a/tests/it.rs"));
-        assert!(scope.contains("crates/a/tests"));
-        assert!(!scope.contains("crates/ab/src/lib.rs"));
+        let change = |path: &str, old_path: Option<&str>| Change {
+            path: path.into(),
+            old_path: old_path.map(Into::into),
+            kind: if old_path.is_some() {
+                ChangeKind::Renamed
+            } else {
+                ChangeKind::Modified
+            },
+        };
+        let changes = ChangeSet::new(vec![
+            change("crates/a/src/lib.rs", None),
+            change("crates/a/tests/it.rs", None),
+            change("crates/a/tests", None),
+            change("crates/ab/src/lib.rs", None),
+            change("crates/a.rs", None),
+            change("docs/moved.md", Some("crates/a/README.md")),
+        ]);
+        let found: Vec<&str> = scope
+            .changes(&changes)
+            .iter()
+            .map(|c| c.path.as_str())
+            .collect();
+        assert_eq!(
+            found,
+            ["crates/a/src/lib.rs", "crates/a/tests", "docs/moved.md"]
+        );
+        let file = Scope::File("crates/a.rs".into());
+        assert_eq!(file.changes(&changes).len(), 1);
     }
 }

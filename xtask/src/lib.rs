@@ -6,6 +6,7 @@
 //! `compare.rs` runs `plan`/`explain`, `check/` runs `check`, `bench/` the benchmarks.
 
 pub mod bench;
+pub mod cache;
 pub mod check;
 pub mod cli;
 pub mod compare;

@@ -2,11 +2,11 @@
 //! and the edges between them, so a service's external dependencies can be sliced out.
 
 use anyhow::{anyhow, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// One `[[package]]` of the lockfile.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Package {
     pub name: String,
     pub version: String,
@@ -17,10 +17,28 @@ pub struct Package {
     pub deps: Vec<usize>,
 }
 
-#[derive(Debug, Clone, Default)]
+/// Kept between runs by [`crate::cache`] as its package list; the name index is rebuilt.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(from = "Vec<Package>", into = "Vec<Package>")]
 pub struct Lockfile {
     pub packages: Vec<Package>,
     by_name: HashMap<String, Vec<usize>>,
+}
+
+impl From<Vec<Package>> for Lockfile {
+    fn from(packages: Vec<Package>) -> Lockfile {
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        for (index, package) in packages.iter().enumerate() {
+            by_name.entry(package.name.clone()).or_default().push(index);
+        }
+        Lockfile { packages, by_name }
+    }
+}
+
+impl From<Lockfile> for Vec<Package> {
+    fn from(lock: Lockfile) -> Vec<Package> {
+        lock.packages
+    }
 }
 
 #[derive(Deserialize)]
@@ -43,22 +61,22 @@ impl Lockfile {
     /// Parses a lockfile of format version 3 or 4 (what current cargo writes).
     pub fn parse(text: &str) -> Result<Lockfile> {
         let raw: RawLock = toml::from_str(text).map_err(|err| anyhow!("{}", err.message()))?;
-        let mut lock = Lockfile::default();
         let mut specs = Vec::with_capacity(raw.package.len());
-        for (index, package) in raw.package.into_iter().enumerate() {
-            lock.by_name
-                .entry(package.name.clone())
-                .or_default()
-                .push(index);
-            specs.push(package.dependencies);
-            lock.packages.push(Package {
-                name: package.name,
-                version: package.version,
-                source: package.source,
-                checksum: package.checksum,
-                deps: Vec::new(),
-            });
-        }
+        let packages: Vec<Package> = raw
+            .package
+            .into_iter()
+            .map(|package| {
+                specs.push(package.dependencies);
+                Package {
+                    name: package.name,
+                    version: package.version,
+                    source: package.source,
+                    checksum: package.checksum,
+                    deps: Vec::new(),
+                }
+            })
+            .collect();
+        let mut lock = Lockfile::from(packages);
         for (index, specs) in specs.into_iter().enumerate() {
             let deps = specs
                 .iter()

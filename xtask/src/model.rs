@@ -1,19 +1,23 @@
 //! One commit as the tool sees it: its `deploy.toml`, its Cargo workspace, what each unit
 //! reads, and each unit's manifest and fingerprint. A [`Loader`] shares parsed files
-//! between the commits of one run.
+//! between the commits of one run, and with later runs through [`crate::cache`].
 
+use crate::cache::Cache;
 use crate::config::{self, Config};
 use crate::diag::Failure;
 use crate::fingerprint::{self, Fingerprints};
 use crate::git::{Commit, Repo, Source};
 use crate::inputs::{self, UnitInputs};
-use crate::workspace::{self, Workspace};
+use crate::workspace::Workspace;
 use anyhow::Result;
+use git2::Oid;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 pub struct Model {
     pub commit: Commit,
     /// `None` when the commit has no `deploy.toml` (before the tool was adopted).
-    pub config: Option<Config>,
+    pub config: Option<Arc<Config>>,
     pub workspace: Workspace,
     pub units: Vec<UnitInputs>,
     pub prints: Fingerprints,
@@ -21,16 +25,24 @@ pub struct Model {
 
 pub struct Loader<'r> {
     repo: &'r Repo,
-    workspaces: workspace::Cache,
-    fingerprints: fingerprint::Cache,
+    cache: Cache,
+    /// Parsed `deploy.toml` by blob id: two commits usually share it.
+    configs: HashMap<Oid, Arc<Config>>,
 }
 
 impl<'r> Loader<'r> {
     pub fn new(repo: &'r Repo) -> Self {
         Loader {
             repo,
-            workspaces: workspace::Cache::default(),
-            fingerprints: fingerprint::Cache::default(),
+            cache: Cache::open(repo.git_dir()),
+            configs: HashMap::new(),
+        }
+    }
+
+    /// Keeps what this run parsed for the next one. Failing to is only worth a warning.
+    pub fn finish(self) {
+        if let Err(err) = self.cache.save() {
+            eprintln!("warning: the parse cache was not saved: {err:#}");
         }
     }
 
@@ -38,10 +50,16 @@ impl<'r> Loader<'r> {
     /// else a model without units.
     pub fn load(&mut self, commit: &Commit, require_config: bool) -> Result<Model> {
         let snapshot = self.repo.snapshot(commit)?;
-        let config = match snapshot.read_text(config::FILE_NAME)? {
-            Some(text) => Some(
-                Config::parse(config::FILE_NAME, &text).map_err(|err| at_commit(err, commit))?,
-            ),
+        let config = match snapshot.object_id(config::FILE_NAME)? {
+            Some(id) => Some(match self.configs.get(&id) {
+                Some(config) => Arc::clone(config),
+                None => {
+                    let text = snapshot.read_text(config::FILE_NAME)?.unwrap_or_default();
+                    let parsed = Config::parse(config::FILE_NAME, &text)
+                        .map_err(|err| at_commit(err, commit))?;
+                    Arc::clone(self.configs.entry(id).or_insert(Arc::new(parsed)))
+                }
+            }),
             None if require_config => {
                 return Err(crate::diag::usage(format!(
                     "commit {} has no {} at the repository root",
@@ -51,15 +69,14 @@ impl<'r> Loader<'r> {
             }
             None => None,
         };
-        let workspace = Workspace::load(&snapshot, &mut self.workspaces)?;
+        let workspace = Workspace::load(&snapshot, &mut self.cache)?;
         let units = match &config {
             Some(config) => {
                 inputs::describe(config, &workspace).map_err(|err| at_commit(err, commit))?
             }
             None => Vec::new(),
         };
-        let prints =
-            fingerprint::fingerprint(&snapshot, &workspace, &units, &mut self.fingerprints)?;
+        let prints = fingerprint::fingerprint(&snapshot, &workspace, &units)?;
         Ok(Model {
             commit: commit.clone(),
             config,

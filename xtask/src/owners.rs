@@ -23,7 +23,7 @@ pub enum Reach {
 pub struct Owners<'u> {
     names: Vec<&'u str>,
     /// Folder inputs by folder path, with their skipped test folders and unit index.
-    dirs: HashMap<String, Vec<(usize, Vec<&'static str>)>>,
+    dirs: HashMap<String, Vec<(usize, Vec<String>)>>,
     files: HashMap<String, Vec<usize>>,
     globs: GlobSet,
     glob_units: Vec<usize>,
@@ -32,7 +32,7 @@ pub struct Owners<'u> {
 impl<'u> Owners<'u> {
     pub fn new(units: &'u [UnitInputs], reach: Reach) -> Result<Self> {
         let mut owners = Owners {
-            names: units.iter().map(|u| u.name.as_str()).collect(),
+            names: units.iter().map(|u| u.unit.name.as_str()).collect(),
             dirs: HashMap::new(),
             files: HashMap::new(),
             globs: GlobSet::empty(),
@@ -41,20 +41,20 @@ impl<'u> Owners<'u> {
         let mut globs = GlobSetBuilder::new();
         for (index, unit) in units.iter().enumerate() {
             let scopes = unit
-                .folder
-                .iter()
-                .map(|path| Scope::Dir {
-                    path: path.clone(),
-                    skipped: Vec::new(),
-                })
-                .chain(unit.crates.iter().map(|krate| match reach {
-                    Reach::Inputs => Scope::of_crate(krate),
-                    Reach::Folders => Scope::Dir {
-                        path: krate.path.clone(),
+                .folders()
+                .map(|scope| match (reach, scope) {
+                    (Reach::Folders, Scope::Dir { path, .. }) => Scope::Dir {
+                        path,
                         skipped: Vec::new(),
                     },
-                }))
-                .chain(unit.dockerfile.iter().map(|path| Scope::File(path.clone())));
+                    (_, scope) => scope,
+                })
+                .chain(
+                    unit.unit
+                        .dockerfile
+                        .iter()
+                        .map(|path| Scope::File(path.clone())),
+                );
             for scope in scopes {
                 owners.add(index, scope);
             }

@@ -6,7 +6,7 @@
 //! the tree diff is known.
 
 use crate::fingerprint::{Input, InputKey, Manifest, UnitFingerprint};
-use crate::git::{Change, ChangeKind};
+use crate::git::{Change, ChangeKind, ChangeSet};
 use crate::inputs::UnitKind;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeSet, HashMap};
@@ -272,23 +272,30 @@ pub fn plan(
     head: &Side<'_>,
     mut explain: impl FnMut(&UnitFingerprint, &UnitFingerprint) -> Vec<Reason>,
 ) -> Plan {
-    let before: HashMap<&str, &UnitFingerprint> =
-        base.units.iter().map(|u| (u.name.as_str(), u)).collect();
+    let before: HashMap<&str, &UnitFingerprint> = base
+        .units
+        .iter()
+        .map(|u| (u.unit.name.as_str(), u))
+        .collect();
     let mut services = Vec::new();
     let mut apps = Vec::new();
     for unit in head.units {
-        let planned = unit_plan(before.get(unit.name.as_str()).copied(), unit, &mut explain);
-        match unit.kind {
+        let planned = unit_plan(
+            before.get(unit.unit.name.as_str()).copied(),
+            unit,
+            &mut explain,
+        );
+        match unit.unit.kind {
             UnitKind::Service => services.push(planned),
             UnitKind::App => apps.push(planned),
         }
     }
-    let now: BTreeSet<&str> = head.units.iter().map(|u| u.name.as_str()).collect();
+    let now: BTreeSet<&str> = head.units.iter().map(|u| u.unit.name.as_str()).collect();
     let removed = base
         .units
         .iter()
-        .filter(|u| !now.contains(u.name.as_str()))
-        .map(|u| u.name.clone())
+        .filter(|u| !now.contains(u.unit.name.as_str()))
+        .map(|u| u.unit.name.clone())
         .collect();
     Plan {
         schema: SCHEMA,
@@ -308,14 +315,16 @@ pub fn unit_plan(
     explain: impl FnOnce(&UnitFingerprint, &UnitFingerprint) -> Vec<Reason>,
 ) -> UnitPlan {
     let reasons = match base {
-        None => vec![Reason::New { unit: head.kind }],
+        None => vec![Reason::New {
+            unit: head.unit.kind,
+        }],
         Some(base) if base.fingerprint == head.fingerprint => Vec::new(),
         Some(base) => explain(base, head),
     };
     debug_assert!(!reasons.is_empty() || base.is_some_and(|b| b.fingerprint == head.fingerprint));
     UnitPlan {
-        name: head.name.clone(),
-        kind: head.kind,
+        name: head.unit.name.clone(),
+        kind: head.unit.kind,
         action: if reasons.is_empty() {
             Action::Skip
         } else {
@@ -328,7 +337,7 @@ pub fn unit_plan(
 }
 
 /// Every reason `head` differs from `base` (two manifests of one unit), most important first.
-pub fn reasons(base: &Manifest, head: &Manifest, changes: &[Change]) -> Vec<Reason> {
+pub fn reasons(base: &Manifest, head: &Manifest, changes: &ChangeSet) -> Vec<Reason> {
     let keys: BTreeSet<&InputKey> = base.inputs.keys().chain(head.inputs.keys()).collect();
     let mut reasons = Vec::new();
     let mut packages = BTreeSet::new();
@@ -338,10 +347,7 @@ pub fn reasons(base: &Manifest, head: &Manifest, changes: &[Change]) -> Vec<Reas
             continue;
         }
         let input = new.or(old).expect("a key comes from one side at least");
-        let files: Vec<&Change> = changes
-            .iter()
-            .filter(|c| c.paths().any(|p| input.scope.contains(p)))
-            .collect();
+        let files = input.scope.changes(changes);
         let change = presence(old.map(|i| i.id.as_str()), new.map(|i| i.id.as_str()));
         match key {
             InputKey::Scheme => reasons.push(Reason::SchemeChanged {
@@ -387,6 +393,17 @@ pub fn reasons(base: &Manifest, head: &Manifest, changes: &[Change]) -> Vec<Reas
             .into_iter()
             .map(|name| package_reason(name, base, head)),
     );
+    // A Dockerfile inside the unit's folder changes as one of its files: say what it is.
+    for reason in &mut reasons {
+        if let Reason::FileChanged { path, change, .. } = reason {
+            if head.unit.dockerfile.as_ref() == Some(path) {
+                *reason = Reason::DockerfileChanged {
+                    path: path.clone(),
+                    change: *change,
+                };
+            }
+        }
+    }
     // A file already explained as a Dockerfile or global input needs no second line.
     let explained: BTreeSet<String> = reasons
         .iter()
@@ -441,7 +458,7 @@ fn crate_reasons(
     match (before, after) {
         (false, _) => reasons.push(Reason::CrateAdded { krate }),
         (_, false) => reasons.push(Reason::CrateRemoved { krate }),
-        _ if head.own_crate.as_deref() == Some(name) && !files.is_empty() => {
+        _ if head.unit.own_crate.as_deref() == Some(name) && !files.is_empty() => {
             file_reasons(&InputKey::Crate { name: krate }, files, reasons);
         }
         _ => reasons.push(Reason::CrateChanged {
@@ -490,7 +507,7 @@ fn package_reason(name: &str, base: &Manifest, head: &Manifest) -> Reason {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inputs::Scope;
+    use crate::inputs::{Scope, Unit};
     use std::collections::BTreeMap;
 
     fn input(id: &str, summary: &str, scope: Scope) -> Input {
@@ -505,7 +522,7 @@ mod tests {
     fn dir(path: &str) -> Scope {
         Scope::Dir {
             path: path.into(),
-            skipped: vec!["tests"],
+            skipped: vec!["tests".into()],
         }
     }
 
@@ -530,14 +547,18 @@ mod tests {
             },
             package,
         );
-        Manifest::new("api", UnitKind::Service, Some("api".into()), inputs)
+        let unit = Unit {
+            name: "api".into(),
+            kind: UnitKind::Service,
+            own_crate: Some("api".into()),
+            dockerfile: Some("services/api/Dockerfile".into()),
+        };
+        Manifest::new(unit, inputs)
     }
 
     fn identity(manifest: &Manifest) -> UnitFingerprint {
         UnitFingerprint {
-            name: manifest.name.clone(),
-            kind: manifest.kind,
-            own_crate: manifest.own_crate.clone(),
+            unit: manifest.unit.clone(),
             fingerprint: manifest.fingerprint.clone(),
             slots: Vec::new(),
         }
@@ -545,8 +566,9 @@ mod tests {
 
     /// Plans one unit from two manifests, as compare.rs does from two commits.
     fn planned(base: &Manifest, head: &Manifest, changes: &[Change]) -> UnitPlan {
+        let changes = ChangeSet::new(changes.to_vec());
         unit_plan(Some(&identity(base)), &identity(head), |_, _| {
-            reasons(base, head, changes)
+            reasons(base, head, &changes)
         })
     }
 
@@ -614,6 +636,25 @@ mod tests {
     }
 
     #[test]
+    fn a_dockerfile_in_the_services_folder_is_reported_as_the_dockerfile() {
+        let mut head = api("c1", "1.0.0");
+        head.inputs
+            .get_mut(&InputKey::Crate { name: "api".into() })
+            .unwrap()
+            .id = "a2".into();
+        let head = Manifest::new(head.unit.clone(), head.inputs);
+        let changes = [change("services/api/Dockerfile", ChangeKind::Modified)];
+        let unit = planned(&api("c1", "1.0.0"), &head, &changes);
+        assert_eq!(
+            unit.reasons,
+            [Reason::DockerfileChanged {
+                path: "services/api/Dockerfile".into(),
+                change: ChangeKind::Modified
+            }]
+        );
+    }
+
+    #[test]
     fn new_unit_has_no_base_fingerprint() {
         let unit = unit_plan(None, &identity(&api("c1", "1.0.0")), |_, _| unreachable!());
         assert_eq!(
@@ -632,7 +673,7 @@ mod tests {
     fn removed_units_are_listed_and_never_planned() {
         let head = identity(&api("c1", "1.0.0"));
         let mut gone = head.clone();
-        gone.name = "legacy".into();
+        gone.unit.name = "legacy".into();
         let plan = plan(
             &Side {
                 commit: "a".into(),

@@ -127,8 +127,8 @@ pub struct Explanation<'a> {
 pub fn explain_text(e: &Explanation<'_>) -> String {
     let mut out = format!(
         "{} ({}) at {}\nfingerprint {}\n",
-        e.head.name,
-        e.head.kind.as_str(),
+        e.head.unit.name,
+        e.head.unit.kind.as_str(),
         short(e.head_commit),
         e.head.fingerprint
     );
@@ -217,8 +217,8 @@ pub fn explain_json(e: &Explanation<'_>) -> String {
         .collect();
     to_json(&serde_json::json!({
         "schema": SCHEMA,
-        "name": e.head.name,
-        "kind": e.head.kind,
+        "name": e.head.unit.name,
+        "kind": e.head.unit.kind,
         "base": e.base_commit,
         "head": e.head_commit,
         "action": e.unit.action,

@@ -3,14 +3,15 @@
 //! dependencies only: dev-dependencies never reach an image), what of each manifest can
 //! change a build, and each service's slice of `Cargo.lock`.
 //!
-//! `tests/workspace_agrees_with_cargo.rs` checks this graph against `cargo metadata`.
+//! `tests/it/metadata.rs` checks this graph against `cargo metadata`.
 
+use crate::cache::Cache;
 use crate::config::join;
 use crate::diag::usage;
 use crate::git::{EntryKind, Source};
 use crate::lockfile::Lockfile;
 use anyhow::{anyhow, bail, Context as _, Result};
-use git2::Oid;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -29,7 +30,7 @@ const NON_BUILD_KEYS: [&str; 5] = [
     "example",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DepKind {
     Normal,
     Build,
@@ -37,7 +38,7 @@ pub enum DepKind {
 }
 
 /// One declared dependency of a crate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Dep {
     /// The real package name (after a `package = "..."` rename).
     pub package: String,
@@ -46,8 +47,9 @@ pub struct Dep {
     pub path: Option<String>,
 }
 
-/// One crate of the workspace.
-#[derive(Debug, Clone)]
+/// One crate of the workspace. Kept between runs by [`crate::cache`]: a change in how a
+/// field is computed must bump its format.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Crate {
     pub name: String,
     /// Its folder, relative to the repository root.
@@ -57,7 +59,11 @@ pub struct Crate {
     /// removed, `workspace = true` inheritance resolved.
     pub manifest_digest: String,
     /// Top-level folders of the crate that are not build inputs (see [`NON_BUILD_DIRS`]).
-    pub skipped_dirs: Vec<&'static str>,
+    pub skipped_dirs: Vec<String>,
+    /// SHA-256 of the folder as a build reads it: its top-level git entries except the
+    /// skipped folders and the raw manifest, plus [`Crate::manifest_digest`]. Empty when
+    /// read from the working tree, which has no object ids.
+    pub content: String,
 }
 
 /// The workspace of one source.
@@ -88,14 +94,6 @@ pub struct Closure {
     pub packages: Vec<(usize, usize)>,
 }
 
-/// Parsed manifests shared between the commits of one run: a file that did not change
-/// between two commits is parsed once.
-#[derive(Default)]
-pub struct Cache {
-    crates: HashMap<(Oid, String, [u8; 32]), Arc<Crate>>,
-    locks: HashMap<Oid, Arc<Lockfile>>,
-}
-
 /// The root manifest's `[workspace]` and build settings.
 struct Root {
     members: Vec<String>,
@@ -103,8 +101,8 @@ struct Root {
     package: Table,
     dependencies: Table,
     lints: Option<Value>,
-    /// Digest of everything members can inherit, part of each crate's cache key.
-    inherit_digest: [u8; 32],
+    /// Digest (hex) of everything members can inherit, part of each crate's cache key.
+    inherit_digest: String,
     settings: BTreeMap<String, String>,
 }
 
@@ -121,15 +119,37 @@ impl Workspace {
             lock: load_lock(source, cache)?,
             ..Workspace::default()
         };
-        let mut pending = expand_members(source, &root.members, &root.exclude)
+        // Member globs may match folders that are not crates; path dependencies and
+        // patches must be crates.
+        let members = expand_members(source, &root.members, &root.exclude)
             .map_err(|err| bad_file("Cargo.toml", source, &err))?;
-        pending.extend(patch_paths(&table).map_err(|err| bad_file("Cargo.toml", source, &err))?);
-        while let Some(dir) = pending.pop() {
+        let patches = patch_paths(&table).map_err(|err| bad_file("Cargo.toml", source, &err))?;
+        let mut pending: Vec<(String, bool)> = members
+            .into_iter()
+            .map(|d| (d, false))
+            .chain(patches.into_iter().map(|d| (d, true)))
+            .collect();
+        while let Some((dir, required)) = pending.pop() {
             if workspace.by_path.contains_key(&dir) {
                 continue;
             }
-            let krate = load_crate(source, cache, &root, &dir)?;
-            pending.extend(krate.deps.iter().filter_map(|d| d.path.clone()));
+            let Some(krate) = load_crate(source, cache, &root, &dir)? else {
+                if required {
+                    let path = join(&dir, "Cargo.toml");
+                    return Err(bad_file(
+                        &path,
+                        source,
+                        &anyhow!("does not exist, but the workspace names it"),
+                    ));
+                }
+                continue;
+            };
+            pending.extend(
+                krate
+                    .deps
+                    .iter()
+                    .filter_map(|d| Some((d.path.clone()?, true))),
+            );
             if let Some(&other) = workspace.by_name.get(&krate.name) {
                 return Err(usage(format!(
                     "two crates are named `{}`: {} and {} (at {})",
@@ -256,12 +276,11 @@ impl Root {
         let package = sub_table("package");
         let dependencies = sub_table("dependencies");
         let lints = workspace.get("lints").cloned();
-        let inherit_digest = Sha256::digest(canonical(&Value::Array(vec![
+        let inherit_digest = hex(&Sha256::digest(canonical(&Value::Array(vec![
             Value::Table(package.clone()),
             Value::Table(dependencies.clone()),
             lints.clone().unwrap_or(Value::Boolean(false)),
-        ])))
-        .into();
+        ]))));
         Ok(Root {
             members: strings("members"),
             exclude: strings("exclude"),
@@ -335,48 +354,76 @@ fn bad_file(path: &str, source: &dyn Source, err: &anyhow::Error) -> anyhow::Err
 }
 
 fn load_lock(source: &dyn Source, cache: &mut Cache) -> Result<Option<Arc<Lockfile>>> {
-    let id = source.file_id("Cargo.lock")?;
-    if let Some(lock) = id.and_then(|id| cache.locks.get(&id)) {
-        return Ok(Some(Arc::clone(lock)));
+    let key = source.object_id("Cargo.lock")?.map(|id| id.to_string());
+    if let Some(lock) = key.as_deref().and_then(|key| cache.lock(key)) {
+        return Ok(Some(lock));
     }
     let Some(text) = source.read_text("Cargo.lock")? else {
         return Ok(None);
     };
     let lock =
         Arc::new(Lockfile::parse(&text).map_err(|err| bad_file("Cargo.lock", source, &err))?);
-    if let Some(id) = id {
-        cache.locks.insert(id, Arc::clone(&lock));
+    if let Some(key) = key {
+        cache.insert_lock(key, Arc::clone(&lock));
     }
     Ok(Some(lock))
 }
 
+/// The crate in folder `dir`, or `None` when it has no `Cargo.toml`. A folder whose tree
+/// id (with the same inherited values) was seen before is not read at all.
 fn load_crate(
     source: &dyn Source,
     cache: &mut Cache,
     root: &Root,
     dir: &str,
-) -> Result<Arc<Crate>> {
-    let manifest_path = join(dir, "Cargo.toml");
-    let id = source.file_id(&manifest_path)?;
-    let key = id.map(|id| (id, dir.to_owned(), root.inherit_digest));
-    if let Some(krate) = key.as_ref().and_then(|key| cache.crates.get(key)) {
-        return Ok(Arc::clone(krate));
+) -> Result<Option<Arc<Crate>>> {
+    let key = crate_key(source, root, dir)?;
+    if let Some(krate) = key.as_deref().and_then(|key| cache.krate(key)) {
+        return Ok(Some(krate));
     }
-    let text = source.read_text(&manifest_path)?.ok_or_else(|| {
-        bad_file(
-            &manifest_path,
-            source,
-            &anyhow!("does not exist, but the workspace names it"),
-        )
-    })?;
-    let table = parse_toml(&text, &manifest_path, source)?;
-    let krate = Arc::new(
-        parse_crate(table, dir, root).map_err(|err| bad_file(&manifest_path, source, &err))?,
-    );
+    let Some(krate) = read_crate(source, root, dir)?.map(Arc::new) else {
+        return Ok(None);
+    };
     if let Some(key) = key {
-        cache.crates.insert(key, Arc::clone(&krate));
+        cache.insert_crate(key, Arc::clone(&krate));
     }
-    Ok(krate)
+    Ok(Some(krate))
+}
+
+/// What identifies a crate's parse: its folder's tree id, the values it can inherit, and
+/// the folder itself (relative path dependencies). `None` without object ids.
+fn crate_key(source: &dyn Source, root: &Root, dir: &str) -> Result<Option<String>> {
+    Ok(source
+        .object_id(dir)?
+        .map(|tree| format!("{tree} {} {dir}", root.inherit_digest)))
+}
+
+fn read_crate(source: &dyn Source, root: &Root, dir: &str) -> Result<Option<Crate>> {
+    let manifest_path = join(dir, "Cargo.toml");
+    let Some(text) = source.read_text(&manifest_path)? else {
+        return Ok(None);
+    };
+    let table = parse_toml(&text, &manifest_path, source)?;
+    let mut krate =
+        parse_crate(table, dir, root).map_err(|err| bad_file(&manifest_path, source, &err))?;
+    krate.content = content_digest(source, &krate)?;
+    Ok(Some(krate))
+}
+
+/// See [`Crate::content`].
+fn content_digest(source: &dyn Source, krate: &Crate) -> Result<String> {
+    let mut hasher = Sha256::new();
+    for entry in source.list(&krate.path)?.unwrap_or_default() {
+        let Some(id) = entry.id else {
+            return Ok(String::new());
+        };
+        let skipped = entry.kind == EntryKind::Dir && krate.skipped_dirs.contains(&entry.name);
+        if entry.name != "Cargo.toml" && !skipped {
+            hasher.update(format!("{}\t{id}\n", entry.name));
+        }
+    }
+    hasher.update(format!("Cargo.toml\t{}\n", krate.manifest_digest));
+    Ok(hex(&hasher.finalize()))
 }
 
 fn parse_crate(mut table: Table, dir: &str, root: &Root) -> Result<Crate> {
@@ -390,6 +437,7 @@ fn parse_crate(mut table: Table, dir: &str, root: &Root) -> Result<Crate> {
     let skipped_dirs = NON_BUILD_DIRS
         .into_iter()
         .filter(|folder| !target_paths(&table).any(|p| p.starts_with(&format!("{folder}/"))))
+        .map(str::to_owned)
         .collect();
     build_view(&mut table, root);
     Ok(Crate {
@@ -398,6 +446,7 @@ fn parse_crate(mut table: Table, dir: &str, root: &Root) -> Result<Crate> {
         deps,
         manifest_digest: hex(&Sha256::digest(canonical(&Value::Table(table)))),
         skipped_dirs,
+        content: String::new(),
     })
 }
 
@@ -544,7 +593,7 @@ fn is_inherited(value: &Value) -> bool {
     value.get("workspace").and_then(Value::as_bool) == Some(true)
 }
 
-/// Expands `[workspace] members` globs into crate folders that hold a `Cargo.toml`.
+/// Expands `[workspace] members` globs into candidate folders (crates or not).
 fn expand_members(
     source: &dyn Source,
     members: &[String],
@@ -563,13 +612,7 @@ fn expand_members(
             .iter()
             .any(|e| dir == e || dir.starts_with(&format!("{e}/")))
     };
-    let mut found = Vec::new();
-    for dir in dirs.into_iter().filter(|d| !excluded(d)) {
-        if source.kind(&join(&dir, "Cargo.toml"))? == Some(EntryKind::File) {
-            found.push(dir);
-        }
-    }
-    Ok(found)
+    Ok(dirs.into_iter().filter(|d| !excluded(d)).collect())
 }
 
 fn expand_segment(source: &dyn Source, dirs: &[String], segment: &str) -> Result<Vec<String>> {
@@ -611,13 +654,13 @@ pub fn normalize(base: &str, relative: &str) -> Result<String> {
 
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    out
 }
 
 #[cfg(test)]

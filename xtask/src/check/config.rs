@@ -2,12 +2,13 @@
 //! service's folder is a workspace crate. Problems point at their line in `deploy.toml`.
 
 use super::Outcome;
+use crate::cache::Cache;
 use crate::config::{join, Config, FILE_NAME};
 use crate::context::Context;
 use crate::diag::{Diagnostic, Failure};
 use crate::git::{EntryKind, Source, Worktree};
 use crate::inputs;
-use crate::workspace::{self, Workspace};
+use crate::workspace::Workspace;
 use anyhow::Result;
 use std::ops::Range;
 
@@ -30,7 +31,7 @@ pub fn load(ctx: &Context) -> Result<(Config, Workspace, Vec<inputs::UnitInputs>
     if !problems.is_empty() {
         return Err(config.failure(&problems));
     }
-    let workspace = Workspace::load(&tree, &mut workspace::Cache::default())?;
+    let workspace = Workspace::load(&tree, &mut Cache::in_memory())?;
     let units = inputs::describe(&config, &workspace)?;
     Ok((config, workspace, units))
 }

@@ -2,8 +2,9 @@
 
 use crate::support::Repo;
 use std::collections::{BTreeMap, BTreeSet};
+use xtask::cache::Cache;
 use xtask::git::Repo as GitRepo;
-use xtask::workspace::{Cache, DepKind, Workspace};
+use xtask::workspace::{DepKind, Workspace};
 
 /// What one package's build reads: workspace crates, and external `(name, version)`s.
 type Closure = (BTreeSet<String>, BTreeSet<(String, String)>);
@@ -69,7 +70,7 @@ fn assert_agrees(repo: &Repo, locked: bool) {
     let git = GitRepo::open(repo.path()).unwrap();
     let head = git.resolve("HEAD", "test").unwrap();
     let snapshot = git.snapshot(&head).unwrap();
-    let workspace = Workspace::load(&snapshot, &mut Cache::default()).unwrap();
+    let workspace = Workspace::load(&snapshot, &mut Cache::in_memory()).unwrap();
     let lock = workspace.lock.as_ref().unwrap();
     for (name, (crates, externals)) in expected {
         let closure = workspace.closure(workspace.crate_named(&name).unwrap());
@@ -117,7 +118,7 @@ fn dev_dependencies_in_the_lockfile_stay_out_of_the_graph() {
     assert_agrees(&repo, true);
     let git = GitRepo::open(repo.path()).unwrap();
     let snapshot = git.snapshot(&git.resolve("HEAD", "test").unwrap()).unwrap();
-    let workspace = Workspace::load(&snapshot, &mut Cache::default()).unwrap();
+    let workspace = Workspace::load(&snapshot, &mut Cache::in_memory()).unwrap();
     let common = &workspace.crates[workspace.crate_named("common").unwrap()];
     assert!(common
         .deps

@@ -140,6 +140,26 @@ fn a_dockerfile_edit_deploys_that_service() {
 }
 
 #[test]
+fn a_dockerfile_outside_the_service_folder_is_an_input_of_its_own() {
+    let repo = Repo::example();
+    repo.write(
+        "docker/worker.Dockerfile",
+        &repo.read("services/worker/Dockerfile"),
+    );
+    repo.replace(
+        "deploy.toml",
+        "path = \"services/worker\"",
+        "path = \"services/worker\"\ndockerfile = \"docker/worker.Dockerfile\"",
+    );
+    let base = repo.commit("shared docker folder");
+    repo.append("docker/worker.Dockerfile", "LABEL team=jobs\n");
+    let head = repo.commit("label");
+    let plan = repo.plan(&base, &head);
+    assert_eq!(deploying(&plan), set(&["worker"]));
+    assert_eq!(reason_kinds(&plan, "worker"), set(&["dockerfile_changed"]));
+}
+
+#[test]
 fn deleting_a_file_in_a_service_deploys_it() {
     let (_, plan) =
         plan_after(|r| r.remove("services/api/migrations/002_add_items_description.sql"));
@@ -382,7 +402,8 @@ fn explain_prints_the_manifest_and_what_differs() {
         "crate jobs",
         "crate common",
         "package fastrand",
-        "dockerfile services/worker/Dockerfile",
+        "recipe: {",
+        "\"dockerfile\":\"services/worker/Dockerfile\"",
         "global .cargo/config.toml",
         "cargo profile.release",
         "DEPLOY, because:",

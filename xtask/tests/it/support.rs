@@ -139,6 +139,13 @@ impl Repo {
         xtask_in(self.path(), args)
     }
 
+    /// Like [`Repo::xtask`], with extra environment variables.
+    pub fn xtask_with_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut command = xtask_command(self.path(), args);
+        command.envs(env.iter().copied());
+        command.output().unwrap()
+    }
+
     /// `plan --base <base> --head <head> --format json`, which must succeed.
     pub fn plan(&self, base: &str, head: &str) -> Value {
         let output = self.xtask(&["plan", "--base", base, "--head", head, "--format", "json"]);
@@ -149,13 +156,18 @@ impl Repo {
 
 /// Runs the xtask binary against `root`.
 pub fn xtask_in(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
+    xtask_command(root, args).output().unwrap()
+}
+
+fn xtask_command(root: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command
         .arg("-C")
         .arg(root)
         .args(args)
         .env_remove("CARGO_MANIFEST_DIR")
-        .output()
-        .unwrap()
+        .env_remove("XTASK_CACHE");
+    command
 }
 
 pub fn assert_success(output: &Output) {
