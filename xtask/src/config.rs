@@ -380,20 +380,6 @@ impl Config {
         0..0
     }
 
-    /// A failure pointing at `span` of this file (for checks made after parsing).
-    pub fn error_at(
-        &self,
-        span: Range<usize>,
-        message: impl Into<String>,
-        help: Option<String>,
-    ) -> Diagnostic {
-        Diagnostic {
-            span: Some(span),
-            message: message.into(),
-            help,
-        }
-    }
-
     /// Turns diagnostics about this file into the usage failure that reports them.
     pub fn failure(&self, diagnostics: &[Diagnostic]) -> anyhow::Error {
         config_failure(&self.origin, &self.source, diagnostics)
@@ -405,14 +391,6 @@ impl Config {
 
     pub fn app(&self, name: &str) -> Option<&App> {
         self.apps.iter().find(|a| a.name == name)
-    }
-
-    /// Every service and app name, services first, each in name order.
-    pub fn unit_names(&self) -> impl Iterator<Item = &str> {
-        self.services
-            .iter()
-            .map(|s| s.name.as_str())
-            .chain(self.apps.iter().map(|a| a.name.as_str()))
     }
 }
 
