@@ -364,15 +364,34 @@ pub trait Source {
         Ok(None)
     }
 
+    /// The text of a file entry from [`Source::list`], read by its object id when it has
+    /// one (no second walk down the path).
+    fn read_entry(&self, path: &str, entry: &Entry) -> Result<String> {
+        let bytes = match entry.id {
+            Some(id) => self.read_object(id)?,
+            None => self.read(path)?,
+        };
+        let bytes = bytes.ok_or_else(|| {
+            anyhow::anyhow!("{path} (at {}) vanished while reading", self.label())
+        })?;
+        text(self.label(), path, bytes)
+    }
+
+    /// The content of the blob `id`, where the source has object ids.
+    fn read_object(&self, _id: Oid) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
     /// The file at `path` as UTF-8 text.
     fn read_text(&self, path: &str) -> Result<Option<String>> {
-        match self.read(path)? {
-            Some(bytes) => String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|_| anyhow::anyhow!("{path} (at {}) is not valid UTF-8", self.label())),
-            None => Ok(None),
-        }
+        self.read(path)?
+            .map(|bytes| text(self.label(), path, bytes))
+            .transpose()
     }
+}
+
+fn text(label: &str, path: &str, bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{path} (at {label}) is not valid UTF-8"))
 }
 
 /// The files of one commit.
@@ -419,13 +438,17 @@ impl Source for Snapshot<'_> {
 
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
         match self.id(path)? {
-            Some((id, EntryKind::File)) => match self.repo.find_blob(id) {
-                Ok(blob) => Ok(Some(blob.content().to_vec())),
-                // A submodule entry names a commit, not a blob: no file content here.
-                Err(err) if err.code() == ErrorCode::NotFound => Ok(None),
-                Err(err) => Err(err.into()),
-            },
+            Some((id, EntryKind::File)) => self.read_object(id),
             _ => Ok(None),
+        }
+    }
+
+    fn read_object(&self, id: Oid) -> Result<Option<Vec<u8>>> {
+        match self.repo.find_blob(id) {
+            Ok(blob) => Ok(Some(blob.content().to_vec())),
+            // A submodule entry names a commit, not a blob: no file content here.
+            Err(err) if err.code() == ErrorCode::NotFound => Ok(None),
+            Err(err) => Err(err.into()),
         }
     }
 

@@ -8,7 +8,7 @@
 use crate::cache::Cache;
 use crate::config::join;
 use crate::diag::usage;
-use crate::git::{EntryKind, Source};
+use crate::git::{Entry, EntryKind, Source};
 use crate::lockfile::Lockfile;
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -399,23 +399,29 @@ fn crate_key(source: &dyn Source, root: &Root, dir: &str) -> Result<Option<Strin
 }
 
 fn read_crate(source: &dyn Source, root: &Root, dir: &str) -> Result<Option<Crate>> {
-    let manifest_path = join(dir, "Cargo.toml");
-    let Some(text) = source.read_text(&manifest_path)? else {
+    // One listing gives both the manifest's blob and the entries of the content digest.
+    let entries = source.list(dir)?.unwrap_or_default();
+    let Some(manifest) = entries
+        .iter()
+        .find(|e| e.name == "Cargo.toml" && e.kind == EntryKind::File)
+    else {
         return Ok(None);
     };
+    let manifest_path = join(dir, "Cargo.toml");
+    let text = source.read_entry(&manifest_path, manifest)?;
     let table = parse_toml(&text, &manifest_path, source)?;
     let mut krate =
         parse_crate(table, dir, root).map_err(|err| bad_file(&manifest_path, source, &err))?;
-    krate.content = content_digest(source, &krate)?;
+    krate.content = content_digest(&entries, &krate);
     Ok(Some(krate))
 }
 
-/// See [`Crate::content`].
-fn content_digest(source: &dyn Source, krate: &Crate) -> Result<String> {
+/// See [`Crate::content`]; empty when the entries have no object ids (working tree).
+fn content_digest(entries: &[Entry], krate: &Crate) -> String {
     let mut hasher = Sha256::new();
-    for entry in source.list(&krate.path)?.unwrap_or_default() {
+    for entry in entries {
         let Some(id) = entry.id else {
-            return Ok(String::new());
+            return String::new();
         };
         let skipped = entry.kind == EntryKind::Dir && krate.skipped_dirs.contains(&entry.name);
         if entry.name != "Cargo.toml" && !skipped {
@@ -423,7 +429,7 @@ fn content_digest(source: &dyn Source, krate: &Crate) -> Result<String> {
         }
     }
     hasher.update(format!("Cargo.toml\t{}\n", krate.manifest_digest));
-    Ok(hex(&hasher.finalize()))
+    hex(&hasher.finalize())
 }
 
 fn parse_crate(mut table: Table, dir: &str, root: &Root) -> Result<Crate> {
