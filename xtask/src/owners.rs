@@ -7,8 +7,9 @@ use anyhow::Result;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::collections::{BTreeSet, HashMap};
 
-/// Root files that are partly inputs of units: the workspace manifest (build settings and
-/// inherited values), the lockfile (each service's slice) and `deploy.toml` (recipes).
+/// Root files that are partly inputs of every Rust unit: the workspace manifest (build
+/// settings, inherited values) and the lockfile (each service's slice). `deploy.toml`
+/// (the recipes) is partly an input of every unit.
 const SHARED_ROOT_FILES: [&str; 2] = ["Cargo.toml", "Cargo.lock"];
 
 /// How far a unit's reach goes.

@@ -25,9 +25,7 @@ pub fn check(ctx: &Context) -> Result<Outcome> {
     let findings = Repo::open(&ctx.root)?
         .tracked_paths()?
         .into_iter()
-        .filter(|path| {
-            path != crate::config::FILE_NAME && !ignored.is_match(path) && owners.of(path).is_empty()
-        })
+        .filter(|path| !ignored.is_match(path) && owners.of(path).is_empty())
         .map(|path| Finding {
             file: path,
             line: None,
