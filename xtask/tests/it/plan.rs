@@ -443,3 +443,46 @@ fn explain_of_an_unknown_unit_lists_the_known_ones() {
         "{err}"
     );
 }
+
+#[test]
+fn a_path_patch_makes_the_patched_folder_an_input_of_its_users() {
+    let repo = Repo::example();
+    let version = {
+        let lock = repo.read("Cargo.lock");
+        let header = "name = \"fastrand\"\nversion = \"";
+        let start = lock.find(header).unwrap() + header.len();
+        lock[start..start + lock[start..].find('"').unwrap()].to_owned()
+    };
+    repo.write(
+        "vendor/fastrand/Cargo.toml",
+        &format!("[package]\nname = \"fastrand\"\nversion = \"{version}\"\nedition = \"2021\"\n"),
+    );
+    repo.write(
+        "vendor/fastrand/src/lib.rs",
+        "pub fn u64(_: std::ops::RangeInclusive<u64>) -> u64 { 0 }\n",
+    );
+    repo.append(
+        "Cargo.toml",
+        "\n[patch.crates-io]\nfastrand = { path = \"vendor/fastrand\" }\n",
+    );
+    // Let cargo itself rewrite the lockfile for the patch, as a user's build would.
+    let status = std::process::Command::new("cargo")
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(repo.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo metadata updates the lockfile");
+    assert!(!repo.read("Cargo.lock").contains(&format!(
+        "name = \"fastrand\"\nversion = \"{version}\"\nsource"
+    )));
+    let base = repo.commit("vendor fastrand");
+    repo.append("vendor/fastrand/src/lib.rs", "// tuned\n");
+    let head = repo.commit("tune vendored fastrand");
+    let plan = repo.plan(&base, &head);
+    assert_eq!(deploying(&plan), set(&["worker"]));
+    let reason = &unit(&plan, "worker")["reasons"][0];
+    assert_eq!(reason["kind"], "crate_changed");
+    assert_eq!(reason["crate"], "fastrand");
+    assert_eq!(reason["paths"][0], "vendor/fastrand/src/lib.rs");
+}
