@@ -31,9 +31,28 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Run every check CI runs: format, lints, tests, deploy.toml, file ownership.
     Check(CheckArgs),
+    /// The embedded local stack: an AWS emulator with ECS rollouts, and a registry.
+    #[command(subcommand)]
+    Local(LocalCommand),
     /// Benchmarks (see docs/benchmarks.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Start the stack (idempotent) and create the resources of every `local_stack`
+    /// environment in deploy.toml.
+    Up,
+    /// Stop what `up` started.
+    Down,
+    /// Show what runs, where, and whether it answers; exit 1 when something is down.
+    Status {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Wipe the emulator's and the registry's state, then create the resources again.
+    Reset,
 }
 
 /// The two commits to compare.

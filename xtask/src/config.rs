@@ -52,6 +52,10 @@ pub struct Environment {
     /// Ask the user to type the environment's name before deploying.
     #[serde(default)]
     pub confirm: bool,
+    /// This environment is the embedded local stack (`cargo xtask local`): its endpoint and
+    /// credentials come from the stack, not from the AWS configuration.
+    #[serde(default)]
+    pub local_stack: bool,
     pub cluster: Option<Spanned<String>>,
     pub state_bucket: Option<Spanned<String>>,
 }
@@ -391,6 +395,67 @@ impl Config {
 
     pub fn app(&self, name: &str) -> Option<&App> {
         self.apps.iter().find(|a| a.name == name)
+    }
+
+    /// The AWS names of environment `env` (which must exist), templates expanded.
+    pub fn names<'c>(&'c self, env: &'c str) -> Names<'c> {
+        Names {
+            config: self,
+            env_name: env,
+            env: &self.environments[env],
+        }
+    }
+}
+
+/// Resource names in one environment: every template of `deploy.toml`, expanded.
+pub struct Names<'c> {
+    config: &'c Config,
+    env_name: &'c str,
+    pub env: &'c Environment,
+}
+
+impl Names<'_> {
+    fn expand(&self, template: Option<&Spanned<String>>, default: &str, name: &str) -> String {
+        let template = template.map_or(default, |t| t.get_ref().as_str());
+        expand(
+            template,
+            &TemplateVars {
+                project: &self.config.project,
+                env: self.env_name,
+                name,
+                region: self.env.region.get_ref(),
+                account_id: self.env.account_id.get_ref(),
+            },
+        )
+    }
+
+    pub fn cluster(&self) -> String {
+        self.expand(self.env.cluster.as_ref(), "{project}-{env}", "")
+    }
+
+    pub fn state_bucket(&self) -> String {
+        self.expand(
+            self.env.state_bucket.as_ref(),
+            "{project}-{env}-deploy-state",
+            "",
+        )
+    }
+
+    pub fn ecs_service(&self, service: &Service) -> String {
+        self.expand(Some(&service.ecs_service), "", &service.name)
+    }
+
+    pub fn ecr_repository(&self, service: &Service) -> String {
+        self.expand(Some(&service.ecr_repository), "", &service.name)
+    }
+
+    /// The task family that runs a service's migrations.
+    pub fn migration_family(&self, service: &Service) -> String {
+        format!("{}-migrate", self.ecs_service(service))
+    }
+
+    pub fn bucket(&self, app: &App) -> String {
+        self.expand(Some(&app.bucket), "", &app.name)
     }
 }
 

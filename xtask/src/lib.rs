@@ -5,6 +5,7 @@
 //! `inputs.rs` what it reads, `workspace.rs` the crate graph, `config.rs` deploy.toml,
 //! `compare.rs` runs `plan`/`explain`, `check/` runs `check`, `bench/` the benchmarks.
 
+pub mod aws;
 pub mod bench;
 pub mod cache;
 pub mod check;
@@ -16,6 +17,7 @@ pub mod diag;
 pub mod fingerprint;
 pub mod git;
 pub mod inputs;
+pub mod local;
 pub mod lockfile;
 pub mod model;
 pub mod owners;

@@ -3,8 +3,10 @@
 mod cache;
 mod check;
 mod errors;
+mod local;
 mod metadata;
 mod plan;
 mod shallow;
 mod snapshots;
+mod stack;
 mod support;

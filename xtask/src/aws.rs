@@ -1,0 +1,82 @@
+//! AWS clients for one environment. A `local_stack` environment talks to the embedded
+//! stack at its endpoint with its fixed credentials (access key = the emulator's account);
+//! nothing here ever prints a credential.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::Credentials;
+
+/// The account the local stack's emulator runs as (`MOTO_ACCOUNT_ID`).
+pub const LOCAL_ACCOUNT: &str = "000000000000";
+
+/// Every client the tool uses, configured for one environment.
+#[derive(Clone)]
+pub struct Clients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub cloudfront: aws_sdk_cloudfront::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+impl Clients {
+    /// Clients for the embedded stack at `endpoint`.
+    pub async fn local(endpoint: &str, region: &str) -> Clients {
+        Clients::from_config(&local_config(endpoint, region).await, true)
+    }
+
+    /// Clients for `config`; `local` selects the emulator's addressing.
+    pub fn from_config(config: &SdkConfig, local: bool) -> Clients {
+        // The emulator serves every bucket on one host: path-style addressing.
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(local)
+            .build();
+        Clients {
+            ecs: aws_sdk_ecs::Client::new(config),
+            ecr: aws_sdk_ecr::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            cloudfront: aws_sdk_cloudfront::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+        }
+    }
+}
+
+/// The SDK configuration of the embedded stack at `endpoint`.
+pub async fn local_config(endpoint: &str, region: &str) -> SdkConfig {
+    let credentials = Credentials::new(
+        LOCAL_ACCOUNT,
+        "local-stack",
+        None,
+        None,
+        "xtask-local-stack",
+    );
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
+/// A tokio runtime for one command: the SDK is async, the tool is not.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// SDK errors with their whole cause chain (the service's code and message), in context.
+pub trait AwsContext<T> {
+    fn aws_context(self, what: impl FnOnce() -> String) -> anyhow::Result<T>;
+}
+
+impl<T, E: std::error::Error> AwsContext<T> for Result<T, E> {
+    fn aws_context(self, what: impl FnOnce() -> String) -> anyhow::Result<T> {
+        self.map_err(|err| {
+            anyhow::anyhow!(
+                "{}: {}",
+                what(),
+                aws_sdk_ecs::error::DisplayErrorContext(err)
+            )
+        })
+    }
+}

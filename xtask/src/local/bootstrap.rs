@@ -1,0 +1,357 @@
+//! Creates every AWS resource a `local_stack` environment of `deploy.toml` names, through
+//! the AWS SDK against the emulator: the ECS cluster, one service per service (desired
+//! count 2, circuit breaker with rollback, rolling 100/200) with an initial task definition,
+//! the migration task families, the ECR repositories, the state and app buckets and one
+//! CloudFront distribution per app. Idempotent: what exists is left as it is.
+
+use crate::aws::{AwsContext as _, Clients};
+use crate::config::{App, Config, Names, Service};
+use anyhow::{Context as _, Result};
+use aws_sdk_ecs::types as ecs;
+use serde::Deserialize;
+use std::fmt;
+
+/// The networking awsvpc tasks need: the emulator's default VPC.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Network {
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+}
+
+/// One resource and whether this run created it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub kind: &'static str,
+    pub name: String,
+    pub created: bool,
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.created { "created" } else { "exists " };
+        write!(f, "{state} {:<24} {}", self.kind, self.name)
+    }
+}
+
+/// The tag of the placeholder image in a service's first task definition: no image exists
+/// before the first deploy, which replaces it.
+pub const BOOTSTRAP_TAG: &str = "bootstrap";
+
+pub struct Bootstrap<'a> {
+    pub config: &'a Config,
+    pub names: Names<'a>,
+    pub aws: &'a Clients,
+    pub network: &'a Network,
+    /// `host:port` of the registry behind ECR.
+    pub registry: &'a str,
+}
+
+impl Bootstrap<'_> {
+    pub async fn run(&self) -> Result<Vec<Resource>> {
+        let mut made = vec![self.cluster().await?];
+        for service in &self.config.services {
+            made.push(self.repository(service).await?);
+            made.push(self.service(service).await?);
+            if service.migrations.is_some() {
+                made.push(self.migration_family(service).await?);
+            }
+        }
+        made.push(self.bucket(&self.names.state_bucket(), true).await?);
+        for app in &self.config.apps {
+            made.push(self.bucket(&self.names.bucket(app), false).await?);
+            made.push(self.distribution(app).await?);
+        }
+        Ok(made)
+    }
+
+    async fn cluster(&self) -> Result<Resource> {
+        let name = self.names.cluster();
+        let found = self
+            .aws
+            .ecs
+            .describe_clusters()
+            .clusters(&name)
+            .send()
+            .await;
+        let active = found
+            .aws_context(|| format!("describing cluster {name}"))?
+            .clusters()
+            .iter()
+            .any(|c| c.status() == Some("ACTIVE"));
+        if !active {
+            self.aws
+                .ecs
+                .create_cluster()
+                .cluster_name(&name)
+                .send()
+                .await
+                .aws_context(|| format!("creating cluster {name}"))?;
+        }
+        Ok(resource("ecs cluster", name, !active))
+    }
+
+    async fn repository(&self, service: &Service) -> Result<Resource> {
+        let name = self.names.ecr_repository(service);
+        let exists = match self
+            .aws
+            .ecr
+            .describe_repositories()
+            .repository_names(&name)
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_repository_not_found_exception()) =>
+            {
+                false
+            }
+            Err(err) => return Err(err).aws_context(|| format!("describing repository {name}")),
+        };
+        if !exists {
+            self.aws
+                .ecr
+                .create_repository()
+                .repository_name(&name)
+                .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Immutable)
+                .send()
+                .await
+                .aws_context(|| format!("creating repository {name}"))?;
+        }
+        Ok(resource("ecr repository", name, !exists))
+    }
+
+    async fn service(&self, service: &Service) -> Result<Resource> {
+        let cluster = self.names.cluster();
+        let name = self.names.ecs_service(service);
+        let described = self
+            .aws
+            .ecs
+            .describe_services()
+            .cluster(&cluster)
+            .services(&name)
+            .send()
+            .await
+            .aws_context(|| format!("describing service {name}"))?;
+        if described
+            .services()
+            .iter()
+            .any(|s| s.status() == Some("ACTIVE"))
+        {
+            return Ok(resource("ecs service", name, false));
+        }
+        let image = format!(
+            "{}/{}:{BOOTSTRAP_TAG}",
+            self.registry,
+            self.names.ecr_repository(service)
+        );
+        let container = ecs::ContainerDefinition::builder()
+            .name(&service.name)
+            .image(image)
+            .essential(true)
+            .port_mappings(
+                ecs::PortMapping::builder()
+                    .container_port(i32::from(service.port))
+                    .build(),
+            )
+            .environment(
+                ecs::KeyValuePair::builder()
+                    .name("DEPLOY_VERSION")
+                    .value(BOOTSTRAP_TAG)
+                    .build(),
+            )
+            .build();
+        let definition = self.register(&name, container).await?;
+        let breaker = ecs::DeploymentCircuitBreaker::builder()
+            .enable(true)
+            .rollback(true)
+            .build();
+        let deployment = ecs::DeploymentConfiguration::builder()
+            .deployment_circuit_breaker(breaker)
+            .maximum_percent(200)
+            .minimum_healthy_percent(100)
+            .build();
+        self.aws
+            .ecs
+            .create_service()
+            .cluster(&cluster)
+            .service_name(&name)
+            .task_definition(definition)
+            .desired_count(2)
+            .launch_type(ecs::LaunchType::Fargate)
+            .deployment_configuration(deployment)
+            .network_configuration(self.awsvpc()?)
+            .send()
+            .await
+            .aws_context(|| format!("creating service {name}"))?;
+        Ok(resource("ecs service", name, true))
+    }
+
+    /// The family that runs a service's migrations: its image (replaced by each deploy),
+    /// the migration command.
+    async fn migration_family(&self, service: &Service) -> Result<Resource> {
+        let family = self.names.migration_family(service);
+        if self
+            .aws
+            .ecs
+            .describe_task_definition()
+            .task_definition(&family)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(resource("ecs task family", family, false));
+        }
+        let migrations = service
+            .migrations
+            .as_ref()
+            .expect("called for services with migrations");
+        let image = format!(
+            "{}/{}:{BOOTSTRAP_TAG}",
+            self.registry,
+            self.names.ecr_repository(service)
+        );
+        let container = ecs::ContainerDefinition::builder()
+            .name(&service.name)
+            .image(image)
+            .essential(true)
+            .set_command(Some(migrations.command.clone()))
+            .build();
+        self.register(&family, container).await?;
+        Ok(resource("ecs task family", family, true))
+    }
+
+    async fn register(&self, family: &str, container: ecs::ContainerDefinition) -> Result<String> {
+        let registered = self
+            .aws
+            .ecs
+            .register_task_definition()
+            .family(family)
+            .network_mode(ecs::NetworkMode::Awsvpc)
+            .requires_compatibilities(ecs::Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(container)
+            .send()
+            .await
+            .aws_context(|| format!("registering task definition {family}"))?;
+        registered
+            .task_definition()
+            .and_then(|d| d.task_definition_arn())
+            .map(str::to_owned)
+            .context("RegisterTaskDefinition returned no ARN")
+    }
+
+    fn awsvpc(&self) -> Result<ecs::NetworkConfiguration> {
+        let vpc = ecs::AwsVpcConfiguration::builder()
+            .set_subnets(Some(self.network.subnets.iter().take(2).cloned().collect()))
+            .set_security_groups(Some(self.network.security_groups.clone()))
+            .assign_public_ip(ecs::AssignPublicIp::Disabled)
+            .build()?;
+        Ok(ecs::NetworkConfiguration::builder()
+            .awsvpc_configuration(vpc)
+            .build())
+    }
+
+    async fn bucket(&self, name: &str, versioned: bool) -> Result<Resource> {
+        if self.aws.s3.head_bucket().bucket(name).send().await.is_ok() {
+            return Ok(resource("s3 bucket", name.to_owned(), false));
+        }
+        let mut create = self.aws.s3.create_bucket().bucket(name);
+        if self.names.env.region.get_ref() != "us-east-1" {
+            let location = aws_sdk_s3::types::BucketLocationConstraint::from(
+                self.names.env.region.get_ref().as_str(),
+            );
+            create = create.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(location)
+                    .build(),
+            );
+        }
+        create
+            .send()
+            .await
+            .aws_context(|| format!("creating bucket {name}"))?;
+        if versioned {
+            let versioning = aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build();
+            self.aws
+                .s3
+                .put_bucket_versioning()
+                .bucket(name)
+                .versioning_configuration(versioning)
+                .send()
+                .await
+                .aws_context(|| format!("versioning bucket {name}"))?;
+        }
+        Ok(resource("s3 bucket", name.to_owned(), true))
+    }
+
+    /// One distribution per app in front of its bucket, found again by its comment (the
+    /// bucket's name): distribution ids are generated.
+    async fn distribution(&self, app: &App) -> Result<Resource> {
+        use aws_sdk_cloudfront::types as cf;
+        let bucket = self.names.bucket(app);
+        let listed = self
+            .aws
+            .cloudfront
+            .list_distributions()
+            .send()
+            .await
+            .aws_context(|| "listing distributions".to_owned())?;
+        let exists = listed
+            .distribution_list()
+            .map(|l| l.items())
+            .unwrap_or_default()
+            .iter()
+            .any(|d| d.comment() == bucket);
+        if exists {
+            return Ok(resource("cloudfront distribution", bucket, false));
+        }
+        let origin = cf::Origin::builder()
+            .id("app")
+            .domain_name(format!(
+                "{bucket}.s3.{}.amazonaws.com",
+                self.names.env.region.get_ref()
+            ))
+            .s3_origin_config(
+                cf::S3OriginConfig::builder()
+                    .origin_access_identity("")
+                    .build(),
+            )
+            .build()?;
+        let behaviour = cf::DefaultCacheBehavior::builder()
+            .target_origin_id("app")
+            .viewer_protocol_policy(cf::ViewerProtocolPolicy::RedirectToHttps)
+            // AWS's managed "CachingOptimized" policy; HTML gets `no-cache` from its headers.
+            .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
+            .build()?;
+        let config = cf::DistributionConfig::builder()
+            .caller_reference(&bucket)
+            .comment(&bucket)
+            .enabled(true)
+            .default_root_object("index.html")
+            .origins(cf::Origins::builder().quantity(1).items(origin).build()?)
+            .default_cache_behavior(behaviour)
+            .build()?;
+        self.aws
+            .cloudfront
+            .create_distribution()
+            .distribution_config(config)
+            .send()
+            .await
+            .aws_context(|| format!("creating the distribution of {bucket}"))?;
+        Ok(resource("cloudfront distribution", bucket, true))
+    }
+}
+
+fn resource(kind: &'static str, name: String, created: bool) -> Resource {
+    Resource {
+        kind,
+        name,
+        created,
+    }
+}

@@ -1,0 +1,102 @@
+//! What the local stack runs on: moto (pinned) in a Python virtual environment the tool
+//! manages, and the CNCF distribution registry from Debian's packages. What is missing is
+//! installed where that is safe (a venv always; apt only as root on Debian), else the error
+//! says the exact command to run.
+
+use crate::diag::{Exit, Failure};
+use anyhow::{Context as _, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The moto release the local stack is tested with.
+pub const MOTO_VERSION: &str = "5.2.5";
+
+/// A missing part the user must install: a usage-level failure naming the command.
+fn missing(what: &str, install: &str) -> anyhow::Error {
+    Failure {
+        exit: Exit::Usage,
+        message: format!("{what} is missing: install it with `{install}`"),
+    }
+    .into()
+}
+
+/// An executable named `name` on the PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    })
+}
+
+/// The venv's Python with moto installed, creating the venv on first use.
+pub fn moto_python(dir: &Path) -> Result<PathBuf> {
+    let venv = dir.join("venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join(format!(".moto-{MOTO_VERSION}"));
+    if marker.is_file() && python.is_file() {
+        return Ok(python);
+    }
+    let system = which("python3")
+        .ok_or_else(|| missing("Python 3", "sudo apt-get install -y python3 python3-venv"))?;
+    eprintln!(
+        "installing moto {MOTO_VERSION} into {} (once)",
+        venv.display()
+    );
+    let created = Command::new(&system)
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv)
+        .status()
+        .context("running python3 -m venv")?;
+    if !created.success() {
+        return Err(missing(
+            "Python's venv module",
+            "sudo apt-get install -y python3-venv",
+        ));
+    }
+    let installed = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .arg(format!("moto[server]=={MOTO_VERSION}"))
+        .status()
+        .context("running pip")?;
+    anyhow::ensure!(
+        installed.success(),
+        "pip could not install moto {MOTO_VERSION} (is PyPI reachable?)"
+    );
+    std::fs::write(&marker, MOTO_VERSION)?;
+    Ok(python)
+}
+
+/// The registry binary (`docker-registry` on Debian, `registry` upstream), installed with
+/// apt when running as root on Debian.
+pub fn registry_binary() -> Result<PathBuf> {
+    let find = || which("docker-registry").or_else(|| which("registry"));
+    if let Some(found) = find() {
+        return Ok(found);
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root && which("apt-get").is_some() {
+        eprintln!("installing docker-registry with apt-get (once)");
+        let updated = Command::new("apt-get").args(["update", "-qq"]).status()?;
+        let installed = Command::new("apt-get")
+            .args(["install", "-y", "-qq", "docker-registry"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()?;
+        if updated.success() && installed.success() {
+            if let Some(found) = find() {
+                return Ok(found);
+            }
+        }
+    }
+    Err(missing(
+        "The CNCF registry (docker-registry)",
+        "sudo apt-get install -y docker-registry",
+    ))
+}

@@ -1,0 +1,371 @@
+//! `cargo xtask local up | down | status | reset`: the embedded local stack, so the whole
+//! tool can be tried, and tested, with no AWS account. See docs/local-stack.md.
+//!
+//! Two processes on 127.0.0.1, started detached and recorded in `state.json` in the stack's
+//! folder (`target/local-stack`, or `$XTASK_LOCAL_STACK`): the moto server with the plugin
+//! in `moto_plugin.py` (ECS rollouts, ECR on the registry, fault injection), and the CNCF
+//! registry. `up` then creates the resources of every `local_stack` environment.
+
+mod bootstrap;
+mod install;
+mod process;
+
+pub use bootstrap::{Network, Resource, BOOTSTRAP_TAG};
+
+use crate::aws::{self, Clients};
+use crate::cli::{Format, LocalCommand};
+use crate::config::{Config, FILE_NAME};
+use crate::context::Context;
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// The plugin the emulator runs, shipped inside the tool.
+const PLUGIN: &str = include_str!("moto_plugin.py");
+
+/// Environment variable that moves the stack's folder (tests share one stack this way).
+pub const DIR_VAR: &str = "XTASK_LOCAL_STACK";
+
+pub fn run(ctx: &Context, command: &LocalCommand) -> Result<ExitCode> {
+    let mut stack = Stack::open(ctx)?;
+    match command {
+        LocalCommand::Up => {
+            stack.start()?;
+            stack.bootstrap_all(ctx)?;
+            print!("{}", stack.describe());
+        }
+        LocalCommand::Down => {
+            stack.stop()?;
+            println!("local stack stopped ({})", stack.dir.display());
+        }
+        LocalCommand::Status { format } => {
+            let healthy = stack.healthy();
+            match format {
+                Format::Text => print!("{}", stack.describe()),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&stack.status_json())?),
+            }
+            return Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        LocalCommand::Reset => {
+            stack.reset()?;
+            stack.bootstrap_all(ctx)?;
+            print!("{}", stack.describe());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `state.json` records of one process.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Process {
+    pid: Option<u32>,
+    port: u16,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct State {
+    moto: Process,
+    registry: Process,
+    /// SHA-256 of the plugin the running emulator was started with: a newer tool restarts it.
+    plugin: String,
+}
+
+/// The local stack of one folder.
+pub struct Stack {
+    pub dir: PathBuf,
+    /// The folder as a string: every process of this stack has it on its command line.
+    marker: String,
+    state: State,
+}
+
+impl Stack {
+    pub fn open(ctx: &Context) -> Result<Stack> {
+        let dir = std::env::var_os(DIR_VAR)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| ctx.root.join("target/local-stack"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir = dir.canonicalize()?;
+        let state = std::fs::read(dir.join("state.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        Ok(Stack {
+            marker: dir.display().to_string(),
+            dir,
+            state,
+        })
+    }
+
+    fn save(&self) -> Result<()> {
+        let path = self.dir.join("state.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&self.state)?)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    fn running(&self, process: Process) -> bool {
+        process
+            .pid
+            .is_some_and(|pid| process::is_running(pid, &self.marker))
+    }
+
+    /// `http://127.0.0.1:PORT` of the running emulator.
+    pub fn endpoint(&self) -> Option<String> {
+        self.running(self.state.moto)
+            .then(|| format!("http://127.0.0.1:{}", self.state.moto.port))
+    }
+
+    /// `127.0.0.1:PORT` of the running registry.
+    pub fn registry(&self) -> Option<String> {
+        self.running(self.state.registry)
+            .then(|| format!("127.0.0.1:{}", self.state.registry.port))
+    }
+
+    fn healthy(&self) -> bool {
+        let moto = self
+            .endpoint()
+            .is_some_and(|e| process::answers(&format!("{e}/_xtask/health")));
+        let registry = self
+            .registry()
+            .is_some_and(|r| process::answers(&format!("http://{r}/v2/")));
+        moto && registry
+    }
+
+    /// Starts whatever is not running (idempotent), restarting the emulator when the
+    /// registry moved or the plugin changed.
+    pub fn start(&mut self) -> Result<()> {
+        let registry_moved = self.start_registry()?;
+        let plugin = crate::workspace::hex(&Sha256::digest(PLUGIN));
+        if self.running(self.state.moto) && (registry_moved || self.state.plugin != plugin) {
+            self.stop_process(self.state.moto)?;
+        }
+        if !self.running(self.state.moto) {
+            self.start_moto()?;
+            self.state.plugin = plugin;
+        }
+        self.save()
+    }
+
+    /// Starts the registry unless it runs; returns whether it now listens on a new port.
+    fn start_registry(&mut self) -> Result<bool> {
+        if self.running(self.state.registry) {
+            return Ok(false);
+        }
+        let binary = install::registry_binary()?;
+        let port = self.port_for(self.state.registry.port)?;
+        let data = self.dir.join("registry/data");
+        std::fs::create_dir_all(&data)?;
+        let config = self.dir.join("registry/config.yml");
+        std::fs::write(&config, registry_config(&data, port))?;
+        let log = self.dir.join("registry.log");
+        let mut command = Command::new(binary);
+        command.arg("serve").arg(&config);
+        let pid = process::spawn_detached(command, &log)?;
+        let moved = port != self.state.registry.port;
+        self.state.registry = Process {
+            pid: Some(pid),
+            port,
+        };
+        self.save()?;
+        process::wait_healthy(
+            "the registry",
+            &format!("http://127.0.0.1:{port}/v2/"),
+            pid,
+            &self.marker,
+            &log,
+        )?;
+        Ok(moved)
+    }
+
+    fn start_moto(&mut self) -> Result<()> {
+        let python = install::moto_python(&self.dir)?;
+        let plugin = self.dir.join("moto_plugin.py");
+        std::fs::write(&plugin, PLUGIN)?;
+        let port = self.port_for(self.state.moto.port)?;
+        let log = self.dir.join("moto.log");
+        let mut command = Command::new(python);
+        command
+            .arg(&plugin)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--registry",
+                &format!("127.0.0.1:{}", self.state.registry.port),
+            ])
+            .env("MOTO_ACCOUNT_ID", aws::LOCAL_ACCOUNT)
+            .current_dir(&self.dir);
+        let pid = process::spawn_detached(command, &log)?;
+        self.state.moto = Process {
+            pid: Some(pid),
+            port,
+        };
+        self.save()?;
+        let health = format!("http://127.0.0.1:{port}/_xtask/health");
+        process::wait_healthy("the AWS emulator (moto)", &health, pid, &self.marker, &log)
+    }
+
+    /// The port a process had, when it is still free, else a new free one.
+    fn port_for(&self, previous: u16) -> Result<u16> {
+        if previous != 0 && process::port_is_free(previous) {
+            Ok(previous)
+        } else {
+            process::free_port()
+        }
+    }
+
+    fn stop_process(&self, process: Process) -> Result<()> {
+        match process.pid {
+            Some(pid) => process::stop(pid, &self.marker),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops both processes; their ports are kept for the next start.
+    pub fn stop(&mut self) -> Result<()> {
+        self.stop_process(self.state.moto)?;
+        self.stop_process(self.state.registry)?;
+        self.state.moto.pid = None;
+        self.state.registry.pid = None;
+        self.save()
+    }
+
+    /// Forgets every resource and image: the emulator restarts empty, the registry's
+    /// storage is deleted.
+    pub fn reset(&mut self) -> Result<()> {
+        self.stop()?;
+        let data = self.dir.join("registry/data");
+        if data.exists() {
+            std::fs::remove_dir_all(&data)
+                .with_context(|| format!("deleting {}", data.display()))?;
+        }
+        self.start()
+    }
+
+    /// Creates the resources of every `local_stack` environment of the working tree's
+    /// deploy.toml, printing each.
+    pub fn bootstrap_all(&self, ctx: &Context) -> Result<()> {
+        let text = std::fs::read_to_string(ctx.root.join(FILE_NAME))?;
+        let config = Config::parse(FILE_NAME, &text)?;
+        for name in config
+            .environments
+            .iter()
+            .filter(|(_, e)| e.local_stack)
+            .map(|(name, _)| name)
+        {
+            println!("environment {name}:");
+            for resource in self.bootstrap(&config, name)? {
+                println!("  {resource}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the resources of environment `env` (idempotent).
+    pub fn bootstrap(&self, config: &Config, env: &str) -> Result<Vec<Resource>> {
+        let endpoint = self.endpoint().context("the local stack is not running")?;
+        let registry = self
+            .registry()
+            .context("the local registry is not running")?;
+        let names = config.names(env);
+        let region = names.env.region.get_ref().clone();
+        let network = self.network(&region)?;
+        aws::runtime()?.block_on(async {
+            let clients = Clients::local(&endpoint, &region).await;
+            bootstrap::Bootstrap {
+                config,
+                names,
+                aws: &clients,
+                network: &network,
+                registry: &registry,
+            }
+            .run()
+            .await
+        })
+    }
+
+    /// The subnets and security group awsvpc tasks use in `region` (the default VPC).
+    pub fn network(&self, region: &str) -> Result<Network> {
+        let endpoint = self.endpoint().context("the local stack is not running")?;
+        let url = format!("{endpoint}/_xtask/network?region={region}");
+        let body = ureq::get(&url).call()?.body_mut().read_to_string()?;
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    fn status_json(&self) -> serde_json::Value {
+        let process = |p: Process, url: Option<String>, log: &str| {
+            serde_json::json!({
+                "pid": p.pid,
+                "port": p.port,
+                "running": self.running(p),
+                "healthy": url.is_some_and(|u| process::answers(&u)),
+                "log": self.dir.join(log),
+            })
+        };
+        serde_json::json!({
+            "state_dir": self.dir,
+            "aws_endpoint": self.endpoint(),
+            "registry": self.registry(),
+            "account_id": aws::LOCAL_ACCOUNT,
+            "moto_version": install::MOTO_VERSION,
+            "processes": {
+                "aws_emulator": process(self.state.moto, self.endpoint().map(|e| format!("{e}/_xtask/health")), "moto.log"),
+                "registry": process(self.state.registry, self.registry().map(|r| format!("http://{r}/v2/")), "registry.log"),
+            },
+        })
+    }
+
+    /// A few lines for people: what runs where, and how to talk to it.
+    fn describe(&self) -> String {
+        let line =
+            |what: &str, p: Process, address: Option<String>, health: Option<String>| match address
+            {
+                Some(address) => {
+                    let state = if health.is_some_and(|h| process::answers(&h)) {
+                        "healthy"
+                    } else {
+                        "NOT ANSWERING"
+                    };
+                    format!(
+                        "  {what:<13} {address:<26} pid {:<8} {state}\n",
+                        p.pid.unwrap_or_default()
+                    )
+                }
+                None => format!("  {what:<13} {:<26} stopped\n", "-"),
+            };
+        let endpoint = self.endpoint();
+        let registry = self.registry();
+        let mut out = format!("local stack in {}\n", self.dir.display());
+        out.push_str(&line(
+            "aws emulator",
+            self.state.moto,
+            endpoint.clone(),
+            endpoint.clone().map(|e| format!("{e}/_xtask/health")),
+        ));
+        out.push_str(&line(
+            "registry",
+            self.state.registry,
+            registry.clone(),
+            registry.map(|r| format!("http://{r}/v2/")),
+        ));
+        if let Some(endpoint) = endpoint {
+            out.push_str(&format!(
+                "\nAWS CLI and SDKs: AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=local\n",
+                aws::LOCAL_ACCOUNT
+            ));
+        }
+        out
+    }
+}
+
+/// The registry's configuration: its own storage, deletes allowed (ECR's BatchDeleteImage).
+fn registry_config(data: &Path, port: u16) -> String {
+    format!(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+        data.display()
+    )
+}

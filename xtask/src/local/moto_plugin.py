@@ -1,0 +1,967 @@
+"""The local AWS of `cargo xtask local`: the moto server, plus what a deploy tool needs
+that moto lacks. See docs/local-stack.md for the whole story; in short:
+
+- ECS rollouts: UpdateService starts a real deployment that progresses on a clock (tasks
+  start, old tasks drain, COMPLETED), or fails through the circuit breaker and rolls back.
+  RunTask tasks go PROVISIONING -> RUNNING -> STOPPED with per-container exit codes.
+  Progress is computed when a service or task is read, step by step, so it is the same
+  however often a client polls.
+- ECR images live in a real registry (the CNCF distribution server): repository URIs and
+  GetAuthorizationToken point at it, and the image operations (ListImages, DescribeImages,
+  BatchGetImage, PutImage, BatchDeleteImage) are answered from it. There is no second copy,
+  so `docker push` and the API always agree.
+- Fault injection through `/_xtask/faults`: crash loops, rollouts that never settle, task
+  exit codes, tasks that never get one, and throttling, errors or latency per operation,
+  each rendered exactly as that AWS protocol sends it.
+
+Run by `cargo xtask local up` as: python moto_plugin.py --port P --registry 127.0.0.1:R
+"""
+
+import argparse
+import base64
+import fnmatch
+import hashlib
+import io
+import json
+import math
+import os
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+
+from moto.core.responses import ActionResult
+from moto.ecr import models as ecr_models
+from moto.ecr import responses as ecr_responses
+from moto.ecs import models as ecs_models
+from moto.ecs import responses as ecs_responses
+from moto.moto_api import state_manager
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import run_simple
+
+# Seconds per step of the ECS model's clock (XTASK_STEP_SECONDS); a healthy rollout takes
+# four steps, a RunTask task four.
+STEP = float(os.environ.get("XTASK_STEP_SECONDS", "0.5"))
+
+# The registry behind ECR, `host:port`; set from --registry at start.
+REGISTRY = ""
+
+# Faults by id, and the lock every model change takes (the server is threaded).
+FAULTS = {}
+LOCK = threading.RLock()
+
+
+def now():
+    return datetime.now(timezone.utc)
+
+
+# ---------------------------------------------------------------- faults --------------
+
+
+def add_fault(fault):
+    """Validates and stores a fault; returns it with its id."""
+    kind = fault.get("kind")
+    scoped = {
+        "crash_loop": ("service", "image"),
+        "never_stable": ("service", "image"),
+        "exit_code": ("family", "command"),
+        "no_exit_code": ("family", "command"),
+        "throttle": ("operation",),
+        "server_error": ("operation",),
+        "error": ("operation",),
+        "latency": ("operation",),
+    }
+    if kind not in scoped:
+        raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(scoped)}")
+    if not any(fault.get(key) for key in scoped[kind]):
+        raise ValueError(f"a {kind} fault needs one of {scoped[kind]}")
+    if kind == "exit_code" and not isinstance(fault.get("code"), int):
+        raise ValueError("an exit_code fault needs an integer `code`")
+    if kind == "error" and not (fault.get("code") and isinstance(fault.get("status"), int)):
+        raise ValueError("an error fault needs `code` (the AWS error code) and `status`")
+    if kind == "latency" and not isinstance(fault.get("ms"), int):
+        raise ValueError("a latency fault needs integer `ms`")
+    fault = dict(fault, id=fault.get("id") or uuid.uuid4().hex[:12])
+    with LOCK:
+        FAULTS[fault["id"]] = fault
+    return fault
+
+
+def find_fault(kinds, **scope):
+    """The first fault of one of `kinds` whose scope matches: every scope key the fault sets
+    must match (`service`, `family`, `operation` as glob patterns; `image` and `command` as
+    substrings), so a fault naming a service and an image hits only that pair."""
+    with LOCK:
+        for fault in FAULTS.values():
+            if fault["kind"] not in kinds:
+                continue
+            keys = [key for key in scope if fault.get(key)]
+            if keys and all(scope_matches(key, fault[key], scope[key]) for key in keys):
+                return fault
+    return None
+
+
+def scope_matches(key, pattern, value):
+    if value is None:
+        return False
+    if key in ("image", "command"):
+        return pattern in value
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+def take_request_fault(operation, body):
+    """The error fault for this request, consuming one of its `count` uses."""
+    with LOCK:
+        for fault in list(FAULTS.values()):
+            if fault["kind"] not in ("throttle", "server_error", "error"):
+                continue
+            if not fnmatch.fnmatchcase(operation, fault["operation"]):
+                continue
+            if fault.get("match") and fault["match"] not in body:
+                continue
+            remaining = fault.get("count", 1)
+            if remaining <= 1:
+                del FAULTS[fault["id"]]
+            else:
+                fault["count"] = remaining - 1
+            return fault
+    return None
+
+
+def latency_for(operation, body):
+    with LOCK:
+        return sum(
+            fault["ms"]
+            for fault in FAULTS.values()
+            if fault["kind"] == "latency"
+            and fnmatch.fnmatchcase(operation, fault["operation"])
+            and (not fault.get("match") or fault["match"] in body)
+        )
+
+
+# --------------------------------------------------- requests and AWS errors --------------
+
+JSON_TARGETS = {
+    "AmazonEC2ContainerServiceV20141113": "ecs",
+    "AmazonEC2ContainerRegistry_V20150921": "ecr",
+}
+
+
+def operation_of(environ, body):
+    """`service:Action` of a request, as AWS names them."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if "." in target:
+        prefix, action = target.split(".", 1)
+        return f"{JSON_TARGETS.get(prefix, prefix.lower())}:{action}"
+    service = credential_service(environ)
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    if service in ("sts", "ec2", "iam") or "Action=" in body[:200]:
+        action = next(
+            (part.split("=", 1)[1] for part in (body + "&" + query).split("&") if part.startswith("Action=")),
+            "Unknown",
+        )
+        return f"{service}:{action}"
+    if service == "s3":
+        return f"s3:{s3_action(method, path, query, environ)}"
+    if service == "cloudfront":
+        if path.endswith("/invalidation") and method == "POST":
+            return "cloudfront:CreateInvalidation"
+        if "/invalidation/" in path:
+            return "cloudfront:GetInvalidation"
+        if path.rstrip("/").endswith("/distribution") and method == "POST":
+            return "cloudfront:CreateDistribution"
+        if path.rstrip("/").endswith("/distribution"):
+            return "cloudfront:ListDistributions"
+        return f"cloudfront:{method}"
+    return f"{service}:{method}"
+
+
+def credential_service(environ):
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    # AWS4-HMAC-SHA256 Credential=KEY/20261122/us-east-1/ecs/aws4_request, ...
+    if "Credential=" in auth:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(scope) >= 4:
+            return scope[3]
+    return "unknown"
+
+
+def s3_action(method, path, query, environ):
+    parts = [p for p in path.split("/") if p]
+    has_key = len(parts) >= 2
+    if method == "PUT":
+        if environ.get("HTTP_X_AMZ_COPY_SOURCE"):
+            return "CopyObject"
+        return "PutObject" if has_key else "CreateBucket"
+    if method == "GET":
+        if not parts:
+            return "ListBuckets"
+        return "GetObject" if has_key else "ListObjectsV2" if "list-type=2" in query else "ListObjects"
+    if method == "HEAD":
+        return "HeadObject" if has_key else "HeadBucket"
+    if method == "DELETE":
+        return "DeleteObject" if has_key else "DeleteBucket"
+    if method == "POST" and "delete" in query:
+        return "DeleteObjects"
+    return method
+
+
+# Codes each protocol uses for throttling and for a server-side failure.
+THROTTLE = {"ecs": "ThrottlingException", "ecr": "ThrottlingException", "s3": "SlowDown",
+            "ec2": "RequestLimitExceeded"}
+SERVER = {"ecs": "ServerException", "ecr": "ServerException", "s3": "InternalError"}
+
+
+def error_response(operation, fault):
+    """(status, headers, body) of an AWS error, in the protocol of `operation`'s service."""
+    service = operation.split(":", 1)[0]
+    if fault["kind"] == "throttle":
+        status = 503 if service == "s3" else 400
+        code = THROTTLE.get(service, "Throttling")
+        message = "Please reduce your request rate." if service == "s3" else "Rate exceeded"
+    elif fault["kind"] == "server_error":
+        status = 500
+        code = SERVER.get(service, "InternalFailure")
+        message = "We encountered an internal error. Please try again."
+    else:
+        status, code = fault["status"], fault["code"]
+        message = fault.get("message", code)
+    request_id = str(uuid.uuid4())
+    if service in JSON_TARGETS.values():
+        body = json.dumps({"__type": code, "message": message})
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id),
+                   ("x-amzn-ErrorType", code)]
+    elif service == "s3":
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+                f"<Message>{message}</Message><RequestId>{request_id}</RequestId></Error>")
+        headers = [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)]
+    elif service == "ec2":
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+                f"<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>")
+        headers = [("Content-Type", "text/xml")]
+    else:
+        kind = "Receiver" if status >= 500 else "Sender"
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error><Type>{kind}</Type>'
+                f"<Code>{code}</Code><Message>{message}</Message></Error>"
+                f"<RequestId>{request_id}</RequestId></ErrorResponse>")
+        headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
+    return status, headers, body.encode()
+
+
+class Middleware:
+    """Wraps moto: the `/_xtask/` API, then faults, then moto itself."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_xtask/"):
+            return self.api(environ, start_response, path[len("/_xtask/"):])
+        # Read the body to match faults on it, then hand moto an identical stream. A body
+        # without a length (chunked) is left alone: faults then match on headers only.
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        if length:
+            environ["wsgi.input"] = io.BytesIO(raw)
+        body = raw.decode("utf-8", "replace")
+        operation = operation_of(environ, body)
+        delay = latency_for(operation, body)
+        if delay:
+            time.sleep(delay / 1000)
+        fault = take_request_fault(operation, body)
+        if fault:
+            status, headers, payload = error_response(operation, fault)
+            start_response(f"{status} Error", headers + [("Content-Length", str(len(payload)))])
+            return [payload]
+        if operation.startswith("ecr:") and operation.split(":", 1)[1] in ECR_IMAGE_OPS:
+            return self.respond(start_response, *ecr_image_operation(environ, operation, body))
+        if path == "/moto-api/reset":
+            with LOCK:
+                FAULTS.clear()
+        return self.app(environ, start_response)
+
+    def api(self, environ, start_response, route):
+        method = environ.get("REQUEST_METHOD")
+        try:
+            if route == "health":
+                return self.json(start_response, 200, {"ok": True, "registry": REGISTRY, "step_seconds": STEP})
+            if route == "faults" and method == "GET":
+                with LOCK:
+                    return self.json(start_response, 200, {"faults": list(FAULTS.values())})
+            if route == "faults" and method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                fault = add_fault(json.loads(environ["wsgi.input"].read(length) or b"{}"))
+                return self.json(start_response, 200, fault)
+            if route.startswith("faults/") and method == "DELETE":
+                with LOCK:
+                    FAULTS.pop(route.split("/", 1)[1], None)
+                return self.json(start_response, 200, {})
+            if route == "network":
+                return self.json(start_response, 200, default_network(environ))
+        except (ValueError, KeyError) as err:
+            return self.json(start_response, 400, {"error": str(err)})
+        return self.json(start_response, 404, {"error": f"no such route /_xtask/{route}"})
+
+    @staticmethod
+    def json(start_response, status, value):
+        return Middleware.respond(start_response, status, [("Content-Type", "application/json")],
+                                  json.dumps(value, default=str).encode())
+
+    @staticmethod
+    def respond(start_response, status, headers, body):
+        start_response(f"{status} {'OK' if status < 400 else 'Error'}",
+                       headers + [("Content-Length", str(len(body)))])
+        return [body]
+
+
+def default_network(environ):
+    """The default VPC's subnets and security group, for awsvpc tasks (moto creates them)."""
+    from moto.ec2.models import ec2_backends
+
+    query = dict(part.split("=", 1) for part in environ.get("QUERY_STRING", "").split("&") if "=" in part)
+    account = os.environ.get("MOTO_ACCOUNT_ID", "000000000000")
+    ec2 = ec2_backends[account][query.get("region", "us-east-1")]
+    vpc = ec2.default_vpc
+    subnets = sorted(s.id for s in ec2.describe_subnets(filters={"vpc-id": [vpc.id]}))
+    groups = ec2.describe_security_groups(filters={"vpc-id": [vpc.id], "group-name": ["default"]})
+    return {"vpc": vpc.id, "subnets": subnets, "security_groups": [g.id for g in groups]}
+
+
+# ---------------------------------------------------------------- ECR on the registry ------
+
+ECR_IMAGE_OPS = {"ListImages", "DescribeImages", "BatchGetImage", "PutImage", "BatchDeleteImage"}
+
+MANIFEST_TYPES = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+]
+
+
+def registry(method, path, body=None, headers=None):
+    """(status, headers, body) of a registry API call."""
+    request = urllib.request.Request(f"http://{REGISTRY}{path}", data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def registry_tags(repo):
+    status, _, body = registry("GET", f"/v2/{repo}/tags/list")
+    if status == 404:
+        return []
+    return sorted(json.loads(body).get("tags") or [])
+
+
+def registry_manifest(repo, reference):
+    """(digest, media type, manifest text) of a tag or digest, or None."""
+    status, headers, body = registry("GET", f"/v2/{repo}/manifests/{reference}",
+                                     headers={"Accept": ", ".join(MANIFEST_TYPES)})
+    if status != 200:
+        return None
+    lower = {k.lower(): v for k, v in headers.items()}
+    digest = lower.get("docker-content-digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+    return digest, lower.get("content-type", "").split(";")[0], body.decode()
+
+
+def registry_images(repo):
+    """Every image of a repository: digest -> {tags, media type, manifest}."""
+    images = {}
+    for tag in registry_tags(repo):
+        found = registry_manifest(repo, tag)
+        if found is None:
+            continue
+        digest, media_type, manifest = found
+        image = images.setdefault(digest, {"tags": [], "media_type": media_type, "manifest": manifest})
+        image["tags"].append(tag)
+    return images
+
+
+class AwsError(Exception):
+    def __init__(self, code, message, status=400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def ecr_image_operation(environ, operation, body):
+    """Answers an ECR image operation from the registry, in ECR's JSON protocol."""
+    params = json.loads(body or "{}")
+    action = operation.split(":", 1)[1]
+    try:
+        repo = ecr_repository(environ, params)
+        result = {
+            "ListImages": ecr_list_images,
+            "DescribeImages": ecr_describe_images,
+            "BatchGetImage": ecr_batch_get_image,
+            "PutImage": ecr_put_image,
+            "BatchDeleteImage": ecr_batch_delete_image,
+        }[action](repo, params)
+        payload, status = json.dumps(result, default=str), 200
+        headers = [("Content-Type", "application/x-amz-json-1.1")]
+    except AwsError as err:
+        payload, status = json.dumps({"__type": err.code, "message": err.message}), err.status
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", err.code)]
+    return status, headers + [("x-amzn-RequestId", str(uuid.uuid4()))], payload.encode()
+
+
+def ecr_repository(environ, params):
+    """The moto repository the request names (RepositoryNotFoundException otherwise)."""
+    account = os.environ.get("MOTO_ACCOUNT_ID", "000000000000")
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    region = "us-east-1"
+    if "Credential=" in auth:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        region = scope[2] if len(scope) > 2 else region
+    name = params.get("repositoryName", "")
+    backend = ecr_models.ecr_backends[account][region]
+    repo = backend.repositories.get(name)
+    if repo is None:
+        raise AwsError("RepositoryNotFoundException",
+                       f"The repository with name '{name}' does not exist in the registry with id '{account}'")
+    return repo
+
+
+def image_detail(repo, digest, image):
+    manifest = json.loads(image["manifest"])
+    size = sum(layer.get("size", 0) for layer in manifest.get("layers", []))
+    detail = {
+        "registryId": repo.registry_id,
+        "repositoryName": repo.name,
+        "imageDigest": digest,
+        "imageSizeInBytes": size,
+        "imagePushedAt": time.time(),
+        "imageManifestMediaType": image["media_type"],
+    }
+    if image["tags"]:
+        detail["imageTags"] = sorted(image["tags"])
+    return detail
+
+
+def ecr_list_images(repo, params):
+    ids = []
+    for digest, image in registry_images(repo.name).items():
+        ids.extend({"imageDigest": digest, "imageTag": tag} for tag in image["tags"])
+    return {"imageIds": ids}
+
+
+def resolve(repo, images, image_id):
+    """The digest an imageId names, or None."""
+    if "imageDigest" in image_id:
+        digest = image_id["imageDigest"]
+        if digest not in images:
+            return None
+        if "imageTag" in image_id and image_id["imageTag"] not in images[digest]["tags"]:
+            return None
+        return digest
+    return next((d for d, image in images.items() if image_id.get("imageTag") in image["tags"]), None)
+
+
+def ecr_describe_images(repo, params):
+    images = registry_images(repo.name)
+    if not params.get("imageIds"):
+        return {"imageDetails": [image_detail(repo, d, i) for d, i in images.items()]}
+    details = []
+    for image_id in params["imageIds"]:
+        digest = resolve(repo, images, image_id)
+        if digest is None:
+            raise AwsError(
+                "ImageNotFoundException",
+                f"The image with imageId {{imageDigest:'{image_id.get('imageDigest', 'null')}', "
+                f"imageTag:'{image_id.get('imageTag', 'null')}'}} does not exist within the repository "
+                f"with name '{repo.name}' in the registry with id '{repo.registry_id}'",
+            )
+        details.append(image_detail(repo, digest, images[digest]))
+    return {"imageDetails": details}
+
+
+def ecr_batch_get_image(repo, params):
+    images = registry_images(repo.name)
+    found, failures = [], []
+    for image_id in params.get("imageIds", []):
+        digest = resolve(repo, images, image_id)
+        if digest is None:
+            failures.append({"imageId": image_id, "failureCode": "ImageNotFound",
+                             "failureReason": "Requested image not found"})
+            continue
+        found.append({
+            "registryId": repo.registry_id,
+            "repositoryName": repo.name,
+            "imageId": {"imageDigest": digest, **({"imageTag": image_id["imageTag"]} if "imageTag" in image_id else {})},
+            "imageManifest": images[digest]["manifest"],
+            "imageManifestMediaType": images[digest]["media_type"],
+        })
+    return {"images": found, "failures": failures}
+
+
+def ecr_put_image(repo, params):
+    manifest = params["imageManifest"]
+    tag = params.get("imageTag")
+    media_type = params.get("imageManifestMediaType") or json.loads(manifest).get("mediaType")
+    if not tag:
+        raise AwsError("InvalidParameterException", "An image tag is required here")
+    digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+    if params.get("imageDigest") and params["imageDigest"] != digest:
+        raise AwsError("ImageDigestDoesNotMatchException",
+                       f"The provided image digest does not match the manifest digest {digest}")
+    existing = registry_manifest(repo.name, tag)
+    if existing and existing[0] == digest:
+        raise AwsError("ImageAlreadyExistsException",
+                       f"Image with digest '{digest}' and tag '{tag}' already exists in the repository "
+                       f"with name '{repo.name}' in registry with id '{repo.registry_id}'")
+    if existing and repo.image_tag_mutability.startswith("IMMUTABLE"):
+        raise AwsError("ImageTagAlreadyExistsException",
+                       f"The image tag '{tag}' already exists in the '{repo.name}' repository and cannot "
+                       "be overwritten because the repository is immutable.")
+    status, _, body = registry("PUT", f"/v2/{repo.name}/manifests/{tag}", manifest.encode(),
+                               {"Content-Type": media_type})
+    if status not in (200, 201):
+        raise AwsError("ServerException", f"the registry refused the manifest: {status} {body[:200]!r}", 500)
+    return {"image": {"registryId": repo.registry_id, "repositoryName": repo.name,
+                      "imageId": {"imageDigest": digest, "imageTag": tag},
+                      "imageManifest": manifest, "imageManifestMediaType": media_type}}
+
+
+def ecr_batch_delete_image(repo, params):
+    images = registry_images(repo.name)
+    deleted, failures = [], []
+    for image_id in params.get("imageIds", []):
+        digest = resolve(repo, images, image_id)
+        if digest is None:
+            failures.append({"imageId": image_id, "failureCode": "ImageNotFound",
+                             "failureReason": "Requested image not found"})
+            continue
+        registry("DELETE", f"/v2/{repo.name}/manifests/{digest}")
+        deleted.extend({"imageDigest": digest, "imageTag": tag} for tag in images[digest]["tags"])
+    return {"imageIds": deleted, "failures": failures}
+
+
+def patch_ecr():
+    original_init = ecr_models.Repository.__init__
+
+    def repository_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        # `docker push` of an image named after the repository URI lands in the registry.
+        self.uri = f"{REGISTRY}/{self.name}"
+
+    def get_authorization_token(self):
+        token = base64.b64encode(b"AWS:local-registry-needs-no-password").decode()
+        return ActionResult({"authorizationData": [{
+            "authorizationToken": token,
+            "expiresAt": datetime.fromtimestamp(time.time() + 12 * 3600, timezone.utc),
+            "proxyEndpoint": f"http://{REGISTRY}",
+        }]})
+
+    ecr_models.Repository.__init__ = repository_init
+    ecr_responses.ECRResponse.get_authorization_token = get_authorization_token
+
+
+# ---------------------------------------------------------------- the ECS model -------------
+
+
+def event(service, message):
+    """Prepends a service event, newest first as ECS lists them (100 at most)."""
+    service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": now(),
+                              "message": f"(service {service.name}) {message}"})
+    del service.events[100:]
+
+
+def circuit_breaker(service):
+    config = getattr(service, "deployment_configuration", None) or {}
+    breaker = config.get("deploymentCircuitBreaker") or {}
+    return bool(breaker.get("enable")), bool(breaker.get("rollback"))
+
+
+def failure_threshold(desired):
+    """ECS's circuit breaker: half the desired count, at least 3, at most 200."""
+    return max(3, min(200, math.ceil(desired / 2)))
+
+
+def new_deployment(service, task_definition, kind):
+    deployment_id = f"ecs-svc/{random.randint(10**18, 10**19 - 1)}"
+    return {
+        "id": deployment_id,
+        "status": "PRIMARY",
+        "taskDefinition": task_definition,
+        "desiredCount": service.desired_count,
+        "pendingCount": 0,
+        "runningCount": 0,
+        "failedTasks": 0,
+        "createdAt": now(),
+        "updatedAt": now(),
+        "launchType": service.launch_type,
+        "networkConfiguration": service.network_configuration or None,
+        "rolloutState": "IN_PROGRESS",
+        "rolloutStateReason": f"ECS deployment {deployment_id} in progress.",
+        # Model bookkeeping, removed before serialization (see ServiceView).
+        "_started": time.time(),
+        "_steps": 0,
+        "_kind": kind,
+        "_tasks": [],
+    }
+
+
+def image_of(backend, task_definition_arn):
+    try:
+        definition = backend.describe_task_definition(task_definition_arn)
+    except Exception:
+        return ""
+    containers = definition.container_definitions or [{}]
+    return containers[0].get("image", "")
+
+
+def start_task(backend, service, deployment, status="RUNNING"):
+    cluster = backend._get_cluster(service.cluster_name)
+    definition = backend.describe_task_definition(deployment["taskDefinition"])
+    task = ecs_models.Task(
+        cluster=cluster,
+        task_definition=definition,
+        container_instance_arn=None,
+        resource_requirements=None,
+        backend=backend,
+        group=f"service:{service.name}",
+        launch_type="FARGATE",
+        started_by=deployment["id"],
+        networking_configuration=service.network_configuration or None,
+    )
+    task.status = status
+    task.created_at = task.started_at = now()
+    for container in task.containers:
+        container.last_status = status
+        # ECS reports an exit code only once a container has stopped.
+        container.exitCode = None
+    backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+    deployment["_tasks"].append(task.task_arn)
+    return task
+
+
+def stop_task(backend, service, arn, reason, exit_code=0, stop_code="ServiceSchedulerInitiated"):
+    task = backend.tasks.get(service.cluster_name, {}).get(arn)
+    if task is None:
+        return None
+    task.status = "STOPPED"
+    task.desired_status = "STOPPED"
+    task.stopped_reason = reason
+    task.stop_code = stop_code
+    task.stopped_at = task.stopping_at = now()
+    for container in task.containers:
+        container.last_status = "STOPPED"
+        container.exitCode = exit_code
+    return task
+
+
+def task_id(arn):
+    return arn.rsplit("/", 1)[-1]
+
+
+def advance_service(backend, service):
+    """Runs the service's due steps of its in-progress deployment."""
+    for deployment in list(service.deployments):
+        if deployment.get("rolloutState") != "IN_PROGRESS" or "_started" not in deployment:
+            continue
+        due = int((time.time() - deployment["_started"]) / STEP)
+        while deployment["_steps"] < due and deployment.get("rolloutState") == "IN_PROGRESS":
+            deployment["_steps"] += 1
+            step(backend, service, deployment)
+    primary = next((d for d in service.deployments if d["status"] == "PRIMARY"), None)
+    service.running_count = sum(d.get("runningCount", 0) for d in service.deployments)
+    service.pending_count = sum(d.get("pendingCount", 0) for d in service.deployments)
+    if primary:
+        service.task_definition = primary["taskDefinition"]
+
+
+def step(backend, service, deployment):
+    """One tick of a deployment: start, fail, drain or complete."""
+    image = image_of(backend, deployment["taskDefinition"])
+    desired = deployment["desiredCount"]
+    deployment["updatedAt"] = now()
+    crash = deployment["_kind"] == "rollout" and find_fault({"crash_loop"}, service=service.name, image=image)
+    stuck = deployment["_kind"] == "rollout" and find_fault({"never_stable"}, service=service.name, image=image)
+    if crash:
+        task = start_task(backend, service, deployment)
+        event(service, f"has started 1 tasks: (task {task_id(task.task_arn)}).")
+        stop_task(backend, service, task.task_arn, "Essential container in task exited", exit_code=1,
+                  stop_code="EssentialContainerExited")
+        event(service, f"has stopped 1 running tasks: (task {task_id(task.task_arn)}).")
+        deployment["failedTasks"] += 1
+        enabled, rollback = circuit_breaker(service)
+        if enabled and deployment["failedTasks"] >= failure_threshold(desired):
+            fail(backend, service, deployment, rollback)
+        return
+    if deployment["_steps"] == 1:
+        tasks = [start_task(backend, service, deployment) for _ in range(desired)]
+        deployment["pendingCount"] = desired
+        if tasks:
+            listed = " ".join(f"(task {task_id(t.task_arn)})" for t in tasks)
+            event(service, f"has started {len(tasks)} tasks: {listed}.")
+    elif stuck:
+        # Tasks start but never all become healthy: the rollout never settles.
+        deployment["runningCount"] = max(desired - 1, 0)
+        deployment["pendingCount"] = desired - deployment["runningCount"]
+    elif deployment["_steps"] == 2:
+        deployment["runningCount"], deployment["pendingCount"] = desired, 0
+    elif deployment["_steps"] == 3:
+        drain(backend, service, deployment)
+    else:
+        deployment["rolloutState"] = "COMPLETED"
+        deployment["rolloutStateReason"] = f"ECS deployment {deployment['id']} completed."
+        event(service, f"(deployment {deployment['id']}) deployment completed.")
+        event(service, "has reached a steady state.")
+
+
+def drain(backend, service, deployment):
+    """Stops the tasks of every other deployment and removes those deployments."""
+    stopped = []
+    for other in [d for d in service.deployments if d is not deployment]:
+        for arn in other.get("_tasks", []):
+            task = backend.tasks.get(service.cluster_name, {}).get(arn)
+            if task is not None and task.status != "STOPPED":
+                stop_task(backend, service, arn, f"Scaling activity initiated by (deployment {deployment['id']})")
+                stopped.append(task_id(arn))
+        service.deployments.remove(other)
+    if stopped:
+        listed = " ".join(f"(task {t})" for t in stopped)
+        event(service, f"has stopped {len(stopped)} running tasks: {listed}.")
+
+
+def fail(backend, service, deployment, rollback):
+    deployment["rolloutState"] = "FAILED"
+    deployment["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+    event(service, f"(deployment {deployment['id']}) deployment failed: tasks failed to start.")
+    previous = next((d for d in service.deployments if d is not deployment and d["status"] == "ACTIVE"), None)
+    if not rollback or previous is None:
+        return
+    deployment["status"] = "ACTIVE"
+    previous["status"] = "ACTIVE"
+    restore = new_deployment(service, previous["taskDefinition"], "rollback")
+    service.deployments.insert(0, restore)
+    event(service, f"rolling back to deployment {previous['id']}.")
+
+
+def start_rollout(backend, service, task_definition):
+    for deployment in service.deployments:
+        deployment["status"] = "ACTIVE"
+    service.deployments.insert(0, new_deployment(service, task_definition, "rollout"))
+
+
+def settled_deployment(service, task_definition):
+    """The single COMPLETED deployment of a service created steady (as ECS reports it)."""
+    deployment = new_deployment(service, task_definition, "initial")
+    deployment.update(runningCount=service.desired_count, pendingCount=0, rolloutState="COMPLETED",
+                      rolloutStateReason=f"ECS deployment {deployment['id']} completed.")
+    return deployment
+
+
+def advance_run_task(backend, task):
+    """PROVISIONING -> PENDING -> RUNNING -> STOPPED, with the exit code faults decide."""
+    model = getattr(task, "_xtask", None)
+    if model is None or task.desired_status == "STOPPED":
+        return
+    steps = int((time.time() - model["started"]) / STEP)
+    states = ["PROVISIONING", "PENDING", "RUNNING", "RUNNING"]
+    if steps < len(states):
+        task.status = states[steps]
+        for container in task.containers:
+            container.last_status = "RUNNING" if states[steps] == "RUNNING" else "PENDING"
+        if states[steps] == "RUNNING" and not getattr(task, "started_at", None):
+            task.started_at = now()
+        return
+    scope = {"family": model["family"], "command": model["command"]}
+    if find_fault({"no_exit_code"}, **scope):
+        task.status, task.desired_status = "STOPPED", "STOPPED"
+        task.stop_code = "TaskFailedToStart"
+        task.stopped_reason = "CannotStartContainerError: the container runtime failed to start the container"
+        task.stopped_at = now()
+        for container in task.containers:
+            container.last_status = "STOPPED"
+            container.exitCode = None
+            container.reason = "CannotStartContainerError"
+        return
+    fault = find_fault({"exit_code"}, **scope)
+    code = fault["code"] if fault else 0
+    task.status, task.desired_status = "STOPPED", "STOPPED"
+    task.stop_code = "EssentialContainerExited"
+    task.stopped_reason = "Essential container in task exited"
+    task.stopped_at = task.stopping_at = now()
+    task.execution_stopped_at = now()
+    for container in task.containers:
+        container.last_status = "STOPPED"
+        container.exitCode = code
+
+
+def patch_ecs():
+    backend_class = ecs_models.EC2ContainerServiceBackend
+    original = {name: getattr(backend_class, name) for name in
+                ("create_service", "update_service", "describe_services", "list_tasks", "describe_tasks",
+                 "run_task")}
+
+    def create_service(self, *args, **kwargs):
+        with LOCK:
+            service = original["create_service"](self, *args, **kwargs)
+            if service.task_definition:
+                deployment = settled_deployment(service, service.task_definition)
+                service.deployments = [deployment]
+                tasks = [start_task(self, service, deployment) for _ in range(service.desired_count)]
+                if tasks:
+                    listed = " ".join(f"(task {task_id(t.task_arn)})" for t in tasks)
+                    event(service, f"has started {len(tasks)} tasks: {listed}.")
+                service.running_count, service.pending_count = service.desired_count, 0
+                event(service, "has reached a steady state.")
+            return service
+
+    def update_service(self, properties):
+        with LOCK:
+            cluster = properties.get("cluster", "default")
+            name = properties["service"].split("/")[-1]
+            service = self._get_service(cluster, name)
+            advance_service(self, service)
+            before = service.task_definition
+            wanted = properties.get("task_definition")
+            force = properties.get("force_new_deployment")
+            desired = properties.get("desired_count")
+            # moto would rewrite the first deployment in place on a forced deployment: hide ours.
+            saved, service.deployments = service.deployments, []
+            try:
+                updated = original["update_service"](self, dict(properties))
+            finally:
+                service.deployments = saved
+            arn = self.describe_task_definition(wanted).arn if wanted else before
+            updated.task_definition = before
+            if desired is not None:
+                for deployment in updated.deployments:
+                    if deployment["status"] == "PRIMARY":
+                        deployment["desiredCount"] = desired
+            if arn != before or force:
+                start_rollout(self, updated, arn)
+            advance_service(self, updated)
+            return updated
+
+    def describe_services(self, cluster, names):
+        with LOCK:
+            found, failures = original["describe_services"](self, cluster, names)
+            for service in found:
+                advance_service(self, service)
+            return [ServiceView(s) for s in found], failures
+
+    def list_tasks(self, cluster_str=None, container_instance=None, family=None, started_by=None,
+                   service_name=None, desiredStatus=None):
+        with LOCK:
+            for service in self.services.values():
+                if cluster_str is None or service.cluster_name == cluster_str.split("/")[-1]:
+                    advance_service(self, service)
+            for tasks in self.tasks.values():
+                for task in tasks.values():
+                    advance_run_task(self, task)
+            found = original["list_tasks"](self, cluster_str, container_instance, family, started_by,
+                                           None, desiredStatus)
+            if service_name:
+                found = [t for t in found if t.group == f"service:{service_name.split('/')[-1]}"]
+            return found
+
+    def describe_tasks(self, cluster_str, tasks):
+        with LOCK:
+            for service in self.services.values():
+                advance_service(self, service)
+            found = original["describe_tasks"](self, cluster_str, tasks)
+            for task in found:
+                advance_run_task(self, task)
+            return found
+
+    def run_task(self, cluster_str, task_definition_str, count, overrides, *args, **kwargs):
+        with LOCK:
+            tasks = original["run_task"](self, cluster_str, task_definition_str, count, overrides, *args, **kwargs)
+            definition = self.describe_task_definition(task_definition_str)
+            command = " ".join(
+                ((overrides or {}).get("containerOverrides") or [{}])[0].get("command")
+                or (definition.container_definitions or [{}])[0].get("command")
+                or []
+            )
+            for task in tasks:
+                task._xtask = {"started": time.time(), "family": definition.family, "command": command}
+                task.status = "PROVISIONING"
+                task.created_at = now()
+                for container in task.containers:
+                    container.last_status = "PENDING"
+                    container.exitCode = None
+            return tasks
+
+    for name, function in [("create_service", create_service), ("update_service", update_service),
+                           ("describe_services", describe_services), ("list_tasks", list_tasks),
+                           ("describe_tasks", describe_tasks), ("run_task", run_task)]:
+        setattr(backend_class, name, function)
+
+    original_response_create = ecs_responses.EC2ContainerServiceResponse.create_service
+
+    def response_create_service(self):
+        result = original_response_create(self)
+        configuration = self._get_param("deploymentConfiguration")
+        if configuration:
+            service = self.ecs_backend._get_service(self._get_param("cluster", "default"),
+                                                    self._get_param("serviceName"))
+            service.deployment_configuration = configuration
+        return result
+
+    ecs_responses.EC2ContainerServiceResponse.create_service = response_create_service
+
+    # moto sums container memory to place tasks; a Fargate container may leave it to the
+    # task (task-level memory only), which AWS accepts and moto would fail on.
+    original_requirements = backend_class._calculate_task_resource_requirements
+
+    def task_requirements(task_definition):
+        class Containers:
+            container_definitions = [
+                dict(c, memory=c.get("memory") or c.get("memoryReservation") or 0)
+                for c in task_definition.container_definitions
+            ]
+
+        return original_requirements(Containers)
+
+    backend_class._calculate_task_resource_requirements = staticmethod(task_requirements)
+    # The model decides task states; moto's own per-describe progression would fight it.
+    state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
+
+
+class ServiceView:
+    """A service as DescribeServices returns it: the model's bookkeeping left out."""
+
+    def __init__(self, service):
+        self._service = service
+        self.deployments = [{k: v for k, v in d.items() if not k.startswith("_")} for d in service.deployments]
+
+    def __getattr__(self, name):
+        return getattr(self._service, name)
+
+
+# ---------------------------------------------------------------- main ----------------------
+
+
+def main():
+    global REGISTRY
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--registry", required=True, help="host:port of the registry behind ECR")
+    args = parser.parse_args()
+    REGISTRY = args.registry
+    os.environ.setdefault("MOTO_ACCOUNT_ID", "000000000000")
+    os.environ["MOTO_PORT"] = str(args.port)
+    patch_ecs()
+    patch_ecr()
+    app = Middleware(DomainDispatcherApplication(create_backend_app))
+    run_simple(args.host, args.port, app, threaded=True, use_reloader=False, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()

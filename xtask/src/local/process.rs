@@ -1,0 +1,119 @@
+//! Background processes of the local stack: started detached (in their own session, so a
+//! Ctrl-C in the terminal does not reach them and they outlive the command), recognised by
+//! pid *and* command line (a reused pid is never mistaken for ours), stopped by pid, and
+//! waited for until they answer their health check.
+
+use anyhow::{bail, Context as _, Result};
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts `command` detached with its output appended to `log`; returns its pid.
+pub fn spawn_detached(mut command: Command, log: &Path) -> Result<u32> {
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    command
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    // SAFETY: setsid is async-signal-safe and touches nothing of the parent's state.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = command
+        .spawn()
+        .with_context(|| format!("starting {command:?}"))?;
+    Ok(child.id())
+}
+
+/// Whether `pid` is alive (not a zombie) and its command line mentions `marker`.
+pub fn is_running(pid: u32, marker: &str) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit(") ").next().map(|rest| rest.starts_with('Z')))
+        .unwrap_or(true);
+    !zombie && String::from_utf8_lossy(&cmdline).contains(marker)
+}
+
+/// Stops our process `pid` (SIGTERM, then SIGKILL after five seconds).
+pub fn stop(pid: u32, marker: &str) -> Result<()> {
+    if !is_running(pid, marker) {
+        return Ok(());
+    }
+    let pid_t = i32::try_from(pid)?;
+    // SAFETY: plain syscalls on a pid we checked is ours.
+    unsafe { libc::kill(pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while is_running(pid, marker) {
+        if Instant::now() > deadline {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid_t, libc::SIGKILL) };
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// A port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+pub fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// Whether `url` answers 2xx within a second.
+pub fn answers(url: &str) -> bool {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(1)))
+        .build()
+        .into();
+    agent.get(url).call().is_ok()
+}
+
+/// Waits until `url` answers; fails early if the process dies, quoting its log.
+pub fn wait_healthy(what: &str, url: &str, pid: u32, marker: &str, log: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if answers(url) {
+            return Ok(());
+        }
+        if !is_running(pid, marker) {
+            bail!(
+                "{what} exited while starting; the end of {}:\n{}",
+                log.display(),
+                log_tail(log, 20)
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{what} did not answer {url} within 60 s; the end of {}:\n{}",
+                log.display(),
+                log_tail(log, 20)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The last `lines` lines of a log file.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -1,0 +1,736 @@
+//! The local stack through the AWS SDK for Rust: the ECS rollout model, RunTask, every
+//! fault kind, ECR on the registry, and `local up` being idempotent. Each test works in a
+//! cluster (or repository, or bucket) of its own on the shared stack.
+
+use crate::stack::{eventually, require_docker, stack, unique, xtask_local, Stack};
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition,
+    DeploymentCircuitBreaker, DeploymentConfiguration, LaunchType, NetworkConfiguration,
+    NetworkMode, Service, Task,
+};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use xtask::aws::Clients;
+
+const ROLLOUT: Duration = Duration::from_secs(20);
+
+/// A cluster of this test's own on the shared stack.
+struct Cluster {
+    rt: tokio::runtime::Runtime,
+    stack: &'static Stack,
+    aws: Clients,
+    name: String,
+    network: NetworkConfiguration,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let stack = stack();
+        let rt = xtask::aws::runtime().unwrap();
+        let aws = stack.clients(&rt);
+        let name = unique("t");
+        rt.block_on(aws.ecs.create_cluster().cluster_name(&name).send())
+            .unwrap();
+        let network = stack.network();
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let vpc = AwsVpcConfiguration::builder()
+            .set_subnets(Some(strings(&network["subnets"])))
+            .set_security_groups(Some(strings(&network["security_groups"])))
+            .assign_public_ip(AssignPublicIp::Disabled)
+            .build()
+            .unwrap();
+        Cluster {
+            rt,
+            stack,
+            aws,
+            network: NetworkConfiguration::builder()
+                .awsvpc_configuration(vpc)
+                .build(),
+            name,
+        }
+    }
+
+    /// Registers a task definition running `image`; returns its ARN.
+    fn register(&self, family: &str, image: &str, command: &[&str]) -> String {
+        let mut container = ContainerDefinition::builder()
+            .name("app")
+            .image(image)
+            .essential(true);
+        if !command.is_empty() {
+            container =
+                container.set_command(Some(command.iter().map(|c| (*c).to_owned()).collect()));
+        }
+        let registered = self.rt.block_on(
+            self.aws
+                .ecs
+                .register_task_definition()
+                .family(format!("{}-{family}", self.name))
+                .network_mode(NetworkMode::Awsvpc)
+                .requires_compatibilities(Compatibility::Fargate)
+                .cpu("256")
+                .memory("512")
+                .container_definitions(container.build())
+                .send(),
+        );
+        registered
+            .unwrap()
+            .task_definition()
+            .unwrap()
+            .task_definition_arn()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn create_service(&self, name: &str, task_definition: &str, rollback: bool) {
+        let breaker = DeploymentCircuitBreaker::builder()
+            .enable(true)
+            .rollback(rollback)
+            .build();
+        let deployment = DeploymentConfiguration::builder()
+            .deployment_circuit_breaker(breaker)
+            .maximum_percent(200)
+            .minimum_healthy_percent(100)
+            .build();
+        self.rt
+            .block_on(
+                self.aws
+                    .ecs
+                    .create_service()
+                    .cluster(&self.name)
+                    .service_name(name)
+                    .task_definition(task_definition)
+                    .desired_count(2)
+                    .launch_type(LaunchType::Fargate)
+                    .deployment_configuration(deployment)
+                    .network_configuration(self.network.clone())
+                    .send(),
+            )
+            .unwrap();
+    }
+
+    fn update(&self, service: &str, task_definition: &str) {
+        self.rt
+            .block_on(
+                self.aws
+                    .ecs
+                    .update_service()
+                    .cluster(&self.name)
+                    .service(service)
+                    .task_definition(task_definition)
+                    .send(),
+            )
+            .unwrap();
+    }
+
+    fn service(&self, name: &str) -> Service {
+        let described = self.rt.block_on(
+            self.aws
+                .ecs
+                .describe_services()
+                .cluster(&self.name)
+                .services(name)
+                .send(),
+        );
+        described.unwrap().services()[0].clone()
+    }
+
+    /// Polls the service until `done` holds.
+    fn wait(&self, name: &str, what: &str, done: impl Fn(&Service) -> bool) -> Service {
+        eventually(what, ROLLOUT, || {
+            Some(self.service(name)).filter(|s| done(s))
+        })
+    }
+
+    fn run_task(&self, task_definition: &str) -> String {
+        let ran = self.rt.block_on(
+            self.aws
+                .ecs
+                .run_task()
+                .cluster(&self.name)
+                .task_definition(task_definition)
+                .launch_type(LaunchType::Fargate)
+                .network_configuration(self.network.clone())
+                .client_token(unique("token"))
+                .send(),
+        );
+        ran.unwrap().tasks()[0].task_arn().unwrap().to_owned()
+    }
+
+    fn task(&self, arn: &str) -> Task {
+        let described = self.rt.block_on(
+            self.aws
+                .ecs
+                .describe_tasks()
+                .cluster(&self.name)
+                .tasks(arn)
+                .send(),
+        );
+        described.unwrap().tasks()[0].clone()
+    }
+
+    /// The task's states, in the order first seen, until it stops.
+    fn follow(&self, arn: &str) -> (Vec<String>, Task) {
+        let mut seen: Vec<String> = Vec::new();
+        let task = eventually("the task to stop", ROLLOUT, || {
+            let task = self.task(arn);
+            let status = task.last_status().unwrap_or_default().to_owned();
+            if seen.last() != Some(&status) {
+                seen.push(status.clone());
+            }
+            (status == "STOPPED").then_some(task)
+        });
+        (seen, task)
+    }
+
+    fn image(&self, tag: &str) -> String {
+        format!("{}/{}/app:{tag}", self.stack.registry, self.name)
+    }
+
+    fn messages(service: &Service) -> Vec<String> {
+        service
+            .events()
+            .iter()
+            .map(|e| e.message().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+fn primary(service: &Service) -> &aws_sdk_ecs::types::Deployment {
+    service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .unwrap()
+}
+
+#[test]
+fn a_new_task_definition_rolls_out_and_the_old_deployment_drains() {
+    let cluster = Cluster::new();
+    let v1 = cluster.register("api", &cluster.image("v1"), &[]);
+    cluster.create_service("api", &v1, true);
+    let settled = cluster.service("api");
+    assert_eq!(settled.deployments().len(), 1);
+    assert_eq!(
+        primary(&settled).rollout_state().map(|s| s.as_str()),
+        Some("COMPLETED")
+    );
+
+    let v2 = cluster.register("api", &cluster.image("v2"), &[]);
+    cluster.update("api", &v2);
+    let rolling = cluster.service("api");
+    assert_eq!(
+        rolling.deployments().len(),
+        2,
+        "a new PRIMARY and the old one, ACTIVE"
+    );
+    assert_eq!(primary(&rolling).task_definition(), Some(v2.as_str()));
+    assert_eq!(
+        primary(&rolling).rollout_state().map(|s| s.as_str()),
+        Some("IN_PROGRESS")
+    );
+    assert!(rolling
+        .deployments()
+        .iter()
+        .any(|d| d.status() == Some("ACTIVE") && d.task_definition() == Some(v1.as_str())));
+
+    let done = cluster.wait("api", "the rollout to complete", |s| {
+        primary(s).rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+            && s.deployments().len() == 1
+    });
+    assert_eq!(primary(&done).running_count(), 2);
+    assert_eq!(done.task_definition(), Some(v2.as_str()));
+    let events = Cluster::messages(&done);
+    assert!(
+        events[0].ends_with("has reached a steady state."),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| e.contains("has started 2 tasks")),
+        "{events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("has stopped 2 running tasks")),
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn a_crash_loop_trips_the_circuit_breaker_which_rolls_back() {
+    let cluster = Cluster::new();
+    let v1 = cluster.register("api", &cluster.image("v1"), &[]);
+    cluster.create_service("api", &v1, true);
+    let bad_image = cluster.image("crashes");
+    cluster
+        .stack
+        .fault(json!({"kind": "crash_loop", "image": bad_image}));
+    let v2 = cluster.register("api", &bad_image, &[]);
+    cluster.update("api", &v2);
+
+    let failed = cluster.wait("api", "the circuit breaker", |s| {
+        s.deployments()
+            .iter()
+            .any(|d| d.rollout_state().map(|r| r.as_str()) == Some("FAILED"))
+    });
+    let broken = failed
+        .deployments()
+        .iter()
+        .find(|d| d.task_definition() == Some(v2.as_str()))
+        .unwrap();
+    assert!(
+        broken.failed_tasks() >= 3,
+        "the breaker trips at 3 failed tasks for 2 desired"
+    );
+    assert!(broken
+        .rollout_state_reason()
+        .unwrap()
+        .contains("circuit breaker"));
+
+    let restored = cluster.wait("api", "the rollback to complete", |s| {
+        primary(s).rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+            && s.deployments().len() == 1
+    });
+    assert_eq!(
+        restored.task_definition(),
+        Some(v1.as_str()),
+        "back on the previous task definition"
+    );
+    let events = Cluster::messages(&restored);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("deployment failed: tasks failed to start.")),
+        "{events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("rolling back to deployment")),
+        "{events:#?}"
+    );
+
+    let stopped = cluster.rt.block_on(
+        cluster
+            .aws
+            .ecs
+            .list_tasks()
+            .cluster(&cluster.name)
+            .service_name("api")
+            .desired_status("STOPPED".into())
+            .send(),
+    );
+    let arns = stopped.unwrap().task_arns().to_vec();
+    let crashed: Vec<Task> = arns
+        .iter()
+        .map(|a| cluster.task(a))
+        .filter(|t| t.task_definition_arn() == Some(v2.as_str()))
+        .collect();
+    assert!(crashed.len() >= 3);
+    for task in crashed {
+        assert_eq!(
+            task.stopped_reason(),
+            Some("Essential container in task exited")
+        );
+        assert_eq!(task.containers()[0].exit_code(), Some(1));
+    }
+}
+
+#[test]
+fn without_rollback_the_failed_deployment_stays_primary() {
+    let cluster = Cluster::new();
+    let v1 = cluster.register("api", &cluster.image("v1"), &[]);
+    cluster.create_service("api", &v1, false);
+    let bad_image = cluster.image("crashes");
+    cluster
+        .stack
+        .fault(json!({"kind": "crash_loop", "image": bad_image}));
+    let v2 = cluster.register("api", &bad_image, &[]);
+    cluster.update("api", &v2);
+    let failed = cluster.wait("api", "the circuit breaker", |s| {
+        primary(s).rollout_state().map(|r| r.as_str()) == Some("FAILED")
+    });
+    assert_eq!(primary(&failed).task_definition(), Some(v2.as_str()));
+}
+
+#[test]
+fn a_never_stable_rollout_stays_in_progress() {
+    let cluster = Cluster::new();
+    let v1 = cluster.register("api", &cluster.image("v1"), &[]);
+    cluster.create_service("api", &v1, true);
+    cluster
+        .stack
+        .fault(json!({"kind": "never_stable", "service": "api", "image": cluster.image("stuck")}));
+    let v2 = cluster.register("api", &cluster.image("stuck"), &[]);
+    cluster.update("api", &v2);
+    std::thread::sleep(Duration::from_secs(3));
+    let service = cluster.service("api");
+    assert_eq!(
+        primary(&service).rollout_state().map(|r| r.as_str()),
+        Some("IN_PROGRESS")
+    );
+    assert!(primary(&service).running_count() < 2);
+    assert_eq!(
+        service.deployments().len(),
+        2,
+        "the old deployment keeps serving"
+    );
+}
+
+#[test]
+fn run_task_goes_from_provisioning_to_stopped_with_exit_codes() {
+    let cluster = Cluster::new();
+    let ok = cluster.register("migrate-ok", &cluster.image("v1"), &["migrate"]);
+    let (states, task) = cluster.follow(&cluster.run_task(&ok));
+    assert_eq!(
+        states.first().map(String::as_str),
+        Some("PROVISIONING"),
+        "{states:?}"
+    );
+    assert!(states.contains(&"RUNNING".to_owned()), "{states:?}");
+    assert_eq!(task.containers()[0].exit_code(), Some(0));
+    assert_eq!(
+        task.stopped_reason(),
+        Some("Essential container in task exited")
+    );
+
+    let family = format!("{}-migrate-bad", cluster.name);
+    cluster
+        .stack
+        .fault(json!({"kind": "exit_code", "family": family, "code": 3}));
+    let bad = cluster.register("migrate-bad", &cluster.image("v1"), &["migrate"]);
+    let (_, task) = cluster.follow(&cluster.run_task(&bad));
+    assert_eq!(task.containers()[0].exit_code(), Some(3));
+}
+
+#[test]
+fn a_task_can_stop_without_any_exit_code() {
+    let cluster = Cluster::new();
+    let family = format!("{}-lost", cluster.name);
+    cluster
+        .stack
+        .fault(json!({"kind": "no_exit_code", "family": family}));
+    let definition = cluster.register("lost", &cluster.image("v1"), &["migrate"]);
+    let (_, task) = cluster.follow(&cluster.run_task(&definition));
+    assert_eq!(task.containers()[0].exit_code(), None);
+    assert_eq!(
+        task.stop_code().map(|c| c.as_str()),
+        Some("TaskFailedToStart")
+    );
+}
+
+/// A client that does not retry, to see each fault as the SDK receives it.
+fn ecs_without_retries(stack: &Stack, rt: &tokio::runtime::Runtime) -> aws_sdk_ecs::Client {
+    let config = rt.block_on(xtask::aws::local_config(&stack.endpoint, "us-east-1"));
+    let ecs = aws_sdk_ecs::config::Builder::from(&config)
+        .retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_ecs::Client::from_conf(ecs)
+}
+
+#[test]
+// The test inspects the SDK's own (large) error values, as a caller would.
+#[allow(clippy::result_large_err)]
+fn throttling_and_server_errors_reach_the_sdk_as_aws_sends_them() {
+    let cluster = Cluster::new();
+    let ecs = ecs_without_retries(cluster.stack, &cluster.rt);
+    let describe = || {
+        cluster
+            .rt
+            .block_on(ecs.describe_clusters().clusters(&cluster.name).send())
+    };
+    cluster.stack.fault(json!({"kind": "throttle", "operation": "ecs:DescribeClusters", "count": 2, "match": cluster.name}));
+    for _ in 0..2 {
+        let err = describe().unwrap_err();
+        let raw = err.raw_response().expect("an HTTP answer");
+        assert_eq!(raw.status().as_u16(), 400);
+        assert_eq!(
+            aws_sdk_ecs::error::ProvideErrorMetadata::code(&err),
+            Some("ThrottlingException")
+        );
+    }
+    assert!(describe().is_ok(), "the fault is spent after two calls");
+
+    cluster.stack.fault(
+        json!({"kind": "server_error", "operation": "ecs:DescribeClusters", "match": cluster.name}),
+    );
+    let err = describe().unwrap_err();
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 500);
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_server_exception()),
+        "modelled as ECS's ServerException"
+    );
+
+    // With the SDK's standard retries, a throttled call succeeds on its own.
+    cluster.stack.fault(json!({"kind": "throttle", "operation": "ecs:DescribeClusters", "count": 1, "match": cluster.name}));
+    assert!(cluster
+        .rt
+        .block_on(
+            cluster
+                .aws
+                .ecs
+                .describe_clusters()
+                .clusters(&cluster.name)
+                .send()
+        )
+        .is_ok());
+}
+
+#[test]
+fn any_error_code_can_be_injected_in_each_protocol() {
+    let stack = stack();
+    let rt = xtask::aws::runtime().unwrap();
+    let aws = stack.clients(&rt);
+    let bucket = unique("faults");
+    rt.block_on(aws.s3.create_bucket().bucket(&bucket).send())
+        .unwrap();
+    stack.fault(json!({"kind": "throttle", "operation": "s3:PutObject", "count": 5, "match": "throttled body"}));
+    let config = rt.block_on(xtask::aws::local_config(&stack.endpoint, "us-east-1"));
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let put = rt.block_on(
+        s3.put_object()
+            .bucket(&bucket)
+            .key("a")
+            .body("throttled body".as_bytes().to_vec().into())
+            .send(),
+    );
+    let err = put.unwrap_err();
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 503);
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
+        Some("SlowDown")
+    );
+    assert!(rt
+        .block_on(
+            s3.put_object()
+                .bucket(&bucket)
+                .key("b")
+                .body(b"fine".to_vec().into())
+                .send()
+        )
+        .is_ok());
+
+    let cloudfront = aws_sdk_cloudfront::Client::from_conf(
+        aws_sdk_cloudfront::config::Builder::from(&config)
+            .retry_config(aws_sdk_cloudfront::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    stack.fault(
+        json!({"kind": "error", "operation": "cloudfront:ListDistributions", "status": 400,
+                       "code": "TooManyInvalidationsInProgress", "message": "slow down"}),
+    );
+    let err = rt
+        .block_on(cloudfront.list_distributions().send())
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_cloudfront::error::ProvideErrorMetadata::code(&err),
+        Some("TooManyInvalidationsInProgress")
+    );
+}
+
+#[test]
+fn latency_is_added_to_the_matching_calls_only() {
+    let cluster = Cluster::new();
+    let timed = |name: &str| {
+        let started = Instant::now();
+        cluster
+            .rt
+            .block_on(cluster.aws.ecs.describe_clusters().clusters(name).send())
+            .unwrap();
+        started.elapsed()
+    };
+    cluster.stack.fault(json!({"kind": "latency", "operation": "ecs:DescribeClusters", "ms": 400, "match": cluster.name}));
+    assert!(timed(&cluster.name) >= Duration::from_millis(400));
+    assert!(timed("another-cluster") < Duration::from_millis(400));
+}
+
+#[test]
+fn a_malformed_fault_is_refused_with_the_reason() {
+    let stack = stack();
+    let refused = ureq::post(&format!("{}/_xtask/faults", stack.endpoint))
+        .send(json!({"kind": "crash"}).to_string());
+    let Err(ureq::Error::StatusCode(400)) = refused else {
+        panic!("expected a 400, got {refused:?}");
+    };
+}
+
+#[test]
+fn ecr_images_are_the_registrys_images() {
+    require_docker();
+    let stack = stack();
+    let rt = xtask::aws::runtime().unwrap();
+    let aws = stack.clients(&rt);
+    let name = unique("repo");
+    let created = rt
+        .block_on(aws.ecr.create_repository().repository_name(&name).send())
+        .unwrap();
+    let uri = created
+        .repository()
+        .unwrap()
+        .repository_uri()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        uri,
+        format!("{}/{name}", stack.registry),
+        "the repository URI is the local registry"
+    );
+
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM scratch\nCOPY id /id\n",
+    )
+    .unwrap();
+    std::fs::write(context.path().join("id"), &name).unwrap();
+    let image = format!("{uri}:fp1");
+    let docker = |args: &[&str]| {
+        let out = std::process::Command::new("docker")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    docker(&[
+        "build",
+        "-q",
+        "-t",
+        &image,
+        context.path().to_str().unwrap(),
+    ]);
+    docker(&["push", "-q", &image]);
+
+    let described = rt
+        .block_on(aws.ecr.describe_images().repository_name(&name).send())
+        .unwrap();
+    let detail = &described.image_details()[0];
+    assert_eq!(detail.image_tags(), ["fp1"]);
+    let digest = detail.image_digest().unwrap().to_owned();
+
+    // Re-tagging through the API puts a tag in the registry, for the same digest.
+    let got = rt
+        .block_on(
+            aws.ecr
+                .batch_get_image()
+                .repository_name(&name)
+                .image_ids(tag_id("fp1"))
+                .send(),
+        )
+        .unwrap();
+    let manifest = got.images()[0].image_manifest().unwrap().to_owned();
+    rt.block_on(
+        aws.ecr
+            .put_image()
+            .repository_name(&name)
+            .image_manifest(&manifest)
+            .image_tag("commit-1")
+            .send(),
+    )
+    .unwrap();
+    let tags: serde_json::Value = serde_json::from_str(
+        &ureq::get(&format!("http://{}/v2/{name}/tags/list", stack.registry))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut tags: Vec<&str> = tags["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    tags.sort_unstable();
+    assert_eq!(tags, ["commit-1", "fp1"]);
+    let again = rt.block_on(
+        aws.ecr
+            .describe_images()
+            .repository_name(&name)
+            .image_ids(tag_id("commit-1"))
+            .send(),
+    );
+    assert_eq!(
+        again.unwrap().image_details()[0].image_digest(),
+        Some(digest.as_str())
+    );
+
+    let missing = rt.block_on(
+        aws.ecr
+            .describe_images()
+            .repository_name(&name)
+            .image_ids(tag_id("nope"))
+            .send(),
+    );
+    assert!(missing
+        .unwrap_err()
+        .as_service_error()
+        .is_some_and(|e| e.is_image_not_found_exception()));
+}
+
+fn tag_id(tag: &str) -> aws_sdk_ecr::types::ImageIdentifier {
+    aws_sdk_ecr::types::ImageIdentifier::builder()
+        .image_tag(tag)
+        .build()
+}
+
+#[test]
+fn local_up_is_idempotent_and_status_reports_the_stack() {
+    let stack = stack();
+    let second = xtask_local(&stack.dir, &["up"]);
+    let text = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{text}");
+    assert!(
+        text.contains("exists  ecs service              acme-local-api"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("created"),
+        "a second up creates nothing:\n{text}"
+    );
+
+    let status = xtask_local(&stack.dir, &["status", "--format", "json"]);
+    assert!(status.status.success());
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["aws_endpoint"], stack.endpoint);
+    assert_eq!(status["registry"], stack.registry);
+    assert_eq!(status["processes"]["aws_emulator"]["healthy"], true);
+    assert_eq!(status["processes"]["registry"]["healthy"], true);
+
+    // The bootstrapped service: desired 2, circuit breaker with rollback, rolling 100/200.
+    let rt = xtask::aws::runtime().unwrap();
+    let aws = stack.clients(&rt);
+    let described = rt.block_on(
+        aws.ecs
+            .describe_services()
+            .cluster("acme-local")
+            .services("acme-local-api")
+            .send(),
+    );
+    let service = described.unwrap().services()[0].clone();
+    assert_eq!(service.desired_count(), 2);
+    let config = service.deployment_configuration().unwrap();
+    assert_eq!(
+        (config.minimum_healthy_percent(), config.maximum_percent()),
+        (Some(100), Some(200))
+    );
+    let breaker = config.deployment_circuit_breaker().unwrap();
+    assert!(breaker.enable() && breaker.rollback());
+}

@@ -1,0 +1,127 @@
+//! The shared local stack of a test run: started once (the first test to need it takes a
+//! file lock and runs `xtask local up`; the others find it running), kept in
+//! `target/tmp/local-stack`. Each test works in resources named for itself only. A missing
+//! part (Python, the registry, Docker) fails the test with the command that installs it.
+
+use crate::support::source_root;
+use serde_json::Value;
+use std::os::fd::AsRawFd as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use xtask::aws::Clients;
+
+/// Seconds per step of the ECS model for tests: rollouts take about a second.
+pub const STEP_SECONDS: &str = "0.25";
+
+pub struct Stack {
+    pub dir: PathBuf,
+    pub endpoint: String,
+    pub registry: String,
+}
+
+/// The stack of this test run, started on first use.
+pub fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-stack");
+        std::fs::create_dir_all(&dir).unwrap();
+        let lock = std::fs::File::create(dir.join("harness.lock")).unwrap();
+        // SAFETY: flock on a file we hold open; released when `lock` is dropped.
+        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let up = xtask_local(&dir, &["up"]);
+        assert!(
+            up.status.success(),
+            "`xtask local up` failed (the message says what to install):\n{}\n{}",
+            String::from_utf8_lossy(&up.stdout),
+            String::from_utf8_lossy(&up.stderr)
+        );
+        let status = xtask_local(&dir, &["status", "--format", "json"]);
+        let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+        drop(lock);
+        Stack {
+            dir,
+            endpoint: status["aws_endpoint"].as_str().unwrap().to_owned(),
+            registry: status["registry"].as_str().unwrap().to_owned(),
+        }
+    })
+}
+
+/// `xtask -C <this repository> local <args>` against the stack in `dir`.
+pub fn xtask_local(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("-C")
+        .arg(source_root())
+        .arg("local")
+        .args(args)
+        .env("XTASK_LOCAL_STACK", dir)
+        .env("XTASK_STEP_SECONDS", STEP_SECONDS)
+        .env_remove("CARGO_MANIFEST_DIR")
+        .output()
+        .expect("the xtask binary runs")
+}
+
+/// A name no other test uses: `prefix-<random>`.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{:x}{:x}", std::process::id(), nanos)
+}
+
+/// Docker must answer: tests that build images need it.
+pub fn require_docker() {
+    let answered = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    assert!(
+        answered.is_ok_and(|o| o.status.success()),
+        "Docker is missing or not running: install it (`sudo apt-get install -y docker.io`) and start the daemon"
+    );
+}
+
+impl Stack {
+    /// Clients for this stack (the SDK's standard retries).
+    pub fn clients(&self, rt: &tokio::runtime::Runtime) -> Clients {
+        rt.block_on(Clients::local(&self.endpoint, "us-east-1"))
+    }
+
+    /// Adds a fault (see docs/local-stack.md); returns its id.
+    pub fn fault(&self, fault: Value) -> String {
+        let body = ureq::post(&format!("{}/_xtask/faults", self.endpoint))
+            .send(fault.to_string())
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let added: Value = serde_json::from_str(&body).unwrap();
+        added["id"].as_str().unwrap().to_owned()
+    }
+
+    pub fn network(&self) -> Value {
+        let body = ureq::get(&format!(
+            "{}/_xtask/network?region=us-east-1",
+            self.endpoint
+        ))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
+pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
