@@ -142,15 +142,8 @@ impl Bootstrap<'_> {
         {
             return Ok(resource("ecs service", name, false));
         }
-        let image = format!(
-            "{}/{}:{BOOTSTRAP_TAG}",
-            self.registry,
-            self.names.ecr_repository(service)
-        );
-        let container = ecs::ContainerDefinition::builder()
-            .name(&service.name)
-            .image(image)
-            .essential(true)
+        let container = self
+            .placeholder(service)
             .port_mappings(
                 ecs::PortMapping::builder()
                     .container_port(i32::from(service.port))
@@ -208,19 +201,21 @@ impl Bootstrap<'_> {
             .migrations
             .as_ref()
             .expect("called for services with migrations");
-        let image = format!(
-            "{}/{}:{BOOTSTRAP_TAG}",
-            self.registry,
-            self.names.ecr_repository(service)
-        );
-        let container = ecs::ContainerDefinition::builder()
-            .name(&service.name)
-            .image(image)
-            .essential(true)
+        let container = self
+            .placeholder(service)
             .set_command(Some(migrations.command.clone()))
             .build();
         self.register(&family, container).await?;
         Ok(resource("ecs task family", family, true))
+    }
+
+    /// The service's container with the placeholder image, before the first deploy.
+    fn placeholder(&self, service: &Service) -> ecs::builders::ContainerDefinitionBuilder {
+        let repository = self.names.ecr_repository(service);
+        ecs::ContainerDefinition::builder()
+            .name(&service.name)
+            .image(format!("{}/{repository}:{BOOTSTRAP_TAG}", self.registry))
+            .essential(true)
     }
 
     async fn register(&self, family: &str, container: ecs::ContainerDefinition) -> Result<String> {

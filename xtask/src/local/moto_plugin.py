@@ -487,7 +487,9 @@ def ecr_describe_images(repo, params):
     return {"imageDetails": details}
 
 
-def ecr_batch_get_image(repo, params):
+def resolve_batch(repo, params):
+    """The registry's images, the (imageId, digest) pairs of a batch request that exist,
+    and a failure for each that does not, as ECR's batch operations report them."""
     images = registry_images(repo.name)
     found, failures = [], []
     for image_id in params.get("imageIds", []):
@@ -495,7 +497,15 @@ def ecr_batch_get_image(repo, params):
         if digest is None:
             failures.append({"imageId": image_id, "failureCode": "ImageNotFound",
                              "failureReason": "Requested image not found"})
-            continue
+        else:
+            found.append((image_id, digest))
+    return images, found, failures
+
+
+def ecr_batch_get_image(repo, params):
+    images, resolved, failures = resolve_batch(repo, params)
+    found = []
+    for image_id, digest in resolved:
         found.append({
             "registryId": repo.registry_id,
             "repositoryName": repo.name,
@@ -535,14 +545,9 @@ def ecr_put_image(repo, params):
 
 
 def ecr_batch_delete_image(repo, params):
-    images = registry_images(repo.name)
-    deleted, failures = [], []
-    for image_id in params.get("imageIds", []):
-        digest = resolve(repo, images, image_id)
-        if digest is None:
-            failures.append({"imageId": image_id, "failureCode": "ImageNotFound",
-                             "failureReason": "Requested image not found"})
-            continue
+    images, resolved, failures = resolve_batch(repo, params)
+    deleted = []
+    for _, digest in resolved:
         registry("DELETE", f"/v2/{repo.name}/manifests/{digest}")
         deleted.extend({"imageDigest": digest, "imageTag": tag} for tag in images[digest]["tags"])
     return {"imageIds": deleted, "failures": failures}

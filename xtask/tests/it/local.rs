@@ -262,17 +262,23 @@ fn a_new_task_definition_rolls_out_and_the_old_deployment_drains() {
     );
 }
 
-#[test]
-fn a_crash_loop_trips_the_circuit_breaker_which_rolls_back() {
+/// A service on `v1` rolling out `v2`, whose image crash-loops; returns both ARNs.
+fn crash_looping_rollout(rollback: bool) -> (Cluster, String, String) {
     let cluster = Cluster::new();
     let v1 = cluster.register("api", &cluster.image("v1"), &[]);
-    cluster.create_service("api", &v1, true);
+    cluster.create_service("api", &v1, rollback);
     let bad_image = cluster.image("crashes");
     cluster
         .stack
         .fault(json!({"kind": "crash_loop", "image": bad_image}));
     let v2 = cluster.register("api", &bad_image, &[]);
     cluster.update("api", &v2);
+    (cluster, v1, v2)
+}
+
+#[test]
+fn a_crash_loop_trips_the_circuit_breaker_which_rolls_back() {
+    let (cluster, v1, v2) = crash_looping_rollout(true);
 
     let failed = cluster.wait("api", "the circuit breaker", |s| {
         s.deployments()
@@ -344,15 +350,7 @@ fn a_crash_loop_trips_the_circuit_breaker_which_rolls_back() {
 
 #[test]
 fn without_rollback_the_failed_deployment_stays_primary() {
-    let cluster = Cluster::new();
-    let v1 = cluster.register("api", &cluster.image("v1"), &[]);
-    cluster.create_service("api", &v1, false);
-    let bad_image = cluster.image("crashes");
-    cluster
-        .stack
-        .fault(json!({"kind": "crash_loop", "image": bad_image}));
-    let v2 = cluster.register("api", &bad_image, &[]);
-    cluster.update("api", &v2);
+    let (cluster, _, v2) = crash_looping_rollout(false);
     let failed = cluster.wait("api", "the circuit breaker", |s| {
         primary(s).rollout_state().map(|r| r.as_str()) == Some("FAILED")
     });
