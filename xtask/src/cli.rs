@@ -43,7 +43,12 @@ pub enum Command {
 pub enum LocalCommand {
     /// Start the stack (idempotent) and create the resources of every `local_stack`
     /// environment in deploy.toml.
-    Up,
+    Up {
+        /// Run each ECS task as a container on the local Docker engine (health-checked,
+        /// its crashes counted by the circuit breaker), instead of only modelling it.
+        #[arg(long)]
+        run_containers: bool,
+    },
     /// Stop what `up` started.
     Down,
     /// Show what runs, where, and whether it answers; exit 1 when something is down.

@@ -31,8 +31,8 @@ pub const DIR_VAR: &str = "XTASK_LOCAL_STACK";
 pub fn run(ctx: &Context, command: &LocalCommand) -> Result<ExitCode> {
     let mut stack = Stack::open(ctx)?;
     match command {
-        LocalCommand::Up => {
-            stack.start()?;
+        LocalCommand::Up { run_containers } => {
+            stack.start(*run_containers)?;
             stack.bootstrap_all(ctx)?;
             print!("{}", stack.describe());
         }
@@ -74,6 +74,8 @@ struct State {
     registry: Process,
     /// SHA-256 of the plugin the running emulator was started with: a newer tool restarts it.
     plugin: String,
+    /// Whether tasks run as containers (`up --run-containers`).
+    run_containers: bool,
 }
 
 /// The local stack of one folder.
@@ -137,14 +139,19 @@ impl Stack {
     }
 
     /// Starts whatever is not running (idempotent), restarting the emulator when the
-    /// registry moved or the plugin changed.
-    pub fn start(&mut self) -> Result<()> {
+    /// registry moved, the plugin changed or the task mode did.
+    pub fn start(&mut self, run_containers: bool) -> Result<()> {
         let registry_moved = self.start_registry()?;
         let plugin = crate::workspace::hex(&Sha256::digest(PLUGIN));
-        if self.running(self.state.moto) && (registry_moved || self.state.plugin != plugin) {
+        let changed = registry_moved
+            || self.state.plugin != plugin
+            || self.state.run_containers != run_containers;
+        if self.running(self.state.moto) && changed {
             self.stop_process(self.state.moto)?;
+            self.remove_containers()?;
         }
         if !self.running(self.state.moto) {
+            self.state.run_containers = run_containers;
             self.start_moto()?;
             self.state.plugin = plugin;
         }
@@ -198,6 +205,11 @@ impl Stack {
                 &format!("127.0.0.1:{}", self.state.registry.port),
             ])
             .env("MOTO_ACCOUNT_ID", aws::LOCAL_ACCOUNT)
+            .env("XTASK_STACK", &self.marker)
+            .env(
+                "XTASK_RUN_CONTAINERS",
+                if self.state.run_containers { "1" } else { "0" },
+            )
             .current_dir(&self.dir);
         let pid = process::spawn_detached(command, &log)?;
         self.state.moto = Process {
@@ -225,9 +237,10 @@ impl Stack {
         }
     }
 
-    /// Stops both processes; their ports are kept for the next start.
+    /// Stops both processes and the task containers; ports are kept for the next start.
     pub fn stop(&mut self) -> Result<()> {
         self.stop_process(self.state.moto)?;
+        self.remove_containers()?;
         self.stop_process(self.state.registry)?;
         self.state.moto.pid = None;
         self.state.registry.pid = None;
@@ -243,7 +256,43 @@ impl Stack {
             std::fs::remove_dir_all(&data)
                 .with_context(|| format!("deleting {}", data.display()))?;
         }
-        self.start()
+        self.start(self.state.run_containers)
+    }
+
+    /// Removes the task containers of this stack (labelled with its folder), if any ran.
+    fn remove_containers(&self) -> Result<()> {
+        if !self.state.run_containers || install::which("docker").is_none() {
+            return Ok(());
+        }
+        let label = format!("label=xtask.stack={}", self.marker);
+        let listed = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &label])
+            .output()?;
+        let ids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if !ids.is_empty() {
+            Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .output()?;
+        }
+        Ok(())
+    }
+
+    /// Tasks running as containers, with their URLs (`up --run-containers`).
+    pub fn tasks(&self) -> Vec<serde_json::Value> {
+        let Some(endpoint) = self.endpoint() else {
+            return Vec::new();
+        };
+        ureq::get(&format!("{endpoint}/_xtask/tasks"))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|v| v["tasks"].as_array().cloned())
+            .unwrap_or_default()
     }
 
     /// Creates the resources of every `local_stack` environment of the working tree's
@@ -312,6 +361,8 @@ impl Stack {
             "registry": self.registry(),
             "account_id": aws::LOCAL_ACCOUNT,
             "moto_version": install::MOTO_VERSION,
+            "run_containers": self.state.run_containers,
+            "tasks": self.tasks(),
             "processes": {
                 "aws_emulator": process(self.state.moto, self.endpoint().map(|e| format!("{e}/_xtask/health")), "moto.log"),
                 "registry": process(self.state.registry, self.registry().map(|r| format!("http://{r}/v2/")), "registry.log"),
@@ -352,6 +403,17 @@ impl Stack {
             registry.clone(),
             registry.map(|r| format!("http://{r}/v2/")),
         ));
+        for (index, task) in self.tasks().iter().enumerate() {
+            if index == 0 {
+                out.push_str("\ntasks running as containers:\n");
+            }
+            let (cluster, group) = (
+                task["cluster"].as_str().unwrap_or_default(),
+                task["group"].as_str().unwrap_or_default(),
+            );
+            let url = task["url"].as_str().unwrap_or("(no port)");
+            out.push_str(&format!("  {cluster:<28} {group:<32} {url}\n"));
+        }
         if let Some(endpoint) = endpoint {
             out.push_str(&format!(
                 "\nAWS CLI and SDKs: AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=local\n",

@@ -13,6 +13,10 @@ that moto lacks. See docs/local-stack.md for the whole story; in short:
 - Fault injection through `/_xtask/faults`: crash loops, rollouts that never settle, task
   exit codes, tasks that never get one, and throttling, errors or latency per operation,
   each rendered exactly as that AWS protocol sends it.
+- With XTASK_RUN_CONTAINERS=1 (`local up --run-containers`), tasks run as containers on
+  the local Docker engine: a rollout completes when the new containers answer their health
+  check, a container that exits is a failed task for the circuit breaker, and RunTask
+  reports the container's real exit code.
 
 Run by `cargo xtask local up` as: python moto_plugin.py --port P --registry 127.0.0.1:R
 """
@@ -26,6 +30,7 @@ import json
 import math
 import os
 import random
+import subprocess
 import threading
 import time
 import urllib.error
@@ -294,7 +299,8 @@ class Middleware:
         method = environ.get("REQUEST_METHOD")
         try:
             if route == "health":
-                return self.json(start_response, 200, {"ok": True, "registry": REGISTRY, "step_seconds": STEP})
+                return self.json(start_response, 200, {"ok": True, "registry": REGISTRY, "step_seconds": STEP,
+                                                       "run_containers": RUN_CONTAINERS})
             if route == "faults" and method == "GET":
                 with LOCK:
                     return self.json(start_response, 200, {"faults": list(FAULTS.values())})
@@ -308,6 +314,9 @@ class Middleware:
                 return self.json(start_response, 200, {})
             if route == "network":
                 return self.json(start_response, 200, default_network(environ))
+            if route == "tasks":
+                with LOCK:
+                    return self.json(start_response, 200, {"tasks": running_tasks()})
         except (ValueError, KeyError) as err:
             return self.json(start_response, 400, {"error": str(err)})
         return self.json(start_response, 404, {"error": f"no such route /_xtask/{route}"})
@@ -573,6 +582,88 @@ def patch_ecr():
     ecr_responses.ECRResponse.get_authorization_token = get_authorization_token
 
 
+# ---------------------------------------------------------------- tasks as containers ------
+
+RUN_CONTAINERS = os.environ.get("XTASK_RUN_CONTAINERS") == "1"
+# Every container of this stack carries this label (the stack's folder), for `local down`.
+STACK_LABEL = os.environ.get("XTASK_STACK", "")
+# Steps a new task has to answer its health check before it counts as failed.
+HEALTH_GRACE_STEPS = int(os.environ.get("XTASK_HEALTH_GRACE_STEPS", "60"))
+
+
+def docker(*args):
+    """(exit code, stdout, stderr) of a docker CLI call."""
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stdout.strip(), done.stderr.strip()
+
+
+def launch(task, definition, command=None):
+    """Starts the task's container (pulling its image from the registry); a failure is kept
+    as the reason the task will stop with, as ECS reports it."""
+    spec = (definition.container_definitions or [{}])[0]
+    ports = spec.get("portMappings") or []
+    task._port = ports[0].get("containerPort") if ports else None
+    task._health = (spec.get("dockerLabels") or {}).get("xtask.health-path", "/health")
+    args = ["run", "-d", "--name", f"xtask-{task.id}", "--label", f"xtask.stack={STACK_LABEL}",
+            "--label", f"xtask.task={task.task_arn}", "--add-host", "host.docker.internal:host-gateway"]
+    if task._port:
+        args += ["-p", f"127.0.0.1::{task._port}"]
+    for pair in spec.get("environment") or []:
+        args += ["-e", f"{pair['name']}={pair['value']}"]
+    args.append(spec.get("image", ""))
+    args += command if command is not None else (spec.get("command") or [])
+    code, out, err = docker(*args)
+    task._container = out if code == 0 else None
+    last = err.splitlines()[-1] if err else "docker run failed"
+    task._launch_error = None if code == 0 else f"CannotPullContainerError: {last}"
+
+
+def container_state(task):
+    """("running" | "exited" | "gone", exit code or None) of a task's container."""
+    if getattr(task, "_container", None) is None:
+        return "gone", None
+    code, out, _ = docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", task._container)
+    if code != 0:
+        return "gone", None
+    status, exit_code = out.split()
+    return ("running" if status in ("created", "running", "restarting") else "exited"), int(exit_code)
+
+
+def url_of(task):
+    """`http://127.0.0.1:PORT` where the task's container port is published."""
+    if getattr(task, "_container", None) is None or not task._port:
+        return None
+    code, out, _ = docker("port", task._container, str(task._port))
+    return f"http://{out.splitlines()[0]}" if code == 0 and out else None
+
+
+def answers(url):
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except Exception:
+        return False
+
+
+def remove_container(task):
+    if getattr(task, "_container", None):
+        docker("rm", "-f", task._container)
+
+
+def running_tasks():
+    """Every task with a live container, for `local status`."""
+    found = []
+    for backend in ecs_models.ecs_backends[os.environ.get("MOTO_ACCOUNT_ID", "000000000000")].values():
+        for cluster, tasks in backend.tasks.items():
+            for task in tasks.values():
+                if getattr(task, "_container", None) and task.status != "STOPPED":
+                    url = url_of(task)
+                    found.append({"cluster": cluster, "group": task.group, "task": task.task_arn,
+                                  "container": f"xtask-{task.id}", "url": url,
+                                  "health": url + task._health if url else None})
+    return found
+
+
 # ---------------------------------------------------------------- the ECS model -------------
 
 
@@ -627,7 +718,8 @@ def image_of(backend, task_definition_arn):
     return containers[0].get("image", "")
 
 
-def start_task(backend, service, deployment, status="RUNNING"):
+def start_task(backend, service, deployment, status="RUNNING", run=True):
+    """A task of `deployment`; with containers on (and `run`), its container is started."""
     cluster = backend._get_cluster(service.cluster_name)
     definition = backend.describe_task_definition(deployment["taskDefinition"])
     task = ecs_models.Task(
@@ -649,22 +741,31 @@ def start_task(backend, service, deployment, status="RUNNING"):
         container.exitCode = None
     backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
     deployment["_tasks"].append(task.task_arn)
+    task._step, task._healthy, task._container, task._launch_error = deployment["_steps"], False, None, None
+    if RUN_CONTAINERS and run:
+        launch(task, definition)
     return task
 
 
 def stop_task(backend, service, arn, reason, exit_code=0, stop_code="ServiceSchedulerInitiated"):
     task = backend.tasks.get(service.cluster_name, {}).get(arn)
-    if task is None:
-        return None
-    task.status = "STOPPED"
-    task.desired_status = "STOPPED"
+    if task is not None:
+        mark_stopped(task, reason, stop_code, exit_code)
+    return task
+
+
+def mark_stopped(task, reason, stop_code, exit_code):
+    """A task as ECS reports it once stopped (no exit code when `exit_code` is None)."""
+    task.status = task.desired_status = "STOPPED"
     task.stopped_reason = reason
     task.stop_code = stop_code
-    task.stopped_at = task.stopping_at = now()
+    task.stopped_at = task.stopping_at = task.execution_stopped_at = now()
     for container in task.containers:
         container.last_status = "STOPPED"
         container.exitCode = exit_code
-    return task
+        if exit_code is None:
+            container.reason = reason.split(":", 1)[0]
+    remove_container(task)
 
 
 def task_id(arn):
@@ -695,7 +796,7 @@ def step(backend, service, deployment):
     crash = deployment["_kind"] == "rollout" and find_fault({"crash_loop"}, service=service.name, image=image)
     stuck = deployment["_kind"] == "rollout" and find_fault({"never_stable"}, service=service.name, image=image)
     if crash:
-        task = start_task(backend, service, deployment)
+        task = start_task(backend, service, deployment, run=False)
         event(service, f"has started 1 tasks: (task {task_id(task.task_arn)}).")
         stop_task(backend, service, task.task_arn, "Essential container in task exited", exit_code=1,
                   stop_code="EssentialContainerExited")
@@ -705,6 +806,8 @@ def step(backend, service, deployment):
         if enabled and deployment["failedTasks"] >= failure_threshold(desired):
             fail(backend, service, deployment, rollback)
         return
+    if RUN_CONTAINERS and not stuck:
+        return step_containers(backend, service, deployment)
     if deployment["_steps"] == 1:
         tasks = [start_task(backend, service, deployment) for _ in range(desired)]
         deployment["pendingCount"] = desired
@@ -720,10 +823,63 @@ def step(backend, service, deployment):
     elif deployment["_steps"] == 3:
         drain(backend, service, deployment)
     else:
-        deployment["rolloutState"] = "COMPLETED"
-        deployment["rolloutStateReason"] = f"ECS deployment {deployment['id']} completed."
-        event(service, f"(deployment {deployment['id']}) deployment completed.")
-        event(service, "has reached a steady state.")
+        complete(service, deployment)
+
+
+def complete(service, deployment):
+    deployment["rolloutState"] = "COMPLETED"
+    deployment["rolloutStateReason"] = f"ECS deployment {deployment['id']} completed."
+    event(service, f"(deployment {deployment['id']}) deployment completed.")
+    event(service, "has reached a steady state.")
+
+
+def listed(tasks):
+    return " ".join(f"(task {task_id(t.task_arn)})" for t in tasks)
+
+
+def step_containers(backend, service, deployment):
+    """A step with real containers: exited or never-healthy tasks fail (the circuit breaker
+    counts them), missing tasks start, healthy ones run; old tasks stop only once every new
+    one answers its health check."""
+    desired = deployment["desiredCount"]
+    cluster_tasks = backend.tasks.get(service.cluster_name, {})
+    live = [cluster_tasks[a] for a in deployment["_tasks"] if a in cluster_tasks and cluster_tasks[a].status != "STOPPED"]
+    failed = []
+    for task in live:
+        state, code = container_state(task)
+        overdue = not task._healthy and deployment["_steps"] - task._step > HEALTH_GRACE_STEPS
+        if state == "running" and not overdue:
+            continue
+        if task._launch_error:
+            reason, stop_code = task._launch_error, "TaskFailedToStart"
+        elif state == "exited":
+            reason, stop_code = "Essential container in task exited", "EssentialContainerExited"
+        else:
+            reason, stop_code = "Task failed container health checks", "TaskFailedToStart"
+        stop_task(backend, service, task.task_arn, reason, exit_code=code, stop_code=stop_code)
+        failed.append(task)
+    if failed:
+        deployment["failedTasks"] += len(failed)
+        event(service, f"has stopped {len(failed)} running tasks: {listed(failed)}.")
+        enabled, rollback = circuit_breaker(service)
+        if enabled and deployment["failedTasks"] >= failure_threshold(desired):
+            return fail(backend, service, deployment, rollback)
+    live = [t for t in live if t not in failed]
+    if len(live) < desired:
+        started = [start_task(backend, service, deployment) for _ in range(desired - len(live))]
+        event(service, f"has started {len(started)} tasks: {listed(started)}.")
+        live += started
+    for task in live:
+        url = url_of(task)
+        if not task._healthy and url and answers(url + task._health):
+            task._healthy = True
+    healthy = sum(1 for t in live if t._healthy)
+    deployment["runningCount"], deployment["pendingCount"] = healthy, desired - healthy
+    if healthy < desired:
+        return None
+    if any(d is not deployment for d in service.deployments):
+        return drain(backend, service, deployment)
+    return complete(service, deployment)
 
 
 def drain(backend, service, deployment):
@@ -770,40 +926,39 @@ def settled_deployment(service, task_definition):
 
 
 def advance_run_task(backend, task):
-    """PROVISIONING -> PENDING -> RUNNING -> STOPPED, with the exit code faults decide."""
+    """PROVISIONING -> PENDING -> RUNNING -> STOPPED. The exit code is the container's when
+    it really runs, else the one faults decide (0 by default)."""
     model = getattr(task, "_xtask", None)
     if model is None or task.desired_status == "STOPPED":
         return
     steps = int((time.time() - model["started"]) / STEP)
-    states = ["PROVISIONING", "PENDING", "RUNNING", "RUNNING"]
-    if steps < len(states):
-        task.status = states[steps]
-        for container in task.containers:
-            container.last_status = "RUNNING" if states[steps] == "RUNNING" else "PENDING"
-        if states[steps] == "RUNNING" and not getattr(task, "started_at", None):
-            task.started_at = now()
+    if steps < 2:
+        task.status = ("PROVISIONING", "PENDING")[steps]
         return
+    if not model["simulated"]:
+        if task._launch_error:
+            return mark_stopped(task, task._launch_error, "TaskFailedToStart", None)
+        state, code = container_state(task)
+        if state == "running":
+            return set_running(task)
+        return mark_stopped(task, "Essential container in task exited", "EssentialContainerExited", code)
+    if steps < 4:
+        return set_running(task)
     scope = {"family": model["family"], "command": model["command"]}
     if find_fault({"no_exit_code"}, **scope):
-        task.status, task.desired_status = "STOPPED", "STOPPED"
-        task.stop_code = "TaskFailedToStart"
-        task.stopped_reason = "CannotStartContainerError: the container runtime failed to start the container"
-        task.stopped_at = now()
-        for container in task.containers:
-            container.last_status = "STOPPED"
-            container.exitCode = None
-            container.reason = "CannotStartContainerError"
-        return
+        reason = "CannotStartContainerError: the container runtime failed to start the container"
+        return mark_stopped(task, reason, "TaskFailedToStart", None)
     fault = find_fault({"exit_code"}, **scope)
-    code = fault["code"] if fault else 0
-    task.status, task.desired_status = "STOPPED", "STOPPED"
-    task.stop_code = "EssentialContainerExited"
-    task.stopped_reason = "Essential container in task exited"
-    task.stopped_at = task.stopping_at = now()
-    task.execution_stopped_at = now()
+    return mark_stopped(task, "Essential container in task exited", "EssentialContainerExited",
+                        fault["code"] if fault else 0)
+
+
+def set_running(task):
+    task.status = "RUNNING"
     for container in task.containers:
-        container.last_status = "STOPPED"
-        container.exitCode = code
+        container.last_status = "RUNNING"
+    if not getattr(task, "started_at", None):
+        task.started_at = now()
 
 
 def patch_ecs():
@@ -893,13 +1048,19 @@ def patch_ecs():
                 or (definition.container_definitions or [{}])[0].get("command")
                 or []
             )
+            override = ((overrides or {}).get("containerOverrides") or [{}])[0].get("command")
+            faulted = find_fault({"exit_code", "no_exit_code"}, family=definition.family, command=command)
             for task in tasks:
-                task._xtask = {"started": time.time(), "family": definition.family, "command": command}
+                simulated = not RUN_CONTAINERS or faulted is not None
+                task._xtask = {"started": time.time(), "family": definition.family, "command": command,
+                               "simulated": simulated}
                 task.status = "PROVISIONING"
                 task.created_at = now()
                 for container in task.containers:
                     container.last_status = "PENDING"
                     container.exitCode = None
+                if not simulated:
+                    launch(task, definition, override)
             return tasks
 
     for name, function in [("create_service", create_service), ("update_service", update_service),

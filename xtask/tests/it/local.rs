@@ -2,7 +2,9 @@
 //! fault kind, ECR on the registry, and `local up` being idempotent. Each test works in a
 //! cluster (or repository, or bucket) of its own on the shared stack.
 
-use crate::stack::{eventually, require_docker, stack, unique, xtask_local, Stack};
+use crate::stack::{
+    container_stack, eventually, example_image, require_docker, stack, unique, xtask_local, Stack,
+};
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition,
     DeploymentCircuitBreaker, DeploymentConfiguration, LaunchType, NetworkConfiguration,
@@ -25,7 +27,10 @@ struct Cluster {
 
 impl Cluster {
     fn new() -> Cluster {
-        let stack = stack();
+        Cluster::on(stack())
+    }
+
+    fn on(stack: &'static Stack) -> Cluster {
         let rt = xtask::aws::runtime().unwrap();
         let aws = stack.clients(&rt);
         let name = unique("t");
@@ -58,14 +63,26 @@ impl Cluster {
 
     /// Registers a task definition running `image`; returns its ARN.
     fn register(&self, family: &str, image: &str, command: &[&str]) -> String {
-        let mut container = ContainerDefinition::builder()
+        self.register_container(family, self.container(image, command).build())
+    }
+
+    fn container(
+        &self,
+        image: &str,
+        command: &[&str],
+    ) -> aws_sdk_ecs::types::builders::ContainerDefinitionBuilder {
+        let container = ContainerDefinition::builder()
             .name("app")
             .image(image)
             .essential(true);
-        if !command.is_empty() {
-            container =
-                container.set_command(Some(command.iter().map(|c| (*c).to_owned()).collect()));
+        if command.is_empty() {
+            container
+        } else {
+            container.set_command(Some(command.iter().map(|c| (*c).to_owned()).collect()))
         }
+    }
+
+    fn register_container(&self, family: &str, container: ContainerDefinition) -> String {
         let registered = self.rt.block_on(
             self.aws
                 .ecs
@@ -75,7 +92,7 @@ impl Cluster {
                 .requires_compatibilities(Compatibility::Fargate)
                 .cpu("256")
                 .memory("512")
-                .container_definitions(container.build())
+                .container_definitions(container)
                 .send(),
         );
         registered
@@ -731,4 +748,154 @@ fn local_up_is_idempotent_and_status_reports_the_stack() {
     );
     let breaker = config.deployment_circuit_breaker().unwrap();
     assert!(breaker.enable() && breaker.rollback());
+}
+
+// ---- `local up --run-containers`: tasks as real containers of the example api ----------
+
+/// The example api's task definition on the container stack, reporting `version`.
+fn api_definition(cluster: &Cluster, image: &str, version: &str, command: &[&str]) -> String {
+    use aws_sdk_ecs::types::{KeyValuePair, PortMapping};
+    let container = cluster
+        .container(image, command)
+        .port_mappings(PortMapping::builder().container_port(8080).build())
+        .environment(
+            KeyValuePair::builder()
+                .name("DEPLOY_VERSION")
+                .value(version)
+                .build(),
+        )
+        .build();
+    cluster.register_container("api", container)
+}
+
+/// The containers this cluster runs, as `local status` lists them.
+fn running(cluster: &Cluster) -> Vec<serde_json::Value> {
+    let status = xtask_local(&cluster.stack.dir, &["status", "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let tasks = status["tasks"].as_array().unwrap().clone();
+    tasks
+        .into_iter()
+        .filter(|t| t["cluster"] == cluster.name)
+        .collect()
+}
+
+fn health(url: &str) -> serde_json::Value {
+    let body = ureq::get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn with_containers_a_rollout_waits_for_health_and_replaces_the_old_ones() {
+    let cluster = Cluster::on(container_stack());
+    let image = example_image(&cluster.stack.registry, &cluster.name, "v1", "api");
+    let v1 = api_definition(&cluster, &image, "one", &[]);
+    cluster.create_service("api", &v1, true);
+    let v2 = api_definition(&cluster, &image, "two", &[]);
+    cluster.update("api", &v2);
+    cluster.wait("api", "the rollout to complete", |s| {
+        primary(s).rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+            && s.deployments().len() == 1
+    });
+    let tasks = running(&cluster);
+    assert_eq!(tasks.len(), 2, "the old containers are gone: {tasks:#?}");
+    for task in tasks {
+        let answer = health(task["health"].as_str().unwrap());
+        assert_eq!(answer["status"], "ok");
+        assert_eq!(
+            answer["version"], "two",
+            "from the task definition's environment"
+        );
+        assert_eq!(answer["fingerprint"], "v1", "from the image");
+    }
+}
+
+#[test]
+fn with_containers_an_exiting_container_fails_the_rollout_through_the_circuit_breaker() {
+    let cluster = Cluster::on(container_stack());
+    let image = example_image(&cluster.stack.registry, &cluster.name, "v1", "api");
+    let v1 = api_definition(&cluster, &image, "one", &[]);
+    cluster.create_service("api", &v1, true);
+    // The api refuses an unknown command and exits 1: a real crash loop.
+    let broken = api_definition(&cluster, &image, "two", &["no-such-command"]);
+    cluster.update("api", &broken);
+    let restored = cluster.wait("api", "the rollback to complete", |s| {
+        s.task_definition() == Some(v1.as_str())
+            && primary(s).rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+            && s.deployments().len() == 1
+    });
+    let events = Cluster::messages(&restored);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("deployment failed: tasks failed to start.")),
+        "{events:#?}"
+    );
+    let stopped = cluster.rt.block_on(
+        cluster
+            .aws
+            .ecs
+            .list_tasks()
+            .cluster(&cluster.name)
+            .service_name("api")
+            .desired_status("STOPPED".into())
+            .send(),
+    );
+    let crashed: Vec<Task> = stopped
+        .unwrap()
+        .task_arns()
+        .iter()
+        .map(|a| cluster.task(a))
+        .filter(|t| t.task_definition_arn() == Some(broken.as_str()))
+        .collect();
+    assert!(crashed.len() >= 3, "{crashed:#?}");
+    assert!(
+        crashed
+            .iter()
+            .all(|t| t.containers()[0].exit_code() == Some(1)),
+        "the container's own exit code"
+    );
+    assert_eq!(
+        running(&cluster).len(),
+        2,
+        "the rolled-back service serves again"
+    );
+}
+
+#[test]
+fn with_containers_run_task_reports_the_containers_exit_code() {
+    let cluster = Cluster::on(container_stack());
+    let image = example_image(&cluster.stack.registry, &cluster.name, "v1", "api");
+    // `api migrate` without DATABASE_URL exits 1.
+    let migrate = api_definition(&cluster, &image, "one", &["migrate"]);
+    let (states, task) = cluster.follow(&cluster.run_task(&migrate));
+    assert!(states.contains(&"STOPPED".to_owned()), "{states:?}");
+    assert_eq!(task.containers()[0].exit_code(), Some(1));
+    assert_eq!(
+        task.stopped_reason(),
+        Some("Essential container in task exited")
+    );
+
+    let missing = api_definition(
+        &cluster,
+        &format!("{}/{}:missing", cluster.stack.registry, cluster.name),
+        "one",
+        &[],
+    );
+    let (_, task) = cluster.follow(&cluster.run_task(&missing));
+    assert_eq!(
+        task.containers()[0].exit_code(),
+        None,
+        "never started, so no exit code"
+    );
+    assert!(
+        task.stopped_reason()
+            .unwrap()
+            .starts_with("CannotPullContainerError"),
+        "{task:#?}"
+    );
 }

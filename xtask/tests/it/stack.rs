@@ -21,31 +21,100 @@ pub struct Stack {
     pub registry: String,
 }
 
-/// The stack of this test run, started on first use.
+/// The stack of this test run, started on first use (tasks modelled, not run).
 pub fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| start("local-stack", &["up"]))
+}
+
+/// A second stack whose tasks run as containers (`local up --run-containers`).
+pub fn container_stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-stack");
-        std::fs::create_dir_all(&dir).unwrap();
-        let lock = std::fs::File::create(dir.join("harness.lock")).unwrap();
-        // SAFETY: flock on a file we hold open; released when `lock` is dropped.
-        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
-        let up = xtask_local(&dir, &["up"]);
-        assert!(
-            up.status.success(),
-            "`xtask local up` failed (the message says what to install):\n{}\n{}",
-            String::from_utf8_lossy(&up.stdout),
-            String::from_utf8_lossy(&up.stderr)
-        );
-        let status = xtask_local(&dir, &["status", "--format", "json"]);
-        let status: Value = serde_json::from_slice(&status.stdout).unwrap();
-        drop(lock);
-        Stack {
-            dir,
-            endpoint: status["aws_endpoint"].as_str().unwrap().to_owned(),
-            registry: status["registry"].as_str().unwrap().to_owned(),
-        }
+        require_docker();
+        start("local-stack-containers", &["up", "--run-containers"])
     })
+}
+
+fn start(folder: &str, up_args: &[&str]) -> Stack {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(folder);
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(dir.join("harness.lock")).unwrap();
+    // SAFETY: flock on a file we hold open; released when `lock` is dropped.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let up = xtask_local(&dir, up_args);
+    assert!(
+        up.status.success(),
+        "`xtask local up` failed (the message says what to install):\n{}\n{}",
+        String::from_utf8_lossy(&up.stdout),
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let status = xtask_local(&dir, &["status", "--format", "json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    drop(lock);
+    Stack {
+        dir,
+        endpoint: status["aws_endpoint"].as_str().unwrap().to_owned(),
+        registry: status["registry"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// The example `service`'s image, built as a deploy builds it (a static binary copied into
+/// the service's FROM-scratch Dockerfile) and pushed to `registry` as `repository:tag`.
+pub fn example_image(registry: &str, repository: &str, tag: &str, service: &str) -> String {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static");
+    let built = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "--package",
+            service,
+        ])
+        .arg("--target-dir")
+        .arg(&target)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .current_dir(source_root())
+        .output()
+        .expect("cargo runs");
+    assert!(
+        built.status.success(),
+        "building {service}: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let context = tempfile::tempdir().unwrap();
+    let binary = target
+        .join("x86_64-unknown-linux-gnu/release")
+        .join(service);
+    std::fs::copy(binary, context.path().join(service)).unwrap();
+    std::fs::copy(
+        source_root().join(format!("services/{service}/Dockerfile")),
+        context.path().join("Dockerfile"),
+    )
+    .unwrap();
+    let image = format!("{registry}/{repository}:{tag}");
+    for args in [
+        vec![
+            "build",
+            "-q",
+            "--build-arg",
+            &format!("FINGERPRINT={tag}"),
+            "-t",
+            &image,
+            context.path().to_str().unwrap(),
+        ],
+        vec!["push", "-q", &image],
+    ] {
+        let out = Command::new("docker").args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    image
 }
 
 /// `xtask -C <this repository> local <args>` against the stack in `dir`.
