@@ -76,7 +76,7 @@ pub fn moto_python(dir: &Path) -> Result<PathBuf> {
 /// The registry binary (`docker-registry` on Debian, `registry` upstream), installed with
 /// apt when running as root on Debian.
 pub fn registry_binary() -> Result<PathBuf> {
-    let find = || which("docker-registry").or_else(|| which("registry"));
+    let find = super::which_registry;
     if let Some(found) = find() {
         return Ok(found);
     }

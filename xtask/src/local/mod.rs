@@ -12,6 +12,11 @@ mod process;
 
 pub use bootstrap::{Network, Resource, BOOTSTRAP_TAG};
 
+/// The registry binary on the PATH, if installed.
+pub fn which_registry() -> Option<PathBuf> {
+    install::which("docker-registry").or_else(|| install::which("registry"))
+}
+
 use crate::aws::{self, Clients};
 use crate::cli::{Format, LocalCommand};
 use crate::config::{Config, FILE_NAME};

@@ -899,3 +899,120 @@ fn with_containers_run_task_reports_the_containers_exit_code() {
         "{task:#?}"
     );
 }
+
+// ---- lifecycle: on stacks of their own, so the shared ones are never stopped -------------
+
+/// `xtask local <args>` against the stack in `dir`, with only `path` as the PATH.
+fn local_with_path(
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("-C")
+        .arg(crate::support::source_root())
+        .arg("local")
+        .args(args)
+        .env("XTASK_LOCAL_STACK", dir)
+        .env("PATH", path)
+        .env_remove("CARGO_MANIFEST_DIR")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_missing_part_fails_with_the_command_that_installs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let no_registry = local_with_path(dir.path(), bin.path(), &["up"]);
+    let err = String::from_utf8_lossy(&no_registry.stderr);
+    assert_eq!(no_registry.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("install it with `sudo apt-get install -y docker-registry`"),
+        "{err}"
+    );
+
+    // With the registry but no Python, the registry starts and the emulator cannot.
+    let registry =
+        xtask::local::which_registry().expect("the registry is installed on test machines");
+    std::os::unix::fs::symlink(registry, bin.path().join("docker-registry")).unwrap();
+    let no_python = local_with_path(dir.path(), bin.path(), &["up"]);
+    let err = String::from_utf8_lossy(&no_python.stderr);
+    assert_eq!(no_python.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "Python 3 is missing: install it with `sudo apt-get install -y python3 python3-venv`"
+        ),
+        "{err}"
+    );
+    assert!(local_with_path(dir.path(), bin.path(), &["down"])
+        .status
+        .success());
+}
+
+#[test]
+fn reset_forgets_everything_and_down_stops_everything() {
+    let dir = tempfile::Builder::new()
+        .prefix("xtask-lifecycle-")
+        .tempdir()
+        .unwrap();
+    let up = xtask_local(dir.path(), &["up"]);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let status: serde_json::Value =
+        serde_json::from_slice(&xtask_local(dir.path(), &["status", "--format", "json"]).stdout)
+            .unwrap();
+    let endpoint = status["aws_endpoint"].as_str().unwrap().to_owned();
+    let registry = status["registry"].as_str().unwrap().to_owned();
+    let rt = xtask::aws::runtime().unwrap();
+    let aws = rt.block_on(xtask::aws::Clients::local(&endpoint, "us-east-1"));
+    rt.block_on(aws.ecs.create_cluster().cluster_name("scratch").send())
+        .unwrap();
+    require_docker();
+    let image = example_image(&registry, "scratch/api", "v1", "api");
+
+    let reset = xtask_local(dir.path(), &["reset"]);
+    let text = String::from_utf8_lossy(&reset.stdout);
+    assert!(reset.status.success(), "{text}");
+    assert!(
+        text.contains("created ecs cluster              acme-local"),
+        "resources are created again:\n{text}"
+    );
+    let clusters = rt.block_on(aws.ecs.list_clusters().send()).unwrap();
+    assert!(
+        !clusters
+            .cluster_arns()
+            .iter()
+            .any(|arn| arn.ends_with("/scratch")),
+        "{clusters:?}"
+    );
+    let tags = ureq::get(&format!("http://{registry}/v2/scratch/api/tags/list")).call();
+    assert!(tags.is_err(), "the registry forgot {image}");
+
+    let running: serde_json::Value =
+        serde_json::from_slice(&xtask_local(dir.path(), &["status", "--format", "json"]).stdout)
+            .unwrap();
+    let down = xtask_local(dir.path(), &["down"]);
+    assert!(down.status.success());
+    let after = xtask_local(dir.path(), &["status", "--format", "json"]);
+    assert_eq!(
+        after.status.code(),
+        Some(1),
+        "status fails when the stack is down"
+    );
+    let after: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(after["aws_endpoint"], serde_json::Value::Null);
+    for process in ["aws_emulator", "registry"] {
+        let pid = running["processes"][process]["pid"].as_u64().unwrap();
+        // Gone, or a zombie waiting for a parent that does not reap (PID 1 in a container).
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let alive = stat
+            .rsplit(") ")
+            .next()
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('Z'));
+        assert!(!alive, "{process} (pid {pid}) still runs: {stat}");
+    }
+}
