@@ -34,36 +34,47 @@ pub fn spawn_detached(mut command: Command, log: &Path) -> Result<u32> {
     Ok(child.id())
 }
 
-/// Whether `pid` is alive (not a zombie) and its command line mentions `marker`.
+/// Whether `pid` exists and is not a zombie (a killed process whose parent, PID 1 in a
+/// container, may never reap it).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit(") ")
+                .next()
+                .and_then(|rest| rest.chars().next())
+        })
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+/// Whether `pid` is alive and its command line mentions `marker` (so it is ours).
 pub fn is_running(pid: u32, marker: &str) -> bool {
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;
     };
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| stat.rsplit(") ").next().map(|rest| rest.starts_with('Z')))
-        .unwrap_or(true);
-    !zombie && String::from_utf8_lossy(&cmdline).contains(marker)
+    alive(pid) && String::from_utf8_lossy(&cmdline).contains(marker)
 }
 
-/// Stops our process `pid` (SIGTERM, then SIGKILL after five seconds).
+/// Stops our process `pid`: SIGTERM, then SIGKILL after five seconds, and returns only
+/// once it is gone. Ownership is checked before signalling; while a process exits its
+/// command line empties before it is gone, so the wait looks at its state alone.
 pub fn stop(pid: u32, marker: &str) -> Result<()> {
     if !is_running(pid, marker) {
         return Ok(());
     }
     let pid_t = i32::try_from(pid)?;
-    // SAFETY: plain syscalls on a pid we checked is ours.
-    unsafe { libc::kill(pid_t, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while is_running(pid, marker) {
-        if Instant::now() > deadline {
-            // SAFETY: as above.
-            unsafe { libc::kill(pid_t, libc::SIGKILL) };
-            break;
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        // SAFETY: plain syscalls on a pid we checked is ours.
+        unsafe { libc::kill(pid_t, signal) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        if !alive(pid) {
+            return Ok(());
+        }
     }
-    Ok(())
+    bail!("process {pid} did not stop after SIGKILL")
 }
 
 /// A port on 127.0.0.1 that nothing listens on right now.
