@@ -3,7 +3,8 @@
 //! cluster (or repository, or bucket) of its own on the shared stack.
 
 use crate::stack::{
-    container_stack, eventually, example_image, require_docker, stack, unique, xtask_local, Stack,
+    container_stack, eventually, example_image, get_json, require_docker, stack, unique,
+    xtask_local, Stack,
 };
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition,
@@ -180,6 +181,26 @@ impl Cluster {
         ran.unwrap().tasks()[0].task_arn().unwrap().to_owned()
     }
 
+    /// The stopped tasks of `service` that ran `task_definition`.
+    fn stopped_tasks(&self, service: &str, task_definition: &str) -> Vec<Task> {
+        let listed = self.rt.block_on(
+            self.aws
+                .ecs
+                .list_tasks()
+                .cluster(&self.name)
+                .service_name(service)
+                .desired_status("STOPPED".into())
+                .send(),
+        );
+        listed
+            .unwrap()
+            .task_arns()
+            .iter()
+            .map(|arn| self.task(arn))
+            .filter(|t| t.task_definition_arn() == Some(task_definition))
+            .collect()
+    }
+
     fn task(&self, arn: &str) -> Task {
         let described = self.rt.block_on(
             self.aws
@@ -340,22 +361,7 @@ fn a_crash_loop_trips_the_circuit_breaker_which_rolls_back() {
         "{events:#?}"
     );
 
-    let stopped = cluster.rt.block_on(
-        cluster
-            .aws
-            .ecs
-            .list_tasks()
-            .cluster(&cluster.name)
-            .service_name("api")
-            .desired_status("STOPPED".into())
-            .send(),
-    );
-    let arns = stopped.unwrap().task_arns().to_vec();
-    let crashed: Vec<Task> = arns
-        .iter()
-        .map(|a| cluster.task(a))
-        .filter(|t| t.task_definition_arn() == Some(v2.as_str()))
-        .collect();
+    let crashed = cluster.stopped_tasks("api", &v2);
     assert!(crashed.len() >= 3);
     for task in crashed {
         assert_eq!(
@@ -660,15 +666,7 @@ fn ecr_images_are_the_registrys_images() {
             .send(),
     )
     .unwrap();
-    let tags: serde_json::Value = serde_json::from_str(
-        &ureq::get(&format!("http://{}/v2/{name}/tags/list", stack.registry))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap(),
-    )
-    .unwrap();
+    let tags = get_json(&format!("http://{}/v2/{name}/tags/list", stack.registry));
     let mut tags: Vec<&str> = tags["tags"]
         .as_array()
         .unwrap()
@@ -781,16 +779,6 @@ fn running(cluster: &Cluster) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn health(url: &str) -> serde_json::Value {
-    let body = ureq::get(url)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    serde_json::from_str(&body).unwrap()
-}
-
 #[test]
 fn with_containers_a_rollout_waits_for_health_and_replaces_the_old_ones() {
     let cluster = Cluster::on(container_stack());
@@ -806,7 +794,7 @@ fn with_containers_a_rollout_waits_for_health_and_replaces_the_old_ones() {
     let tasks = running(&cluster);
     assert_eq!(tasks.len(), 2, "the old containers are gone: {tasks:#?}");
     for task in tasks {
-        let answer = health(task["health"].as_str().unwrap());
+        let answer = get_json(task["health"].as_str().unwrap());
         assert_eq!(answer["status"], "ok");
         assert_eq!(
             answer["version"], "two",
@@ -837,23 +825,7 @@ fn with_containers_an_exiting_container_fails_the_rollout_through_the_circuit_br
             .any(|e| e.contains("deployment failed: tasks failed to start.")),
         "{events:#?}"
     );
-    let stopped = cluster.rt.block_on(
-        cluster
-            .aws
-            .ecs
-            .list_tasks()
-            .cluster(&cluster.name)
-            .service_name("api")
-            .desired_status("STOPPED".into())
-            .send(),
-    );
-    let crashed: Vec<Task> = stopped
-        .unwrap()
-        .task_arns()
-        .iter()
-        .map(|a| cluster.task(a))
-        .filter(|t| t.task_definition_arn() == Some(broken.as_str()))
-        .collect();
+    let crashed = cluster.stopped_tasks("api", &broken);
     assert!(crashed.len() >= 3, "{crashed:#?}");
     assert!(
         crashed

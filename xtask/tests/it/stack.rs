@@ -170,17 +170,22 @@ impl Stack {
     }
 
     pub fn network(&self) -> Value {
-        let body = ureq::get(&format!(
+        get_json(&format!(
             "{}/_xtask/network?region=us-east-1",
             self.endpoint
         ))
+    }
+}
+
+/// `GET url`, which must answer JSON.
+pub fn get_json(url: &str) -> Value {
+    let body = ureq::get(url)
         .call()
         .unwrap()
         .body_mut()
         .read_to_string()
         .unwrap();
-        serde_json::from_str(&body).unwrap()
-    }
+    serde_json::from_str(&body).unwrap()
 }
 
 /// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
