@@ -10,7 +10,7 @@ mod bootstrap;
 mod install;
 mod process;
 
-pub use bootstrap::{Network, Resource, BOOTSTRAP_TAG};
+pub use bootstrap::{Network, Resource};
 
 /// The registry binary on the PATH, if installed.
 pub fn which_registry() -> Option<PathBuf> {
@@ -46,12 +46,15 @@ pub fn run(ctx: &Context, command: &LocalCommand) -> Result<ExitCode> {
             println!("local stack stopped ({})", stack.dir.display());
         }
         LocalCommand::Status { format } => {
-            let healthy = stack.healthy();
+            let probe = stack.probe();
             match format {
-                Format::Text => print!("{}", stack.describe()),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&stack.status_json())?),
+                Format::Text => print!("{}", stack.describe_probed(&probe)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&stack.status_json(&probe))?
+                ),
             }
-            return Ok(if healthy {
+            return Ok(if probe.healthy() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -133,14 +136,16 @@ impl Stack {
             .then(|| format!("127.0.0.1:{}", self.state.registry.port))
     }
 
-    fn healthy(&self) -> bool {
-        let moto = self
-            .endpoint()
-            .is_some_and(|e| process::answers(&format!("{e}/_xtask/health")));
-        let registry = self
-            .registry()
-            .is_some_and(|r| process::answers(&format!("http://{r}/v2/")));
-        moto && registry
+    /// Whether each process answers its health check now (`None`: not running).
+    fn probe(&self) -> Probe {
+        let answers = |process: Process, url: fn(u16) -> String| {
+            self.running(process)
+                .then(|| process::answers(&url(process.port)))
+        };
+        Probe {
+            moto: answers(self.state.moto, moto_health),
+            registry: answers(self.state.registry, registry_health),
+        }
     }
 
     /// Starts whatever is not running (idempotent), restarting the emulator when the
@@ -186,7 +191,7 @@ impl Stack {
         self.save()?;
         process::wait_healthy(
             "the registry",
-            &format!("http://127.0.0.1:{port}/v2/"),
+            &registry_health(port),
             pid,
             &self.marker,
             &log,
@@ -222,7 +227,7 @@ impl Stack {
             port,
         };
         self.save()?;
-        let health = format!("http://127.0.0.1:{port}/_xtask/health");
+        let health = moto_health(port);
         process::wait_healthy("the AWS emulator (moto)", &health, pid, &self.marker, &log)
     }
 
@@ -350,13 +355,13 @@ impl Stack {
         Ok(serde_json::from_str(&body)?)
     }
 
-    fn status_json(&self) -> serde_json::Value {
-        let process = |p: Process, url: Option<String>, log: &str| {
+    fn status_json(&self, probe: &Probe) -> serde_json::Value {
+        let process = |p: Process, healthy: Option<bool>, log: &str| {
             serde_json::json!({
                 "pid": p.pid,
                 "port": p.port,
-                "running": self.running(p),
-                "healthy": url.is_some_and(|u| process::answers(&u)),
+                "running": healthy.is_some(),
+                "healthy": healthy == Some(true),
                 "log": self.dir.join(log),
             })
         };
@@ -369,19 +374,22 @@ impl Stack {
             "run_containers": self.state.run_containers,
             "tasks": self.tasks(),
             "processes": {
-                "aws_emulator": process(self.state.moto, self.endpoint().map(|e| format!("{e}/_xtask/health")), "moto.log"),
-                "registry": process(self.state.registry, self.registry().map(|r| format!("http://{r}/v2/")), "registry.log"),
+                "aws_emulator": process(self.state.moto, probe.moto, "moto.log"),
+                "registry": process(self.state.registry, probe.registry, "registry.log"),
             },
         })
     }
 
     /// A few lines for people: what runs where, and how to talk to it.
     fn describe(&self) -> String {
-        let line =
-            |what: &str, p: Process, address: Option<String>, health: Option<String>| match address
-            {
+        self.describe_probed(&self.probe())
+    }
+
+    fn describe_probed(&self, probe: &Probe) -> String {
+        let line = |what: &str, p: Process, address: Option<String>, healthy: Option<bool>| {
+            match address {
                 Some(address) => {
-                    let state = if health.is_some_and(|h| process::answers(&h)) {
+                    let state = if healthy == Some(true) {
                         "healthy"
                     } else {
                         "NOT ANSWERING"
@@ -392,21 +400,21 @@ impl Stack {
                     )
                 }
                 None => format!("  {what:<13} {:<26} stopped\n", "-"),
-            };
+            }
+        };
         let endpoint = self.endpoint();
-        let registry = self.registry();
         let mut out = format!("local stack in {}\n", self.dir.display());
         out.push_str(&line(
             "aws emulator",
             self.state.moto,
             endpoint.clone(),
-            endpoint.clone().map(|e| format!("{e}/_xtask/health")),
+            probe.moto,
         ));
         out.push_str(&line(
             "registry",
             self.state.registry,
-            registry.clone(),
-            registry.map(|r| format!("http://{r}/v2/")),
+            self.registry(),
+            probe.registry,
         ));
         for (index, task) in self.tasks().iter().enumerate() {
             if index == 0 {
@@ -427,6 +435,26 @@ impl Stack {
         }
         out
     }
+}
+
+/// What a health probe of the stack's two processes found: `None` when not running.
+struct Probe {
+    moto: Option<bool>,
+    registry: Option<bool>,
+}
+
+impl Probe {
+    fn healthy(&self) -> bool {
+        self.moto == Some(true) && self.registry == Some(true)
+    }
+}
+
+fn moto_health(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/_xtask/health")
+}
+
+fn registry_health(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/v2/")
 }
 
 /// The registry's configuration: its own storage, deletes allowed (ECR's BatchDeleteImage).
