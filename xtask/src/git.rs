@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 /// A repository whose working directory is the monorepo root.
 pub struct Repo {
     inner: Repository,
-    pub workdir: PathBuf,
 }
 
 /// A resolved commit.
@@ -126,11 +125,10 @@ impl Repo {
                 err.message()
             ))
         })?;
-        let workdir = inner
+        inner
             .workdir()
-            .context("bare repositories are not supported: the tool reads the working tree too")?
-            .to_path_buf();
-        Ok(Repo { inner, workdir })
+            .context("bare repositories are not supported: the tool reads the working tree too")?;
+        Ok(Repo { inner })
     }
 
     /// The repository's git directory (`.git`, or the real one behind a worktree's).

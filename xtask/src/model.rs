@@ -16,9 +16,8 @@ use std::sync::Arc;
 
 pub struct Model {
     pub commit: Commit,
-    /// `None` when the commit has no `deploy.toml` (before the tool was adopted).
-    pub config: Option<Arc<Config>>,
-    pub workspace: Workspace,
+    /// What each unit reads; empty when the commit has no `deploy.toml` (before the tool
+    /// was adopted).
     pub units: Vec<UnitInputs>,
     pub prints: Fingerprints,
 }
@@ -79,8 +78,6 @@ impl<'r> Loader<'r> {
         let prints = fingerprint::fingerprint(&snapshot, &workspace, &units)?;
         Ok(Model {
             commit: commit.clone(),
-            config,
-            workspace,
             units,
             prints,
         })
