@@ -198,8 +198,6 @@ pub fn fingerprint(
         workspace,
         table: Vec::new(),
         by_key: HashMap::new(),
-        crates: vec![None; workspace.crates.len()],
-        packages: HashMap::new(),
         patterns: HashMap::new(),
     };
     let mut fingerprinted = Vec::with_capacity(units.len());
@@ -232,8 +230,6 @@ struct Builder<'a> {
     workspace: &'a Workspace,
     table: Vec<Entry>,
     by_key: HashMap<InputKey, usize>,
-    crates: Vec<Option<usize>>,
-    packages: HashMap<usize, usize>,
     /// Table entries of each path pattern's matches at this commit.
     patterns: HashMap<(String, bool), Vec<usize>>,
 }
@@ -312,7 +308,7 @@ impl Builder<'_> {
             );
         }
         for &(package, via) in &unit.packages {
-            slots.push((self.package(package), Some(via)));
+            slots.push((self.package(package)?, Some(via)));
         }
         Ok(slots)
     }
@@ -353,46 +349,26 @@ impl Builder<'_> {
     }
 
     fn krate(&mut self, krate: &Crate) -> Result<(usize, Option<usize>)> {
-        let index = self
-            .workspace
-            .crate_named(&krate.name)
-            .expect("units use this workspace's crates");
-        if let Some(entry) = self.crates[index] {
-            return Ok((entry, None));
-        }
-        let id = format!("{} {}", krate.path, krate.content);
         let key = InputKey::Crate {
             name: krate.name.clone(),
         };
-        let slot = self.push(key, id, krate.path.clone(), Scope::of_crate(krate));
-        self.crates[index] = Some(slot.0);
-        Ok(slot)
+        self.shared(key, |_| {
+            let id = format!("{} {}", krate.path, krate.content);
+            Ok((id, krate.path.clone(), Scope::of_crate(krate)))
+        })
     }
 
     /// A lockfile package: its exact identity and the versions its dependencies resolved
-    /// to, so that a changed edge in the lockfile changes the fingerprint too.
-    fn package(&mut self, index: usize) -> usize {
-        if let Some(&entry) = self.packages.get(&index) {
-            return entry;
-        }
-        let lock = self
-            .workspace
+    /// to, so that a changed edge in the lockfile changes the fingerprint too. Its key
+    /// carries the source when not crates.io, so it names one lockfile entry.
+    fn package(&mut self, index: usize) -> Result<usize> {
+        // The workspace outlives the builder: borrow the lockfile from it, not from `self`.
+        let workspace = self.workspace;
+        let lock = workspace
             .lock
-            .as_ref()
+            .as_deref()
             .expect("packages come from the lockfile");
         let package = &lock.packages[index];
-        let mut deps: Vec<String> = package
-            .deps
-            .iter()
-            .map(|&d| format!("{}@{}", lock.packages[d].name, lock.packages[d].version))
-            .collect();
-        deps.sort_unstable();
-        let source = package.source.as_deref().unwrap_or("-");
-        let id = format!(
-            "{source} {} [{}]",
-            package.checksum.as_deref().unwrap_or("-"),
-            deps.join(",")
-        );
         let version = match package.source.as_deref() {
             Some(CRATES_IO) | None => package.version.clone(),
             Some(source) => format!("{} ({source})", package.version),
@@ -401,9 +377,22 @@ impl Builder<'_> {
             name: package.name.clone(),
             version: version.clone(),
         };
-        let (entry, _) = self.push(key, id, version, Scope::None);
-        self.packages.insert(index, entry);
-        entry
+        let (entry, _) = self.shared(key, |_| {
+            let mut deps: Vec<String> = package
+                .deps
+                .iter()
+                .map(|&d| format!("{}@{}", lock.packages[d].name, lock.packages[d].version))
+                .collect();
+            deps.sort_unstable();
+            let source = package.source.as_deref().unwrap_or("-");
+            let id = format!(
+                "{source} {} [{}]",
+                package.checksum.as_deref().unwrap_or("-"),
+                deps.join(",")
+            );
+            Ok((id, version, Scope::None))
+        })?;
+        Ok(entry)
     }
 
     /// The object id at `path`, or `absent`.
