@@ -19,10 +19,19 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("api: {err}");
+            eprintln!("api: {}", causes(&*err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its sources, joined: a postgres error displays only its kind ("db error",
+/// "error connecting to server") and keeps the server's message in its source.
+fn causes(err: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(err), |err| err.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn serve() -> std::io::Result<()> {
