@@ -24,6 +24,18 @@ impl Clients {
         Clients::from_config(&local_config(endpoint, region).await, true)
     }
 
+    /// Clients for a real AWS account: the default credential chain (environment, profile,
+    /// SSO, web identity for GitHub OIDC) or `profile`; `AWS_ENDPOINT_URL` is honoured.
+    pub async fn for_aws(region: &str, profile: Option<&str>) -> Clients {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .retry_config(retries());
+        if let Some(profile) = profile {
+            loader = loader.profile_name(profile);
+        }
+        Clients::from_config(&loader.load().await, false)
+    }
+
     /// Clients for `config`; `local` selects the emulator's addressing.
     pub fn from_config(config: &SdkConfig, local: bool) -> Clients {
         // The emulator serves every bucket on one host: path-style addressing.
@@ -53,8 +65,17 @@ pub async fn local_config(endpoint: &str, region: &str) -> SdkConfig {
         .region(Region::new(region.to_owned()))
         .endpoint_url(endpoint)
         .credentials_provider(credentials)
+        .retry_config(retries())
         .load()
         .await
+}
+
+/// Throttling and server errors are retried with the SDK's jittered exponential backoff;
+/// a deploy makes many calls in a burst, so more attempts than the default three.
+fn retries() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(8)
+        .with_max_backoff(std::time::Duration::from_secs(10))
 }
 
 /// A tokio runtime for one command: the SDK is async, the tool is not.

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 /// Deploy tool of this monorepo: works out what changed, builds and ships only that.
 ///
 /// Exit codes: 0 success, 1 internal error, 2 usage or configuration error,
-/// 3 a check failed.
+/// 3 a check failed, 4 deploy lock held, 10 build, 11 push, 12 migration,
+/// 13 rollout failed or rolled back, 14 timeout, 15 health check, 130 interrupted.
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
@@ -29,6 +30,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Show every input of one service or app, its fingerprint, and what differs from a base.
     Explain(ExplainArgs),
+    /// Build, push, migrate and roll what changed against what is live; health-check it.
+    Deploy(DeployArgs),
     /// Run every check CI runs: format, lints, tests, deploy.toml, file ownership.
     Check(CheckArgs),
     /// The embedded local stack: an AWS emulator with ECS rollouts, and a registry.
@@ -102,6 +105,59 @@ pub struct ExplainArgs {
 pub enum Format {
     Text,
     Json,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("mode").args(["changed", "all"]).multiple(false)))]
+pub struct DeployArgs {
+    /// Environment from deploy.toml [default: its `default_env`].
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Deploy the services whose fingerprint differs from what is live (the default).
+    #[arg(long)]
+    pub changed: bool,
+    /// Deploy every service, changed or not (existing images are reused, never rebuilt).
+    #[arg(long)]
+    pub all: bool,
+    /// Only these services (comma-separated); nothing else is built or rolled.
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub services: Vec<String>,
+    /// Print the plan and the pre-flight checks, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// AWS profile (else the default credential chain).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Deploy even if inputs have uncommitted changes (they are not in the images).
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Do not ship the single-page apps.
+    #[arg(long)]
+    pub skip_spas: bool,
+    /// Build and push images, then stop: no migration, no roll.
+    #[arg(long)]
+    pub images_only: bool,
+    /// Parallel image builds, rolls and health checks.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Time limit of each waiting phase (migrations, each rollout, health checks).
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// What to do when a rollout or health check fails: stop, or roll every service this
+    /// deploy rolled back to its previous task definition.
+    #[arg(long, value_enum, default_value_t = OnFailure::Stop)]
+    pub on_failure: OnFailure,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnFailure {
+    Stop,
+    Rollback,
 }
 
 #[derive(Debug, Args)]

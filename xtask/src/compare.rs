@@ -67,7 +67,7 @@ fn side(model: &Model) -> Side<'_> {
 }
 
 /// Dirty paths of the working tree that are inputs of some unit at the head.
-fn dirty_inputs(repo: &Repo, head: &Model) -> Result<Vec<DirtyInput>> {
+pub fn dirty_inputs(repo: &Repo, head: &Model) -> Result<Vec<DirtyInput>> {
     let owners = Owners::new(&head.units, Reach::Inputs)?;
     Ok(repo
         .dirty_paths()?

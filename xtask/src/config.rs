@@ -58,6 +58,12 @@ pub struct Environment {
     pub local_stack: bool,
     pub cluster: Option<Spanned<String>>,
     pub state_bucket: Option<Spanned<String>>,
+    /// Base URL of each service after a deploy, a template with `{name}` (the service):
+    /// its `health_path` is checked there. Local stacks find their tasks' URLs themselves.
+    pub service_url: Option<Spanned<String>>,
+    /// Name of the environment variable that holds a Slack-compatible webhook URL, posted
+    /// to at the end of each deploy. The URL is a secret: it never goes in this file.
+    pub webhook_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -312,7 +318,10 @@ impl Config {
                     format!("`region` must look like `eu-west-1`, found `{region}`"),
                 ));
             }
-            for template in [&env.cluster, &env.state_bucket].into_iter().flatten() {
+            for template in [&env.cluster, &env.state_bucket, &env.service_url]
+                .into_iter()
+                .flatten()
+            {
                 check_template(template, problems);
             }
         }
@@ -410,7 +419,7 @@ impl Config {
 /// Resource names in one environment: every template of `deploy.toml`, expanded.
 pub struct Names<'c> {
     config: &'c Config,
-    env_name: &'c str,
+    pub env_name: &'c str,
     pub env: &'c Environment,
 }
 
@@ -456,6 +465,12 @@ impl Names<'_> {
 
     pub fn bucket(&self, app: &App) -> String {
         self.expand(Some(&app.bucket), "", &app.name)
+    }
+
+    /// Where a service's health path is served, when the environment says.
+    pub fn service_url(&self, service: &Service) -> Option<String> {
+        let url = self.env.service_url.as_ref()?;
+        Some(self.expand(Some(url), "", &service.name))
     }
 }
 

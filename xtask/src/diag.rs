@@ -9,12 +9,29 @@ use std::ops::Range;
 /// Documented exit codes (see README "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
+    Success = 0,
     /// Something failed that is not the user's input (I/O, git internals, a bug).
     Internal = 1,
     /// Bad flags, bad `deploy.toml`, unknown revision or unit.
     Usage = 2,
     /// A check (`cargo xtask check`) or a pre-flight check failed.
     CheckFailed = 3,
+    /// Another deploy holds the environment's lock.
+    LockHeld = 4,
+    /// A `cargo build` or `docker build` failed.
+    Build = 10,
+    /// Pushing or tagging an image failed.
+    Push = 11,
+    /// A migration task failed (or could not run).
+    Migration = 12,
+    /// A rollout failed or the circuit breaker rolled it back.
+    Rollout = 13,
+    /// A phase did not finish within its timeout.
+    Timeout = 14,
+    /// A service did not pass its health check after its rollout.
+    Health = 15,
+    /// Interrupted (Ctrl-C): the lock was released and the ledger says so.
+    Interrupted = 130,
 }
 
 /// An error already rendered for the user, with the exit code it stands for.
@@ -31,6 +48,15 @@ impl fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
+
+/// A failure with its exit code and a message for the user.
+pub fn fail(exit: Exit, message: impl Into<String>) -> anyhow::Error {
+    Failure {
+        exit,
+        message: message.into(),
+    }
+    .into()
+}
 
 /// A usage error: bad flag values, unknown names, unknown revisions.
 pub fn usage(message: impl Into<String>) -> anyhow::Error {

@@ -164,6 +164,20 @@ impl Repo {
         })
     }
 
+    /// The checked-out branch's short name; `None` on a detached HEAD.
+    pub fn branch(&self) -> Option<String> {
+        let head = self.inner.head().ok()?;
+        if !head.is_branch() {
+            return None;
+        }
+        head.shorthand().ok().map(str::to_owned)
+    }
+
+    /// Whether `id` (a full commit id) is in this clone.
+    pub fn has_commit(&self, id: &str) -> bool {
+        Oid::from_str(id).is_ok_and(|oid| self.inner.find_commit(oid).is_ok())
+    }
+
     /// The files of `commit`, read from its tree.
     pub fn snapshot(&self, commit: &Commit) -> Result<Snapshot<'_>> {
         Ok(Snapshot {

@@ -4,6 +4,9 @@
 //! Where things live: `plan.rs` decides (pure), `fingerprint.rs` says what a build is,
 //! `inputs.rs` what it reads, `workspace.rs` the crate graph, `config.rs` deploy.toml,
 //! `compare.rs` runs `plan`/`explain`, `check/` runs `check`, `bench/` the benchmarks.
+//! `deploy/` runs `deploy`: `live.rs` reads what runs, `deploy/steps.rs` plans (pure),
+//! `exec/` executes (the migration gate is `exec/migrate.rs`), `report.rs` renders events,
+//! `state.rs` holds the lock and the ledger.
 
 pub mod aws;
 pub mod bench;
@@ -13,14 +16,19 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod context;
+pub mod deploy;
 pub mod diag;
+pub mod exec;
 pub mod fingerprint;
 pub mod git;
 pub mod inputs;
+pub mod live;
 pub mod local;
 pub mod lockfile;
 pub mod model;
 pub mod owners;
 pub mod plan;
 pub mod render;
+pub mod report;
+pub mod state;
 pub mod workspace;

@@ -3,7 +3,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 use xtask::cli::{Cli, Command};
-use xtask::{bench, check, compare, context, diag, local};
+use xtask::{bench, check, compare, context, deploy, diag, local};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,6 +18,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Plan(args) => compare::plan_command(&ctx, args)?,
         Command::Explain(args) => compare::explain_command(&ctx, args)?,
+        Command::Deploy(args) => return deploy::run(&ctx, args),
         Command::Check(args) => return check::run(&ctx, args),
         Command::Local(command) => return local::run(&ctx, command),
         Command::Bench(command) => bench::run(&ctx, command)?,

@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 pub struct Model {
     pub commit: Commit,
+    /// The commit's `deploy.toml`; `None` before the tool was adopted.
+    pub config: Option<Arc<Config>>,
     /// What each unit reads; empty when the commit has no `deploy.toml` (before the tool
     /// was adopted).
     pub units: Vec<UnitInputs>,
@@ -78,6 +80,7 @@ impl<'r> Loader<'r> {
         let prints = fingerprint::fingerprint(&snapshot, &workspace, &units)?;
         Ok(Model {
             commit: commit.clone(),
+            config,
             units,
             prints,
         })

@@ -129,6 +129,18 @@ pub enum Reason {
     InputChanged {
         input: String,
     },
+    /// What runs has no fingerprint this tool can read (never deployed by it, or its image
+    /// is gone or untagged).
+    LiveUnknown {
+        why: String,
+    },
+    /// The live fingerprint differs and the commit it was built from is not in this clone,
+    /// so the files cannot be named.
+    LiveDiffers {
+        live: String,
+    },
+    /// Unchanged, and deployed anyway because `--all` asked.
+    Requested,
 }
 
 impl Reason {
@@ -149,6 +161,8 @@ impl Reason {
             Reason::CargoSettingChanged { .. } => 7,
             Reason::GlobalInputChanged { .. } => 8,
             Reason::InputChanged { .. } => 9,
+            Reason::LiveUnknown { .. } | Reason::LiveDiffers { .. } => 10,
+            Reason::Requested => 11,
         }
     }
 
@@ -230,6 +244,13 @@ impl fmt::Display for Reason {
                 write!(f, "global input `{path}` {}", verb(*change))
             }
             Reason::InputChanged { input } => write!(f, "input `{input}` changed"),
+            Reason::LiveUnknown { why } => write!(f, "live fingerprint unknown ({why})"),
+            Reason::LiveDiffers { live } => write!(
+                f,
+                "live fingerprint {} differs (its commit is not in this clone)",
+                &live[..live.len().min(12)]
+            ),
+            Reason::Requested => f.write_str("unchanged; deployed because of --all"),
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 /// Length of a fingerprint or id shown to people.
 const SHORT: usize = 12;
 
-fn short(id: &str) -> &str {
+pub(crate) fn short(id: &str) -> &str {
     &id[..id.len().min(SHORT)]
 }
 
@@ -24,7 +24,7 @@ fn short_id(id: &str) -> String {
     }
 }
 
-fn table(header: &[&str]) -> Table {
+pub(crate) fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::NOTHING)
@@ -76,7 +76,7 @@ pub fn plan_text(plan: &Plan) -> String {
     out
 }
 
-fn first_reason(reasons: &[Reason]) -> String {
+pub(crate) fn first_reason(reasons: &[Reason]) -> String {
     match reasons {
         [] => String::new(),
         [one] => one.to_string(),
@@ -85,7 +85,7 @@ fn first_reason(reasons: &[Reason]) -> String {
 }
 
 /// comfy-table pads every cell; trailing spaces only make diffs noisy.
-fn trim_lines(text: &str) -> String {
+pub(crate) fn trim_lines(text: &str) -> String {
     text.lines()
         .map(str::trim_end)
         .collect::<Vec<_>>()

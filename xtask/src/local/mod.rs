@@ -291,6 +291,16 @@ impl Stack {
         Ok(())
     }
 
+    /// Both processes run and answer.
+    pub fn is_healthy(&self) -> bool {
+        self.probe().healthy()
+    }
+
+    /// Whether tasks run as containers (`up --run-containers`).
+    pub fn runs_containers(&self) -> bool {
+        self.state.run_containers
+    }
+
     /// Tasks running as containers, with their URLs (`up --run-containers`).
     pub fn tasks(&self) -> Vec<serde_json::Value> {
         let Some(endpoint) = self.endpoint() else {

@@ -1,0 +1,822 @@
+//! `cargo xtask deploy`: fingerprints of HEAD against what is live → a plan (pure) →
+//! every pre-flight check at once → confirmation → the lock → the executor → the ledger,
+//! the lock released on every path (Ctrl-C included), the summary and the webhook.
+
+mod notify;
+pub mod steps;
+
+use crate::aws::{self, AwsContext as _, Clients};
+use crate::cli::{DeployArgs, Format, OnFailure};
+use crate::compare::dirty_inputs;
+use crate::config::{Config, Names};
+use crate::context::Context;
+use crate::diag::{self, fail, Exit};
+use crate::exec::{self, docker, Executor, HealthTargets, Options};
+use crate::fingerprint::UnitFingerprint;
+use crate::git::{Commit, Repo};
+use crate::live::{self, Image, LiveService, Repository};
+use crate::local::Stack;
+use crate::model::{Loader, Model};
+use crate::plan::{self, Reason};
+use crate::report::{Event, Reporter, ServiceSummary, Style, Summary};
+use crate::state::{self, AppliedMigrations, Lock};
+use anyhow::{Context as _, Result};
+use futures_util::future::join_all;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+use steps::{DeployPlan, Facts, Selection};
+
+pub fn run(ctx: &Context, args: &DeployArgs) -> Result<ExitCode> {
+    let repo = Repo::open(&ctx.root)?;
+    let head = repo.resolve("HEAD", "HEAD")?;
+    let mut loader = Loader::new(&repo);
+    let model = loader.load(&head, true)?;
+    let config = model
+        .config
+        .clone()
+        .expect("loaded with a required deploy.toml");
+    let env = args
+        .env
+        .clone()
+        .unwrap_or_else(|| config.default_env.clone());
+    validate_args(&config, &env, args)?;
+    let environment = &config.environments[&env];
+    let report = Reporter::new(Style::detect(args.format == Format::Json));
+    let target = if environment.local_stack {
+        Target::local(ctx, &config, &env, &report)?
+    } else {
+        Target {
+            endpoint: None,
+            health: HealthTargets::ServiceUrl,
+        }
+    };
+    let rt = aws::runtime()?;
+    let clients =
+        rt.block_on(target.clients(environment.region.get_ref(), args.profile.as_deref()));
+    let deploy = Deploy {
+        ctx,
+        args,
+        repo: &repo,
+        head: &head,
+        model: &model,
+        config: &config,
+        names: config.names(&env),
+        aws: &clients,
+        report: &report,
+        health: target.health,
+        local: environment.local_stack,
+    };
+    let code = rt.block_on(deploy.run(&mut loader))?;
+    loader.finish();
+    Ok(ExitCode::from(code as u8))
+}
+
+/// Flags that cannot be right, before anything is read from AWS.
+fn validate_args(config: &Config, env: &str, args: &DeployArgs) -> Result<()> {
+    if !config.environments.contains_key(env) {
+        return Err(diag::usage(format!(
+            "--env `{env}` is not an environment of deploy.toml; known: {}",
+            config.environment_names().join(", ")
+        )));
+    }
+    let unknown: Vec<&str> = args
+        .services
+        .iter()
+        .filter(|s| config.service(s).is_none())
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
+        return Err(diag::usage(format!(
+            "--services names {} not in deploy.toml; services: {}",
+            unknown.join(", "),
+            known.join(", ")
+        )));
+    }
+    if args.concurrency == 0 {
+        return Err(diag::usage("--concurrency must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Where the environment's AWS is.
+struct Target {
+    /// The local stack's endpoint, for a `local_stack` environment.
+    endpoint: Option<String>,
+    health: HealthTargets,
+}
+
+impl Target {
+    /// The local stack, started if it is not running, with this environment's resources.
+    fn local(ctx: &Context, config: &Config, env: &str, report: &Reporter) -> Result<Target> {
+        let mut stack = Stack::open(ctx)?;
+        if !stack.is_healthy() {
+            report.info(format!(
+                "starting the local stack in {}",
+                stack.dir.display()
+            ));
+            stack.start(stack.runs_containers())?;
+        }
+        for resource in stack.bootstrap(config, env)? {
+            if resource.created {
+                report.info(format!("local stack: {resource}"));
+            }
+        }
+        let endpoint = stack
+            .endpoint()
+            .context("the local stack has no endpoint")?;
+        let health = if stack.runs_containers() {
+            HealthTargets::LocalTasks {
+                endpoint: endpoint.clone(),
+            }
+        } else {
+            HealthTargets::Unavailable {
+                why: "the local stack models tasks without running them (`cargo xtask local up --run-containers` runs them)".into(),
+            }
+        };
+        Ok(Target {
+            endpoint: Some(endpoint),
+            health,
+        })
+    }
+
+    async fn clients(&self, region: &str, profile: Option<&str>) -> Clients {
+        match &self.endpoint {
+            Some(endpoint) => Clients::local(endpoint, region).await,
+            None => Clients::for_aws(region, profile).await,
+        }
+    }
+}
+
+/// One deploy, from the loaded head to the exit code.
+struct Deploy<'a> {
+    ctx: &'a Context,
+    args: &'a DeployArgs,
+    repo: &'a Repo,
+    head: &'a Commit,
+    model: &'a Model,
+    config: &'a Config,
+    names: Names<'a>,
+    aws: &'a Clients,
+    report: &'a Reporter,
+    health: HealthTargets,
+    local: bool,
+}
+
+/// Everything read from AWS before planning, per service.
+struct Gathered {
+    repositories: BTreeMap<String, Repository>,
+    live: BTreeMap<String, LiveService>,
+    existing: BTreeMap<String, Image>,
+    applied: BTreeMap<String, AppliedMigrations>,
+}
+
+impl Deploy<'_> {
+    async fn run(&self, loader: &mut Loader<'_>) -> Result<Exit> {
+        let started_at = SystemTime::now();
+        let clock = Instant::now();
+        let env = self.names.env_name;
+        let environment = self.names.env;
+        self.report.info(format!(
+            "deploying {} to {env} (account {}, region {}, cluster {})",
+            self.head.short(),
+            environment.account_id.get_ref(),
+            environment.region.get_ref(),
+            self.names.cluster()
+        ));
+        if !self.args.skip_spas && !self.config.apps.is_empty() {
+            let apps: Vec<&str> = self.config.apps.iter().map(|a| a.name.as_str()).collect();
+            self.report.warn(format!(
+                "apps ({}) are not shipped by this version of deploy: only services are",
+                apps.join(", ")
+            ));
+        }
+        let gathered = self.gather().await?;
+        let plan = self.plan(&gathered, loader)?;
+        self.report.emit(Event::Plan { plan: plan.clone() });
+        let preflight = self.preflight(&plan, &gathered).await?;
+        if !preflight.problems.is_empty() {
+            let only_lock = preflight.problems.len() == 1 && preflight.lock_held;
+            let exit = if only_lock {
+                Exit::LockHeld
+            } else {
+                Exit::CheckFailed
+            };
+            let mut message = String::from("pre-flight checks failed, nothing was changed:");
+            for problem in &preflight.problems {
+                message.push_str(&format!("\n  - {problem}"));
+            }
+            return Err(fail(exit, message));
+        }
+        if self.args.dry_run {
+            self.report
+                .info("dry run: pre-flight checks passed; nothing was changed");
+            return Ok(Exit::Success);
+        }
+        if plan.is_empty() {
+            self.finish_without_changes(&plan, clock);
+            return Ok(Exit::Success);
+        }
+        self.confirm(&plan)?;
+        let id = deploy_id(started_at, &self.head.sha());
+        let lock = Lock::new(
+            &id,
+            &preflight.who,
+            &self.head.sha(),
+            "deploy",
+            lock_ttl(self.args.timeout),
+        );
+        let bucket = self.names.state_bucket();
+        match state::acquire(self.aws, &bucket, &lock).await? {
+            state::Acquired::Taken => {}
+            state::Acquired::Held(holder) => {
+                return Err(fail(
+                    Exit::LockHeld,
+                    format!(
+                        "the deploy lock of {env} is {}; nothing was changed",
+                        holder.map_or("held (and released since: try again)".into(), |l| l
+                            .describe())
+                    ),
+                ))
+            }
+        }
+        let outcome = self.execute(&plan, &gathered, &id).await;
+        let summary = self.summarize(&plan, &id, &outcome, clock);
+        self.finish(
+            &bucket,
+            &id,
+            started_at,
+            &preflight.who,
+            &plan,
+            &outcome,
+            &summary,
+        )
+        .await;
+        Ok(outcome.exit)
+    }
+
+    /// Reads what runs, the image for each head fingerprint, and applied migrations.
+    async fn gather(&self) -> Result<Gathered> {
+        let bucket = self.names.state_bucket();
+        let services: Vec<_> = self
+            .config
+            .services
+            .iter()
+            .filter(|s| self.args.services.is_empty() || self.args.services.contains(&s.name))
+            .collect();
+        let read = services.iter().map(|service| async {
+            let repository =
+                live::repository(self.aws, &self.names.ecr_repository(service)).await?;
+            let live = live::service(self.aws, &self.names, service, &repository).await?;
+            let fingerprint = &self
+                .model
+                .prints
+                .get(&service.name)
+                .context("every service has a fingerprint")?
+                .fingerprint;
+            let existing = match repository.uri {
+                Some(_) => live::image_for(self.aws, &repository.name, fingerprint).await?,
+                None => None,
+            };
+            let applied = match service.migrations {
+                Some(_) => live::applied_migrations(self.aws, &bucket, &service.name)
+                    .await
+                    .unwrap_or(None),
+                None => None,
+            };
+            anyhow::Ok((service.name.clone(), repository, live, existing, applied))
+        });
+        let mut gathered = Gathered {
+            repositories: BTreeMap::new(),
+            live: BTreeMap::new(),
+            existing: BTreeMap::new(),
+            applied: BTreeMap::new(),
+        };
+        for found in join_all(read).await {
+            let (name, repository, live, existing, applied) = found?;
+            gathered.repositories.insert(name.clone(), repository);
+            gathered.live.insert(name.clone(), live);
+            if let Some(image) = existing {
+                gathered.existing.insert(name.clone(), image);
+            }
+            if let Some(applied) = applied {
+                gathered.applied.insert(name, applied);
+            }
+        }
+        Ok(gathered)
+    }
+
+    fn plan(&self, gathered: &Gathered, loader: &mut Loader<'_>) -> Result<DeployPlan> {
+        let snapshot = self.repo.snapshot(self.head)?;
+        let mut trees = BTreeMap::new();
+        for service in &self.config.services {
+            if let Some(migrations) = &service.migrations {
+                let dir = crate::config::join(service.path.get_ref(), migrations.dir.get_ref());
+                if let Some((id, _)) = snapshot.id(&dir)? {
+                    trees.insert(service.name.clone(), id.to_string());
+                }
+            }
+        }
+        let facts: Vec<Facts<'_>> = self
+            .model
+            .prints
+            .units
+            .iter()
+            .filter_map(|unit| {
+                let service = self.config.service(&unit.unit.name)?;
+                let live = gathered.live.get(&service.name)?;
+                Some(Facts {
+                    head: unit,
+                    kind: service.kind,
+                    live,
+                    existing: gathered.existing.get(&service.name),
+                    migrations: trees.get(&service.name).map(String::as_str),
+                    applied: gathered.applied.get(&service.name).map(|a| a.tree.as_str()),
+                })
+            })
+            .collect();
+        let selection = Selection {
+            all: self.args.all,
+            only: (!self.args.services.is_empty())
+                .then(|| self.args.services.iter().cloned().collect()),
+        };
+        let mut explainer = Explainer {
+            repo: self.repo,
+            head: self.model,
+            loaded: BTreeMap::new(),
+        };
+        Ok(steps::plan(
+            self.names.env_name,
+            &self.head.sha(),
+            &facts,
+            &selection,
+            self.args.images_only,
+            |live, head| explainer.reasons(loader, live, head),
+        ))
+    }
+
+    /// Every check before any action; all failures are reported together.
+    async fn preflight(&self, plan: &DeployPlan, gathered: &Gathered) -> Result<Preflight> {
+        let mut problems = Vec::new();
+        let environment = self.names.env;
+        let who = match self.aws.sts.get_caller_identity().send().await {
+            Ok(identity) => {
+                let account = identity.account().unwrap_or_default();
+                if account != environment.account_id.get_ref() {
+                    problems.push(format!(
+                        "AWS account is {account}, but environment {} is account {} (deploy.toml); check your credentials or --profile",
+                        self.names.env_name,
+                        environment.account_id.get_ref()
+                    ));
+                }
+                who(identity.arn().unwrap_or("unknown caller"))
+            }
+            Err(err) => {
+                problems.push(format!(
+                    "{:#}",
+                    Err::<(), _>(err)
+                        .aws_context(|| "asking STS who the credentials are".into())
+                        .unwrap_err()
+                ));
+                who("unknown caller")
+            }
+        };
+        if let Some(branch) = &environment.branch {
+            match self.repo.branch() {
+                Some(current) if &current == branch.get_ref() => {}
+                current => problems.push(format!(
+                    "environment {} deploys only from branch `{}`; HEAD is {}",
+                    self.names.env_name,
+                    branch.get_ref(),
+                    current.map_or("detached".into(), |b| format!("on branch `{b}`"))
+                )),
+            }
+        }
+        if !self.args.allow_dirty {
+            let dirty = dirty_inputs(self.repo, self.model)?;
+            if !dirty.is_empty() {
+                let paths: Vec<String> = dirty
+                    .iter()
+                    .take(10)
+                    .map(|d| format!("{} ({})", d.path, d.units.join(", ")))
+                    .collect();
+                problems.push(format!(
+                    "uncommitted changes to inputs (commit them, or pass --allow-dirty): {}",
+                    paths.join(", ")
+                ));
+            }
+        }
+        let bucket = self.names.state_bucket();
+        let mut lock_held = false;
+        match state::current_lock(self.aws, &bucket).await {
+            Ok(Some(lock)) => {
+                lock_held = true;
+                problems.push(format!(
+                    "the deploy lock of {} is {}",
+                    self.names.env_name,
+                    lock.describe()
+                ));
+            }
+            Ok(None) => {}
+            Err(err) => problems.push(format!("state bucket {bucket}: {err:#}")),
+        }
+        for planned in plan.deploying() {
+            let name = &planned.unit.name;
+            if gathered.repositories[name].uri.is_none() {
+                problems.push(format!(
+                    "ECR repository {} of {name} does not exist",
+                    gathered.repositories[name].name
+                ));
+            }
+            if !plan.images_only && !gathered.live[name].exists {
+                problems.push(format!(
+                    "ECS service {} of {name} does not exist in cluster {}",
+                    self.names
+                        .ecs_service(self.config.service(name).expect("planned")),
+                    self.names.cluster()
+                ));
+            }
+        }
+        let builds = plan
+            .phases()
+            .iter()
+            .flatten()
+            .any(|s| matches!(s, steps::Step::Build { .. }));
+        if builds {
+            if let Err(why) = docker::engine_version() {
+                problems.push(why);
+            }
+        }
+        Ok(Preflight {
+            problems,
+            lock_held,
+            who,
+        })
+    }
+
+    /// Production asks for the environment's name; others for a yes; no terminal, no
+    /// question: `--yes` is required. The local stack is never asked about.
+    fn confirm(&self, plan: &DeployPlan) -> Result<()> {
+        use std::io::{BufRead as _, IsTerminal as _, Write as _};
+        if self.args.yes || self.local {
+            return Ok(());
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(diag::usage(
+                "no terminal to confirm on: pass --yes to deploy without a question",
+            ));
+        }
+        let env = self.names.env_name;
+        let question = if self.names.env.confirm {
+            format!(
+                "Deploy {} services to {env} (account {})? Type `{env}` to go on: ",
+                plan.deploying().count(),
+                self.names.env.account_id.get_ref()
+            )
+        } else {
+            format!(
+                "Deploy {} services to {env}? [y/N] ",
+                plan.deploying().count()
+            )
+        };
+        eprint!("{question}");
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        let answer = answer.trim();
+        let yes = if self.names.env.confirm {
+            answer == env
+        } else {
+            matches!(answer, "y" | "Y" | "yes")
+        };
+        if yes {
+            Ok(())
+        } else {
+            Err(fail(
+                Exit::CheckFailed,
+                "not confirmed: nothing was changed",
+            ))
+        }
+    }
+
+    /// Runs the plan, racing Ctrl-C: an interrupt stops waiting, and the caller still
+    /// writes the ledger and releases the lock.
+    async fn execute(&self, plan: &DeployPlan, gathered: &Gathered, id: &str) -> Outcome {
+        let docker = match docker::Docker::new() {
+            Ok(docker) => docker,
+            Err(err) => {
+                return Outcome::failed(Exit::Internal, format!("{err:#}"), BTreeMap::new())
+            }
+        };
+        let executor = Executor {
+            aws: self.aws,
+            config: self.config,
+            names: &self.names,
+            plan,
+            report: self.report,
+            root: &self.ctx.root,
+            deploy_id: id,
+            options: Options {
+                concurrency: self.args.concurrency,
+                timeout: self.args.timeout,
+                poll: exec::ecs::poll_interval(self.local),
+                rollback_on_failure: self.args.on_failure == OnFailure::Rollback,
+                health: self.health.clone(),
+            },
+            repositories: gathered
+                .repositories
+                .iter()
+                .filter_map(|(name, r)| Some((name.clone(), r.uri.clone()?)))
+                .collect(),
+            live: gathered.live.clone(),
+            own_crates: self
+                .model
+                .prints
+                .units
+                .iter()
+                .filter_map(|u| Some((u.unit.name.clone(), u.unit.own_crate.clone()?)))
+                .collect(),
+            results: Mutex::new(BTreeMap::new()),
+            docker,
+        };
+        executor.seed();
+        let result = tokio::select! {
+            result = executor.run() => Some(result),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let results = executor.results.lock().unwrap().clone();
+        match result {
+            Some(Ok(())) => Outcome {
+                exit: Exit::Success,
+                label: "success",
+                error: None,
+                results,
+            },
+            Some(Err(err)) => Outcome::failed(exec::exit_of(&err), format!("{err:#}"), results),
+            None => {
+                let rolling: Vec<&str> = results
+                    .iter()
+                    .filter(|(_, r)| r.rolled && r.outcome.is_none())
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                let mut message = "interrupted".to_owned();
+                if !rolling.is_empty() {
+                    message.push_str(&format!(
+                        "; rollouts already started continue in ECS: {}",
+                        rolling.join(", ")
+                    ));
+                }
+                Outcome {
+                    exit: Exit::Interrupted,
+                    label: "interrupted",
+                    error: Some(message),
+                    results,
+                }
+            }
+        }
+    }
+
+    fn summarize(&self, plan: &DeployPlan, id: &str, outcome: &Outcome, clock: Instant) -> Summary {
+        let services = plan
+            .services
+            .iter()
+            .map(|planned| {
+                let result = outcome
+                    .results
+                    .get(&planned.unit.name)
+                    .cloned()
+                    .unwrap_or_default();
+                let deploying = planned.image.is_some();
+                let service_outcome = if !deploying {
+                    "unchanged"
+                } else if let Some(o) = result.outcome {
+                    o
+                } else if outcome.exit == Exit::Interrupted {
+                    "interrupted"
+                } else if outcome.exit == Exit::Success {
+                    if plan.images_only {
+                        "pushed"
+                    } else {
+                        "deployed"
+                    }
+                } else {
+                    "not_started"
+                };
+                ServiceSummary {
+                    name: planned.unit.name.clone(),
+                    action: if deploying { "deploy" } else { "skip" }.into(),
+                    fingerprint: planned.unit.fingerprint.clone(),
+                    image: result.image.clone(),
+                    task_definition: result
+                        .task_definition
+                        .clone()
+                        .or_else(|| planned.live_task_definition.clone()),
+                    outcome: service_outcome.into(),
+                }
+            })
+            .collect();
+        Summary {
+            outcome: outcome.label.into(),
+            exit_code: outcome.exit as u8,
+            deploy_id: id.to_owned(),
+            env: plan.env.clone(),
+            commit: plan.commit.clone(),
+            duration_seconds: clock.elapsed().as_secs_f64(),
+            services,
+            error: outcome.error.clone(),
+        }
+    }
+
+    /// The ledger, the lock, the webhook, the summary: each failure reported, none fatal.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        bucket: &str,
+        id: &str,
+        started_at: SystemTime,
+        who: &str,
+        plan: &DeployPlan,
+        outcome: &Outcome,
+        summary: &Summary,
+    ) {
+        let record = Ledger {
+            id,
+            command: "deploy",
+            who,
+            started_at: state::timestamp(started_at),
+            finished_at: state::timestamp(SystemTime::now()),
+            summary,
+            plan,
+            digests: outcome
+                .results
+                .iter()
+                .filter_map(|(n, r)| Some((n.as_str(), r.digest.as_deref()?)))
+                .collect(),
+        };
+        if let Err(err) = state::write_json(
+            self.aws,
+            bucket,
+            &state::ledger_key(started_at, id),
+            &record,
+        )
+        .await
+        {
+            self.report
+                .warn(format!("the ledger record was not written: {err:#}"));
+        }
+        if let Err(err) = state::release(self.aws, bucket, id).await {
+            self.report.warn(format!(
+                "the deploy lock was NOT released ({err:#}); release it with `cargo xtask lock release --env {}`",
+                plan.env
+            ));
+        }
+        if let Some(var) = &self.names.env.webhook_env {
+            if let Err(why) = notify::post(var.get_ref(), summary).await {
+                self.report
+                    .warn(format!("the deploy notification was not sent: {why}"));
+            }
+        }
+        self.report.emit(Event::Summary(summary.clone()));
+    }
+
+    fn finish_without_changes(&self, plan: &DeployPlan, clock: Instant) {
+        let outcome = Outcome {
+            exit: Exit::Success,
+            label: "nothing_to_deploy",
+            error: None,
+            results: BTreeMap::new(),
+        };
+        let summary = self.summarize(plan, "-", &outcome, clock);
+        self.report.emit(Event::Summary(summary));
+    }
+}
+
+struct Preflight {
+    problems: Vec<String>,
+    lock_held: bool,
+    who: String,
+}
+
+/// How the execution ended, and what happened to each service.
+struct Outcome {
+    exit: Exit,
+    label: &'static str,
+    error: Option<String>,
+    results: BTreeMap<String, exec::ServiceResult>,
+}
+
+impl Outcome {
+    fn failed(
+        exit: Exit,
+        error: String,
+        results: BTreeMap<String, exec::ServiceResult>,
+    ) -> Outcome {
+        Outcome {
+            exit,
+            label: "failed",
+            error: Some(error),
+            results,
+        }
+    }
+}
+
+/// One deploy's ledger record.
+#[derive(Serialize)]
+struct Ledger<'a> {
+    id: &'a str,
+    command: &'a str,
+    who: &'a str,
+    started_at: String,
+    finished_at: String,
+    #[serde(flatten)]
+    summary: &'a Summary,
+    plan: &'a DeployPlan,
+    digests: BTreeMap<&'a str, &'a str>,
+}
+
+/// Reasons against the live commit, loaded from this clone when it is here.
+struct Explainer<'a> {
+    repo: &'a Repo,
+    head: &'a Model,
+    loaded: BTreeMap<String, Option<Model>>,
+}
+
+impl Explainer<'_> {
+    fn reasons(
+        &mut self,
+        loader: &mut Loader<'_>,
+        live: &LiveService,
+        head: &UnitFingerprint,
+    ) -> Vec<Reason> {
+        let fallback = || {
+            vec![Reason::LiveDiffers {
+                live: live.fingerprint.clone().unwrap_or_default(),
+            }]
+        };
+        let Some(commit) = live.commit.clone().filter(|c| self.repo.has_commit(c)) else {
+            return fallback();
+        };
+        let repo = self.repo;
+        let base = self.loaded.entry(commit.clone()).or_insert_with(|| {
+            let resolved = repo.resolve(&commit, "live commit").ok()?;
+            loader.load(&resolved, false).ok()
+        });
+        let Some(base) = base.as_ref() else {
+            return fallback();
+        };
+        let Some(old) = base.prints.get(&head.unit.name) else {
+            return fallback();
+        };
+        // The live image may be older than its commit (reused): only an exact match explains.
+        if Some(&old.fingerprint) != live.fingerprint.as_ref() {
+            return fallback();
+        }
+        let Ok(changes) = self.repo.changes(&base.commit, &self.head.commit) else {
+            return fallback();
+        };
+        let reasons = plan::reasons(
+            &base.prints.manifest(old),
+            &self.head.prints.manifest(head),
+            &changes,
+        );
+        if reasons.is_empty() {
+            fallback()
+        } else {
+            reasons
+        }
+    }
+}
+
+/// Who deploys, for the lock and the ledger: the AWS principal, and the person or CI actor.
+fn who(arn: &str) -> String {
+    let person = std::env::var("GITHUB_ACTOR")
+        .map(|actor| format!("github:{actor}"))
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    if host.is_empty() {
+        format!("{person} ({arn})")
+    } else {
+        format!("{person}@{host} ({arn})")
+    }
+}
+
+/// `20261122T101500Z-1a2b3c4d-x7k2`: sortable, names the commit, unique.
+fn deploy_id(at: SystemTime, commit: &str) -> String {
+    let stamp = state::timestamp(at).replace(['-', ':'], "");
+    let suffix: String = std::iter::repeat_with(fastrand::alphanumeric)
+        .take(4)
+        .collect::<String>()
+        .to_lowercase();
+    format!("{stamp}-{}-{suffix}", &commit[..8.min(commit.len())])
+}
+
+/// A lock outlives a deploy that died holding it by this much at most.
+fn lock_ttl(timeout: Duration) -> Duration {
+    timeout * 3 + Duration::from_secs(30 * 60)
+}

@@ -1,0 +1,421 @@
+//! The deploy plan: a pure value computed from the head commit's fingerprints and what is
+//! live, before any side effect. For each service: deploy or skip and why, where its image
+//! comes from, whether its migrations run; then the steps, phase by phase, that the
+//! executor runs without deciding anything itself.
+
+use crate::config::ServiceKind;
+use crate::fingerprint::UnitFingerprint;
+use crate::live::{Image, LiveService, COMMIT_TAG};
+use crate::plan::{self, Action, Reason, UnitPlan};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// Which services the user asked about.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// `--all`: deploy every selected service, changed or not.
+    pub all: bool,
+    /// `--services`: only these (validated against deploy.toml before planning).
+    pub only: Option<BTreeSet<String>>,
+}
+
+impl Selection {
+    pub fn includes(&self, name: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(name))
+    }
+}
+
+/// What is known of one service before planning.
+pub struct Facts<'a> {
+    pub head: &'a UnitFingerprint,
+    pub kind: ServiceKind,
+    pub live: &'a LiveService,
+    /// The image already pushed for the head fingerprint.
+    pub existing: Option<&'a Image>,
+    /// The head's migrations tree id, for a service with migrations.
+    pub migrations: Option<&'a str>,
+    /// The migrations tree id last applied.
+    pub applied: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployPlan {
+    pub env: String,
+    pub commit: String,
+    pub images_only: bool,
+    pub services: Vec<ServicePlan>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServicePlan {
+    #[serde(flatten)]
+    pub unit: UnitPlan,
+    #[serde(skip)]
+    pub kind: ServiceKind,
+    /// Where the image comes from; `None` when skipped.
+    pub image: Option<ImagePlan>,
+    /// The migrations tree to apply before rolling.
+    pub migrate: Option<String>,
+    pub live_task_definition: Option<String>,
+    pub live_commit: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum ImagePlan {
+    /// No image for this fingerprint yet.
+    Build,
+    /// Pushed before for this fingerprint: reused, tagged for this commit if it is not yet.
+    Reuse { digest: String, tag_commit: bool },
+}
+
+/// One thing the executor does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// One `cargo build --release` of every Rust service that needs an image.
+    Compile {
+        services: Vec<String>,
+    },
+    /// Build and push one image.
+    Build {
+        service: String,
+    },
+    /// Tag an existing image for this commit (ECR `PutImage`).
+    Retag {
+        service: String,
+    },
+    /// Run the service's migration task and wait for it.
+    Migrate {
+        service: String,
+    },
+    /// New task definition revision, `UpdateService`, wait for this deployment.
+    Roll {
+        service: String,
+    },
+    Health {
+        service: String,
+    },
+}
+
+impl Step {
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Step::Compile { .. } => None,
+            Step::Build { service }
+            | Step::Retag { service }
+            | Step::Migrate { service }
+            | Step::Roll { service }
+            | Step::Health { service } => Some(service),
+        }
+    }
+
+    /// The phase name people see.
+    pub fn phase(&self) -> &'static str {
+        match self {
+            Step::Compile { .. } => "compile",
+            Step::Build { .. } => "build",
+            Step::Retag { .. } => "retag",
+            Step::Migrate { .. } => "migrate",
+            Step::Roll { .. } => "roll",
+            Step::Health { .. } => "health",
+        }
+    }
+}
+
+/// Plans every selected service. `explain` gives the reasons of a service whose live
+/// fingerprint is known and differs.
+pub fn plan(
+    env: &str,
+    commit: &str,
+    facts: &[Facts<'_>],
+    selection: &Selection,
+    images_only: bool,
+    mut explain: impl FnMut(&LiveService, &UnitFingerprint) -> Vec<Reason>,
+) -> DeployPlan {
+    let services = facts
+        .iter()
+        .filter(|f| selection.includes(&f.head.unit.name))
+        .map(|f| service_plan(commit, f, selection.all, &mut explain))
+        .collect();
+    DeployPlan {
+        env: env.to_owned(),
+        commit: commit.to_owned(),
+        images_only,
+        services,
+    }
+}
+
+fn service_plan(
+    commit: &str,
+    facts: &Facts<'_>,
+    all: bool,
+    explain: &mut impl FnMut(&LiveService, &UnitFingerprint) -> Vec<Reason>,
+) -> ServicePlan {
+    let head = facts.head;
+    let mut reasons = match (&facts.live.fingerprint, &facts.live.unknown) {
+        (Some(live), _) if *live == head.fingerprint => Vec::new(),
+        (Some(_), _) => explain(facts.live, head),
+        (None, why) => vec![Reason::LiveUnknown {
+            why: why.clone().unwrap_or_else(|| "no image".into()),
+        }],
+    };
+    if reasons.is_empty() && all {
+        reasons.push(Reason::Requested);
+    }
+    let deploy = !reasons.is_empty();
+    let commit_tag = format!("{COMMIT_TAG}{commit}");
+    let image = deploy.then(|| match facts.existing {
+        Some(found) => ImagePlan::Reuse {
+            digest: found.digest.clone(),
+            tag_commit: !found.tags.contains(&commit_tag),
+        },
+        None => ImagePlan::Build,
+    });
+    let migrate = facts
+        .migrations
+        .filter(|tree| deploy && facts.applied != Some(*tree))
+        .map(str::to_owned);
+    ServicePlan {
+        unit: UnitPlan {
+            name: head.unit.name.clone(),
+            kind: head.unit.kind,
+            action: if deploy { Action::Deploy } else { Action::Skip },
+            fingerprint: head.fingerprint.clone(),
+            base_fingerprint: facts.live.fingerprint.clone(),
+            reasons,
+        },
+        kind: facts.kind,
+        image,
+        migrate,
+        live_task_definition: facts.live.task_definition.clone(),
+        live_commit: facts.live.commit.clone(),
+    }
+}
+
+impl DeployPlan {
+    pub fn deploying(&self) -> impl Iterator<Item = &ServicePlan> {
+        self.services
+            .iter()
+            .filter(|s| s.unit.action == Action::Deploy)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&ServicePlan> {
+        self.services.iter().find(|s| s.unit.name == name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.deploying().next().is_none()
+    }
+
+    /// The steps, phase by phase: steps of one phase run in parallel; a phase starts when
+    /// the one before it succeeded.
+    pub fn phases(&self) -> Vec<Vec<Step>> {
+        let named = |keep: &dyn Fn(&ServicePlan) -> bool, make: fn(String) -> Step| {
+            self.deploying()
+                .filter(|s| keep(s))
+                .map(|s| make(s.unit.name.clone()))
+                .collect::<Vec<_>>()
+        };
+        let builds = |s: &ServicePlan| s.image == Some(ImagePlan::Build);
+        let compile: Vec<String> = self
+            .deploying()
+            .filter(|s| builds(s) && s.kind == ServiceKind::Rust)
+            .map(|s| s.unit.name.clone())
+            .collect();
+        let mut images = named(&builds, |service| Step::Build { service });
+        images.extend(named(
+            &|s| {
+                matches!(
+                    s.image,
+                    Some(ImagePlan::Reuse {
+                        tag_commit: true,
+                        ..
+                    })
+                )
+            },
+            |service| Step::Retag { service },
+        ));
+        let mut phases = vec![];
+        if !compile.is_empty() {
+            phases.push(vec![Step::Compile { services: compile }]);
+        }
+        phases.push(images);
+        if !self.images_only {
+            phases.push(named(&|s| s.migrate.is_some(), |service| Step::Migrate {
+                service,
+            }));
+            phases.push(named(&|_| true, |service| Step::Roll { service }));
+            phases.push(named(&|_| true, |service| Step::Health { service }));
+        }
+        phases.retain(|phase| !phase.is_empty());
+        phases
+    }
+}
+
+/// The plan as the change engine's plan, for its text table.
+pub fn as_change_plan(plan: &DeployPlan, live_label: &str) -> plan::Plan {
+    plan::Plan {
+        schema: plan::SCHEMA,
+        base: live_label.to_owned(),
+        head: plan.commit.clone(),
+        services: plan.services.iter().map(|s| s.unit.clone()).collect(),
+        apps: Vec::new(),
+        removed: Vec::new(),
+        dirty_inputs: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inputs::{Unit, UnitKind};
+
+    const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    fn unit(name: &str, fingerprint: &str) -> UnitFingerprint {
+        UnitFingerprint {
+            unit: Unit {
+                name: name.into(),
+                kind: UnitKind::Service,
+                own_crate: Some(name.into()),
+                dockerfile: None,
+            },
+            fingerprint: fingerprint.into(),
+            slots: Vec::new(),
+        }
+    }
+
+    fn live(fingerprint: &str) -> LiveService {
+        LiveService {
+            exists: true,
+            fingerprint: Some(fingerprint.into()),
+            task_definition: Some("td:1".into()),
+            ..LiveService::default()
+        }
+    }
+
+    fn facts<'a>(head: &'a UnitFingerprint, live: &'a LiveService) -> Facts<'a> {
+        Facts {
+            head,
+            kind: ServiceKind::Rust,
+            live,
+            existing: None,
+            migrations: None,
+            applied: None,
+        }
+    }
+
+    fn changed(_: &LiveService, _: &UnitFingerprint) -> Vec<Reason> {
+        vec![Reason::InputChanged { input: "x".into() }]
+    }
+
+    #[test]
+    fn only_changed_services_deploy_and_each_phase_follows_the_last() {
+        let (api, worker) = (unit("api", "new"), unit("worker", "same"));
+        let (live_api, live_worker) = (live("old"), live("same"));
+        let facts = [facts(&api, &live_api), facts(&worker, &live_worker)];
+        let plan = super::plan("e", COMMIT, &facts, &Selection::default(), false, changed);
+        let deploying: Vec<&str> = plan.deploying().map(|s| s.unit.name.as_str()).collect();
+        assert_eq!(deploying, ["api"]);
+        let service = || "api".to_owned();
+        assert_eq!(
+            plan.phases(),
+            vec![
+                vec![Step::Compile {
+                    services: vec![service()]
+                }],
+                vec![Step::Build { service: service() }],
+                vec![Step::Roll { service: service() }],
+                vec![Step::Health { service: service() }],
+            ]
+        );
+    }
+
+    #[test]
+    fn an_existing_image_is_retagged_not_built() {
+        let api = unit("api", "new");
+        let live_api = live("old");
+        let image = Image {
+            digest: "sha256:1".into(),
+            tags: vec!["fp-new".into()],
+        };
+        let mut f = facts(&api, &live_api);
+        f.existing = Some(&image);
+        let plan = super::plan("e", COMMIT, &[f], &Selection::default(), false, changed);
+        assert_eq!(
+            plan.services[0].image,
+            Some(ImagePlan::Reuse {
+                digest: "sha256:1".into(),
+                tag_commit: true
+            })
+        );
+        assert_eq!(
+            plan.phases()[0],
+            vec![Step::Retag {
+                service: "api".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn migrations_run_only_when_their_tree_differs_from_the_applied_one() {
+        let api = unit("api", "new");
+        let live_api = live("old");
+        let mut f = facts(&api, &live_api);
+        f.migrations = Some("tree2");
+        f.applied = Some("tree1");
+        let plan = super::plan("e", COMMIT, &[f], &Selection::default(), false, changed);
+        assert_eq!(plan.services[0].migrate.as_deref(), Some("tree2"));
+        assert!(plan.phases().contains(&vec![Step::Migrate {
+            service: "api".into()
+        }]));
+
+        let mut f = facts(&api, &live_api);
+        f.migrations = Some("tree1");
+        f.applied = Some("tree1");
+        let plan = super::plan("e", COMMIT, &[f], &Selection::default(), false, changed);
+        assert_eq!(plan.services[0].migrate, None);
+    }
+
+    #[test]
+    fn unknown_live_deploys_with_that_reason_and_all_forces_the_rest() {
+        let (api, worker) = (unit("api", "a"), unit("worker", "w"));
+        let unknown = LiveService {
+            exists: true,
+            unknown: Some("image x:bootstrap is not in the registry".into()),
+            ..LiveService::default()
+        };
+        let same = live("w");
+        let all = Selection {
+            all: true,
+            only: None,
+        };
+        let facts = [facts(&api, &unknown), facts(&worker, &same)];
+        let plan = super::plan("e", COMMIT, &facts, &all, false, changed);
+        assert!(matches!(
+            plan.services[0].unit.reasons[0],
+            Reason::LiveUnknown { .. }
+        ));
+        assert_eq!(plan.services[1].unit.reasons, vec![Reason::Requested]);
+    }
+
+    #[test]
+    fn services_outside_the_selection_are_not_planned_and_images_only_stops_after_push() {
+        let (api, worker) = (unit("api", "a"), unit("worker", "w"));
+        let (live_api, live_worker) = (live("old"), live("old"));
+        let only = Selection {
+            all: false,
+            only: Some(BTreeSet::from(["worker".to_owned()])),
+        };
+        let facts = [facts(&api, &live_api), facts(&worker, &live_worker)];
+        let plan = super::plan("e", COMMIT, &facts, &only, true, changed);
+        assert_eq!(plan.services.len(), 1);
+        assert_eq!(plan.services[0].unit.name, "worker");
+        let phases = plan.phases();
+        assert!(phases
+            .iter()
+            .flatten()
+            .all(|s| matches!(s, Step::Compile { .. } | Step::Build { .. })));
+    }
+}

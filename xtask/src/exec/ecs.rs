@@ -1,0 +1,425 @@
+//! Rolling a service: a new task definition revision copied from the live one with only the
+//! image (and the deployed commit) changed, `UpdateService`, then waiting for the
+//! deployment this roll created. Success is that deployment PRIMARY with rolloutState
+//! COMPLETED; FAILED, or the PRIMARY moving to another task definition, is a circuit-breaker
+//! rollback. The `services-stable` waiter is not used: it calls a rollback success.
+
+use super::Executor;
+use crate::aws::{AwsContext as _, Clients};
+use crate::diag::{fail, Exit};
+use crate::live::{self, VERSION_VAR};
+use crate::report::{task_definition_name, StepState};
+use anyhow::{Context as _, Result};
+use aws_sdk_ecs::types as ecs;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+pub async fn roll(exec: &Executor<'_>, name: &str) -> Result<String> {
+    let planned = exec.planned(name);
+    let live_arn = planned
+        .live_task_definition
+        .as_deref()
+        .with_context(|| format!("service {name} has no live task definition to copy"))?;
+    let image = exec.image(name)?;
+    let live = live::task_definition(exec.aws, live_arn).await?;
+    let arn = register_copy(exec.aws, &live, name, &image, &exec.plan.commit)
+        .await
+        .map_err(|err| fail(Exit::Rollout, format!("{err:#}")))?;
+    exec.set(name, |r| r.task_definition = Some(arn.clone()));
+    exec.report.step(
+        Some(name),
+        "roll",
+        StepState::Progress,
+        format!("registered {}", task_definition_name(&arn)),
+    );
+    let outcome = update_and_wait(exec, name, &arn, "roll").await;
+    match &outcome {
+        Ok(_) => exec.set(name, |r| r.outcome = Some("deployed")),
+        Err(err) if super::exit_of(err) == Exit::Rollout => {
+            exec.set(name, |r| r.outcome = Some("rolled_back"))
+        }
+        Err(_) => {}
+    }
+    outcome
+}
+
+/// `--on-failure rollback`: back to the task definition the service had before this deploy.
+pub async fn restore(exec: &Executor<'_>, name: &str) -> Result<String> {
+    let previous = exec
+        .planned(name)
+        .live_task_definition
+        .clone()
+        .context("no previous task definition")?;
+    update_and_wait(exec, name, &previous, "restore").await
+}
+
+/// Points the service at `arn` and waits for the deployment that creates.
+async fn update_and_wait(
+    exec: &Executor<'_>,
+    name: &str,
+    arn: &str,
+    phase: &str,
+) -> Result<String> {
+    let cluster = exec.names.cluster();
+    let service = exec.names.ecs_service(exec.service(name));
+    let since = aws_smithy_now();
+    let updated = exec
+        .aws
+        .ecs
+        .update_service()
+        .cluster(&cluster)
+        .service(&service)
+        .task_definition(arn)
+        .send()
+        .await
+        .aws_context(|| format!("updating service {service}"))
+        .map_err(|err| fail(Exit::Rollout, format!("{err:#}")))?;
+    if phase == "roll" {
+        exec.set(name, |r| r.rolled = true);
+    }
+    let deployment = updated
+        .service()
+        .map(|s| s.deployments())
+        .unwrap_or_default()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(arn))
+        .and_then(|d| d.id())
+        .map(str::to_owned)
+        .with_context(|| format!("UpdateService of {service} created no deployment of {arn}"))?;
+    let watch = Watch {
+        exec,
+        name,
+        phase,
+        cluster: &cluster,
+        service: &service,
+        deployment: &deployment,
+        task_definition: arn,
+        since,
+    };
+    watch.wait().await
+}
+
+fn aws_smithy_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+        // Event clocks may be a little behind ours: events of this second count.
+        - 1.0
+}
+
+/// One deployment being waited for.
+struct Watch<'a> {
+    exec: &'a Executor<'a>,
+    name: &'a str,
+    phase: &'a str,
+    cluster: &'a str,
+    service: &'a str,
+    deployment: &'a str,
+    task_definition: &'a str,
+    /// Epoch seconds when the roll began: events before it are not this roll's.
+    since: f64,
+}
+
+enum State {
+    Waiting(String),
+    Completed,
+    Failed(String),
+}
+
+impl Watch<'_> {
+    async fn wait(&self) -> Result<String> {
+        let started = Instant::now();
+        let mut seen = BTreeSet::new();
+        let mut last = String::new();
+        loop {
+            let found = self.describe().await?;
+            for event in self.new_events(&found, &mut seen) {
+                self.exec
+                    .report
+                    .step(Some(self.name), self.phase, StepState::Progress, event);
+            }
+            match self.state(&found) {
+                State::Completed => {
+                    return Ok(format!(
+                        "{} COMPLETED in {:.1}s",
+                        task_definition_name(self.task_definition),
+                        started.elapsed().as_secs_f64()
+                    ))
+                }
+                State::Failed(why) => return Err(self.failure(Exit::Rollout, &why).await),
+                State::Waiting(progress) if progress != last => {
+                    self.exec.report.step(
+                        Some(self.name),
+                        self.phase,
+                        StepState::Progress,
+                        progress.clone(),
+                    );
+                    last = progress;
+                }
+                State::Waiting(_) => {}
+            }
+            if started.elapsed() >= self.exec.options.timeout {
+                let why = format!(
+                    "the deployment did not complete within {}",
+                    humantime::format_duration(self.exec.options.timeout)
+                );
+                return Err(self.failure(Exit::Timeout, &why).await);
+            }
+            tokio::time::sleep(self.exec.options.poll).await;
+        }
+    }
+
+    async fn describe(&self) -> Result<ecs::Service> {
+        let out = self
+            .exec
+            .aws
+            .ecs
+            .describe_services()
+            .cluster(self.cluster)
+            .services(self.service)
+            .send()
+            .await
+            .aws_context(|| format!("describing service {}", self.service))?;
+        out.services()
+            .first()
+            .cloned()
+            .with_context(|| format!("service {} is gone", self.service))
+    }
+
+    fn state(&self, service: &ecs::Service) -> State {
+        let deployments = service.deployments();
+        let ours = deployments.iter().find(|d| d.id() == Some(self.deployment));
+        let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"));
+        let Some(ours) = ours else {
+            return State::Failed(format!(
+                "deployment {} is gone; the service now runs {}",
+                self.deployment,
+                primary
+                    .and_then(|p| p.task_definition())
+                    .map_or("?", task_definition_name)
+            ));
+        };
+        match ours.rollout_state() {
+            Some(ecs::DeploymentRolloutState::Failed) => {
+                return State::Failed(
+                    ours.rollout_state_reason()
+                        .unwrap_or("the deployment FAILED")
+                        .to_owned(),
+                )
+            }
+            Some(ecs::DeploymentRolloutState::Completed) if ours.status() == Some("PRIMARY") => {
+                return State::Completed
+            }
+            _ => {}
+        }
+        if let Some(primary) = primary.filter(|p| p.task_definition() != Some(self.task_definition))
+        {
+            return State::Failed(format!(
+                "rolled back: the service's PRIMARY deployment runs {}",
+                primary.task_definition().map_or("?", task_definition_name)
+            ));
+        }
+        State::Waiting(format!(
+            "{}: {} running, {} pending of {} desired, {} failed",
+            ours.rollout_state().map_or("IN_PROGRESS", |s| s.as_str()),
+            ours.running_count(),
+            ours.pending_count(),
+            ours.desired_count(),
+            ours.failed_tasks()
+        ))
+    }
+
+    /// Service events of this roll not yet shown, oldest first.
+    fn new_events(&self, service: &ecs::Service, seen: &mut BTreeSet<String>) -> Vec<String> {
+        let mut events: Vec<&ecs::ServiceEvent> = service
+            .events()
+            .iter()
+            .filter(|e| {
+                e.created_at()
+                    .is_some_and(|t| t.as_secs_f64() >= self.since)
+            })
+            .filter(|e| e.id().is_some_and(|id| seen.insert(id.to_owned())))
+            .collect();
+        events.sort_by(|a, b| {
+            let at = |e: &ecs::ServiceEvent| e.created_at().map_or(0.0, |t| t.as_secs_f64());
+            at(a).total_cmp(&at(b))
+        });
+        events
+            .into_iter()
+            .filter_map(|e| e.message().map(str::to_owned))
+            .collect()
+    }
+
+    /// The failure, with the service's events since the roll began and the stopped tasks'
+    /// reasons and exit codes.
+    async fn failure(&self, exit: Exit, why: &str) -> anyhow::Error {
+        let mut message = format!("{} of {} failed: {why}", self.phase, self.name);
+        if let Ok(service) = self.describe().await {
+            let mut seen = BTreeSet::new();
+            let events = self.new_events(&service, &mut seen);
+            if !events.is_empty() {
+                message.push_str("\n  service events since the roll began:");
+                for event in events {
+                    message.push_str(&format!("\n    {event}"));
+                }
+            }
+        }
+        match stopped_tasks(
+            self.exec.aws,
+            self.cluster,
+            self.service,
+            self.task_definition,
+        )
+        .await
+        {
+            Ok(tasks) if !tasks.is_empty() => {
+                message.push_str("\n  stopped tasks:");
+                for task in tasks {
+                    message.push_str(&format!("\n    {task}"));
+                }
+            }
+            Ok(_) => {}
+            Err(err) => message.push_str(&format!("\n  (stopped tasks unavailable: {err:#})")),
+        }
+        fail(exit, message)
+    }
+}
+
+/// Stopped tasks of `task_definition` in the service: reason and each container's exit code.
+async fn stopped_tasks(
+    aws: &Clients,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+) -> Result<Vec<String>> {
+    let listed = aws
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(service)
+        .desired_status(ecs::DesiredStatus::Stopped)
+        .send()
+        .await
+        .aws_context(|| format!("listing stopped tasks of {service}"))?;
+    if listed.task_arns().is_empty() {
+        return Ok(Vec::new());
+    }
+    let described = aws
+        .ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(listed.task_arns().iter().take(100).cloned().collect()))
+        .send()
+        .await
+        .aws_context(|| format!("describing stopped tasks of {service}"))?;
+    Ok(described
+        .tasks()
+        .iter()
+        .filter(|t| t.task_definition_arn() == Some(task_definition))
+        .take(5)
+        .map(describe_stopped)
+        .collect())
+}
+
+/// `task 1a2b…: <stoppedReason>; app exit 1` for one stopped task.
+pub fn describe_stopped(task: &ecs::Task) -> String {
+    let id = task
+        .task_arn()
+        .and_then(|a| a.rsplit('/').next())
+        .unwrap_or("?");
+    let containers: Vec<String> = task
+        .containers()
+        .iter()
+        .map(|c| {
+            let name = c.name().unwrap_or("?");
+            match c.exit_code() {
+                Some(code) => format!("{name} exit {code}"),
+                None => format!(
+                    "{name} no exit code{}",
+                    c.reason().map(|r| format!(" ({r})")).unwrap_or_default()
+                ),
+            }
+        })
+        .collect();
+    format!(
+        "task {id}: {}; {}",
+        task.stopped_reason().unwrap_or("no stopped reason"),
+        containers.join(", ")
+    )
+}
+
+/// Registers a copy of `live` with the service container's image replaced and the deployed
+/// commit in its environment; returns the new revision's ARN.
+pub async fn register_copy(
+    aws: &Clients,
+    live: &ecs::TaskDefinition,
+    service: &str,
+    image: &str,
+    commit: &str,
+) -> Result<String> {
+    let target = live::container_of(live, service)?.name().map(str::to_owned);
+    let containers: Vec<ecs::ContainerDefinition> = live
+        .container_definitions()
+        .iter()
+        .map(|c| {
+            if c.name().map(str::to_owned) != target {
+                return c.clone();
+            }
+            let mut c = c.clone();
+            c.image = Some(image.to_owned());
+            let mut env: Vec<ecs::KeyValuePair> = c
+                .environment
+                .take()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|kv| kv.name() != Some(VERSION_VAR))
+                .collect();
+            env.push(
+                ecs::KeyValuePair::builder()
+                    .name(VERSION_VAR)
+                    .value(commit)
+                    .build(),
+            );
+            c.environment = Some(env);
+            c
+        })
+        .collect();
+    let family = live
+        .family()
+        .context("the live task definition has a family")?;
+    let registered = aws
+        .ecs
+        .register_task_definition()
+        .family(family)
+        .set_task_role_arn(live.task_role_arn().map(str::to_owned))
+        .set_execution_role_arn(live.execution_role_arn().map(str::to_owned))
+        .set_network_mode(live.network_mode().cloned())
+        .set_container_definitions(Some(containers))
+        .set_volumes(Some(live.volumes().to_vec()))
+        .set_placement_constraints(Some(live.placement_constraints().to_vec()))
+        .set_requires_compatibilities(Some(live.requires_compatibilities().to_vec()))
+        .set_cpu(live.cpu().map(str::to_owned))
+        .set_memory(live.memory().map(str::to_owned))
+        .set_pid_mode(live.pid_mode().cloned())
+        .set_ipc_mode(live.ipc_mode().cloned())
+        .set_proxy_configuration(live.proxy_configuration().cloned())
+        .set_ephemeral_storage(live.ephemeral_storage().cloned())
+        .set_runtime_platform(live.runtime_platform().cloned())
+        .send()
+        .await
+        .aws_context(|| format!("registering a new revision of {family}"))?;
+    registered
+        .task_definition()
+        .and_then(|d| d.task_definition_arn())
+        .map(str::to_owned)
+        .context("RegisterTaskDefinition returned no ARN")
+}
+
+/// Poll interval for ECS: the local stack's clock is fast, AWS's is not.
+pub fn poll_interval(local: bool) -> Duration {
+    if local {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_secs(5)
+    }
+}

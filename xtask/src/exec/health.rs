@@ -1,0 +1,165 @@
+//! Health checks after a rollout: each service's health URL must answer 200 and, where the
+//! JSON body reports a `version` or `fingerprint`, the commit and fingerprint just deployed.
+//! Retried until the phase's timeout, so a service that needs a moment to warm up passes.
+
+use super::{Executor, HealthTargets};
+use crate::diag::{fail, Exit};
+use crate::report::StepState;
+use anyhow::Result;
+use std::time::{Duration, Instant};
+
+pub async fn check(exec: &Executor<'_>, name: &str) -> Result<String> {
+    let service = exec.service(name);
+    let urls = match &exec.options.health {
+        HealthTargets::Unavailable { why } => return Ok(format!("not checked: {why}")),
+        HealthTargets::ServiceUrl => match exec.names.service_url(service) {
+            Some(base) => vec![format!(
+                "{}{}",
+                base.trim_end_matches('/'),
+                service.health_path
+            )],
+            None => return Ok("not checked: the environment has no service_url".into()),
+        },
+        HealthTargets::LocalTasks { endpoint } => local_task_urls(
+            endpoint,
+            &exec.names.cluster(),
+            &exec.names.ecs_service(service),
+        )
+        .await?
+        .into_iter()
+        .map(|url| format!("{url}{}", service.health_path))
+        .collect(),
+    };
+    if urls.is_empty() {
+        return Err(fail(
+            Exit::Health,
+            format!("health of {name}: no running task to check"),
+        ));
+    }
+    let expected = Expected {
+        version: exec.plan.commit.clone(),
+        fingerprint: exec.planned(name).unit.fingerprint.clone(),
+    };
+    let started = Instant::now();
+    for url in &urls {
+        let mut last = String::new();
+        loop {
+            match probe(url, &expected).await {
+                Ok(()) => break,
+                Err(why) => {
+                    if why != last {
+                        exec.report.step(
+                            Some(name),
+                            "health",
+                            StepState::Progress,
+                            format!("{url}: {why}"),
+                        );
+                        last = why;
+                    }
+                }
+            }
+            if started.elapsed() >= exec.options.timeout {
+                return Err(fail(
+                    Exit::Health,
+                    format!(
+                        "health of {name}: {url} did not pass within {}: {last}",
+                        humantime::format_duration(exec.options.timeout)
+                    ),
+                ));
+            }
+            tokio::time::sleep(exec.options.poll.max(Duration::from_millis(500))).await;
+        }
+    }
+    Ok(format!(
+        "{} answered 200 with this deploy's version",
+        urls.len()
+    ))
+}
+
+struct Expected {
+    version: String,
+    fingerprint: String,
+}
+
+/// One GET; `Err` says what was wrong.
+async fn probe(url: &str, expected: &Expected) -> Result<(), String> {
+    let url = url.to_owned();
+    let got = tokio::task::spawn_blocking(move || {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let mut response = agent.get(&url).call().map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        Ok::<_, String>((status, body))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    judge(got.0, &got.1, expected)
+}
+
+fn judge(status: u16, body: &str, expected: &Expected) -> Result<(), String> {
+    if status != 200 {
+        return Err(format!("HTTP {status}"));
+    }
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else {
+        return Ok(());
+    };
+    for (field, want) in [
+        ("version", &expected.version),
+        ("fingerprint", &expected.fingerprint),
+    ] {
+        if let Some(found) = json[field].as_str() {
+            if found != want {
+                return Err(format!("reports {field} {found}, expected {want}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// URLs of the service's task containers on the local stack.
+async fn local_task_urls(endpoint: &str, cluster: &str, service: &str) -> Result<Vec<String>> {
+    let url = format!("{endpoint}/_xtask/tasks");
+    let body = tokio::task::spawn_blocking(move || -> Result<String> {
+        Ok(ureq::get(&url).call()?.body_mut().read_to_string()?)
+    })
+    .await??;
+    let listed: serde_json::Value = serde_json::from_str(&body)?;
+    let group = format!("service:{service}");
+    Ok(listed["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["cluster"] == cluster && t["group"] == group.as_str())
+        .filter_map(|t| t["url"].as_str().map(str::to_owned))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expected() -> Expected {
+        Expected {
+            version: "abc".into(),
+            fingerprint: "f1".into(),
+        }
+    }
+
+    #[test]
+    fn status_version_and_fingerprint_must_match() {
+        assert!(judge(
+            200,
+            r#"{"status":"ok","version":"abc","fingerprint":"f1"}"#,
+            &expected()
+        )
+        .is_ok());
+        assert!(judge(200, "ok", &expected()).is_ok());
+        assert_eq!(judge(503, "", &expected()), Err("HTTP 503".into()));
+        let err = judge(200, r#"{"version":"old"}"#, &expected()).unwrap_err();
+        assert!(err.contains("version old"), "{err}");
+    }
+}

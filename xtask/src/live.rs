@@ -1,0 +1,265 @@
+//! What is deployed now, read from AWS before anything is decided: each service's task
+//! definition, its container image and that image's tags (the fingerprint and commit this
+//! tool tagged it with), the image for the fingerprint about to ship, and the migrations
+//! last applied (from the state bucket).
+
+use crate::aws::{AwsContext as _, Clients};
+use crate::config::{Names, Service};
+use crate::state;
+use anyhow::{Context as _, Result};
+use aws_sdk_ecr::types::ImageIdentifier;
+use aws_sdk_ecs::types as ecs;
+
+/// Tag prefixes of every image this tool pushes: `fp-<fingerprint>` and `git-<commit>`.
+pub const FINGERPRINT_TAG: &str = "fp-";
+pub const COMMIT_TAG: &str = "git-";
+
+/// Environment variable the tool sets in each task definition: the commit deployed.
+pub const VERSION_VAR: &str = "DEPLOY_VERSION";
+
+/// One service as it runs.
+#[derive(Debug, Clone, Default)]
+pub struct LiveService {
+    /// The ECS service exists and is ACTIVE.
+    pub exists: bool,
+    pub task_definition: Option<String>,
+    /// The container image of the service's container.
+    pub image: Option<String>,
+    pub digest: Option<String>,
+    /// From the image's `fp-` tag.
+    pub fingerprint: Option<String>,
+    /// The commit the task definition says it runs (`DEPLOY_VERSION`).
+    pub commit: Option<String>,
+    /// Why the fingerprint is unknown, when it is.
+    pub unknown: Option<String>,
+    /// The service's network configuration and launch type, for its migration task.
+    pub network: Option<ecs::NetworkConfiguration>,
+    pub launch_type: Option<ecs::LaunchType>,
+}
+
+/// An image in the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub digest: String,
+    pub tags: Vec<String>,
+}
+
+/// A service's repository: its URI, and whether it exists.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    pub name: String,
+    pub uri: Option<String>,
+}
+
+/// Reads one service's live state.
+pub async fn service(
+    aws: &Clients,
+    names: &Names<'_>,
+    service: &Service,
+    repository: &Repository,
+) -> Result<LiveService> {
+    let cluster = names.cluster();
+    let name = names.ecs_service(service);
+    let described = aws
+        .ecs
+        .describe_services()
+        .cluster(&cluster)
+        .services(&name)
+        .send()
+        .await
+        .aws_context(|| format!("describing ECS service {name} in cluster {cluster}"))?;
+    let Some(found) = described
+        .services()
+        .iter()
+        .find(|s| s.status() == Some("ACTIVE"))
+    else {
+        return Ok(LiveService::default());
+    };
+    let mut live = LiveService {
+        exists: true,
+        task_definition: found.task_definition().map(str::to_owned),
+        network: found.network_configuration().cloned(),
+        launch_type: found.launch_type().cloned(),
+        ..LiveService::default()
+    };
+    let Some(arn) = &live.task_definition else {
+        live.unknown = Some("the service has no task definition".into());
+        return Ok(live);
+    };
+    let definition = task_definition(aws, arn).await?;
+    let container = container_of(&definition, &service.name)?;
+    live.image = container.image().map(str::to_owned);
+    live.commit = container
+        .environment()
+        .iter()
+        .find(|kv| kv.name() == Some(VERSION_VAR))
+        .and_then(|kv| kv.value())
+        .filter(|v| is_commit(v))
+        .map(str::to_owned);
+    let image = live.image.clone().unwrap_or_default();
+    match image_of(aws, repository, &image).await? {
+        Ok(found) => {
+            live.fingerprint = tag_value(&found.tags, FINGERPRINT_TAG);
+            if live.fingerprint.is_none() {
+                live.unknown = Some(format!("image {image} has no `fp-` tag"));
+            }
+            live.digest = Some(found.digest);
+        }
+        Err(why) => live.unknown = Some(why),
+    }
+    Ok(live)
+}
+
+/// A task definition, whole.
+pub async fn task_definition(aws: &Clients, arn: &str) -> Result<ecs::TaskDefinition> {
+    aws.ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .aws_context(|| format!("describing task definition {arn}"))?
+        .task_definition
+        .with_context(|| format!("task definition {arn} not found"))
+}
+
+/// The container a service's image runs in: the one named for the service, else the only
+/// one.
+pub fn container_of<'d>(
+    definition: &'d ecs::TaskDefinition,
+    service: &str,
+) -> Result<&'d ecs::ContainerDefinition> {
+    let containers = definition.container_definitions();
+    containers
+        .iter()
+        .find(|c| c.name() == Some(service))
+        .or(match containers {
+            [only] => Some(only),
+            _ => None,
+        })
+        .with_context(|| {
+            format!(
+                "task definition {} has no container named `{service}` (and more than one container)",
+                definition.family().unwrap_or_default()
+            )
+        })
+}
+
+/// The repository's image that `reference` (`uri:tag` or `uri@digest`) names; `Err` says
+/// why it is not known.
+async fn image_of(
+    aws: &Clients,
+    repository: &Repository,
+    reference: &str,
+) -> Result<Result<Image, String>> {
+    let Some(uri) = &repository.uri else {
+        return Ok(Err(format!(
+            "repository {} does not exist",
+            repository.name
+        )));
+    };
+    let id = match reference.strip_prefix(uri.as_str()) {
+        Some(rest) => match (rest.strip_prefix('@'), rest.strip_prefix(':')) {
+            (Some(digest), _) => ImageIdentifier::builder().image_digest(digest).build(),
+            (_, Some(tag)) => ImageIdentifier::builder().image_tag(tag).build(),
+            _ => return Ok(Err(format!("image {reference} names no tag or digest"))),
+        },
+        None => {
+            return Ok(Err(format!(
+                "image {reference} is not from repository {uri}"
+            )))
+        }
+    };
+    Ok(find_image(aws, &repository.name, id)
+        .await?
+        .ok_or_else(|| format!("image {reference} is not in the registry")))
+}
+
+/// The image tagged `fp-<fingerprint>`, if one was pushed.
+pub async fn image_for(
+    aws: &Clients,
+    repository: &str,
+    fingerprint: &str,
+) -> Result<Option<Image>> {
+    let tag = format!("{FINGERPRINT_TAG}{fingerprint}");
+    find_image(
+        aws,
+        repository,
+        ImageIdentifier::builder().image_tag(tag).build(),
+    )
+    .await
+}
+
+async fn find_image(aws: &Clients, repository: &str, id: ImageIdentifier) -> Result<Option<Image>> {
+    let described = aws
+        .ecr
+        .describe_images()
+        .repository_name(repository)
+        .image_ids(id)
+        .send()
+        .await;
+    match described {
+        Ok(out) => Ok(out.image_details().first().map(|d| Image {
+            digest: d.image_digest().unwrap_or_default().to_owned(),
+            tags: d.image_tags().to_vec(),
+        })),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_image_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(err).aws_context(|| format!("describing images of {repository}")),
+    }
+}
+
+/// The repository `name`, with its URI when it exists.
+pub async fn repository(aws: &Clients, name: &str) -> Result<Repository> {
+    match aws
+        .ecr
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Repository {
+            name: name.to_owned(),
+            uri: out
+                .repositories()
+                .first()
+                .and_then(|r| r.repository_uri())
+                .map(str::to_owned),
+        }),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_repository_not_found_exception()) =>
+        {
+            Ok(Repository {
+                name: name.to_owned(),
+                uri: None,
+            })
+        }
+        Err(err) => Err(err).aws_context(|| format!("describing repository {name}")),
+    }
+}
+
+/// The migrations tree last applied for `service`, from the state bucket.
+pub async fn applied_migrations(
+    aws: &Clients,
+    bucket: &str,
+    service: &str,
+) -> Result<Option<state::AppliedMigrations>> {
+    state::read_json(aws, bucket, &state::migrations_key(service)).await
+}
+
+/// The value of the first tag with `prefix`.
+pub fn tag_value(tags: &[String], prefix: &str) -> Option<String> {
+    tags.iter()
+        .find_map(|t| t.strip_prefix(prefix))
+        .map(str::to_owned)
+}
+
+fn is_commit(value: &str) -> bool {
+    value.len() == 40 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}

@@ -1,0 +1,518 @@
+//! The deploy's reporter: the executor emits [`Event`]s, a reporter renders them. On a
+//! terminal, indicatif spinners, one line per service; elsewhere plain timestamped lines;
+//! under GitHub Actions the same plus log groups, `::error::` annotations and a Markdown
+//! summary; with `--format json`, one JSON object per line, the last one the summary.
+
+use crate::deploy::steps::{DeployPlan, ImagePlan};
+use crate::render::{first_reason, short, table, trim_lines};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+/// Something that happened, in the order it happened.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A line of context (environment, account, what was found).
+    Info {
+        message: String,
+    },
+    Warning {
+        message: String,
+    },
+    /// The plan, before anything is done.
+    Plan {
+        plan: DeployPlan,
+    },
+    /// A phase begins: its steps run in parallel.
+    Phase {
+        phase: String,
+    },
+    /// A step of a service (or of the whole deploy, `service: None`) moved on.
+    Step {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        service: Option<String>,
+        phase: String,
+        state: StepState,
+        message: String,
+    },
+    Summary(Summary),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    Started,
+    Progress,
+    Done,
+    Failed,
+}
+
+/// The last thing a deploy says, also its ledger record's core and the webhook's content.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub outcome: String,
+    pub exit_code: u8,
+    pub deploy_id: String,
+    pub env: String,
+    pub commit: String,
+    pub duration_seconds: f64,
+    pub services: Vec<ServiceSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceSummary {
+    pub name: String,
+    /// `deploy` or `skip`.
+    pub action: String,
+    pub fingerprint: String,
+    pub image: Option<String>,
+    pub task_definition: Option<String>,
+    /// `deployed`, `unchanged`, `failed`, `rolled_back`, `not_started`, `interrupted`...
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Terminal,
+    Plain,
+    Github,
+    Json,
+}
+
+impl Style {
+    /// The style for this process: JSON when asked, else by where the output goes.
+    pub fn detect(json: bool) -> Style {
+        use std::io::IsTerminal as _;
+        if json {
+            Style::Json
+        } else if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+            Style::Github
+        } else if std::io::stdout().is_terminal() {
+            Style::Terminal
+        } else {
+            Style::Plain
+        }
+    }
+}
+
+/// Renders events; shared by every concurrent step.
+pub struct Reporter {
+    style: Style,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    multi: Option<MultiProgress>,
+    bars: BTreeMap<String, ProgressBar>,
+    in_group: bool,
+    /// Everything printed, when capturing (tests render the reporter into a string).
+    captured: Option<String>,
+}
+
+impl Reporter {
+    pub fn new(style: Style) -> Reporter {
+        let multi = (style == Style::Terminal).then(MultiProgress::new);
+        Reporter {
+            style,
+            inner: Mutex::new(Inner {
+                multi,
+                ..Inner::default()
+            }),
+        }
+    }
+
+    /// A plain reporter that keeps what it prints instead.
+    pub fn capturing() -> Reporter {
+        let reporter = Reporter::new(Style::Plain);
+        reporter.inner.lock().unwrap().captured = Some(String::new());
+        reporter
+    }
+
+    pub fn captured(&self) -> String {
+        self.inner
+            .lock()
+            .unwrap()
+            .captured
+            .clone()
+            .unwrap_or_default()
+    }
+
+    pub fn style(&self) -> Style {
+        self.style
+    }
+
+    pub fn emit(&self, event: Event) {
+        let mut inner = self.inner.lock().unwrap();
+        match self.style {
+            Style::Json => {
+                let mut line = serde_json::to_value(&event).unwrap_or_default();
+                line["time"] =
+                    serde_json::Value::String(crate::state::timestamp(SystemTime::now()));
+                inner.print(&line.to_string());
+            }
+            Style::Terminal => inner.terminal(&event),
+            Style::Plain => inner.plain(&event),
+            Style::Github => inner.github(&event),
+        }
+    }
+
+    pub fn info(&self, message: impl Into<String>) {
+        self.emit(Event::Info {
+            message: message.into(),
+        });
+    }
+
+    pub fn warn(&self, message: impl Into<String>) {
+        self.emit(Event::Warning {
+            message: message.into(),
+        });
+    }
+
+    pub fn step(
+        &self,
+        service: Option<&str>,
+        phase: &str,
+        state: StepState,
+        message: impl Into<String>,
+    ) {
+        self.emit(Event::Step {
+            service: service.map(str::to_owned),
+            phase: phase.to_owned(),
+            state,
+            message: message.into(),
+        });
+    }
+}
+
+impl Inner {
+    fn print(&mut self, line: &str) {
+        if let Some(captured) = &mut self.captured {
+            captured.push_str(line);
+            captured.push('\n');
+            return;
+        }
+        match &self.multi {
+            Some(multi) => {
+                let _ = multi.println(line);
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+        }
+    }
+
+    fn plain(&mut self, event: &Event) {
+        let time = clock();
+        match event {
+            Event::Plan { plan } => self.print(&plan_text(plan)),
+            Event::Summary(summary) => self.print(&summary_text(summary)),
+            _ => {
+                let line = line_of(event);
+                self.print(&format!("{time} {line}"));
+            }
+        }
+    }
+
+    fn terminal(&mut self, event: &Event) {
+        match event {
+            Event::Step {
+                service: Some(service),
+                phase,
+                state,
+                message,
+            } => {
+                let multi = self
+                    .multi
+                    .clone()
+                    .expect("terminal style has a MultiProgress");
+                let bar = self.bars.entry(service.clone()).or_insert_with(|| {
+                    let bar = multi.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} {prefix:<12} {wide_msg}")
+                            .expect("a valid template"),
+                    );
+                    bar.set_prefix(service.clone());
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bar
+                });
+                let text = format!("{phase}: {message}");
+                match state {
+                    StepState::Started | StepState::Progress => bar.set_message(text),
+                    StepState::Done => bar.set_message(format!("✓ {text}")),
+                    StepState::Failed => bar.set_message(format!("✗ {text}")),
+                }
+                if *state == StepState::Failed {
+                    let line = line_of(event);
+                    self.print(&line);
+                }
+            }
+            Event::Summary(_) => {
+                for bar in std::mem::take(&mut self.bars).into_values() {
+                    bar.finish();
+                }
+                self.plain(event);
+            }
+            _ => self.plain(event),
+        }
+    }
+
+    fn github(&mut self, event: &Event) {
+        match event {
+            Event::Phase { phase } => {
+                self.end_group();
+                self.print(&format!("::group::{phase}"));
+                self.in_group = true;
+            }
+            Event::Step {
+                service,
+                phase,
+                state: StepState::Failed,
+                message,
+            } => {
+                self.plain(event);
+                let title = service.as_deref().unwrap_or("deploy");
+                self.print(&format!(
+                    "::error title={title} {phase} failed::{}",
+                    escape_annotation(message)
+                ));
+            }
+            Event::Summary(summary) => {
+                self.end_group();
+                self.plain(event);
+                if let Err(err) = append_step_summary(summary) {
+                    self.print(&format!(
+                        "::warning::the job summary was not written: {err}"
+                    ));
+                }
+            }
+            _ => self.plain(event),
+        }
+    }
+
+    fn end_group(&mut self) {
+        if std::mem::take(&mut self.in_group) {
+            self.print("::endgroup::");
+        }
+    }
+}
+
+/// `HH:MM:SSZ`: enough to read a CI log by.
+fn clock() -> String {
+    let stamp = crate::state::timestamp(SystemTime::now());
+    stamp.get(11..).unwrap_or(&stamp).to_owned()
+}
+
+fn line_of(event: &Event) -> String {
+    match event {
+        Event::Info { message } => message.clone(),
+        Event::Warning { message } => format!("warning: {message}"),
+        Event::Phase { phase } => format!("== {phase}"),
+        Event::Step {
+            service,
+            phase,
+            state,
+            message,
+        } => {
+            let mark = match state {
+                StepState::Started => "…",
+                StepState::Progress => " ",
+                StepState::Done => "✓",
+                StepState::Failed => "✗",
+            };
+            let who = service.as_deref().unwrap_or("*");
+            format!("{mark} {who:<12} {phase:<8} {message}")
+        }
+        Event::Plan { plan } => plan_text(plan),
+        Event::Summary(summary) => summary_text(summary),
+    }
+}
+
+/// The deploy plan as a table: what deploys, where its image comes from, why.
+pub fn plan_text(plan: &DeployPlan) -> String {
+    let deploying = plan.deploying().count();
+    let mut out = format!(
+        "Deploy {} to {}: {deploying} to deploy, {} unchanged\n\n",
+        short(&plan.commit),
+        plan.env,
+        plan.services.len() - deploying
+    );
+    let mut rows = table(&[
+        "ACTION",
+        "SERVICE",
+        "FINGERPRINT",
+        "LIVE",
+        "IMAGE",
+        "MIGRATE",
+        "WHY",
+    ]);
+    for service in &plan.services {
+        let (action, image, why) = match &service.image {
+            None => ("skip", "-", "unchanged".to_owned()),
+            Some(ImagePlan::Build) => ("DEPLOY", "build", first_reason(&service.unit.reasons)),
+            Some(ImagePlan::Reuse { .. }) => {
+                ("DEPLOY", "reuse", first_reason(&service.unit.reasons))
+            }
+        };
+        let live = service.unit.base_fingerprint.as_deref().map_or("?", short);
+        rows.add_row(vec![
+            action,
+            &service.unit.name,
+            short(&service.unit.fingerprint),
+            live,
+            image,
+            if service.migrate.is_some() {
+                "yes"
+            } else {
+                "-"
+            },
+            &why,
+        ]);
+    }
+    out.push_str(&trim_lines(&rows.to_string()));
+    out
+}
+
+pub fn summary_text(summary: &Summary) -> String {
+    let mut out = format!(
+        "\nDeploy {} of {} to {}: {} in {:.1}s (exit {})\n",
+        summary.deploy_id,
+        short(&summary.commit),
+        summary.env,
+        summary.outcome,
+        summary.duration_seconds,
+        summary.exit_code
+    );
+    if !summary.services.is_empty() {
+        let mut rows = table(&["SERVICE", "ACTION", "OUTCOME", "TASK DEFINITION", "IMAGE"]);
+        for s in &summary.services {
+            rows.add_row(vec![
+                s.name.as_str(),
+                &s.action,
+                &s.outcome,
+                s.task_definition
+                    .as_deref()
+                    .map_or("-", task_definition_name),
+                s.image.as_deref().unwrap_or("-"),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&trim_lines(&rows.to_string()));
+    }
+    if let Some(error) = &summary.error {
+        out.push_str(&format!("\nerror: {error}"));
+    }
+    out
+}
+
+/// `family:revision` of a task definition ARN.
+pub fn task_definition_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The summary as Markdown, appended to `$GITHUB_STEP_SUMMARY` when it is set.
+fn append_step_summary(summary: &Summary) -> std::io::Result<()> {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+        return Ok(());
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(markdown(summary).as_bytes())
+}
+
+pub fn markdown(summary: &Summary) -> String {
+    let mut out = format!(
+        "### Deploy to `{}`: {}\n\nCommit `{}`, deploy `{}`, {:.0}s.\n\n| service | action | outcome | task definition |\n|---|---|---|---|\n",
+        summary.env,
+        summary.outcome,
+        short(&summary.commit),
+        summary.deploy_id,
+        summary.duration_seconds
+    );
+    for s in &summary.services {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            s.name,
+            s.action,
+            s.outcome,
+            s.task_definition
+                .as_deref()
+                .map_or("-", task_definition_name)
+        ));
+    }
+    if let Some(error) = &summary.error {
+        out.push_str(&format!("\n> {}\n", error.replace('\n', "\n> ")));
+    }
+    out
+}
+
+/// GitHub's workflow commands end at a newline; keep multi-line messages in one annotation.
+fn escape_annotation(message: &str) -> String {
+    message
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> Summary {
+        Summary {
+            outcome: "failed".into(),
+            exit_code: 13,
+            deploy_id: "d1".into(),
+            env: "staging".into(),
+            commit: "0123456789abcdef".into(),
+            duration_seconds: 12.0,
+            services: vec![ServiceSummary {
+                name: "api".into(),
+                action: "deploy".into(),
+                fingerprint: "f".into(),
+                image: Some("repo@sha256:1".into()),
+                task_definition: Some("arn:aws:ecs:r:1:task-definition/acme-api:7".into()),
+                outcome: "rolled_back".into(),
+            }],
+            error: Some("rollout of api failed\nline 2".into()),
+        }
+    }
+
+    #[test]
+    fn plain_lines_carry_the_service_phase_and_message() {
+        let reporter = Reporter::capturing();
+        reporter.step(Some("api"), "roll", StepState::Failed, "circuit breaker");
+        reporter.emit(Event::Summary(summary()));
+        let out = reporter.captured();
+        assert!(
+            out.contains("✗ api          roll     circuit breaker"),
+            "{out}"
+        );
+        assert!(out.contains("acme-api:7"), "{out}");
+        assert!(out.contains("error: rollout of api failed"), "{out}");
+    }
+
+    #[test]
+    fn markdown_summary_has_a_row_per_service() {
+        let md = markdown(&summary());
+        assert!(
+            md.contains("| api | deploy | rolled_back | acme-api:7 |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn annotations_stay_on_one_line() {
+        assert_eq!(escape_annotation("a\nb%"), "a%0Ab%25");
+    }
+}
