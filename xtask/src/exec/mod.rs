@@ -148,7 +148,8 @@ impl Executor<'_> {
             .lock()
             .unwrap()
             .iter()
-            .filter(|(_, r)| r.rolled)
+            // ECS already put back what its circuit breaker rolled back.
+            .filter(|(_, r)| r.rolled && r.outcome != Some("rolled_back"))
             .map(|(name, _)| name.clone())
             .collect();
         self.report.emit(Event::Phase {

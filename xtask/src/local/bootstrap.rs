@@ -110,17 +110,29 @@ impl Bootstrap<'_> {
             }
             Err(err) => return Err(err).aws_context(|| format!("describing repository {name}")),
         };
-        if !exists {
-            self.aws
-                .ecr
-                .create_repository()
-                .repository_name(&name)
-                .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Immutable)
-                .send()
-                .await
-                .aws_context(|| format!("creating repository {name}"))?;
+        if exists {
+            return Ok(resource("ecr repository", name, false));
         }
-        Ok(resource("ecr repository", name, !exists))
+        let created = self
+            .aws
+            .ecr
+            .create_repository()
+            .repository_name(&name)
+            .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Immutable)
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(resource("ecr repository", name, true)),
+            // Created meanwhile by another environment sharing the repository.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_repository_already_exists_exception()) =>
+            {
+                Ok(resource("ecr repository", name, false))
+            }
+            Err(err) => Err(err).aws_context(|| format!("creating repository {name}")),
+        }
     }
 
     async fn service(&self, service: &Service) -> Result<Resource> {

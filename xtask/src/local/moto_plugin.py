@@ -58,6 +58,9 @@ STEP = float(os.environ.get("XTASK_STEP_SECONDS", "0.5"))
 # The registry behind ECR, `host:port`; set from --registry at start.
 REGISTRY = ""
 
+# Conditional S3 writes (`If-None-Match: *`) one at a time: see Middleware.
+CONDITIONAL_WRITES = threading.Lock()
+
 # Faults by id, and the lock every model change takes (the server is threaded).
 FAULTS = {}
 LOCK = threading.RLock()
@@ -293,6 +296,11 @@ class Middleware:
         if path == "/moto-api/reset":
             with LOCK:
                 FAULTS.clear()
+        if environ.get("HTTP_IF_NONE_MATCH") == "*" and environ.get("REQUEST_METHOD") == "PUT":
+            # S3 decides a conditional write atomically; moto checks, then writes. Serialise
+            # them so exactly one of two racing writers wins, as on S3 (the deploy lock).
+            with CONDITIONAL_WRITES:
+                return list(self.app(environ, start_response))
         return self.app(environ, start_response)
 
     def api(self, environ, start_response, route):

@@ -2,6 +2,7 @@
 
 mod cache;
 mod check;
+mod deploy;
 mod errors;
 mod local;
 mod metadata;

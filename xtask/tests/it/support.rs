@@ -159,7 +159,7 @@ pub fn xtask_in(root: &Path, args: &[&str]) -> Output {
     xtask_command(root, args).output().unwrap()
 }
 
-fn xtask_command(root: &Path, args: &[&str]) -> Command {
+pub fn xtask_command(root: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command
         .arg("-C")

@@ -1,0 +1,761 @@
+//! `cargo xtask deploy` end to end: real git repositories, real `cargo build` and
+//! `docker build`/`push` into the local registry, the local stack's ECS, ECR and S3. Each
+//! test deploys a project of its own (its own cluster, services, buckets); images go to
+//! repositories shared by the tests (`it/<service>`) unless a test needs its own, so an
+//! image built once is reused, as between environments.
+
+use crate::stack::{
+    container_stack, eventually, require_docker, stack, unique, Stack, STEP_SECONDS,
+};
+use crate::support::{xtask_command, Repo};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+use xtask::aws::Clients;
+
+/// A deployable copy of the example monorepo on the shared stack.
+struct Project {
+    repo: Repo,
+    name: String,
+    stack: &'static Stack,
+    rt: tokio::runtime::Runtime,
+    aws: Clients,
+}
+
+/// Where images go: shared by tests (reused across them) or this project's own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Images {
+    Shared,
+    Own,
+}
+
+impl Project {
+    fn new(images: Images) -> Project {
+        Project::on(stack(), images)
+    }
+
+    fn on(stack: &'static Stack, images: Images) -> Project {
+        require_docker();
+        let repo = Repo::example();
+        let name = unique("p");
+        repo.replace(
+            "deploy.toml",
+            "project = \"acme\"",
+            &format!("project = \"{name}\""),
+        );
+        if images == Images::Shared {
+            for service in ["api", "worker"] {
+                repo.replace(
+                    "deploy.toml",
+                    &format!("[services.{service}]\n"),
+                    &format!("[services.{service}]\necr_repository = \"it/{{name}}\"\n"),
+                );
+            }
+        }
+        repo.commit("a project of this test's own");
+        let rt = xtask::aws::runtime().unwrap();
+        let aws = stack.clients(&rt);
+        Project {
+            repo,
+            name,
+            stack,
+            rt,
+            aws,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = xtask_command(self.repo.path(), &[&["deploy"], args].concat());
+        command
+            .env("XTASK_LOCAL_STACK", &self.stack.dir)
+            .env("XTASK_STEP_SECONDS", STEP_SECONDS)
+            // One build folder for every test: dependencies compile once.
+            .env("CARGO_TARGET_DIR", target_dir())
+            .env_remove("GITHUB_ACTIONS");
+        command
+    }
+
+    /// `deploy <args> --format json`, waited for.
+    fn deploy(&self, args: &[&str]) -> Deployed {
+        let output = self
+            .command(&[args, &["--format", "json"]].concat())
+            .output()
+            .unwrap();
+        Deployed::from(output)
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(&[args, &["--format", "json"]].concat())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn ecs_service(&self, service: &str) -> String {
+        format!("{}-local-{service}", self.name)
+    }
+
+    fn cluster(&self) -> String {
+        format!("{}-local", self.name)
+    }
+
+    fn bucket(&self) -> String {
+        format!("{}-local-deploy-state", self.name)
+    }
+
+    /// Creates the project's resources on the stack (a dry run does, and changes nothing
+    /// else).
+    fn bootstrap(&self) {
+        self.deploy(&["--changed", "--dry-run"]).expect(0);
+    }
+
+    /// The service's current task definition ARN (empty before the service exists).
+    fn task_definition(&self, service: &str) -> String {
+        let out = self
+            .rt
+            .block_on(
+                self.aws
+                    .ecs
+                    .describe_services()
+                    .cluster(self.cluster())
+                    .services(self.ecs_service(service))
+                    .send(),
+            )
+            .unwrap();
+        out.services()
+            .first()
+            .and_then(|s| s.task_definition())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The state bucket's keys under `prefix`.
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        // Before the first deploy creates the bucket, it holds nothing.
+        let Ok(out) = self.rt.block_on(
+            self.aws
+                .s3
+                .list_objects_v2()
+                .bucket(self.bucket())
+                .prefix(prefix)
+                .send(),
+        ) else {
+            return Vec::new();
+        };
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+
+    fn object(&self, key: &str) -> Value {
+        let out = self
+            .rt
+            .block_on(
+                self.aws
+                    .s3
+                    .get_object()
+                    .bucket(self.bucket())
+                    .key(key)
+                    .send(),
+            )
+            .unwrap();
+        let bytes = self.rt.block_on(out.body.collect()).unwrap().into_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn put_object(&self, key: &str, value: &Value) {
+        self.rt
+            .block_on(
+                self.aws
+                    .s3
+                    .put_object()
+                    .bucket(self.bucket())
+                    .key(key)
+                    .body(value.to_string().into_bytes().into())
+                    .send(),
+            )
+            .unwrap();
+    }
+
+    fn ledger(&self) -> Vec<Value> {
+        self.keys("ledger/")
+            .iter()
+            .map(|k| self.object(k))
+            .collect()
+    }
+
+    /// Stopped tasks RunTask started in the migration family.
+    fn migration_tasks(&self) -> usize {
+        let out = self
+            .rt
+            .block_on(
+                self.aws
+                    .ecs
+                    .list_tasks()
+                    .cluster(self.cluster())
+                    .started_by("xtask-migrate")
+                    .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+                    .send(),
+            )
+            .unwrap();
+        out.task_arns().len()
+    }
+}
+
+fn target_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("static")
+}
+
+/// A finished deploy: its exit code, JSON events and stderr.
+struct Deployed {
+    code: i32,
+    events: Vec<Value>,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Deployed {
+    fn from(output: Output) -> Deployed {
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let events = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        Deployed {
+            code: output.status.code().unwrap_or(-1),
+            events,
+            stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Deployed {
+    fn expect(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "deploy exited {} (expected {code})\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    fn summary(&self) -> &Value {
+        let last = self.events.last().expect("a summary line");
+        assert_eq!(last["event"], "summary", "{}", self.stdout);
+        last
+    }
+
+    fn service(&self, name: &str) -> &Value {
+        self.summary()["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {}", self.stdout))
+    }
+
+    /// `(service, phase)` of each step that finished, in order.
+    fn done(&self) -> Vec<(String, String)> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "step" && e["state"] == "done")
+            .map(|e| {
+                (
+                    e["service"].as_str().unwrap_or("*").to_owned(),
+                    e["phase"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn phases_of(&self, service: &str) -> Vec<String> {
+        self.done()
+            .into_iter()
+            .filter(|(s, _)| s == service)
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+#[test]
+fn first_deploy_builds_and_rolls_everything_and_a_second_deploys_nothing() {
+    let project = Project::new(Images::Own);
+    project.bootstrap();
+    let before = project.task_definition("api");
+    let first = project.deploy(&["--changed"]);
+    first.expect(0);
+    assert_eq!(first.summary()["outcome"], "success");
+    for service in ["api", "worker"] {
+        let summary = first.service(service);
+        assert_eq!(summary["outcome"], "deployed", "{}", first.stdout);
+        assert_eq!(summary["task_definition"], project.task_definition(service));
+        assert!(summary["image"].as_str().unwrap().contains("@sha256:"));
+        assert!(first.phases_of(service).contains(&"build".to_owned()));
+    }
+    assert_ne!(project.task_definition("api"), before);
+    // Migrations ran once, before any roll.
+    assert_eq!(project.migration_tasks(), 1);
+    let done = first.done();
+    let migrated = done
+        .iter()
+        .position(|(s, p)| s == "api" && p == "migrate")
+        .unwrap();
+    let first_roll = done.iter().position(|(_, p)| p == "roll").unwrap();
+    assert!(migrated < first_roll, "{done:?}");
+    // The ledger has the deploy, the lock is gone.
+    let ledger = project.ledger();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0]["outcome"], "success");
+    assert!(ledger[0]["digests"]["api"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    assert!(project.keys("deploy.lock").is_empty());
+
+    let second = project.deploy(&["--changed"]);
+    second.expect(0);
+    assert_eq!(second.summary()["outcome"], "nothing_to_deploy");
+    assert_eq!(project.migration_tasks(), 1);
+    assert_eq!(project.ledger().len(), 1);
+}
+
+#[test]
+fn a_common_edit_rolls_its_dependents_and_a_worker_edit_rolls_only_the_worker() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+
+    project
+        .repo
+        .append("crates/common/src/lib.rs", "\n// touched by a test\n");
+    project.repo.commit("edit common");
+    let both = project.deploy(&["--changed"]);
+    both.expect(0);
+    assert_eq!(both.service("api")["action"], "deploy");
+    assert_eq!(both.service("worker")["action"], "deploy");
+
+    let api = project.task_definition("api");
+    project
+        .repo
+        .append("services/worker/src/main.rs", "\n// touched by a test\n");
+    project.repo.commit("edit worker");
+    let worker = project.deploy(&["--changed"]);
+    worker.expect(0);
+    assert_eq!(worker.service("api")["action"], "skip");
+    assert_eq!(worker.service("worker")["outcome"], "deployed");
+    assert_eq!(
+        project.task_definition("api"),
+        api,
+        "api keeps its task definition"
+    );
+    // The plan said why, with the file.
+    let plan = &worker.events.iter().find(|e| e["event"] == "plan").unwrap()["plan"];
+    let reasons = plan["services"][1]["reasons"].to_string();
+    assert!(reasons.contains("services/worker/src/main.rs"), "{reasons}");
+}
+
+#[test]
+fn an_image_that_exists_for_the_fingerprint_is_retagged_not_rebuilt() {
+    let first = Project::new(Images::Shared);
+    first.deploy(&["--changed"]).expect(0);
+    // Same sources, another environment: the images exist.
+    let second = Project::new(Images::Shared);
+    let deployed = second.deploy(&["--changed"]);
+    deployed.expect(0);
+    for service in ["api", "worker"] {
+        let phases = deployed.phases_of(service);
+        assert!(
+            !phases.contains(&"build".to_owned()),
+            "{service}: {phases:?}"
+        );
+        assert!(
+            phases.contains(&"retag".to_owned()),
+            "{service}: {phases:?}"
+        );
+        assert_eq!(deployed.service(service)["outcome"], "deployed");
+    }
+    assert!(!deployed.stdout.contains("\"phase\":\"compile\""));
+}
+
+#[test]
+fn a_new_migration_runs_before_any_roll_and_a_failed_one_rolls_nothing() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    assert_eq!(project.migration_tasks(), 1);
+    let (api, worker) = (
+        project.task_definition("api"),
+        project.task_definition("worker"),
+    );
+
+    project.repo.write(
+        "services/api/migrations/003_add_items_sku.sql",
+        "ALTER TABLE items ADD COLUMN sku TEXT;\n",
+    );
+    project
+        .repo
+        .append("services/worker/src/main.rs", "\n// and a worker change\n");
+    project.repo.commit("migration 003");
+    let fault = project.stack.fault(json!({
+        "kind": "exit_code", "code": 3, "family": format!("{}-migrate", project.ecs_service("api")),
+    }));
+    let failed = project.deploy(&["--changed"]);
+    failed.expect(12);
+    assert!(failed.all_output().contains("exit 3"), "{}", failed.stderr);
+    assert_eq!(project.task_definition("api"), api, "nothing rolled");
+    assert_eq!(project.task_definition("worker"), worker, "nothing rolled");
+    assert_eq!(failed.service("api")["outcome"], "failed");
+    assert_eq!(failed.service("worker")["outcome"], "not_started");
+    assert!(
+        project.keys("deploy.lock").is_empty(),
+        "the lock was released"
+    );
+    remove_fault(project.stack, &fault);
+
+    let fixed = project.deploy(&["--changed"]);
+    fixed.expect(0);
+    let done = fixed.done();
+    let migrated = done
+        .iter()
+        .position(|(s, p)| s == "api" && p == "migrate")
+        .unwrap();
+    let first_roll = done.iter().position(|(_, p)| p == "roll").unwrap();
+    assert!(migrated < first_roll, "{done:?}");
+    assert_eq!(project.migration_tasks(), 3);
+    let ledger: Vec<String> = project
+        .ledger()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ledger, ["success", "failed", "success"]);
+}
+
+#[test]
+fn a_crash_loop_exits_13_with_the_stopped_reason_and_on_failure_rollback_restores_the_rest() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    let (api, worker) = (
+        project.task_definition("api"),
+        project.task_definition("worker"),
+    );
+
+    project
+        .repo
+        .append("crates/common/src/lib.rs", "\n// crash me\n");
+    project.repo.commit("break api");
+    let fault = project.stack.fault(json!({
+        "kind": "crash_loop", "service": project.ecs_service("api"),
+    }));
+    let failed = project.deploy(&["--changed", "--on-failure", "rollback"]);
+    failed.expect(13);
+    remove_fault(project.stack, &fault);
+    assert!(
+        failed
+            .all_output()
+            .contains("Essential container in task exited"),
+        "{}",
+        failed.stderr
+    );
+    assert!(failed.all_output().contains("exit 1"), "{}", failed.stderr);
+    assert!(
+        failed.all_output().contains("circuit breaker"),
+        "{}",
+        failed.stderr
+    );
+    // The circuit breaker put api back; the tool put worker back.
+    assert_eq!(project.task_definition("api"), api);
+    assert_eq!(project.task_definition("worker"), worker);
+    assert_eq!(failed.service("api")["outcome"], "rolled_back");
+    assert_eq!(failed.service("worker")["outcome"], "restored");
+}
+
+#[test]
+fn a_held_lock_exits_4_and_two_deploys_started_together_let_exactly_one_through() {
+    let project = Project::new(Images::Shared);
+    project.bootstrap();
+    let held = json!({
+        "id": "someone-else", "holder": "alice@laptop", "commit": "0".repeat(40),
+        "command": "deploy", "acquired_at": "2026-11-22T00:00:00Z", "expires_at": "2099-01-01T00:00:00Z",
+    });
+    project.put_object("deploy.lock", &held);
+    let before = project.task_definition("api");
+    let refused = project.deploy(&["--changed"]);
+    refused.expect(4);
+    assert!(
+        refused.stderr.contains("alice@laptop"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(project.task_definition("api"), before);
+    assert_eq!(project.object("deploy.lock"), held, "the lock is untouched");
+    assert!(project.ledger().is_empty());
+    project
+        .rt
+        .block_on(
+            project
+                .aws
+                .s3
+                .delete_object()
+                .bucket(project.bucket())
+                .key("deploy.lock")
+                .send(),
+        )
+        .unwrap();
+
+    // Slow rolls keep the winner holding the lock while the other tries.
+    let fault = project.stack.fault(json!({
+        "kind": "latency", "ms": 3000, "operation": "ecs:UpdateService", "match": project.cluster(),
+    }));
+    let (one, two) = (project.spawn(&["--changed"]), project.spawn(&["--changed"]));
+    let results = [one, two].map(|child| Deployed::from(child.wait_with_output().unwrap()));
+    remove_fault(project.stack, &fault);
+    let mut codes: Vec<i32> = results.iter().map(|r| r.code).collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [0, 4],
+        "{}\n---\n{}",
+        results[0].all_output(),
+        results[1].all_output()
+    );
+    assert_eq!(project.ledger().len(), 1);
+}
+
+#[test]
+fn sigint_during_the_wait_releases_the_lock_and_the_ledger_says_interrupted() {
+    let project = Project::new(Images::Shared);
+    let fault = project.stack.fault(json!({
+        "kind": "never_stable", "service": format!("{}-*", project.name),
+    }));
+    let child = project.spawn(&["--changed"]);
+    let pid = child.id() as i32;
+    eventually(
+        "the deploy to hold the lock and roll",
+        Duration::from_secs(600),
+        || {
+            let rolling = project.keys("deploy.lock").len() == 1
+                && project.task_definition("worker").ends_with(":2");
+            rolling.then_some(())
+        },
+    );
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let deployed = Deployed::from(child.wait_with_output().unwrap());
+    remove_fault(project.stack, &fault);
+    deployed.expect(130);
+    assert_eq!(deployed.summary()["outcome"], "interrupted");
+    assert!(
+        project.keys("deploy.lock").is_empty(),
+        "the lock was released"
+    );
+    let ledger = project.ledger();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0]["outcome"], "interrupted");
+}
+
+#[test]
+fn an_account_mismatch_exits_3_before_any_write() {
+    let project = Project::new(Images::Own);
+    project.bootstrap();
+    project.repo.replace(
+        "deploy.toml",
+        "account_id = \"000000000000\"",
+        "account_id = \"123456789012\"",
+    );
+    project.repo.commit("wrong account");
+    let before = project.task_definition("api");
+    let refused = project.deploy(&["--changed"]);
+    refused.expect(3);
+    assert!(
+        refused.stderr.contains("123456789012"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("000000000000"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(project.task_definition("api"), before);
+    assert!(
+        project.keys("").is_empty(),
+        "nothing written to the state bucket"
+    );
+    let images = project
+        .rt
+        .block_on(
+            project
+                .aws
+                .ecr
+                .list_images()
+                .repository_name(format!("{}/api", project.name))
+                .send(),
+        )
+        .unwrap();
+    assert!(images.image_ids().is_empty(), "nothing pushed");
+}
+
+#[test]
+fn throttled_calls_are_retried_and_the_deploy_succeeds() {
+    let project = Project::new(Images::Shared);
+    let faults: Vec<String> = [
+        "ecs:DescribeServices",
+        "ecs:UpdateService",
+        "ecs:RegisterTaskDefinition",
+    ]
+    .iter()
+    .map(|operation| {
+        project.stack.fault(json!({
+            "kind": "throttle", "operation": operation, "count": 2, "match": project.name,
+        }))
+    })
+    .collect();
+    let deployed = project.deploy(&["--changed"]);
+    for fault in &faults {
+        remove_fault(project.stack, fault);
+    }
+    deployed.expect(0);
+    assert_eq!(deployed.service("api")["outcome"], "deployed");
+}
+
+#[test]
+fn secrets_in_the_environment_never_reach_the_output_and_the_webhook_gets_the_result() {
+    let project = Project::new(Images::Shared);
+    let hook = Hook::start();
+    project.repo.replace(
+        "deploy.toml",
+        "local_stack = true\n",
+        "local_stack = true\nwebhook_env = \"IT_DEPLOY_WEBHOOK\"\n",
+    );
+    project.repo.commit("notify");
+    let secret_url = format!("{}/hooks/T000-secret-token-9f8e7d", hook.url);
+    let output = project
+        .command(&["--changed", "--format", "json"])
+        .env("IT_DEPLOY_WEBHOOK", &secret_url)
+        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-very-secret-key")
+        .env(
+            "DATABASE_URL",
+            "postgres://app:hunter2-db-password@10.0.0.1/app",
+        )
+        .output()
+        .unwrap();
+    let deployed = Deployed::from(output);
+    deployed.expect(0);
+    let all = deployed.all_output();
+    for secret in [
+        "secret-token-9f8e7d",
+        "very-secret-key",
+        "hunter2-db-password",
+    ] {
+        assert!(!all.contains(secret), "{secret} leaked:\n{all}");
+    }
+    let posted = hook.received();
+    assert_eq!(posted["deploy"]["outcome"], "success");
+    assert!(
+        posted["text"].as_str().unwrap().contains("api: deployed"),
+        "{posted}"
+    );
+}
+
+#[test]
+fn health_checks_probe_the_real_containers_and_a_failing_one_exits_15() {
+    let project = Project::on(container_stack(), Images::Shared);
+    // Tasks really run here, and `api migrate` needs a database these containers do not
+    // have: the migrations gate is tested on the modelled stack.
+    project.repo.replace(
+        "deploy.toml",
+        "migrations = { dir = \"migrations\", command = [\"migrate\"] }\n",
+        "",
+    );
+    project.repo.commit("no migrations");
+    let deployed = project.deploy(&["--changed"]);
+    deployed.expect(0);
+    let health = deployed
+        .events
+        .iter()
+        .find(|e| {
+            e["event"] == "step"
+                && e["phase"] == "health"
+                && e["state"] == "done"
+                && e["service"] == "api"
+        })
+        .unwrap();
+    assert!(
+        health["message"].as_str().unwrap().contains("answered 200"),
+        "{health}"
+    );
+
+    project.repo.replace(
+        "deploy.toml",
+        "health_path = \"/health\"",
+        "health_path = \"/nope\"",
+    );
+    project.repo.commit("a path nothing serves");
+    let failed = project.deploy(&["--all", "--timeout", "20s"]);
+    failed.expect(15);
+    assert!(
+        failed.all_output().contains("HTTP 404"),
+        "{}",
+        failed.stderr
+    );
+}
+
+fn remove_fault(stack: &Stack, id: &str) {
+    ureq::delete(&format!("{}/_xtask/faults/{id}", stack.endpoint))
+        .call()
+        .unwrap();
+}
+
+/// A webhook receiver on 127.0.0.1: keeps the first JSON body posted to it.
+struct Hook {
+    url: String,
+    body: std::sync::mpsc::Receiver<String>,
+}
+
+impl Hook {
+    fn start() -> Hook {
+        use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (send, body) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut bytes = vec![0; length];
+            reader.read_exact(&mut bytes).unwrap();
+            let mut stream = stream;
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .unwrap();
+            send.send(String::from_utf8(bytes).unwrap()).unwrap();
+        });
+        Hook { url, body }
+    }
+
+    fn received(&self) -> Value {
+        let body = self
+            .body
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a webhook post");
+        serde_json::from_str(&body).unwrap()
+    }
+}
