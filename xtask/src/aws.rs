@@ -33,14 +33,18 @@ impl Clients {
         if let Some(profile) = profile {
             loader = loader.profile_name(profile);
         }
-        Clients::from_config(&loader.load().await, false)
+        // An endpoint override (`AWS_ENDPOINT_URL`, e.g. an emulator) serves every bucket
+        // on one host, as the local stack does.
+        let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        Clients::from_config(&loader.load().await, path_style)
     }
 
-    /// Clients for `config`; `local` selects the emulator's addressing.
-    pub fn from_config(config: &SdkConfig, local: bool) -> Clients {
+    /// Clients for `config`; `path_style` selects an emulator's bucket addressing.
+    pub fn from_config(config: &SdkConfig, path_style: bool) -> Clients {
         // The emulator serves every bucket on one host: path-style addressing.
         let s3 = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(local)
+            .force_path_style(path_style)
             .build();
         Clients {
             ecs: aws_sdk_ecs::Client::new(config),

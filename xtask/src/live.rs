@@ -60,14 +60,28 @@ pub async fn service(
 ) -> Result<LiveService> {
     let cluster = names.cluster();
     let name = names.ecs_service(service);
-    let described = aws
+    let described = match aws
         .ecs
         .describe_services()
         .cluster(&cluster)
         .services(&name)
         .send()
         .await
-        .aws_context(|| format!("describing ECS service {name} in cluster {cluster}"))?;
+    {
+        Ok(described) => described,
+        // No cluster, no service: the pre-flight check reports it.
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_cluster_not_found_exception()) =>
+        {
+            return Ok(LiveService::default())
+        }
+        Err(err) => {
+            return Err(err)
+                .aws_context(|| format!("describing ECS service {name} in cluster {cluster}"))
+        }
+    };
     let Some(found) = described
         .services()
         .iter()

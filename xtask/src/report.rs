@@ -382,15 +382,23 @@ pub fn plan_text(plan: &DeployPlan) -> String {
 }
 
 pub fn summary_text(summary: &Summary) -> String {
-    let mut out = format!(
-        "\nDeploy {} of {} to {}: {} in {:.1}s (exit {})\n",
-        summary.deploy_id,
-        short(&summary.commit),
-        summary.env,
-        summary.outcome,
-        summary.duration_seconds,
-        summary.exit_code
-    );
+    let mut out = if summary.outcome == "nothing_to_deploy" {
+        format!(
+            "\nNothing to deploy: every selected service of {} already runs what {} builds\n",
+            summary.env,
+            short(&summary.commit)
+        )
+    } else {
+        format!(
+            "\nDeploy {} of {} to {}: {} in {:.1}s (exit {})\n",
+            summary.deploy_id,
+            short(&summary.commit),
+            summary.env,
+            summary.outcome,
+            summary.duration_seconds,
+            summary.exit_code
+        )
+    };
     if !summary.services.is_empty() {
         let mut rows = table(&["SERVICE", "ACTION", "OUTCOME", "TASK DEFINITION", "IMAGE"]);
         for s in &summary.services {

@@ -540,6 +540,7 @@ impl Deploy<'_> {
                 .filter_map(|u| Some((u.unit.name.clone(), u.unit.own_crate.clone()?)))
                 .collect(),
             results: Mutex::new(BTreeMap::new()),
+            timings: Mutex::new(Vec::new()),
             docker,
         };
         executor.seed();
@@ -548,14 +549,19 @@ impl Deploy<'_> {
             _ = tokio::signal::ctrl_c() => None,
         };
         let results = executor.results.lock().unwrap().clone();
+        let timings = executor.timings.lock().unwrap().clone();
         match result {
             Some(Ok(())) => Outcome {
                 exit: Exit::Success,
                 label: "success",
                 error: None,
                 results,
+                timings,
             },
-            Some(Err(err)) => Outcome::failed(exec::exit_of(&err), format!("{err:#}"), results),
+            Some(Err(err)) => Outcome {
+                timings,
+                ..Outcome::failed(exec::exit_of(&err), format!("{err:#}"), results)
+            },
             None => {
                 let rolling: Vec<&str> = results
                     .iter()
@@ -574,6 +580,7 @@ impl Deploy<'_> {
                     label: "interrupted",
                     error: Some(message),
                     results,
+                    timings,
                 }
             }
         }
@@ -655,6 +662,7 @@ impl Deploy<'_> {
                 .iter()
                 .filter_map(|(n, r)| Some((n.as_str(), r.digest.as_deref()?)))
                 .collect(),
+            steps: &outcome.timings,
         };
         if let Err(err) = state::write_json(
             self.aws,
@@ -688,6 +696,7 @@ impl Deploy<'_> {
             label: "nothing_to_deploy",
             error: None,
             results: BTreeMap::new(),
+            timings: Vec::new(),
         };
         let summary = self.summarize(plan, "-", &outcome, clock);
         self.report.emit(Event::Summary(summary));
@@ -706,6 +715,7 @@ struct Outcome {
     label: &'static str,
     error: Option<String>,
     results: BTreeMap<String, exec::ServiceResult>,
+    timings: Vec<exec::Timing>,
 }
 
 impl Outcome {
@@ -719,6 +729,7 @@ impl Outcome {
             label: "failed",
             error: Some(error),
             results,
+            timings: Vec::new(),
         }
     }
 }
@@ -735,6 +746,8 @@ struct Ledger<'a> {
     summary: &'a Summary,
     plan: &'a DeployPlan,
     digests: BTreeMap<&'a str, &'a str>,
+    /// Each step's duration.
+    steps: &'a [exec::Timing],
 }
 
 /// Reasons against the live commit, loaded from this clone when it is here.

@@ -76,7 +76,19 @@ pub struct Executor<'a> {
     /// The package of each Rust service's own crate.
     pub own_crates: BTreeMap<String, String>,
     pub results: Mutex<BTreeMap<String, ServiceResult>>,
+    /// Every step's duration, in the order they ended (the ledger keeps them).
+    pub timings: Mutex<Vec<Timing>>,
     pub docker: docker::Docker,
+}
+
+/// How long one step took, and whether it succeeded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Timing {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    pub phase: &'static str,
+    pub seconds: f64,
+    pub ok: bool,
 }
 
 impl Executor<'_> {
@@ -119,6 +131,7 @@ impl Executor<'_> {
         let (service, phase) = (step.service(), step.phase());
         self.report
             .step(service, phase, StepState::Started, "started");
+        let started = std::time::Instant::now();
         let done = match step {
             Step::Compile { services } => docker::compile(self, services).await,
             Step::Build { service } => docker::build(self, service).await,
@@ -127,6 +140,12 @@ impl Executor<'_> {
             Step::Roll { service } => ecs::roll(self, service).await,
             Step::Health { service } => health::check(self, service).await,
         };
+        self.timings.lock().unwrap().push(Timing {
+            service: service.map(str::to_owned),
+            phase,
+            seconds: started.elapsed().as_secs_f64(),
+            ok: done.is_ok(),
+        });
         match &done {
             Ok(message) => self.report.step(service, phase, StepState::Done, message),
             Err(err) => {

@@ -495,6 +495,17 @@ fn a_held_lock_exits_4_and_two_deploys_started_together_let_exactly_one_through(
     assert_eq!(project.task_definition("api"), before);
     assert_eq!(project.object("deploy.lock"), held, "the lock is untouched");
     assert!(project.ledger().is_empty());
+    let mut stale = held.clone();
+    stale["expires_at"] = json!("2026-01-01T00:00:00Z");
+    project.put_object("deploy.lock", &stale);
+    let refused = project.deploy(&["--changed"]);
+    refused.expect(4);
+    assert!(refused.stderr.contains("STALE"), "{}", refused.stderr);
+    assert_eq!(
+        project.object("deploy.lock"),
+        stale,
+        "a stale lock is reported, not broken"
+    );
     project
         .rt
         .block_on(
@@ -617,9 +628,19 @@ fn throttled_calls_are_retried_and_the_deploy_succeeds() {
     })
     .collect();
     let deployed = project.deploy(&["--changed"]);
-    for fault in &faults {
+    // Each fault was used up: the deploy really met every throttle.
+    let left = crate::stack::get_json(&format!("{}/_xtask/faults", project.stack.endpoint));
+    let left: Vec<&str> = left["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .filter(|id| faults.iter().any(|f| f == id))
+        .collect();
+    for fault in &left {
         remove_fault(project.stack, fault);
     }
+    assert!(left.is_empty(), "faults never hit: {left:?}");
     deployed.expect(0);
     assert_eq!(deployed.service("api")["outcome"], "deployed");
 }
@@ -704,6 +725,174 @@ fn health_checks_probe_the_real_containers_and_a_failing_one_exits_15() {
         "{}",
         failed.stderr
     );
+}
+
+#[test]
+fn dry_run_services_and_images_only_change_only_what_they_say() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    project
+        .repo
+        .append("crates/common/src/lib.rs", "\n// both change\n");
+    project.repo.commit("edit common");
+    let (api, worker) = (
+        project.task_definition("api"),
+        project.task_definition("worker"),
+    );
+
+    let dry = project.deploy(&["--changed", "--dry-run"]);
+    dry.expect(0);
+    let plan = &dry.events.iter().find(|e| e["event"] == "plan").unwrap()["plan"];
+    assert_eq!(plan["services"][0]["action"], "deploy");
+    assert_eq!(plan["services"][1]["action"], "deploy");
+    assert_eq!(project.task_definition("api"), api);
+    assert_eq!(project.task_definition("worker"), worker);
+    assert_eq!(
+        project.ledger().len(),
+        1,
+        "a dry run writes no ledger record"
+    );
+
+    let only = project.deploy(&["--changed", "--services", "worker"]);
+    only.expect(0);
+    assert_eq!(only.summary()["services"].as_array().unwrap().len(), 1);
+    assert_eq!(project.task_definition("api"), api, "api was not selected");
+    assert_ne!(project.task_definition("worker"), worker);
+
+    let images = project.deploy(&["--changed", "--images-only"]);
+    images.expect(0);
+    assert_eq!(images.service("api")["outcome"], "pushed");
+    assert!(images.service("api")["image"]
+        .as_str()
+        .unwrap()
+        .contains("@sha256:"));
+    assert_eq!(
+        project.task_definition("api"),
+        api,
+        "--images-only rolls nothing"
+    );
+    assert!(!images.stdout.contains("\"phase\":\"roll\""));
+}
+
+#[test]
+fn under_github_actions_the_log_has_groups_an_error_annotation_and_a_step_summary() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    project
+        .repo
+        .append("crates/common/src/lib.rs", "\n// crash me\n");
+    project.repo.commit("break api");
+    let fault = project.stack.fault(json!({
+        "kind": "crash_loop", "service": project.ecs_service("api"),
+    }));
+    let summary_file = tempfile::NamedTempFile::new().unwrap();
+    let output = project
+        .command(&["--changed"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary_file.path())
+        .output()
+        .unwrap();
+    remove_fault(project.stack, &fault);
+    let deployed = Deployed::from(output);
+    deployed.expect(13);
+    for expected in [
+        "::group::roll",
+        "::endgroup::",
+        "::error title=api roll failed::",
+    ] {
+        assert!(
+            deployed.stdout.contains(expected),
+            "{expected}:\n{}",
+            deployed.stdout
+        );
+    }
+    let markdown = std::fs::read_to_string(summary_file.path()).unwrap();
+    assert!(
+        markdown.contains("### Deploy to `local`: failed"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| api | deploy | rolled_back |"),
+        "{markdown}"
+    );
+}
+
+#[test]
+fn an_aws_environment_needs_yes_without_a_terminal_and_deploys_only_from_its_branch() {
+    let project = Project::new(Images::Shared);
+    project.bootstrap();
+    // An environment that is not the local stack, reached like AWS through the standard
+    // credential chain and `AWS_ENDPOINT_URL`, naming the local environment's resources.
+    project.repo.append(
+        "deploy.toml",
+        "\n[environments.shared]\naccount_id = \"000000000000\"\nregion = \"us-east-1\"\nbranch = \"main\"\ncluster = \"{project}-local\"\nstate_bucket = \"{project}-local-deploy-state\"\n",
+    );
+    for service in ["api", "worker"] {
+        project.repo.replace(
+            "deploy.toml",
+            &format!("[services.{service}]\n"),
+            &format!("[services.{service}]\necs_service = \"{{project}}-local-{{name}}\"\n"),
+        );
+    }
+    project.repo.commit("a shared environment");
+    let deploy = |args: &[&str]| {
+        let output = project
+            .command(&[&["--env", "shared", "--changed", "--format", "json"], args].concat())
+            .env("AWS_ENDPOINT_URL", &project.stack.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "000000000000")
+            .env("AWS_SECRET_ACCESS_KEY", "local")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        Deployed::from(output)
+    };
+    let before = project.task_definition("api");
+    let refused = deploy(&[]);
+    refused.expect(2);
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    assert_eq!(project.task_definition("api"), before);
+
+    deploy(&["--yes"]).expect(0);
+    assert_ne!(project.task_definition("api"), before);
+
+    project
+        .repo
+        .append("services/worker/src/main.rs", "\n// detached\n");
+    project.repo.commit("worker change");
+    project.repo.detach();
+    let detached = deploy(&["--yes"]);
+    detached.expect(3);
+    assert!(
+        detached
+            .stderr
+            .contains("deploys only from branch `main`; HEAD is detached"),
+        "{}",
+        detached.stderr
+    );
+}
+
+#[test]
+fn without_docker_the_preflight_check_refuses_and_nothing_changes() {
+    let project = Project::new(Images::Own);
+    project.bootstrap();
+    let before = project.task_definition("api");
+    let empty = tempfile::tempdir().unwrap();
+    let output = project
+        .command(&["--changed"])
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    let refused = Deployed::from(output);
+    refused.expect(3);
+    assert!(
+        refused.stderr.contains("docker is not installed"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(project.task_definition("api"), before);
+    assert!(project.keys("").is_empty());
 }
 
 fn remove_fault(stack: &Stack, id: &str) {

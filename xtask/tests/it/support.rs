@@ -129,6 +129,12 @@ impl Repo {
             .to_string()
     }
 
+    /// Checks out HEAD's commit detached from its branch.
+    pub fn detach(&self) {
+        let head = self.git.head().unwrap().peel_to_commit().unwrap().id();
+        self.git.set_head_detached(head).unwrap();
+    }
+
     pub fn tag(&self, name: &str, commit: &str) {
         let object = self.git.revparse_single(commit).unwrap();
         self.git.tag_lightweight(name, &object, false).unwrap();
