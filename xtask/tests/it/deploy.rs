@@ -571,6 +571,21 @@ fn sigint_during_the_wait_releases_the_lock_and_the_ledger_says_interrupted() {
 }
 
 #[test]
+fn a_rollout_that_never_settles_times_out_with_14() {
+    let project = Project::new(Images::Shared);
+    let fault = project.stack.fault(json!({
+        "kind": "never_stable", "service": project.ecs_service("worker"),
+    }));
+    let timed_out = project.deploy(&["--changed", "--timeout", "3s"]);
+    remove_fault(project.stack, &fault);
+    timed_out.expect(14);
+    let error = timed_out.summary()["error"].as_str().unwrap();
+    assert!(error.contains("did not complete within 3s"), "{error}");
+    assert_eq!(timed_out.service("api")["outcome"], "deployed");
+    assert!(project.keys("deploy.lock").is_empty());
+}
+
+#[test]
 fn an_account_mismatch_exits_3_before_any_write() {
     let project = Project::new(Images::Own);
     project.bootstrap();
