@@ -140,7 +140,8 @@ pub struct DeployArgs {
     /// Build and push images, then stop: no migration, no roll.
     #[arg(long)]
     pub images_only: bool,
-    /// Parallel image builds, rolls and health checks.
+    /// Parallel image builds and pushes (migrations, rolls and health checks all run at
+    /// once: they wait on AWS, not on this machine).
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub concurrency: usize,
     /// Time limit of each waiting phase (migrations, each rollout, health checks).
@@ -171,6 +172,37 @@ pub struct CheckArgs {
 pub enum BenchCommand {
     /// Time `plan` on a generated monorepo against `git diff` and a per-service diff loop.
     Plan(BenchPlanArgs),
+    /// Time a deploy of many services against single-service deploys, on the local stack
+    /// with latency injected into every AWS call.
+    Deploy(BenchDeployArgs),
+    /// Time the deploy's one shared build of N Rust services against N separate builds.
+    Build(BenchBuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDeployArgs {
+    /// Services in the generated monorepo.
+    #[arg(long, default_value_t = 20)]
+    pub services: usize,
+    /// Milliseconds added to every AWS call.
+    #[arg(long, default_value_t = 100)]
+    pub latency_ms: u64,
+    /// Whole deploys timed (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Single-service deploys timed (the slowest is the baseline).
+    #[arg(long, default_value_t = 3)]
+    pub singles: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchBuildArgs {
+    /// Rust services in the generated workspace.
+    #[arg(long, default_value_t = 5)]
+    pub services: usize,
+    /// Times each comparison runs (the median is reported).
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,8 @@
 //! as ratios against a baseline measured in the same run (the machines are shared and
 //! noisy, so absolute times mean little). Results go in docs/benchmarks.md.
 
+mod build;
+mod deploy;
 mod synth;
 
 use crate::cli::{BenchCommand, BenchPlanArgs};
@@ -15,6 +17,8 @@ use std::time::{Duration, Instant};
 pub fn run(ctx: &Context, command: &BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Plan(args) => plan(ctx, args),
+        BenchCommand::Deploy(args) => deploy::run(ctx, args),
+        BenchCommand::Build(args) => build::run(ctx, args),
     }
 }
 

@@ -96,24 +96,9 @@ pub async fn compile(exec: &Executor<'_>, services: &[String]) -> Result<String>
             .unwrap_or_else(|| package.clone());
         packages.insert(name.clone(), (package, bin));
     }
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo
-        .current_dir(exec.root)
-        .args(["build", "--release", "--locked", "--target", RUST_TARGET])
-        .arg("--message-format=json-render-diagnostics")
-        // Static glibc binaries run in `FROM scratch` images.
-        .env(
-            format!(
-                "CARGO_TARGET_{}_RUSTFLAGS",
-                RUST_TARGET.to_uppercase().replace('-', "_")
-            ),
-            "-C target-feature=+crt-static",
-        )
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    for (package, _) in packages.values() {
-        cargo.args(["--package", package]);
-    }
+    let packages_of: Vec<&str> = packages.values().map(|(p, _)| p.as_str()).collect();
+    let mut cargo = Command::from(cargo_build(exec.root, &packages_of));
+    cargo.kill_on_drop(true);
     let out = output(cargo).await.context("running cargo build")?;
     if !out.status.success() {
         return Err(fail(
@@ -137,6 +122,31 @@ pub async fn compile(exec: &Executor<'_>, services: &[String]) -> Result<String>
         services.join(", "),
         started.elapsed().as_secs_f64()
     ))
+}
+
+/// The one host build of Rust services: release, locked, statically linked for `FROM
+/// scratch` images, JSON messages on stdout (they name each binary). The deploy runs it, and
+/// the build benchmark times it.
+pub fn cargo_build(root: &std::path::Path, packages: &[&str]) -> std::process::Command {
+    let mut cargo =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .current_dir(root)
+        .args(["build", "--release", "--locked", "--target", RUST_TARGET])
+        .arg("--message-format=json-render-diagnostics")
+        // Static glibc binaries run in `FROM scratch` images.
+        .env(
+            format!(
+                "CARGO_TARGET_{}_RUSTFLAGS",
+                RUST_TARGET.to_uppercase().replace('-', "_")
+            ),
+            "-C target-feature=+crt-static",
+        )
+        .stdin(Stdio::null());
+    for package in packages {
+        cargo.args(["--package", package]);
+    }
+    cargo
 }
 
 /// Binary name → path, from cargo's JSON messages.

@@ -24,7 +24,7 @@ use std::time::Duration;
 /// How the executor behaves, from the command line and the environment.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Parallel image builds, rolls and health checks.
+    /// Parallel image builds and pushes (rolls and health checks all run at once).
     pub concurrency: usize,
     /// Each waiting phase's own limit (migration, rollout, health).
     pub timeout: Duration,
@@ -111,9 +111,15 @@ impl Executor<'_> {
             self.report.emit(Event::Phase {
                 phase: name.to_owned(),
             });
+            // Builds load the machine: bounded. Migrations, rolls and health checks mostly
+            // wait on AWS: all at once, so twenty services take as long as the slowest.
+            let limit = match name {
+                "build" | "retag" => self.options.concurrency.max(1),
+                _ => phase.len(),
+            };
             let outcomes: Vec<anyhow::Result<()>> = stream::iter(phase.iter())
                 .map(|step| self.step(step))
-                .buffer_unordered(self.options.concurrency.max(1))
+                .buffer_unordered(limit)
                 .collect()
                 .await;
             if let Some(err) = first_failure(outcomes) {
@@ -192,7 +198,7 @@ impl Executor<'_> {
             }
         });
         stream::iter(restores)
-            .buffer_unordered(self.options.concurrency.max(1))
+            .buffer_unordered(rolled.len().max(1))
             .collect::<Vec<()>>()
             .await;
     }
