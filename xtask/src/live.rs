@@ -258,6 +258,31 @@ pub async fn repository(aws: &Clients, name: &str) -> Result<Repository> {
     }
 }
 
+/// The id of the CloudFront distribution whose comment is `comment` (the tool names an
+/// app's distribution by its bucket: ids are generated). Reads every page.
+pub async fn distribution(aws: &Clients, comment: &str) -> Result<Option<String>> {
+    let mut marker: Option<String> = None;
+    loop {
+        let listed = aws
+            .cloudfront
+            .list_distributions()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .aws_context(|| "listing CloudFront distributions".to_owned())?;
+        let Some(list) = listed.distribution_list() else {
+            return Ok(None);
+        };
+        if let Some(found) = list.items().iter().find(|d| d.comment() == comment) {
+            return Ok(Some(found.id().to_owned()));
+        }
+        match list.next_marker().filter(|_| list.is_truncated()) {
+            Some(next) if Some(next) != marker.as_deref() => marker = Some(next.to_owned()),
+            _ => return Ok(None),
+        }
+    }
+}
+
 /// The migrations tree last applied for `service`, from the state bucket.
 pub async fn applied_migrations(
     aws: &Clients,

@@ -92,24 +92,10 @@ impl Bootstrap<'_> {
 
     async fn repository(&self, service: &Service) -> Result<Resource> {
         let name = self.names.ecr_repository(service);
-        let exists = match self
-            .aws
-            .ecr
-            .describe_repositories()
-            .repository_names(&name)
-            .send()
-            .await
-        {
-            Ok(_) => true,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_repository_not_found_exception()) =>
-            {
-                false
-            }
-            Err(err) => return Err(err).aws_context(|| format!("describing repository {name}")),
-        };
+        let exists = crate::live::repository(self.aws, &name)
+            .await?
+            .uri
+            .is_some();
         if exists {
             return Ok(resource("ecr repository", name, false));
         }
@@ -302,19 +288,9 @@ impl Bootstrap<'_> {
     async fn distribution(&self, app: &App) -> Result<Resource> {
         use aws_sdk_cloudfront::types as cf;
         let bucket = self.names.bucket(app);
-        let listed = self
-            .aws
-            .cloudfront
-            .list_distributions()
-            .send()
-            .await
-            .aws_context(|| "listing distributions".to_owned())?;
-        let exists = listed
-            .distribution_list()
-            .map(|l| l.items())
-            .unwrap_or_default()
-            .iter()
-            .any(|d| d.comment() == bucket);
+        let exists = crate::live::distribution(self.aws, &bucket)
+            .await?
+            .is_some();
         if exists {
             return Ok(resource("cloudfront distribution", bucket, false));
         }
@@ -344,14 +320,25 @@ impl Bootstrap<'_> {
             .origins(cf::Origins::builder().quantity(1).items(origin).build()?)
             .default_cache_behavior(behaviour)
             .build()?;
-        self.aws
+        let created = self
+            .aws
             .cloudfront
             .create_distribution()
             .distribution_config(config)
             .send()
-            .await
-            .aws_context(|| format!("creating the distribution of {bucket}"))?;
-        Ok(resource("cloudfront distribution", bucket, true))
+            .await;
+        match created {
+            Ok(_) => Ok(resource("cloudfront distribution", bucket, true)),
+            // Created meanwhile (its caller reference is the bucket's name).
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_distribution_already_exists()) =>
+            {
+                Ok(resource("cloudfront distribution", bucket, false))
+            }
+            Err(err) => Err(err).aws_context(|| format!("creating the distribution of {bucket}")),
+        }
     }
 }
 

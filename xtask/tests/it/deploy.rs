@@ -65,6 +65,12 @@ impl Project {
         }
     }
 
+    /// Appends a comment to `path` and commits it: a change to that file's units.
+    fn change(&self, path: &str) {
+        self.repo.append(path, "\n// changed by a test\n");
+        self.repo.commit(&format!("change {path}"));
+    }
+
     fn command(&self, args: &[&str]) -> std::process::Command {
         let mut command = xtask_command(self.repo.path(), &[&["deploy"], args].concat());
         command
@@ -332,20 +338,14 @@ fn a_common_edit_rolls_its_dependents_and_a_worker_edit_rolls_only_the_worker() 
     let project = Project::new(Images::Shared);
     project.deploy(&["--changed"]).expect(0);
 
-    project
-        .repo
-        .append("crates/common/src/lib.rs", "\n// touched by a test\n");
-    project.repo.commit("edit common");
+    project.change("crates/common/src/lib.rs");
     let both = project.deploy(&["--changed"]);
     both.expect(0);
     assert_eq!(both.service("api")["action"], "deploy");
     assert_eq!(both.service("worker")["action"], "deploy");
 
     let api = project.task_definition("api");
-    project
-        .repo
-        .append("services/worker/src/main.rs", "\n// touched by a test\n");
-    project.repo.commit("edit worker");
+    project.change("services/worker/src/main.rs");
     let worker = project.deploy(&["--changed"]);
     worker.expect(0);
     assert_eq!(worker.service("api")["action"], "skip");
@@ -398,10 +398,7 @@ fn a_new_migration_runs_before_any_roll_and_a_failed_one_rolls_nothing() {
         "services/api/migrations/003_add_items_sku.sql",
         "ALTER TABLE items ADD COLUMN sku TEXT;\n",
     );
-    project
-        .repo
-        .append("services/worker/src/main.rs", "\n// and a worker change\n");
-    project.repo.commit("migration 003");
+    project.change("services/worker/src/main.rs");
     let fault = project.stack.fault(json!({
         "kind": "exit_code", "code": 3, "family": format!("{}-migrate", project.ecs_service("api")),
     }));
@@ -445,10 +442,7 @@ fn a_crash_loop_exits_13_with_the_stopped_reason_and_on_failure_rollback_restore
         project.task_definition("worker"),
     );
 
-    project
-        .repo
-        .append("crates/common/src/lib.rs", "\n// crash me\n");
-    project.repo.commit("break api");
+    project.change("crates/common/src/lib.rs");
     let fault = project.stack.fault(json!({
         "kind": "crash_loop", "service": project.ecs_service("api"),
     }));
@@ -746,10 +740,7 @@ fn health_checks_probe_the_real_containers_and_a_failing_one_exits_15() {
 fn dry_run_services_and_images_only_change_only_what_they_say() {
     let project = Project::new(Images::Shared);
     project.deploy(&["--changed"]).expect(0);
-    project
-        .repo
-        .append("crates/common/src/lib.rs", "\n// both change\n");
-    project.repo.commit("edit common");
+    project.change("crates/common/src/lib.rs");
     let (api, worker) = (
         project.task_definition("api"),
         project.task_definition("worker"),
@@ -793,10 +784,7 @@ fn dry_run_services_and_images_only_change_only_what_they_say() {
 fn under_github_actions_the_log_has_groups_an_error_annotation_and_a_step_summary() {
     let project = Project::new(Images::Shared);
     project.deploy(&["--changed"]).expect(0);
-    project
-        .repo
-        .append("crates/common/src/lib.rs", "\n// crash me\n");
-    project.repo.commit("break api");
+    project.change("crates/common/src/lib.rs");
     let fault = project.stack.fault(json!({
         "kind": "crash_loop", "service": project.ecs_service("api"),
     }));
@@ -872,10 +860,7 @@ fn an_aws_environment_needs_yes_without_a_terminal_and_deploys_only_from_its_bra
     deploy(&["--yes"]).expect(0);
     assert_ne!(project.task_definition("api"), before);
 
-    project
-        .repo
-        .append("services/worker/src/main.rs", "\n// detached\n");
-    project.repo.commit("worker change");
+    project.change("services/worker/src/main.rs");
     project.repo.detach();
     let detached = deploy(&["--yes"]);
     detached.expect(3);
