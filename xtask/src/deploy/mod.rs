@@ -396,6 +396,17 @@ impl Deploy<'_> {
             }
         }
         if !self.args.allow_dirty {
+            if self
+                .repo
+                .dirty_paths()?
+                .iter()
+                .any(|p| p == crate::config::FILE_NAME)
+            {
+                problems.push(format!(
+                    "{} has uncommitted changes: a deploy reads HEAD's (commit it, or pass --allow-dirty)",
+                    crate::config::FILE_NAME
+                ));
+            }
             let dirty = dirty_inputs(self.repo, self.model)?;
             if !dirty.is_empty() {
                 let paths: Vec<String> = dirty

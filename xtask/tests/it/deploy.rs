@@ -565,6 +565,65 @@ fn sigint_during_the_wait_releases_the_lock_and_the_ledger_says_interrupted() {
 }
 
 #[test]
+fn a_non_rust_service_builds_from_its_dockerfile_alone_and_dirty_inputs_block_a_deploy() {
+    let project = Project::new(Images::Own);
+    project.repo.write(
+        "services/edge/Dockerfile",
+        "FROM scratch\nARG FINGERPRINT\nENV DEPLOY_FINGERPRINT=$FINGERPRINT\nCOPY index.html /srv/\n",
+    );
+    project
+        .repo
+        .write("services/edge/index.html", "<h1>edge</h1>\n");
+    project.repo.append(
+        "deploy.toml",
+        "\n[services.edge]\npath = \"services/edge\"\nkind = \"docker\"\nport = 8082\n",
+    );
+    project.repo.commit("a non-Rust service");
+    let deployed = project.deploy(&["--changed", "--services", "edge"]);
+    deployed.expect(0);
+    assert_eq!(deployed.service("edge")["outcome"], "deployed");
+    assert!(
+        !deployed.stdout.contains("\"phase\":\"compile\""),
+        "no cargo build"
+    );
+    let labels = std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{json .Config.Labels}}"])
+        .arg(deployed.service("edge")["image"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let labels: Value = serde_json::from_slice(&labels.stdout).unwrap_or_default();
+    assert_eq!(
+        labels["dev.xtask.fingerprint"],
+        deployed.service("edge")["fingerprint"],
+        "{labels}"
+    );
+
+    project
+        .repo
+        .append("services/edge/index.html", "<p>not committed</p>\n");
+    project
+        .repo
+        .replace("deploy.toml", "port = 8082", "port = 8083");
+    let refused = project.deploy(&["--changed"]);
+    refused.expect(3);
+    assert!(
+        refused.stderr.contains("services/edge/index.html (edge)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("deploy.toml has uncommitted changes"),
+        "{}",
+        refused.stderr
+    );
+    project
+        .deploy(&["--changed", "--allow-dirty", "--dry-run"])
+        .expect(0);
+}
+
+#[test]
 fn a_rollout_that_never_settles_times_out_with_14() {
     let project = Project::new(Images::Shared);
     let fault = project.stack.fault(json!({
