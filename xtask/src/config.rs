@@ -118,6 +118,14 @@ pub struct App {
     pub dist: String,
     pub inputs: Vec<Spanned<String>>,
     pub bucket: Spanned<String>,
+    /// `Cache-Control` of non-hashed, non-HTML files by glob (relative to `dist`).
+    pub cache_control: BTreeMap<String, String>,
+    /// Retention: a file no longer used is deleted only when none of the last
+    /// `keep_releases` releases used it and it was retired `keep_days` days ago or more,
+    /// `max_deletes` at most per deploy.
+    pub keep_releases: usize,
+    pub keep_days: u64,
+    pub max_deletes: usize,
 }
 
 // ---- raw shapes, as written in the file ----
@@ -169,6 +177,14 @@ struct RawApp {
     #[serde(default)]
     inputs: Vec<Spanned<String>>,
     bucket: Option<Spanned<String>>,
+    #[serde(default)]
+    cache_control: BTreeMap<String, String>,
+    #[serde(default = "default_keep_releases")]
+    keep_releases: usize,
+    #[serde(default = "default_keep_days")]
+    keep_days: u64,
+    #[serde(default = "default_max_deletes")]
+    max_deletes: usize,
 }
 
 fn default_kind() -> ServiceKind {
@@ -185,6 +201,15 @@ fn default_health_path() -> String {
 }
 fn default_dist() -> String {
     "dist".to_owned()
+}
+fn default_keep_releases() -> usize {
+    3
+}
+fn default_keep_days() -> u64 {
+    7
+}
+fn default_max_deletes() -> usize {
+    200
 }
 
 /// Placeholders a template value may use.
@@ -252,6 +277,10 @@ impl Config {
                     build: a.build,
                     dist: a.dist,
                     inputs: a.inputs,
+                    cache_control: a.cache_control,
+                    keep_releases: a.keep_releases,
+                    keep_days: a.keep_days,
+                    max_deletes: a.max_deletes,
                 }
             })
             .collect();
@@ -368,6 +397,17 @@ impl Config {
         }
         for app in &self.apps {
             check_template(&app.bucket, problems);
+            for glob in app.cache_control.keys() {
+                if let Err(err) = globset::Glob::new(glob) {
+                    problems.push(Diagnostic::at(
+                        app.path.span(),
+                        format!(
+                            "app `{}`: `cache_control` glob `{glob}` is not valid: {err}",
+                            app.name
+                        ),
+                    ));
+                }
+            }
             if app.build.is_empty() {
                 problems.push(Diagnostic::at(
                     app.path.span(),

@@ -30,6 +30,8 @@ pub enum Exit {
     Timeout = 14,
     /// A service did not pass its health check after its rollout.
     Health = 15,
+    /// An app's upload, activation or invalidation failed.
+    Spa = 16,
     /// Interrupted (Ctrl-C): the lock was released and the ledger says so.
     Interrupted = 130,
 }

@@ -180,7 +180,11 @@ fn app_inputs(app: &App) -> UnitInputs {
         own_crate: None,
         dockerfile: None,
     };
-    let recipe = serde_json::json!({ "kind": "app", "build": app.build, "dist": app.dist });
+    let mut recipe = serde_json::json!({ "kind": "app", "build": app.build, "dist": app.dist });
+    // Headers are part of what ships; added only when set, so other recipes keep their ids.
+    if !app.cache_control.is_empty() {
+        recipe["cache_control"] = serde_json::json!(app.cache_control);
+    }
     let mut inputs = UnitInputs::new(unit, recipe, &app.inputs);
     inputs.folder = Some(app.path.get_ref().clone());
     inputs

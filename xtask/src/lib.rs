@@ -30,5 +30,6 @@ pub mod owners;
 pub mod plan;
 pub mod render;
 pub mod report;
+pub mod spa;
 pub mod state;
 pub mod workspace;
