@@ -61,8 +61,25 @@ pub struct Summary {
     pub commit: String,
     pub duration_seconds: f64,
     pub services: Vec<ServiceSummary>,
+    pub apps: Vec<AppSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppSummary {
+    pub name: String,
+    pub action: String,
+    pub fingerprint: String,
+    /// `deployed`, `unchanged`, `failed`, `not_started`, `interrupted`.
+    pub outcome: String,
+    /// The live release after this deploy.
+    pub release: Option<String>,
+    pub uploaded: usize,
+    pub copied: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+    pub invalidated_paths: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -338,12 +355,12 @@ fn line_of(event: &Event) -> String {
 
 /// The deploy plan as a table: what deploys, where its image comes from, why.
 pub fn plan_text(plan: &DeployPlan) -> String {
-    let deploying = plan.deploying().count();
+    let deploying = plan.deploying().count() + plan.apps_deploying().count();
     let mut out = format!(
         "Deploy {} to {}: {deploying} to deploy, {} unchanged\n\n",
         short(&plan.commit),
         plan.env,
-        plan.services.len() - deploying
+        plan.services.len() + plan.apps.len() - deploying
     );
     let mut rows = table(&[
         "ACTION",
@@ -374,6 +391,22 @@ pub fn plan_text(plan: &DeployPlan) -> String {
             } else {
                 "-"
             },
+            &why,
+        ]);
+    }
+    for app in &plan.apps {
+        let (action, why) = match app.unit.action {
+            crate::plan::Action::Deploy => ("DEPLOY", first_reason(&app.unit.reasons)),
+            crate::plan::Action::Skip => ("skip", "unchanged".to_owned()),
+        };
+        let live = app.unit.base_fingerprint.as_deref().map_or("?", short);
+        rows.add_row(vec![
+            action,
+            &app.unit.name,
+            short(&app.unit.fingerprint),
+            live,
+            "app",
+            "-",
             &why,
         ]);
     }
@@ -413,6 +446,34 @@ pub fn summary_text(summary: &Summary) -> String {
             ]);
         }
         out.push('\n');
+        out.push_str(&trim_lines(&rows.to_string()));
+    }
+    if !summary.apps.is_empty() {
+        let mut rows = table(&[
+            "APP",
+            "ACTION",
+            "OUTCOME",
+            "RELEASE",
+            "UPLOADED",
+            "COPIED",
+            "DELETED",
+            "UNCHANGED",
+            "INVALIDATED",
+        ]);
+        for a in &summary.apps {
+            rows.add_row(vec![
+                a.name.clone(),
+                a.action.clone(),
+                a.outcome.clone(),
+                a.release.clone().unwrap_or_else(|| "-".into()),
+                a.uploaded.to_string(),
+                a.copied.to_string(),
+                a.deleted.to_string(),
+                a.unchanged.to_string(),
+                a.invalidated_paths.to_string(),
+            ]);
+        }
+        out.push_str("\n\n");
         out.push_str(&trim_lines(&rows.to_string()));
     }
     if let Some(error) = &summary.error {
@@ -458,6 +519,21 @@ pub fn markdown(summary: &Summary) -> String {
                 .map_or("-", task_definition_name)
         ));
     }
+    if !summary.apps.is_empty() {
+        out.push_str("\n| app | outcome | release | uploaded | copied | deleted | invalidated paths |\n|---|---|---|---|---|---|---|\n");
+        for a in &summary.apps {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                a.name,
+                a.outcome,
+                a.release.as_deref().unwrap_or("-"),
+                a.uploaded,
+                a.copied,
+                a.deleted,
+                a.invalidated_paths
+            ));
+        }
+    }
     if let Some(error) = &summary.error {
         out.push_str(&format!("\n> {}\n", error.replace('\n', "\n> ")));
     }
@@ -492,6 +568,7 @@ mod tests {
                 task_definition: Some("arn:aws:ecs:r:1:task-definition/acme-api:7".into()),
                 outcome: "rolled_back".into(),
             }],
+            apps: Vec::new(),
             error: Some("rollout of api failed\nline 2".into()),
         }
     }

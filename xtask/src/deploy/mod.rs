@@ -18,7 +18,7 @@ use crate::live::{self, Image, LiveService, Repository};
 use crate::local::Stack;
 use crate::model::{Loader, Model};
 use crate::plan::{self, Reason};
-use crate::report::{Event, Reporter, ServiceSummary, Style, Summary};
+use crate::report::{AppSummary, Event, Reporter, ServiceSummary, Style, Summary};
 use crate::state::{self, AppliedMigrations, Lock};
 use anyhow::{Context as _, Result};
 use futures_util::future::join_all;
@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
-use steps::{DeployPlan, Facts, Selection};
+use steps::{AppFacts, DeployPlan, Facts, Live, LiveApp, Selection};
 
 pub fn run(ctx: &Context, args: &DeployArgs) -> Result<ExitCode> {
     let repo = Repo::open(&ctx.root)?;
@@ -85,13 +85,18 @@ fn validate_args(config: &Config, env: &str, args: &DeployArgs) -> Result<()> {
     let unknown: Vec<&str> = args
         .services
         .iter()
-        .filter(|s| config.service(s).is_none())
+        .filter(|s| config.service(s).is_none() && config.app(s).is_none())
         .map(String::as_str)
         .collect();
     if !unknown.is_empty() {
-        let known: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
+        let known: Vec<&str> = config
+            .services
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(config.apps.iter().map(|a| a.name.as_str()))
+            .collect();
         return Err(diag::usage(format!(
-            "--services names {} not in deploy.toml; services: {}",
+            "--services names {} not in deploy.toml; services and apps: {}",
             unknown.join(", "),
             known.join(", ")
         )));
@@ -168,6 +173,8 @@ struct Deploy<'a> {
 
 /// Everything read from AWS before planning, per service.
 struct Gathered {
+    /// The live release of each app to consider, from its bucket's manifest.
+    apps: BTreeMap<String, LiveApp>,
     repositories: BTreeMap<String, Repository>,
     live: BTreeMap<String, LiveService>,
     existing: BTreeMap<String, Image>,
@@ -187,13 +194,6 @@ impl Deploy<'_> {
             environment.region.get_ref(),
             self.names.cluster()
         ));
-        if !self.args.skip_spas && !self.config.apps.is_empty() {
-            let apps: Vec<&str> = self.config.apps.iter().map(|a| a.name.as_str()).collect();
-            self.report.warn(format!(
-                "apps ({}) are not shipped by this version of deploy: only services are",
-                apps.join(", ")
-            ));
-        }
         let gathered = self.gather().await?;
         let plan = self.plan(&gathered, loader)?;
         self.report.emit(Event::Plan { plan: plan.clone() });
@@ -212,6 +212,7 @@ impl Deploy<'_> {
             return Err(fail(exit, message));
         }
         if self.args.dry_run {
+            self.dry_run_apps(&plan).await?;
             self.report
                 .info("dry run: pre-flight checks passed; nothing was changed");
             return Ok(Exit::Success);
@@ -290,6 +291,7 @@ impl Deploy<'_> {
             anyhow::Ok((service.name.clone(), repository, live, existing, applied))
         });
         let mut gathered = Gathered {
+            apps: self.gather_apps().await?,
             repositories: BTreeMap::new(),
             live: BTreeMap::new(),
             existing: BTreeMap::new(),
@@ -307,6 +309,38 @@ impl Deploy<'_> {
             }
         }
         Ok(gathered)
+    }
+
+    /// Apps this deploy considers: none with `--skip-spas` or `--images-only`.
+    fn apps(&self) -> impl Iterator<Item = &crate::config::App> {
+        let ship = !self.args.skip_spas && !self.args.images_only;
+        self.config.apps.iter().filter(move |a| {
+            ship && (self.args.services.is_empty() || self.args.services.contains(&a.name))
+        })
+    }
+
+    async fn gather_apps(&self) -> Result<BTreeMap<String, LiveApp>> {
+        let read = self.apps().map(|app| async move {
+            let bucket = self.names.bucket(app);
+            let manifest: Option<crate::spa::manifest::Manifest> =
+                state::read_json(self.aws, &bucket, &crate::spa::manifest::key(&app.name))
+                    .await
+                    .or_else(|err| match err.to_string().contains("NoSuchBucket") {
+                        // The pre-flight check reports a missing bucket.
+                        true => Ok(None),
+                        false => Err(err),
+                    })?;
+            let active = manifest.as_ref().and_then(|m| m.active());
+            anyhow::Ok((
+                app.name.clone(),
+                LiveApp {
+                    fingerprint: active.map(|r| r.fingerprint.clone()),
+                    commit: active.map(|r| r.commit.clone()),
+                    release: active.map(|r| r.id.clone()),
+                },
+            ))
+        });
+        join_all(read).await.into_iter().collect()
     }
 
     fn plan(&self, gathered: &Gathered, loader: &mut Loader<'_>) -> Result<DeployPlan> {
@@ -348,14 +382,99 @@ impl Deploy<'_> {
             head: self.model,
             loaded: BTreeMap::new(),
         };
+        let apps: Vec<AppFacts<'_>> = self
+            .model
+            .prints
+            .units
+            .iter()
+            .filter_map(|unit| {
+                Some(AppFacts {
+                    head: unit,
+                    live: gathered.apps.get(&unit.unit.name)?,
+                })
+            })
+            .collect();
         Ok(steps::plan(
             self.names.env_name,
             &self.head.sha(),
             &facts,
+            &apps,
             &selection,
             self.args.images_only,
             |live, head| explainer.reasons(loader, live, head),
         ))
+    }
+
+    /// `--dry-run` of apps: each changed app is built here (nothing remote changes) and
+    /// every upload, copy and delete its shipping would do is shown with its reason.
+    async fn dry_run_apps(&self, plan: &DeployPlan) -> Result<()> {
+        for planned in plan.apps_deploying() {
+            let app = self
+                .config
+                .app(&planned.unit.name)
+                .expect("planned apps are in deploy.toml");
+            let built = exec::spa::build_app(&self.ctx.root, app, &plan.commit, &plan.env).await?;
+            let bucket = crate::spa::Bucket {
+                aws: self.aws,
+                name: self.names.bucket(app),
+                concurrency: 1,
+            };
+            let (manifest, listing) = bucket.remote(&app.name).await?;
+            let ship = crate::spa::diff::plan(
+                &built,
+                &crate::spa::diff::Remote {
+                    manifest: manifest.as_ref(),
+                    listing: &listing,
+                },
+                &crate::spa::diff::Target {
+                    app: &app.name,
+                    release: "(dry-run)",
+                    commit: &plan.commit,
+                    fingerprint: &planned.unit.fingerprint,
+                    now: SystemTime::now(),
+                    keep_releases: app.keep_releases,
+                    keep_days: app.keep_days,
+                    max_deletes: app.max_deletes,
+                },
+            );
+            let lines = [
+                ("upload", &ship.uploads),
+                ("copy", &ship.copies),
+                ("activate", &ship.activation),
+                ("remove", &ship.removals),
+                ("delete", &ship.deletes),
+            ];
+            for (verb, actions) in lines {
+                for action in actions {
+                    let from = action
+                        .from
+                        .as_deref()
+                        .map(|f| format!(" from {f}"))
+                        .unwrap_or_default();
+                    self.report.step(
+                        Some(&app.name),
+                        "dry-run",
+                        crate::report::StepState::Progress,
+                        format!("would {verb} {}{from}: {}", action.key, action.reason),
+                    );
+                }
+            }
+            self.report.step(
+                Some(&app.name),
+                "dry-run",
+                crate::report::StepState::Done,
+                format!(
+                    "{} unchanged; would invalidate {}",
+                    ship.unchanged,
+                    if ship.invalidation.is_empty() {
+                        "nothing".into()
+                    } else {
+                        ship.invalidation.join(" ")
+                    }
+                ),
+            );
+        }
+        Ok(())
     }
 
     /// Every check before any action; all failures are reported together.
@@ -448,6 +567,32 @@ impl Deploy<'_> {
                     self.names
                         .ecs_service(self.config.service(name).expect("planned")),
                     self.names.cluster()
+                ));
+            }
+        }
+        for app in plan.apps_deploying() {
+            let config = self
+                .config
+                .app(&app.unit.name)
+                .expect("planned apps are in deploy.toml");
+            let bucket = self.names.bucket(config);
+            if self
+                .aws
+                .s3
+                .head_bucket()
+                .bucket(&bucket)
+                .send()
+                .await
+                .is_err()
+            {
+                problems.push(format!(
+                    "S3 bucket {bucket} of app {} does not exist",
+                    config.name
+                ));
+            } else if live::distribution(self.aws, &bucket).await?.is_none() {
+                problems.push(format!(
+                    "no CloudFront distribution serves app {} (none has the comment `{bucket}`)",
+                    config.name
                 ));
             }
         }
@@ -551,6 +696,7 @@ impl Deploy<'_> {
                 .filter_map(|u| Some((u.unit.name.clone(), u.unit.own_crate.clone()?)))
                 .collect(),
             results: Mutex::new(BTreeMap::new()),
+            apps: Mutex::new(BTreeMap::new()),
             timings: Mutex::new(Vec::new()),
             docker,
         };
@@ -560,6 +706,7 @@ impl Deploy<'_> {
             _ = tokio::signal::ctrl_c() => None,
         };
         let results = executor.results.lock().unwrap().clone();
+        let apps = executor.apps.lock().unwrap().clone();
         let timings = executor.timings.lock().unwrap().clone();
         match result {
             Some(Ok(())) => Outcome {
@@ -567,10 +714,12 @@ impl Deploy<'_> {
                 label: "success",
                 error: None,
                 results,
+                apps,
                 timings,
             },
             Some(Err(err)) => Outcome {
                 timings,
+                apps,
                 ..Outcome::failed(exec::exit_of(&err), format!("{err:#}"), results)
             },
             None => {
@@ -591,6 +740,7 @@ impl Deploy<'_> {
                     label: "interrupted",
                     error: Some(message),
                     results,
+                    apps,
                     timings,
                 }
             }
@@ -608,21 +758,12 @@ impl Deploy<'_> {
                     .cloned()
                     .unwrap_or_default();
                 let deploying = planned.image.is_some();
-                let service_outcome = if !deploying {
-                    "unchanged"
-                } else if let Some(o) = result.outcome {
-                    o
-                } else if outcome.exit == Exit::Interrupted {
-                    "interrupted"
-                } else if outcome.exit == Exit::Success {
-                    if plan.images_only {
-                        "pushed"
-                    } else {
-                        "deployed"
-                    }
+                let done = if plan.images_only {
+                    "pushed"
                 } else {
-                    "not_started"
+                    "deployed"
                 };
+                let service_outcome = unit_outcome(deploying, result.outcome, outcome.exit, done);
                 ServiceSummary {
                     name: planned.unit.name.clone(),
                     action: if deploying { "deploy" } else { "skip" }.into(),
@@ -636,7 +777,34 @@ impl Deploy<'_> {
                 }
             })
             .collect();
+        let apps = plan
+            .apps
+            .iter()
+            .map(|planned| {
+                let result = outcome
+                    .apps
+                    .get(&planned.unit.name)
+                    .cloned()
+                    .unwrap_or_default();
+                let deploying = planned.unit.action == plan::Action::Deploy;
+                let shipped = result.shipped.unwrap_or_default();
+                AppSummary {
+                    name: planned.unit.name.clone(),
+                    action: if deploying { "deploy" } else { "skip" }.into(),
+                    fingerprint: planned.unit.fingerprint.clone(),
+                    outcome: unit_outcome(deploying, result.outcome, outcome.exit, "deployed")
+                        .into(),
+                    release: shipped.release.or_else(|| planned.live_release.clone()),
+                    uploaded: shipped.uploaded,
+                    copied: shipped.copied,
+                    deleted: shipped.deleted,
+                    unchanged: shipped.unchanged,
+                    invalidated_paths: shipped.invalidated_paths,
+                }
+            })
+            .collect();
         Summary {
+            apps,
             outcome: outcome.label.into(),
             exit_code: outcome.exit as u8,
             deploy_id: id.to_owned(),
@@ -707,6 +875,7 @@ impl Deploy<'_> {
             label: "nothing_to_deploy",
             error: None,
             results: BTreeMap::new(),
+            apps: BTreeMap::new(),
             timings: Vec::new(),
         };
         let summary = self.summarize(plan, "-", &outcome, clock);
@@ -726,6 +895,7 @@ struct Outcome {
     label: &'static str,
     error: Option<String>,
     results: BTreeMap<String, exec::ServiceResult>,
+    apps: BTreeMap<String, exec::spa::AppResult>,
     timings: Vec<exec::Timing>,
 }
 
@@ -740,6 +910,7 @@ impl Outcome {
             label: "failed",
             error: Some(error),
             results,
+            apps: BTreeMap::new(),
             timings: Vec::new(),
         }
     }
@@ -772,15 +943,19 @@ impl Explainer<'_> {
     fn reasons(
         &mut self,
         loader: &mut Loader<'_>,
-        live: &LiveService,
+        live: Live<'_>,
         head: &UnitFingerprint,
     ) -> Vec<Reason> {
         let fallback = || {
             vec![Reason::LiveDiffers {
-                live: live.fingerprint.clone().unwrap_or_default(),
+                live: live.fingerprint.unwrap_or_default().to_owned(),
             }]
         };
-        let Some(commit) = live.commit.clone().filter(|c| self.repo.has_commit(c)) else {
+        let Some(commit) = live
+            .commit
+            .map(str::to_owned)
+            .filter(|c| self.repo.has_commit(c))
+        else {
             return fallback();
         };
         let repo = self.repo;
@@ -795,7 +970,7 @@ impl Explainer<'_> {
             return fallback();
         };
         // The live image may be older than its commit (reused): only an exact match explains.
-        if Some(&old.fingerprint) != live.fingerprint.as_ref() {
+        if Some(old.fingerprint.as_str()) != live.fingerprint {
             return fallback();
         }
         let Ok(changes) = self.repo.changes(&base.commit, &self.head.commit) else {
@@ -811,6 +986,23 @@ impl Explainer<'_> {
         } else {
             reasons
         }
+    }
+}
+
+/// A unit's outcome for the summary: what its steps recorded, else what the deploy's end
+/// says of a unit that never got that far.
+fn unit_outcome(
+    deploying: bool,
+    recorded: Option<&'static str>,
+    exit: Exit,
+    done: &'static str,
+) -> &'static str {
+    match (deploying, recorded) {
+        (false, _) => "unchanged",
+        (true, Some(recorded)) => recorded,
+        (true, None) if exit == Exit::Interrupted => "interrupted",
+        (true, None) if exit == Exit::Success => done,
+        (true, None) => "not_started",
     }
 }
 

@@ -38,12 +38,35 @@ pub struct Facts<'a> {
     pub applied: Option<&'a str>,
 }
 
+/// What is known of one app before planning: what its bucket's manifest says is live.
+pub struct AppFacts<'a> {
+    pub head: &'a UnitFingerprint,
+    pub live: &'a LiveApp,
+}
+
+/// The live release of an app, from its bucket's manifest.
+#[derive(Debug, Clone, Default)]
+pub struct LiveApp {
+    pub fingerprint: Option<String>,
+    pub commit: Option<String>,
+    pub release: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DeployPlan {
     pub env: String,
     pub commit: String,
     pub images_only: bool,
     pub services: Vec<ServicePlan>,
+    pub apps: Vec<AppPlan>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppPlan {
+    #[serde(flatten)]
+    pub unit: UnitPlan,
+    pub live_release: Option<String>,
+    pub live_commit: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,6 +104,10 @@ pub enum Step {
     Build {
         service: String,
     },
+    /// Run an app's build command.
+    BuildApp {
+        app: String,
+    },
     /// Tag an existing image for this commit (ECR `PutImage`).
     Retag {
         service: String,
@@ -96,9 +123,14 @@ pub enum Step {
     Health {
         service: String,
     },
+    /// Upload, activate and invalidate one app.
+    Ship {
+        app: String,
+    },
 }
 
 impl Step {
+    /// The service or app the step is about.
     pub fn service(&self) -> Option<&str> {
         match self {
             Step::Compile { .. } => None,
@@ -107,6 +139,7 @@ impl Step {
             | Step::Migrate { service }
             | Step::Roll { service }
             | Step::Health { service } => Some(service),
+            Step::BuildApp { app } | Step::Ship { app } => Some(app),
         }
     }
 
@@ -114,11 +147,12 @@ impl Step {
     pub fn phase(&self) -> &'static str {
         match self {
             Step::Compile { .. } => "compile",
-            Step::Build { .. } => "build",
+            Step::Build { .. } | Step::BuildApp { .. } => "build",
             Step::Retag { .. } => "retag",
             Step::Migrate { .. } => "migrate",
             Step::Roll { .. } => "roll",
             Step::Health { .. } => "health",
+            Step::Ship { .. } => "ship",
         }
     }
 }
@@ -129,20 +163,82 @@ pub fn plan(
     env: &str,
     commit: &str,
     facts: &[Facts<'_>],
+    apps: &[AppFacts<'_>],
     selection: &Selection,
     images_only: bool,
-    mut explain: impl FnMut(&LiveService, &UnitFingerprint) -> Vec<Reason>,
+    mut explain: impl FnMut(Live<'_>, &UnitFingerprint) -> Vec<Reason>,
 ) -> DeployPlan {
     let services = facts
         .iter()
         .filter(|f| selection.includes(&f.head.unit.name))
         .map(|f| service_plan(commit, f, selection.all, &mut explain))
         .collect();
+    let apps = apps
+        .iter()
+        .filter(|f| selection.includes(&f.head.unit.name))
+        .map(|f| app_plan(f, selection.all, &mut explain))
+        .collect();
     DeployPlan {
         env: env.to_owned(),
         commit: commit.to_owned(),
         images_only,
         services,
+        apps,
+    }
+}
+
+/// What runs, as the reasons need it: its fingerprint and the commit it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Live<'a> {
+    pub fingerprint: Option<&'a str>,
+    pub commit: Option<&'a str>,
+}
+
+/// Deploy or skip, and why: the head fingerprint against the live one.
+fn decide(
+    live: Live<'_>,
+    unknown: Option<&str>,
+    head: &UnitFingerprint,
+    all: bool,
+    explain: &mut impl FnMut(Live<'_>, &UnitFingerprint) -> Vec<Reason>,
+) -> UnitPlan {
+    let mut reasons = match live.fingerprint {
+        Some(fingerprint) if fingerprint == head.fingerprint => Vec::new(),
+        Some(_) => explain(live, head),
+        None => vec![Reason::LiveUnknown {
+            why: unknown.unwrap_or("nothing deployed").to_owned(),
+        }],
+    };
+    if reasons.is_empty() && all {
+        reasons.push(Reason::Requested);
+    }
+    UnitPlan {
+        name: head.unit.name.clone(),
+        kind: head.unit.kind,
+        action: if reasons.is_empty() {
+            Action::Skip
+        } else {
+            Action::Deploy
+        },
+        fingerprint: head.fingerprint.clone(),
+        base_fingerprint: live.fingerprint.map(str::to_owned),
+        reasons,
+    }
+}
+
+fn app_plan(
+    facts: &AppFacts<'_>,
+    all: bool,
+    explain: &mut impl FnMut(Live<'_>, &UnitFingerprint) -> Vec<Reason>,
+) -> AppPlan {
+    let live = Live {
+        fingerprint: facts.live.fingerprint.as_deref(),
+        commit: facts.live.commit.as_deref(),
+    };
+    AppPlan {
+        unit: decide(live, None, facts.head, all, explain),
+        live_release: facts.live.release.clone(),
+        live_commit: facts.live.commit.clone(),
     }
 }
 
@@ -150,20 +246,20 @@ fn service_plan(
     commit: &str,
     facts: &Facts<'_>,
     all: bool,
-    explain: &mut impl FnMut(&LiveService, &UnitFingerprint) -> Vec<Reason>,
+    explain: &mut impl FnMut(Live<'_>, &UnitFingerprint) -> Vec<Reason>,
 ) -> ServicePlan {
-    let head = facts.head;
-    let mut reasons = match (&facts.live.fingerprint, &facts.live.unknown) {
-        (Some(live), _) if *live == head.fingerprint => Vec::new(),
-        (Some(_), _) => explain(facts.live, head),
-        (None, why) => vec![Reason::LiveUnknown {
-            why: why.clone().unwrap_or_else(|| "no image".into()),
-        }],
+    let live = Live {
+        fingerprint: facts.live.fingerprint.as_deref(),
+        commit: facts.live.commit.as_deref(),
     };
-    if reasons.is_empty() && all {
-        reasons.push(Reason::Requested);
-    }
-    let deploy = !reasons.is_empty();
+    let unit = decide(
+        live,
+        facts.live.unknown.as_deref().or(Some("no image")),
+        facts.head,
+        all,
+        explain,
+    );
+    let deploy = unit.action == Action::Deploy;
     let commit_tag = format!("{COMMIT_TAG}{commit}");
     let image = deploy.then(|| match facts.existing {
         Some(found) => ImagePlan::Reuse {
@@ -177,14 +273,7 @@ fn service_plan(
         .filter(|tree| deploy && facts.applied != Some(*tree))
         .map(str::to_owned);
     ServicePlan {
-        unit: UnitPlan {
-            name: head.unit.name.clone(),
-            kind: head.unit.kind,
-            action: if deploy { Action::Deploy } else { Action::Skip },
-            fingerprint: head.fingerprint.clone(),
-            base_fingerprint: facts.live.fingerprint.clone(),
-            reasons,
-        },
+        unit,
         kind: facts.kind,
         image,
         migrate,
@@ -204,8 +293,16 @@ impl DeployPlan {
         self.services.iter().find(|s| s.unit.name == name)
     }
 
+    pub fn apps_deploying(&self) -> impl Iterator<Item = &AppPlan> {
+        self.apps.iter().filter(|a| a.unit.action == Action::Deploy)
+    }
+
+    pub fn app(&self, name: &str) -> Option<&AppPlan> {
+        self.apps.iter().find(|a| a.unit.name == name)
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.deploying().next().is_none()
+        self.deploying().next().is_none() && self.apps_deploying().next().is_none()
     }
 
     /// The steps, phase by phase: steps of one phase run in parallel; a phase starts when
@@ -224,6 +321,8 @@ impl DeployPlan {
             .map(|s| s.unit.name.clone())
             .collect();
         let mut images = named(&builds, |service| Step::Build { service });
+        let apps: Vec<String> = self.apps_deploying().map(|a| a.unit.name.clone()).collect();
+        images.extend(apps.iter().map(|app| Step::BuildApp { app: app.clone() }));
         images.extend(named(
             &|s| {
                 matches!(
@@ -247,6 +346,7 @@ impl DeployPlan {
             }));
             phases.push(named(&|_| true, |service| Step::Roll { service }));
             phases.push(named(&|_| true, |service| Step::Health { service }));
+            phases.push(apps.into_iter().map(|app| Step::Ship { app }).collect());
         }
         phases.retain(|phase| !phase.is_empty());
         phases
@@ -260,7 +360,7 @@ pub fn as_change_plan(plan: &DeployPlan, live_label: &str) -> plan::Plan {
         base: live_label.to_owned(),
         head: plan.commit.clone(),
         services: plan.services.iter().map(|s| s.unit.clone()).collect(),
-        apps: Vec::new(),
+        apps: plan.apps.iter().map(|a| a.unit.clone()).collect(),
         removed: Vec::new(),
         dirty_inputs: None,
     }
@@ -306,7 +406,7 @@ mod tests {
         }
     }
 
-    fn changed(_: &LiveService, _: &UnitFingerprint) -> Vec<Reason> {
+    fn changed(_: Live<'_>, _: &UnitFingerprint) -> Vec<Reason> {
         vec![Reason::InputChanged { input: "x".into() }]
     }
 
@@ -315,7 +415,15 @@ mod tests {
         let (api, worker) = (unit("api", "new"), unit("worker", "same"));
         let (live_api, live_worker) = (live("old"), live("same"));
         let facts = [facts(&api, &live_api), facts(&worker, &live_worker)];
-        let plan = super::plan("e", COMMIT, &facts, &Selection::default(), false, changed);
+        let plan = super::plan(
+            "e",
+            COMMIT,
+            &facts,
+            &[],
+            &Selection::default(),
+            false,
+            changed,
+        );
         let deploying: Vec<&str> = plan.deploying().map(|s| s.unit.name.as_str()).collect();
         assert_eq!(deploying, ["api"]);
         let service = || "api".to_owned();
@@ -342,7 +450,15 @@ mod tests {
         };
         let mut f = facts(&api, &live_api);
         f.existing = Some(&image);
-        let plan = super::plan("e", COMMIT, &[f], &Selection::default(), false, changed);
+        let plan = super::plan(
+            "e",
+            COMMIT,
+            &[f],
+            &[],
+            &Selection::default(),
+            false,
+            changed,
+        );
         assert_eq!(
             plan.services[0].image,
             Some(ImagePlan::Reuse {
@@ -365,7 +481,15 @@ mod tests {
         let mut f = facts(&api, &live_api);
         f.migrations = Some("tree2");
         f.applied = Some("tree1");
-        let plan = super::plan("e", COMMIT, &[f], &Selection::default(), false, changed);
+        let plan = super::plan(
+            "e",
+            COMMIT,
+            &[f],
+            &[],
+            &Selection::default(),
+            false,
+            changed,
+        );
         assert_eq!(plan.services[0].migrate.as_deref(), Some("tree2"));
         assert!(plan.phases().contains(&vec![Step::Migrate {
             service: "api".into()
@@ -374,7 +498,15 @@ mod tests {
         let mut f = facts(&api, &live_api);
         f.migrations = Some("tree1");
         f.applied = Some("tree1");
-        let plan = super::plan("e", COMMIT, &[f], &Selection::default(), false, changed);
+        let plan = super::plan(
+            "e",
+            COMMIT,
+            &[f],
+            &[],
+            &Selection::default(),
+            false,
+            changed,
+        );
         assert_eq!(plan.services[0].migrate, None);
     }
 
@@ -392,7 +524,7 @@ mod tests {
             only: None,
         };
         let facts = [facts(&api, &unknown), facts(&worker, &same)];
-        let plan = super::plan("e", COMMIT, &facts, &all, false, changed);
+        let plan = super::plan("e", COMMIT, &facts, &[], &all, false, changed);
         assert!(matches!(
             plan.services[0].unit.reasons[0],
             Reason::LiveUnknown { .. }
@@ -409,7 +541,7 @@ mod tests {
             only: Some(BTreeSet::from(["worker".to_owned()])),
         };
         let facts = [facts(&api, &live_api), facts(&worker, &live_worker)];
-        let plan = super::plan("e", COMMIT, &facts, &only, true, changed);
+        let plan = super::plan("e", COMMIT, &facts, &[], &only, true, changed);
         assert_eq!(plan.services.len(), 1);
         assert_eq!(plan.services[0].unit.name, "worker");
         let phases = plan.phases();

@@ -8,6 +8,7 @@ pub mod ecr;
 pub mod ecs;
 pub mod health;
 pub mod migrate;
+pub mod spa;
 
 use crate::aws::Clients;
 use crate::config::{Config, Names, Service};
@@ -76,6 +77,7 @@ pub struct Executor<'a> {
     /// The package of each Rust service's own crate.
     pub own_crates: BTreeMap<String, String>,
     pub results: Mutex<BTreeMap<String, ServiceResult>>,
+    pub apps: Mutex<BTreeMap<String, spa::AppResult>>,
     /// Every step's duration, in the order they ended (the ledger keeps them).
     pub timings: Mutex<Vec<Timing>>,
     pub docker: docker::Docker,
@@ -114,7 +116,7 @@ impl Executor<'_> {
             // Builds load the machine: bounded. Migrations, rolls and health checks mostly
             // wait on AWS: all at once, so twenty services take as long as the slowest.
             let limit = match name {
-                "build" | "retag" => self.options.concurrency.max(1),
+                "build" | "retag" | "ship" => self.options.concurrency.max(1),
                 _ => phase.len(),
             };
             let outcomes: Vec<anyhow::Result<()>> = stream::iter(phase.iter())
@@ -145,6 +147,8 @@ impl Executor<'_> {
             Step::Migrate { service } => migrate::run(self, service).await,
             Step::Roll { service } => ecs::roll(self, service).await,
             Step::Health { service } => health::check(self, service).await,
+            Step::BuildApp { app } => spa::build(self, app).await,
+            Step::Ship { app } => spa::ship(self, app).await,
         };
         self.timings.lock().unwrap().push(Timing {
             service: service.map(str::to_owned),
@@ -155,8 +159,15 @@ impl Executor<'_> {
         match &done {
             Ok(message) => self.report.step(service, phase, StepState::Done, message),
             Err(err) => {
-                if let Some(service) = service {
-                    self.set(service, |r| r.outcome = r.outcome.or(Some("failed")));
+                match step {
+                    Step::BuildApp { app } | Step::Ship { app } => {
+                        self.set_app(app, |r| r.outcome = r.outcome.or(Some("failed")))
+                    }
+                    _ => {
+                        if let Some(service) = service {
+                            self.set(service, |r| r.outcome = r.outcome.or(Some("failed")));
+                        }
+                    }
                 }
                 self.report
                     .step(service, phase, StepState::Failed, format!("{err:#}"));
@@ -207,6 +218,31 @@ impl Executor<'_> {
         self.config
             .service(name)
             .expect("the plan only names services of deploy.toml")
+    }
+
+    pub fn app(&self, name: &str) -> &crate::config::App {
+        self.config
+            .app(name)
+            .expect("the plan only names apps of deploy.toml")
+    }
+
+    pub fn app_result(&self, name: &str) -> spa::AppResult {
+        self.apps
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn set_app(&self, name: &str, update: impl FnOnce(&mut spa::AppResult)) {
+        update(
+            self.apps
+                .lock()
+                .unwrap()
+                .entry(name.to_owned())
+                .or_default(),
+        );
     }
 
     pub fn planned(&self, name: &str) -> &ServicePlan {

@@ -1,0 +1,154 @@
+//! The deploy's app steps: run an app's build command (with the commit and environment in
+//! its environment, so the page can show them), then ship the build through `spa`.
+
+use super::Executor;
+use crate::config::App;
+use crate::diag::{fail, Exit};
+use crate::spa::diff::{self, Remote, Target};
+use crate::spa::files::{self, LocalFile};
+use crate::spa::{Bucket, Shipped};
+use anyhow::{Context as _, Result};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Instant, SystemTime};
+
+/// What happened to one app.
+#[derive(Debug, Clone, Default)]
+pub struct AppResult {
+    pub files: Vec<LocalFile>,
+    pub shipped: Option<Shipped>,
+    pub outcome: Option<&'static str>,
+}
+
+pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
+    let started = Instant::now();
+    let app = exec.app(name);
+    let built = build_app(exec.root, app, &exec.plan.commit, &exec.plan.env).await?;
+    let count = built.len();
+    exec.set_app(name, |r| r.files = built);
+    Ok(format!(
+        "built {count} files in {:.1}s",
+        started.elapsed().as_secs_f64()
+    ))
+}
+
+/// Runs `app`'s build command in its folder and reads what it wrote to its `dist`.
+pub async fn build_app(root: &Path, app: &App, commit: &str, env: &str) -> Result<Vec<LocalFile>> {
+    let folder = root.join(app.path.get_ref());
+    let (program, args) = app
+        .build
+        .split_first()
+        .context("an app has a build command")?;
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(&folder)
+        .env("DEPLOY_VERSION", commit)
+        .env("DEPLOY_ENV", env)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|err| {
+            fail(
+                Exit::Build,
+                format!(
+                    "running `{}` for app {}: {err}",
+                    app.build.join(" "),
+                    app.name
+                ),
+            )
+        })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.trim_end().lines().rev().take(20).collect();
+        return Err(fail(
+            Exit::Build,
+            format!(
+                "`{}` of app {} failed ({}):\n{}",
+                app.build.join(" "),
+                app.name,
+                out.status,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ),
+        ));
+    }
+    let dist = folder.join(&app.dist);
+    let built = files::read_dist(&dist, &app.cache_control)?;
+    if built.is_empty() {
+        return Err(fail(
+            Exit::Build,
+            format!("app {} built nothing into {}", app.name, dist.display()),
+        ));
+    }
+    Ok(built)
+}
+
+pub async fn ship(exec: &Executor<'_>, name: &str) -> Result<String> {
+    let app = exec.app(name);
+    let bucket = Bucket {
+        aws: exec.aws,
+        name: exec.names.bucket(app),
+        concurrency: exec.options.concurrency.max(8),
+    };
+    let built = exec.app_result(name).files;
+    let (manifest, listing) = bucket
+        .remote(name)
+        .await
+        .map_err(|e| fail(Exit::Spa, format!("{e:#}")))?;
+    let plan = diff::plan(
+        &built,
+        &Remote {
+            manifest: manifest.as_ref(),
+            listing: &listing,
+        },
+        &target(exec, app),
+    );
+    let shipped = bucket
+        .ship(
+            &plan,
+            &built,
+            &listing,
+            &format!("{}-{name}", exec.deploy_id),
+        )
+        .await?;
+    let message = describe(&shipped);
+    exec.set_app(name, |r| {
+        r.outcome = Some("deployed");
+        r.shipped = Some(shipped);
+    });
+    Ok(message)
+}
+
+fn target<'a>(exec: &'a Executor<'_>, app: &'a App) -> Target<'a> {
+    Target {
+        app: &app.name,
+        release: exec.deploy_id,
+        commit: &exec.plan.commit,
+        fingerprint: &exec
+            .plan
+            .app(&app.name)
+            .expect("shipping a planned app")
+            .unit
+            .fingerprint,
+        now: SystemTime::now(),
+        keep_releases: app.keep_releases,
+        keep_days: app.keep_days,
+        max_deletes: app.max_deletes,
+    }
+}
+
+pub fn describe(shipped: &Shipped) -> String {
+    format!(
+        "{} uploaded, {} copied, {} deleted, {} unchanged, {} paths invalidated{}",
+        shipped.uploaded,
+        shipped.copied,
+        shipped.deleted,
+        shipped.unchanged,
+        shipped.invalidated_paths,
+        shipped
+            .release
+            .as_ref()
+            .map(|r| format!(", release {r} live"))
+            .unwrap_or_else(|| ", nothing changed".into())
+    )
+}
