@@ -15,27 +15,27 @@ use std::time::Duration;
 use xtask::aws::Clients;
 
 /// A deployable copy of the example monorepo on the shared stack.
-struct Project {
-    repo: Repo,
-    name: String,
-    stack: &'static Stack,
-    rt: tokio::runtime::Runtime,
-    aws: Clients,
+pub struct Project {
+    pub repo: Repo,
+    pub name: String,
+    pub stack: &'static Stack,
+    pub rt: tokio::runtime::Runtime,
+    pub aws: Clients,
 }
 
 /// Where images go: shared by tests (reused across them) or this project's own.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Images {
+pub enum Images {
     Shared,
     Own,
 }
 
 impl Project {
-    fn new(images: Images) -> Project {
+    pub fn new(images: Images) -> Project {
         Project::on(stack(), images)
     }
 
-    fn on(stack: &'static Stack, images: Images) -> Project {
+    pub fn on(stack: &'static Stack, images: Images) -> Project {
         require_docker();
         let repo = Repo::example();
         let name = unique("p");
@@ -66,12 +66,12 @@ impl Project {
     }
 
     /// Appends a comment to `path` and commits it: a change to that file's units.
-    fn change(&self, path: &str) {
+    pub fn change(&self, path: &str) {
         self.repo.append(path, "\n// changed by a test\n");
         self.repo.commit(&format!("change {path}"));
     }
 
-    fn command(&self, args: &[&str]) -> std::process::Command {
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut command = xtask_command(self.repo.path(), &[&["deploy"], args].concat());
         command
             .env("XTASK_LOCAL_STACK", &self.stack.dir)
@@ -83,7 +83,7 @@ impl Project {
     }
 
     /// `deploy <args> --format json`, waited for.
-    fn deploy(&self, args: &[&str]) -> Deployed {
+    pub fn deploy(&self, args: &[&str]) -> Deployed {
         let output = self
             .command(&[args, &["--format", "json"]].concat())
             .output()
@@ -91,7 +91,7 @@ impl Project {
         Deployed::from(output)
     }
 
-    fn spawn(&self, args: &[&str]) -> Child {
+    pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(&[args, &["--format", "json"]].concat())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -99,26 +99,26 @@ impl Project {
             .unwrap()
     }
 
-    fn ecs_service(&self, service: &str) -> String {
+    pub fn ecs_service(&self, service: &str) -> String {
         format!("{}-local-{service}", self.name)
     }
 
-    fn cluster(&self) -> String {
+    pub fn cluster(&self) -> String {
         format!("{}-local", self.name)
     }
 
-    fn bucket(&self) -> String {
+    pub fn bucket(&self) -> String {
         format!("{}-local-deploy-state", self.name)
     }
 
     /// Creates the project's resources on the stack (a dry run does, and changes nothing
     /// else).
-    fn bootstrap(&self) {
+    pub fn bootstrap(&self) {
         self.deploy(&["--changed", "--dry-run"]).expect(0);
     }
 
     /// The service's current task definition ARN (empty before the service exists).
-    fn task_definition(&self, service: &str) -> String {
+    pub fn task_definition(&self, service: &str) -> String {
         let out = self
             .rt
             .block_on(
@@ -138,7 +138,7 @@ impl Project {
     }
 
     /// The state bucket's keys under `prefix`.
-    fn keys(&self, prefix: &str) -> Vec<String> {
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
         // Before the first deploy creates the bucket, it holds nothing.
         let Ok(out) = self.rt.block_on(
             self.aws
@@ -156,7 +156,7 @@ impl Project {
             .collect()
     }
 
-    fn object(&self, key: &str) -> Value {
+    pub fn object(&self, key: &str) -> Value {
         let out = self
             .rt
             .block_on(
@@ -172,7 +172,7 @@ impl Project {
         serde_json::from_slice(&bytes).unwrap()
     }
 
-    fn put_object(&self, key: &str, value: &Value) {
+    pub fn put_object(&self, key: &str, value: &Value) {
         self.rt
             .block_on(
                 self.aws
@@ -186,7 +186,7 @@ impl Project {
             .unwrap();
     }
 
-    fn ledger(&self) -> Vec<Value> {
+    pub fn ledger(&self) -> Vec<Value> {
         self.keys("ledger/")
             .iter()
             .map(|k| self.object(k))
@@ -194,7 +194,7 @@ impl Project {
     }
 
     /// Stopped tasks RunTask started in the migration family.
-    fn migration_tasks(&self) -> usize {
+    pub fn migration_tasks(&self) -> usize {
         let out = self
             .rt
             .block_on(
@@ -216,11 +216,11 @@ fn target_dir() -> std::path::PathBuf {
 }
 
 /// A finished deploy: its exit code, JSON events and stderr.
-struct Deployed {
-    code: i32,
-    events: Vec<Value>,
-    stdout: String,
-    stderr: String,
+pub struct Deployed {
+    pub code: i32,
+    pub events: Vec<Value>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl From<Output> for Deployed {
@@ -240,7 +240,7 @@ impl From<Output> for Deployed {
 }
 
 impl Deployed {
-    fn expect(&self, code: i32) -> &Self {
+    pub fn expect(&self, code: i32) -> &Self {
         assert_eq!(
             self.code, code,
             "deploy exited {} (expected {code})\nstdout:\n{}\nstderr:\n{}",
@@ -249,13 +249,13 @@ impl Deployed {
         self
     }
 
-    fn summary(&self) -> &Value {
+    pub fn summary(&self) -> &Value {
         let last = self.events.last().expect("a summary line");
         assert_eq!(last["event"], "summary", "{}", self.stdout);
         last
     }
 
-    fn service(&self, name: &str) -> &Value {
+    pub fn service(&self, name: &str) -> &Value {
         self.summary()["services"]
             .as_array()
             .unwrap()
@@ -265,7 +265,7 @@ impl Deployed {
     }
 
     /// `(service, phase)` of each step that finished, in order.
-    fn done(&self) -> Vec<(String, String)> {
+    pub fn done(&self) -> Vec<(String, String)> {
         self.events
             .iter()
             .filter(|e| e["event"] == "step" && e["state"] == "done")
@@ -278,7 +278,7 @@ impl Deployed {
             .collect()
     }
 
-    fn phases_of(&self, service: &str) -> Vec<String> {
+    pub fn phases_of(&self, service: &str) -> Vec<String> {
         self.done()
             .into_iter()
             .filter(|(s, _)| s == service)
@@ -286,7 +286,16 @@ impl Deployed {
             .collect()
     }
 
-    fn all_output(&self) -> String {
+    pub fn app(&self, name: &str) -> &Value {
+        self.summary()["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no app {name} in {}", self.stdout))
+    }
+
+    pub fn all_output(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
 }
@@ -954,7 +963,7 @@ fn without_docker_the_preflight_check_refuses_and_nothing_changes() {
     assert!(project.keys("").is_empty());
 }
 
-fn remove_fault(stack: &Stack, id: &str) {
+pub fn remove_fault(stack: &Stack, id: &str) {
     ureq::delete(&format!("{}/_xtask/faults/{id}", stack.endpoint))
         .call()
         .unwrap();

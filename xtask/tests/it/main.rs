@@ -9,5 +9,6 @@ mod metadata;
 mod plan;
 mod shallow;
 mod snapshots;
+mod spa;
 mod stack;
 mod support;

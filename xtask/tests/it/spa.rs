@@ -1,0 +1,325 @@
+//! Apps shipped by `cargo xtask deploy` to S3 behind CloudFront on the local stack: what
+//! moves on a first upload, an identical rebuild, one changed file and a header change; a
+//! missing asset and an upload error leave the live site as it was; retention keeps old
+//! chunks; activating an earlier release rolls the app back without a build.
+
+use crate::deploy::{remove_fault, Images, Project};
+use serde_json::json;
+use xtask::spa::Bucket;
+
+/// One object of the app's bucket: its text and the headers it is served with.
+struct Served {
+    body: String,
+    content_type: String,
+    cache_control: String,
+}
+
+impl Project {
+    fn app_bucket(&self, app: &str) -> String {
+        format!("{}-local-{app}", self.name)
+    }
+
+    fn served(&self, app: &str, key: &str) -> Option<Served> {
+        let got = self
+            .rt
+            .block_on(
+                self.aws
+                    .s3
+                    .get_object()
+                    .bucket(self.app_bucket(app))
+                    .key(key)
+                    .send(),
+            )
+            .ok()?;
+        let content_type = got.content_type().unwrap_or_default().to_owned();
+        let cache_control = got.cache_control().unwrap_or_default().to_owned();
+        let bytes = self.rt.block_on(got.body.collect()).unwrap().into_bytes();
+        Some(Served {
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            content_type,
+            cache_control,
+        })
+    }
+
+    /// Every invalidation of the app's distribution, newest first, as path lists.
+    fn invalidations(&self, app: &str) -> Vec<Vec<String>> {
+        let bucket = self.app_bucket(app);
+        let id = self
+            .rt
+            .block_on(xtask::live::distribution(&self.aws, &bucket))
+            .unwrap()
+            .expect("the app's distribution");
+        let listed = self
+            .rt
+            .block_on(
+                self.aws
+                    .cloudfront
+                    .list_invalidations()
+                    .distribution_id(&id)
+                    .send(),
+            )
+            .unwrap();
+        // Newest first: by creation time, then by listing order (which is creation order).
+        let mut ids: Vec<(f64, usize, String)> = listed
+            .invalidation_list()
+            .map(|l| {
+                l.items()
+                    .iter()
+                    .enumerate()
+                    .map(|(n, i)| (i.create_time().as_secs_f64(), n, i.id().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+        let ids: Vec<String> = ids.into_iter().map(|(_, _, id)| id).collect();
+        ids.iter()
+            .map(|inv| {
+                let got = self
+                    .rt
+                    .block_on(
+                        self.aws
+                            .cloudfront
+                            .get_invalidation()
+                            .distribution_id(&id)
+                            .id(inv)
+                            .send(),
+                    )
+                    .unwrap();
+                let batch = got.invalidation().unwrap().invalidation_batch().unwrap();
+                batch.paths().unwrap().items().to_vec()
+            })
+            .collect()
+    }
+
+    /// The hashed name the app's build gives `assets/<name>` now, from the live page.
+    fn live_asset(&self, app: &str, prefix: &str) -> String {
+        let page = self.served(app, "index.html").unwrap().body;
+        let start = page
+            .find(prefix)
+            .unwrap_or_else(|| panic!("{prefix} in {page}"));
+        let end = page[start..].find('"').unwrap();
+        page[start..start + end].to_owned()
+    }
+}
+
+#[test]
+fn a_first_upload_an_identical_rebuild_one_changed_file_and_a_header_change() {
+    let project = Project::new(Images::Shared);
+    let first = project.deploy(&["--changed", "--services", "admin"]);
+    first.expect(0);
+    let admin = first.app("admin");
+    assert_eq!(admin["outcome"], "deployed", "{}", first.stdout);
+    assert_eq!(admin["uploaded"], 4, "{admin}");
+    assert_eq!(admin["invalidated_paths"], 3, "{admin}");
+    let page = project.served("admin", "index.html").unwrap();
+    assert_eq!(page.cache_control, "no-cache");
+    assert_eq!(page.content_type, "text/html; charset=utf-8");
+    let chunk = project.live_asset("admin", "assets/app.");
+    let served = project.served("admin", &chunk).unwrap();
+    assert_eq!(served.cache_control, "public, max-age=31536000, immutable");
+    assert!(
+        served.content_type.contains("javascript"),
+        "{}",
+        served.content_type
+    );
+    assert_eq!(
+        project.served("admin", "robots.txt").unwrap().cache_control,
+        "public, max-age=300"
+    );
+    assert!(
+        project.served("portal", "index.html").is_none(),
+        "portal was not selected"
+    );
+    assert_eq!(project.invalidations("admin").len(), 1);
+
+    // Rebuilt from the same sources (new files, new mtimes): nothing moves.
+    let again = project.deploy(&["--all", "--services", "admin"]);
+    again.expect(0);
+    let admin = again.app("admin");
+    assert_eq!(
+        (
+            admin["uploaded"].as_u64(),
+            admin["copied"].as_u64(),
+            admin["invalidated_paths"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0)),
+        "{admin}"
+    );
+    assert_eq!(admin["unchanged"], 4);
+    assert_eq!(
+        project.invalidations("admin").len(),
+        1,
+        "no new invalidation"
+    );
+
+    // One changed source file: its new chunk and the page, and at most `/` and `/index.html`.
+    project.change("apps/admin/src/assets/app.js");
+    let changed = project.deploy(&["--changed", "--services", "admin"]);
+    changed.expect(0);
+    let admin = changed.app("admin");
+    assert_eq!(admin["uploaded"], 2, "{admin}");
+    assert_eq!(admin["copied"], 1, "{admin}");
+    let newest = &project.invalidations("admin")[0];
+    assert!(
+        newest.len() <= 2 && newest.iter().all(|p| p == "/" || p == "/index.html"),
+        "{newest:?}"
+    );
+    let new_chunk = project.live_asset("admin", "assets/app.");
+    assert_ne!(new_chunk, chunk);
+    assert!(
+        project.served("admin", &chunk).is_some(),
+        "the old chunk stays for open tabs"
+    );
+
+    // A header change alone is a copy, never an upload of the file.
+    project.repo.append(
+        "deploy.toml",
+        "\n[apps.admin.cache_control]\n\"robots.txt\" = \"public, max-age=60\"\n",
+    );
+    project.repo.commit("robots.txt cached for a minute");
+    let headers = project.deploy(&["--changed", "--services", "admin"]);
+    headers.expect(0);
+    let admin = headers.app("admin");
+    assert_eq!(
+        admin["uploaded"], 1,
+        "only the page (its version changed): {admin}"
+    );
+    let robots = project.served("admin", "robots.txt").unwrap();
+    assert_eq!(robots.cache_control, "public, max-age=60");
+    let plan_events: Vec<&serde_json::Value> = headers
+        .events
+        .iter()
+        .filter(|e| e["event"] == "step" && e["phase"] == "ship")
+        .collect();
+    assert!(!plan_events.is_empty());
+}
+
+#[test]
+fn a_missing_asset_or_a_failed_upload_leaves_the_live_site_as_it_was() {
+    let project = Project::new(Images::Shared);
+    project
+        .deploy(&["--changed", "--services", "admin"])
+        .expect(0);
+    let live = project.served("admin", "index.html").unwrap().body;
+
+    project.repo.replace(
+        "apps/admin/src/index.html",
+        "</body>",
+        "<script src=\"assets/missing.0123456789.js\"></script></body>",
+    );
+    project
+        .repo
+        .commit("a page that loads a file the build does not make");
+    let missing = project.deploy(&["--changed", "--services", "admin"]);
+    missing.expect(16);
+    assert!(
+        missing
+            .all_output()
+            .contains("index.html loads assets/missing.0123456789.js"),
+        "{}",
+        missing.all_output()
+    );
+    assert_eq!(project.served("admin", "index.html").unwrap().body, live);
+    assert_eq!(missing.app("admin")["outcome"], "failed");
+    assert!(project.keys("deploy.lock").is_empty());
+
+    project.repo.replace(
+        "apps/admin/src/index.html",
+        "<script src=\"assets/missing.0123456789.js\"></script></body>",
+        "</body>",
+    );
+    project
+        .repo
+        .append("apps/admin/src/assets/app.js", "\n// upload-fault-marker\n");
+    project.repo.commit("a chunk whose upload fails");
+    let fault = project.stack.fault(json!({
+        "kind": "error", "status": 403, "code": "AccessDenied", "operation": "s3:PutObject",
+        "match": "upload-fault-marker", "count": 100,
+    }));
+    let failed = project.deploy(&["--changed", "--services", "admin"]);
+    remove_fault(project.stack, &fault);
+    failed.expect(16);
+    assert!(
+        failed.all_output().contains("AccessDenied"),
+        "{}",
+        failed.all_output()
+    );
+    assert_eq!(project.served("admin", "index.html").unwrap().body, live);
+
+    // Fixed, it ships.
+    project
+        .deploy(&["--changed", "--services", "admin"])
+        .expect(0);
+    assert_ne!(project.served("admin", "index.html").unwrap().body, live);
+}
+
+#[test]
+fn activating_the_previous_release_rolls_the_app_back_without_a_build() {
+    let project = Project::new(Images::Shared);
+    let first = project.deploy(&["--changed", "--services", "portal"]);
+    first.expect(0);
+    let release = first.app("portal")["release"].as_str().unwrap().to_owned();
+    let page = project.served("portal", "index.html").unwrap().body;
+    project.change("apps/portal/src/assets/app.js");
+    project
+        .deploy(&["--changed", "--services", "portal"])
+        .expect(0);
+    assert_ne!(project.served("portal", "index.html").unwrap().body, page);
+
+    let bucket = Bucket {
+        aws: &project.aws,
+        name: project.app_bucket("portal"),
+        concurrency: 4,
+    };
+    let shipped = project
+        .rt
+        .block_on(bucket.activate("portal", &release, "rollback-test"))
+        .unwrap();
+    assert_eq!(shipped.uploaded, 0);
+    assert_eq!(shipped.copied, 1);
+    assert_eq!(project.served("portal", "index.html").unwrap().body, page);
+    assert_eq!(project.invalidations("portal")[0], ["/", "/index.html"]);
+    // What is live is the old release again: the next deploy ships the new one again.
+    let redeploy = project.deploy(&["--changed", "--services", "portal"]);
+    redeploy.expect(0);
+    assert_eq!(
+        redeploy.app("portal")["uploaded"],
+        0,
+        "its bytes are stored already"
+    );
+}
+
+#[test]
+fn a_bucket_filled_by_another_tool_is_adopted_without_uploading_it_again() {
+    let project = Project::new(Images::Shared);
+    project
+        .deploy(&["--changed", "--services", "admin", "--dry-run"])
+        .expect(0);
+    // What `aws s3 sync` would have left: the build's files, no manifest.
+    let dist = project.repo.path().join("apps/admin/dist");
+    let built = xtask::spa::files::read_dist(&dist, &Default::default()).unwrap();
+    for file in &built {
+        project
+            .rt
+            .block_on(
+                project
+                    .aws
+                    .s3
+                    .put_object()
+                    .bucket(project.app_bucket("admin"))
+                    .key(&file.path)
+                    .body(file.bytes.clone().into())
+                    .send(),
+            )
+            .unwrap();
+    }
+    let adopted = project.deploy(&["--changed", "--services", "admin"]);
+    adopted.expect(0);
+    let admin = adopted.app("admin");
+    assert_eq!(admin["uploaded"], 0, "{admin}");
+    assert!(admin["copied"].as_u64().unwrap() >= 4, "{admin}");
+    assert_eq!(
+        project.served("admin", "index.html").unwrap().cache_control,
+        "no-cache"
+    );
+}
