@@ -177,6 +177,18 @@ pub enum BenchCommand {
     Deploy(BenchDeployArgs),
     /// Time the deploy's one shared build of N Rust services against N separate builds.
     Build(BenchBuildArgs),
+    /// Time shipping an app against `aws s3 sync` on the local stack.
+    Spa(BenchSpaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchSpaArgs {
+    /// Files in the generated dist.
+    #[arg(long, default_value_t = 2_000)]
+    pub files: usize,
+    /// Parallel transfers of the tool (the awscli's default is 10).
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 
 mod build;
 mod deploy;
+mod spa;
 mod synth;
 
 use crate::cli::{BenchCommand, BenchPlanArgs};
@@ -19,6 +20,7 @@ pub fn run(ctx: &Context, command: &BenchCommand) -> Result<()> {
         BenchCommand::Plan(args) => plan(ctx, args),
         BenchCommand::Deploy(args) => deploy::run(ctx, args),
         BenchCommand::Build(args) => build::run(ctx, args),
+        BenchCommand::Spa(args) => spa::run(ctx, args),
     }
 }
 

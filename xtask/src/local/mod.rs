@@ -12,6 +12,11 @@ mod process;
 
 pub use bootstrap::{Network, Resource};
 
+/// Python 3 on the PATH, if installed.
+pub fn which_python() -> Option<PathBuf> {
+    install::which("python3")
+}
+
 /// The registry binary on the PATH, if installed.
 pub fn which_registry() -> Option<PathBuf> {
     install::which("docker-registry").or_else(|| install::which("registry"))

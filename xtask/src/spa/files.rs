@@ -128,11 +128,14 @@ pub fn classify(path: &str) -> Class {
     }
     let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
     let tag = stem.rsplit(['.', '-']).next().unwrap_or("");
-    let looks_hashed = tag.len() != stem.len()
-        && (8..=64).contains(&tag.len())
+    // A hex digest of 10 or more digits (all digits happens: 1 in 100 for 10 of them), or
+    // a mixed base-64-ish tag of 8 or more; a date like `20240101` is neither.
+    let hex = tag.len() >= 10 && tag.bytes().all(|b| b.is_ascii_hexdigit());
+    let mixed = tag.len() >= 8
         && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && tag.bytes().any(|b| b.is_ascii_digit())
         && tag.bytes().any(|b| b.is_ascii_alphabetic());
+    let looks_hashed = tag.len() != stem.len() && tag.len() <= 64 && (hex || mixed);
     if looks_hashed {
         Class::Hashed
     } else {
@@ -173,6 +176,8 @@ mod tests {
         assert_eq!(classify("favicon.ico"), Class::Static);
         assert_eq!(classify("assets/logo-dark.svg"), Class::Static);
         assert_eq!(classify("assets/12345678.png"), Class::Static);
+        assert_eq!(classify("assets/chunk.0123456789.js"), Class::Hashed);
+        assert_eq!(classify("photos/holiday-20240101.jpg"), Class::Static);
     }
 
     #[test]
