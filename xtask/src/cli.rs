@@ -7,7 +7,8 @@ use std::path::PathBuf;
 ///
 /// Exit codes: 0 success, 1 internal error, 2 usage or configuration error,
 /// 3 a check failed, 4 deploy lock held, 10 build, 11 push, 12 migration,
-/// 13 rollout failed or rolled back, 14 timeout, 15 health check, 130 interrupted.
+/// 13 rollout failed or rolled back, 14 timeout, 15 health check, 16 app upload
+/// or activation, 130 interrupted.
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
