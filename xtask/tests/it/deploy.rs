@@ -908,7 +908,20 @@ fn an_aws_environment_needs_yes_without_a_terminal_and_deploys_only_from_its_bra
     project.repo.commit("a shared environment");
     let deploy = |args: &[&str]| {
         let output = project
-            .command(&[&["--env", "shared", "--changed", "--format", "json"], args].concat())
+            .command(
+                &[
+                    &[
+                        "--env",
+                        "shared",
+                        "--changed",
+                        "--skip-spas",
+                        "--format",
+                        "json",
+                    ],
+                    args,
+                ]
+                .concat(),
+            )
             .env("AWS_ENDPOINT_URL", &project.stack.endpoint)
             .env("AWS_ACCESS_KEY_ID", "000000000000")
             .env("AWS_SECRET_ACCESS_KEY", "local")
