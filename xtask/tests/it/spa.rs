@@ -3,7 +3,7 @@
 //! missing asset and an upload error leave the live site as it was; retention keeps old
 //! chunks; activating an earlier release rolls the app back without a build.
 
-use crate::deploy::{remove_fault, Images, Project};
+use crate::deploy::{fault_is_used_up, remove_fault, Images, Project};
 use serde_json::json;
 use xtask::spa::Bucket;
 
@@ -271,10 +271,19 @@ fn activating_the_previous_release_rolls_the_app_back_without_a_build() {
         name: project.app_bucket("portal"),
         concurrency: 4,
     };
+    // CloudFront refuses twice (too many invalidations in progress): retried, not fatal.
+    let busy = project.stack.fault(json!({
+        "kind": "error", "status": 400, "code": "TooManyInvalidationsInProgress",
+        "operation": "cloudfront:CreateInvalidation", "count": 2,
+    }));
     let shipped = project
         .rt
         .block_on(bucket.activate("portal", &release, "rollback-test"))
         .unwrap();
+    assert!(
+        fault_is_used_up(project.stack, &busy),
+        "CloudFront never refused"
+    );
     assert_eq!(shipped.uploaded, 0);
     assert_eq!(shipped.copied, 1);
     assert_eq!(project.served("portal", "index.html").unwrap().body, page);
@@ -292,9 +301,23 @@ fn activating_the_previous_release_rolls_the_app_back_without_a_build() {
 #[test]
 fn a_bucket_filled_by_another_tool_is_adopted_without_uploading_it_again() {
     let project = Project::new(Images::Shared);
-    project
-        .deploy(&["--changed", "--services", "admin", "--dry-run"])
-        .expect(0);
+    let dry = project.deploy(&["--changed", "--services", "admin", "--dry-run"]);
+    dry.expect(0);
+    assert!(
+        dry.stdout
+            .contains("would upload .deploy/admin/releases/(dry-run)/index.html: new"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains("would activate index.html"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        project.served("admin", "index.html").is_none(),
+        "a dry run ships nothing"
+    );
     // What `aws s3 sync` would have left: the build's files, no manifest.
     let dist = project.repo.path().join("apps/admin/dist");
     let built = xtask::spa::files::read_dist(&dist, &Default::default()).unwrap();
@@ -322,4 +345,33 @@ fn a_bucket_filled_by_another_tool_is_adopted_without_uploading_it_again() {
         project.served("admin", "index.html").unwrap().cache_control,
         "no-cache"
     );
+}
+
+#[test]
+fn a_failed_app_build_stops_the_deploy_before_anything_ships_or_rolls() {
+    let project = Project::new(Images::Shared);
+    project.bootstrap();
+    let worker = project.task_definition("worker");
+    project
+        .repo
+        .append("services/worker/src/main.rs", "\n// and a worker change\n");
+    project.repo.replace(
+        "apps/admin/build.mjs",
+        "buildSpa(import.meta.dirname);",
+        "throw new Error('build broke');",
+    );
+    project.repo.commit("a build that fails");
+    let failed = project.deploy(&["--changed"]);
+    failed.expect(10);
+    assert!(
+        failed.all_output().contains("build broke"),
+        "{}",
+        failed.all_output()
+    );
+    assert_eq!(project.task_definition("worker"), worker, "nothing rolled");
+    assert!(
+        project.served("admin", "index.html").is_none(),
+        "nothing shipped"
+    );
+    assert_eq!(failed.app("admin")["outcome"], "failed");
 }
