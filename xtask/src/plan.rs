@@ -343,17 +343,28 @@ pub fn unit_plan(
         Some(base) => explain(base, head),
     };
     debug_assert!(!reasons.is_empty() || base.is_some_and(|b| b.fingerprint == head.fingerprint));
-    UnitPlan {
-        name: head.unit.name.clone(),
-        kind: head.unit.kind,
-        action: if reasons.is_empty() {
-            Action::Skip
-        } else {
-            Action::Deploy
-        },
-        fingerprint: head.fingerprint.clone(),
-        base_fingerprint: base.map(|b| b.fingerprint.clone()),
-        reasons,
+    UnitPlan::new(head, base.map(|b| b.fingerprint.clone()), reasons)
+}
+
+impl UnitPlan {
+    /// A unit deploys exactly when it has a reason to.
+    pub fn new(
+        head: &UnitFingerprint,
+        base_fingerprint: Option<String>,
+        reasons: Vec<Reason>,
+    ) -> UnitPlan {
+        UnitPlan {
+            name: head.unit.name.clone(),
+            kind: head.unit.kind,
+            action: if reasons.is_empty() {
+                Action::Skip
+            } else {
+                Action::Deploy
+            },
+            fingerprint: head.fingerprint.clone(),
+            base_fingerprint,
+            reasons,
+        }
     }
 }
 

@@ -17,9 +17,7 @@ use std::time::Duration;
 
 pub fn run(ctx: &Context, args: &BenchDeployArgs) -> Result<()> {
     let mut stack = Stack::open(ctx)?;
-    if !stack.is_healthy() {
-        stack.start(false)?;
-    }
+    stack.ensure_running()?;
     let endpoint = stack
         .endpoint()
         .context("the local stack has no endpoint")?;

@@ -23,9 +23,7 @@ const AWSCLI: &str = "awscli==1.46.3";
 
 pub fn run(ctx: &Context, args: &BenchSpaArgs) -> Result<()> {
     let mut stack = Stack::open(ctx)?;
-    if !stack.is_healthy() {
-        stack.start(false)?;
-    }
+    stack.ensure_running()?;
     let endpoint = stack
         .endpoint()
         .context("the local stack has no endpoint")?;

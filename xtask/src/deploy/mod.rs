@@ -118,12 +118,11 @@ impl Target {
     /// The local stack, started if it is not running, with this environment's resources.
     fn local(ctx: &Context, config: &Config, env: &str, report: &Reporter) -> Result<Target> {
         let mut stack = Stack::open(ctx)?;
-        if !stack.is_healthy() {
+        if stack.ensure_running()? {
             report.info(format!(
-                "starting the local stack in {}",
+                "started the local stack in {}",
                 stack.dir.display()
             ));
-            stack.start(stack.runs_containers())?;
         }
         for resource in stack.bootstrap(config, env)? {
             if resource.created {

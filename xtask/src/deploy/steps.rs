@@ -212,18 +212,7 @@ fn decide(
     if reasons.is_empty() && all {
         reasons.push(Reason::Requested);
     }
-    UnitPlan {
-        name: head.unit.name.clone(),
-        kind: head.unit.kind,
-        action: if reasons.is_empty() {
-            Action::Skip
-        } else {
-            Action::Deploy
-        },
-        fingerprint: head.fingerprint.clone(),
-        base_fingerprint: live.fingerprint.map(str::to_owned),
-        reasons,
-    }
+    UnitPlan::new(head, live.fingerprint.map(str::to_owned), reasons)
 }
 
 fn app_plan(

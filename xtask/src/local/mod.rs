@@ -296,6 +296,16 @@ impl Stack {
         Ok(())
     }
 
+    /// Starts the stack (in the mode it last ran in) unless it answers; says whether it had
+    /// to.
+    pub fn ensure_running(&mut self) -> Result<bool> {
+        if self.is_healthy() {
+            return Ok(false);
+        }
+        self.start(self.state.run_containers)?;
+        Ok(true)
+    }
+
     /// Both processes run and answer.
     pub fn is_healthy(&self) -> bool {
         self.probe().healthy()
