@@ -58,34 +58,7 @@ pub async fn service(
     service: &Service,
     repository: &Repository,
 ) -> Result<LiveService> {
-    let cluster = names.cluster();
-    let name = names.ecs_service(service);
-    let described = match aws
-        .ecs
-        .describe_services()
-        .cluster(&cluster)
-        .services(&name)
-        .send()
-        .await
-    {
-        Ok(described) => described,
-        // No cluster, no service: the pre-flight check reports it.
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_cluster_not_found_exception()) =>
-        {
-            return Ok(LiveService::default())
-        }
-        Err(err) => {
-            return Err(err)
-                .aws_context(|| format!("describing ECS service {name} in cluster {cluster}"))
-        }
-    };
-    let Some(found) = described
-        .services()
-        .iter()
-        .find(|s| s.status() == Some("ACTIVE"))
+    let Some(found) = active_service(aws, &names.cluster(), &names.ecs_service(service)).await?
     else {
         return Ok(LiveService::default());
     };
@@ -122,6 +95,39 @@ pub async fn service(
         Err(why) => live.unknown = Some(why),
     }
     Ok(live)
+}
+
+/// The ACTIVE ECS service `name` of `cluster`; `None` when it, or the cluster, does not
+/// exist (the pre-flight check reports it; bootstrap creates it).
+pub async fn active_service(
+    aws: &Clients,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<ecs::Service>> {
+    let described = aws
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(name)
+        .send()
+        .await;
+    match described {
+        Ok(described) => Ok(described
+            .services()
+            .iter()
+            .find(|s| s.status() == Some("ACTIVE"))
+            .cloned()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_cluster_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => {
+            Err(err).aws_context(|| format!("describing ECS service {name} in cluster {cluster}"))
+        }
+    }
 }
 
 /// A task definition, whole.

@@ -124,19 +124,9 @@ impl Bootstrap<'_> {
     async fn service(&self, service: &Service) -> Result<Resource> {
         let cluster = self.names.cluster();
         let name = self.names.ecs_service(service);
-        let described = self
-            .aws
-            .ecs
-            .describe_services()
-            .cluster(&cluster)
-            .services(&name)
-            .send()
-            .await
-            .aws_context(|| format!("describing service {name}"))?;
-        if described
-            .services()
-            .iter()
-            .any(|s| s.status() == Some("ACTIVE"))
+        if crate::live::active_service(self.aws, &cluster, &name)
+            .await?
+            .is_some()
         {
             return Ok(resource("ecs service", name, false));
         }
