@@ -395,6 +395,11 @@ mod tests {
         }
     }
 
+    /// The plan of `facts` (no apps) with every changed service explained by one reason.
+    fn plan_of(facts: &[Facts<'_>], selection: &Selection, images_only: bool) -> DeployPlan {
+        super::plan("e", COMMIT, facts, &[], selection, images_only, changed)
+    }
+
     fn changed(_: Live<'_>, _: &UnitFingerprint) -> Vec<Reason> {
         vec![Reason::InputChanged { input: "x".into() }]
     }
@@ -404,15 +409,7 @@ mod tests {
         let (api, worker) = (unit("api", "new"), unit("worker", "same"));
         let (live_api, live_worker) = (live("old"), live("same"));
         let facts = [facts(&api, &live_api), facts(&worker, &live_worker)];
-        let plan = super::plan(
-            "e",
-            COMMIT,
-            &facts,
-            &[],
-            &Selection::default(),
-            false,
-            changed,
-        );
+        let plan = plan_of(&facts, &Selection::default(), false);
         let deploying: Vec<&str> = plan.deploying().map(|s| s.unit.name.as_str()).collect();
         assert_eq!(deploying, ["api"]);
         let service = || "api".to_owned();
@@ -439,15 +436,7 @@ mod tests {
         };
         let mut f = facts(&api, &live_api);
         f.existing = Some(&image);
-        let plan = super::plan(
-            "e",
-            COMMIT,
-            &[f],
-            &[],
-            &Selection::default(),
-            false,
-            changed,
-        );
+        let plan = plan_of(&[f], &Selection::default(), false);
         assert_eq!(
             plan.services[0].image,
             Some(ImagePlan::Reuse {
@@ -470,15 +459,7 @@ mod tests {
         let mut f = facts(&api, &live_api);
         f.migrations = Some("tree2");
         f.applied = Some("tree1");
-        let plan = super::plan(
-            "e",
-            COMMIT,
-            &[f],
-            &[],
-            &Selection::default(),
-            false,
-            changed,
-        );
+        let plan = plan_of(&[f], &Selection::default(), false);
         assert_eq!(plan.services[0].migrate.as_deref(), Some("tree2"));
         assert!(plan.phases().contains(&vec![Step::Migrate {
             service: "api".into()
@@ -487,15 +468,7 @@ mod tests {
         let mut f = facts(&api, &live_api);
         f.migrations = Some("tree1");
         f.applied = Some("tree1");
-        let plan = super::plan(
-            "e",
-            COMMIT,
-            &[f],
-            &[],
-            &Selection::default(),
-            false,
-            changed,
-        );
+        let plan = plan_of(&[f], &Selection::default(), false);
         assert_eq!(plan.services[0].migrate, None);
     }
 
@@ -513,7 +486,7 @@ mod tests {
             only: None,
         };
         let facts = [facts(&api, &unknown), facts(&worker, &same)];
-        let plan = super::plan("e", COMMIT, &facts, &[], &all, false, changed);
+        let plan = plan_of(&facts, &all, false);
         assert!(matches!(
             plan.services[0].unit.reasons[0],
             Reason::LiveUnknown { .. }
@@ -530,7 +503,7 @@ mod tests {
             only: Some(BTreeSet::from(["worker".to_owned()])),
         };
         let facts = [facts(&api, &live_api), facts(&worker, &live_worker)];
-        let plan = super::plan("e", COMMIT, &facts, &[], &only, true, changed);
+        let plan = plan_of(&facts, &only, true);
         assert_eq!(plan.services.len(), 1);
         assert_eq!(plan.services[0].unit.name, "worker");
         let phases = plan.phases();

@@ -62,7 +62,7 @@ async fn update_and_wait(
 ) -> Result<String> {
     let cluster = exec.names.cluster();
     let service = exec.names.ecs_service(exec.service(name));
-    let since = aws_smithy_now();
+    let since = roll_started_at();
     let updated = exec
         .aws
         .ecs
@@ -99,7 +99,8 @@ async fn update_and_wait(
     watch.wait().await
 }
 
-fn aws_smithy_now() -> f64 {
+/// Epoch seconds a roll starts at, for telling its service events from older ones.
+fn roll_started_at() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
