@@ -130,7 +130,13 @@ pub fn ledger_key(started_at: SystemTime, id: &str) -> String {
     format!("ledger/{}-{id}.json", compact_timestamp(started_at))
 }
 
-/// Reads a JSON object; `None` when it does not exist.
+/// The bucket itself is missing: callers whose pre-flight check reports it can tell this
+/// from other failures.
+#[derive(Debug, thiserror::Error)]
+#[error("bucket {0} does not exist")]
+pub struct NoBucket(pub String);
+
+/// Reads a JSON object; `None` when it does not exist, [`NoBucket`] when its bucket does not.
 pub async fn read_json<T: DeserializeOwned>(
     aws: &Clients,
     bucket: &str,
@@ -140,6 +146,11 @@ pub async fn read_json<T: DeserializeOwned>(
     let out = match got {
         Ok(out) => out,
         Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+        Err(err)
+            if err.as_service_error().and_then(|e| e.meta().code()) == Some("NoSuchBucket") =>
+        {
+            return Err(NoBucket(bucket.to_owned()).into())
+        }
         Err(err) => return Err(err).aws_context(|| format!("reading s3://{bucket}/{key}")),
     };
     let bytes = out

@@ -10,7 +10,7 @@ use crate::cli::BenchSpaArgs;
 use crate::config::Config;
 use crate::context::Context;
 use crate::local::Stack;
-use crate::spa::diff::{self, Remote, Target};
+use crate::spa::diff::Target;
 use crate::spa::{files, Bucket, Shipped};
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest as _, Sha256};
@@ -101,24 +101,17 @@ type Side = ((Duration, Shipped), (Duration, usize));
 
 async fn ship(bucket: &Bucket<'_>, dist: &Path, release: &str) -> Result<Shipped> {
     let built = files::read_dist(dist, &Default::default())?;
-    let (manifest, listing) = bucket.remote("web").await?;
-    let plan = diff::plan(
-        &built,
-        &Remote {
-            manifest: manifest.as_ref(),
-            listing: &listing,
-        },
-        &Target {
-            app: "web",
-            release,
-            commit: "bench",
-            fingerprint: release,
-            now: SystemTime::now(),
-            keep_releases: 3,
-            keep_days: 7,
-            max_deletes: 200,
-        },
-    );
+    let target = Target {
+        app: "web",
+        release,
+        commit: "bench",
+        fingerprint: release,
+        now: SystemTime::now(),
+        keep_releases: 3,
+        keep_days: 7,
+        max_deletes: 200,
+    };
+    let (plan, listing) = bucket.plan(&built, &target).await?;
     bucket
         .ship(&plan, &built, &listing, &format!("bench-{release}"))
         .await

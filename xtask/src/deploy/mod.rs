@@ -284,7 +284,7 @@ impl Deploy<'_> {
             let applied = match service.migrations {
                 Some(_) => live::applied_migrations(self.aws, &bucket, &service.name)
                     .await
-                    .unwrap_or(None),
+                    .or_else(missing_bucket_is_nothing)?,
                 None => None,
             };
             anyhow::Ok((service.name.clone(), repository, live, existing, applied))
@@ -324,11 +324,7 @@ impl Deploy<'_> {
             let manifest: Option<crate::spa::manifest::Manifest> =
                 state::read_json(self.aws, &bucket, &crate::spa::manifest::key(&app.name))
                     .await
-                    .or_else(|err| match err.to_string().contains("NoSuchBucket") {
-                        // The pre-flight check reports a missing bucket.
-                        true => Ok(None),
-                        false => Err(err),
-                    })?;
+                    .or_else(missing_bucket_is_nothing)?;
             let active = manifest.as_ref().and_then(|m| m.active());
             anyhow::Ok((
                 app.name.clone(),
@@ -418,24 +414,13 @@ impl Deploy<'_> {
                 name: self.names.bucket(app),
                 concurrency: 1,
             };
-            let (manifest, listing) = bucket.remote(&app.name).await?;
-            let ship = crate::spa::diff::plan(
-                &built,
-                &crate::spa::diff::Remote {
-                    manifest: manifest.as_ref(),
-                    listing: &listing,
-                },
-                &crate::spa::diff::Target {
-                    app: &app.name,
-                    release: "(dry-run)",
-                    commit: &plan.commit,
-                    fingerprint: &planned.unit.fingerprint,
-                    now: SystemTime::now(),
-                    keep_releases: app.keep_releases,
-                    keep_days: app.keep_days,
-                    max_deletes: app.max_deletes,
-                },
+            let target = crate::spa::diff::Target::for_app(
+                app,
+                "(dry-run)",
+                &plan.commit,
+                &planned.unit.fingerprint,
             );
+            let (ship, _) = bucket.plan(&built, &target).await?;
             let lines = [
                 ("upload", &ship.uploads),
                 ("copy", &ship.copies),
@@ -985,6 +970,16 @@ impl Explainer<'_> {
         } else {
             reasons
         }
+    }
+}
+
+/// Reading live state, a missing bucket means nothing was deployed there: the pre-flight
+/// check reports the bucket itself. Any other failure stops the deploy.
+fn missing_bucket_is_nothing<T>(err: anyhow::Error) -> Result<Option<T>> {
+    if err.is::<state::NoBucket>() {
+        Ok(None)
+    } else {
+        Err(err)
     }
 }
 

@@ -4,13 +4,13 @@
 use super::Executor;
 use crate::config::App;
 use crate::diag::{fail, Exit};
-use crate::spa::diff::{self, Remote, Target};
+use crate::spa::diff::Target;
 use crate::spa::files::{self, LocalFile};
 use crate::spa::{Bucket, Shipped};
 use anyhow::{Context as _, Result};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 /// What happened to one app.
 #[derive(Debug, Clone, Default)]
@@ -91,18 +91,17 @@ pub async fn ship(exec: &Executor<'_>, name: &str) -> Result<String> {
         concurrency: exec.options.concurrency.max(8),
     };
     let built = exec.app_result(name).files;
-    let (manifest, listing) = bucket
-        .remote(name)
+    let fingerprint = &exec
+        .plan
+        .app(name)
+        .expect("shipping a planned app")
+        .unit
+        .fingerprint;
+    let target = Target::for_app(app, exec.deploy_id, &exec.plan.commit, fingerprint);
+    let (plan, listing) = bucket
+        .plan(&built, &target)
         .await
         .map_err(|e| fail(Exit::Spa, format!("{e:#}")))?;
-    let plan = diff::plan(
-        &built,
-        &Remote {
-            manifest: manifest.as_ref(),
-            listing: &listing,
-        },
-        &target(exec, app),
-    );
     let shipped = bucket
         .ship(
             &plan,
@@ -117,24 +116,6 @@ pub async fn ship(exec: &Executor<'_>, name: &str) -> Result<String> {
         r.shipped = Some(shipped);
     });
     Ok(message)
-}
-
-fn target<'a>(exec: &'a Executor<'_>, app: &'a App) -> Target<'a> {
-    Target {
-        app: &app.name,
-        release: exec.deploy_id,
-        commit: &exec.plan.commit,
-        fingerprint: &exec
-            .plan
-            .app(&app.name)
-            .expect("shipping a planned app")
-            .unit
-            .fingerprint,
-        now: SystemTime::now(),
-        keep_releases: app.keep_releases,
-        keep_days: app.keep_days,
-        max_deletes: app.max_deletes,
-    }
 }
 
 pub fn describe(shipped: &Shipped) -> String {

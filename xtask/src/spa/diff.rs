@@ -5,7 +5,7 @@
 //! never sent again, headers alone change by a copy, and what the new release no longer
 //! uses is deleted only after the retention window.
 
-use super::files::{Class, Headers, LocalFile};
+use super::files::{classify, Class, Headers, LocalFile};
 use super::manifest::{self, Entry, Manifest, Object, Release};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,6 +78,27 @@ pub struct Target<'a> {
     pub max_deletes: usize,
 }
 
+impl<'a> Target<'a> {
+    /// A release of `app` now, with the app's retention rules from deploy.toml.
+    pub fn for_app(
+        app: &'a crate::config::App,
+        release: &'a str,
+        commit: &'a str,
+        fingerprint: &'a str,
+    ) -> Target<'a> {
+        Target {
+            app: &app.name,
+            release,
+            commit,
+            fingerprint,
+            now: SystemTime::now(),
+            keep_releases: app.keep_releases,
+            keep_days: app.keep_days,
+            max_deletes: app.max_deletes,
+        }
+    }
+}
+
 /// Paths above which invalidations collapse into folder wildcards.
 pub const INVALIDATION_LIMIT: usize = 15;
 
@@ -115,7 +136,7 @@ pub fn plan(files: &[LocalFile], remote: &Remote<'_>, target: &Target<'_>) -> Sh
             Class::Hashed => hashed(file, old, remote, &mut plan),
             Class::Static | Class::Html => staged(file, old, remote, target, &mut plan),
         };
-        objects
+        let object = objects
             .entry(entry.stored.clone())
             .or_insert_with(|| Object {
                 sha256: file.sha256.clone(),
@@ -123,10 +144,9 @@ pub fn plan(files: &[LocalFile], remote: &Remote<'_>, target: &Target<'_>) -> Sh
                 size: file.bytes.len() as u64,
                 retired_at: None,
             });
-        if let Some(object) = objects.get_mut(&entry.stored) {
-            if file.class == Class::Hashed {
-                object.headers = file.headers.clone();
-            }
+        // A hashed asset is served from where it is stored: a header copy changes it there.
+        if file.class == Class::Hashed {
+            object.headers = file.headers.clone();
         }
         entries.insert(file.path.clone(), entry);
     }
@@ -142,7 +162,7 @@ pub fn plan(files: &[LocalFile], remote: &Remote<'_>, target: &Target<'_>) -> Sh
         .files
         .iter()
         .filter(|(path, entry)| {
-            classify_entry(path) != Class::Hashed
+            classify(path) != Class::Hashed
                 && active.and_then(|a| a.files.get(*path)) == Some(entry)
         })
         .count();
@@ -263,10 +283,6 @@ fn entry(file: &LocalFile, stored: &str) -> Entry {
     }
 }
 
-fn classify_entry(path: &str) -> Class {
-    super::files::classify(path)
-}
-
 /// A single-part upload's ETag is the MD5 of its bytes; a multipart one has a `-`.
 fn etag_is_md5(etag: &str, md5: &str) -> bool {
     let etag = etag.trim_matches('"');
@@ -279,7 +295,7 @@ pub fn activation(from: Option<&Release>, to: &Release) -> (Vec<Action>, Vec<Act
     let mut copies: Vec<(Class, Action)> = to
         .files
         .iter()
-        .filter(|(path, _)| classify_entry(path) != Class::Hashed)
+        .filter(|(path, _)| classify(path) != Class::Hashed)
         .filter(|(path, entry)| from.and_then(|f| f.files.get(*path)) != Some(*entry))
         .map(|(path, entry)| {
             let reason = match from.and_then(|f| f.files.get(path)) {
@@ -288,7 +304,7 @@ pub fn activation(from: Option<&Release>, to: &Release) -> (Vec<Action>, Vec<Act
                 None => "new",
             };
             (
-                classify_entry(path),
+                classify(path),
                 Action::copy(&entry.stored, path, &entry.headers, reason),
             )
         })
@@ -298,7 +314,7 @@ pub fn activation(from: Option<&Release>, to: &Release) -> (Vec<Action>, Vec<Act
         .map(|f| {
             f.files
                 .keys()
-                .filter(|path| classify_entry(path) != Class::Hashed)
+                .filter(|path| classify(path) != Class::Hashed)
                 .filter(|path| !to.files.contains_key(*path))
                 .map(|path| Action::delete(path, "no longer served"))
                 .collect()

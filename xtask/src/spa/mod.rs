@@ -50,6 +50,22 @@ impl Bucket<'_> {
         Ok((manifest, self.listing().await?))
     }
 
+    /// What shipping `built` as `target` would move, planned from one GET and one list;
+    /// with the listing, which shipping needs too.
+    pub async fn plan(
+        &self,
+        built: &[LocalFile],
+        target: &diff::Target<'_>,
+    ) -> Result<(ShipPlan, BTreeMap<String, String>)> {
+        let (manifest, listing) = self.remote(target.app).await?;
+        let remote = diff::Remote {
+            manifest: manifest.as_ref(),
+            listing: &listing,
+        };
+        let plan = diff::plan(built, &remote, target);
+        Ok((plan, listing))
+    }
+
     async fn listing(&self) -> Result<BTreeMap<String, String>> {
         let mut listing = BTreeMap::new();
         let mut pages = self

@@ -904,20 +904,7 @@ fn an_aws_environment_needs_yes_without_a_terminal_and_deploys_only_from_its_bra
     project.repo.commit("a shared environment");
     let deploy = |args: &[&str]| {
         let output = project
-            .command(
-                &[
-                    &[
-                        "--env",
-                        "shared",
-                        "--changed",
-                        "--skip-spas",
-                        "--format",
-                        "json",
-                    ],
-                    args,
-                ]
-                .concat(),
-            )
+            .command(&[&["--env", "shared", "--changed", "--format", "json"], args].concat())
             .env("AWS_ENDPOINT_URL", &project.stack.endpoint)
             .env("AWS_ACCESS_KEY_ID", "000000000000")
             .env("AWS_SECRET_ACCESS_KEY", "local")
@@ -929,17 +916,29 @@ fn an_aws_environment_needs_yes_without_a_terminal_and_deploys_only_from_its_bra
         Deployed::from(output)
     };
     let before = project.task_definition("api");
-    let refused = deploy(&[]);
+    // Its app buckets do not exist: reading their manifests is not an error, the
+    // pre-flight check says what is missing.
+    let no_buckets = deploy(&["--yes"]);
+    no_buckets.expect(3);
+    assert!(
+        no_buckets.stderr.contains(&format!(
+            "S3 bucket {}-shared-admin of app admin does not exist",
+            project.name
+        )),
+        "{}",
+        no_buckets.stderr
+    );
+    let refused = deploy(&["--skip-spas"]);
     refused.expect(2);
     assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
     assert_eq!(project.task_definition("api"), before);
 
-    deploy(&["--yes"]).expect(0);
+    deploy(&["--skip-spas", "--yes"]).expect(0);
     assert_ne!(project.task_definition("api"), before);
 
     project.change("services/worker/src/main.rs");
     project.repo.detach();
-    let detached = deploy(&["--yes"]);
+    let detached = deploy(&["--skip-spas", "--yes"]);
     detached.expect(3);
     assert!(
         detached
