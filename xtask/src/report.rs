@@ -73,13 +73,9 @@ pub struct AppSummary {
     pub fingerprint: String,
     /// `deployed`, `unchanged`, `failed`, `not_started`, `interrupted`.
     pub outcome: String,
-    /// The live release after this deploy.
-    pub release: Option<String>,
-    pub uploaded: usize,
-    pub copied: usize,
-    pub deleted: usize,
-    pub unchanged: usize,
-    pub invalidated_paths: usize,
+    /// What shipping moved; its `release` is the live one after this deploy.
+    #[serde(flatten)]
+    pub shipped: crate::spa::Shipped,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -465,12 +461,12 @@ pub fn summary_text(summary: &Summary) -> String {
                 a.name.clone(),
                 a.action.clone(),
                 a.outcome.clone(),
-                a.release.clone().unwrap_or_else(|| "-".into()),
-                a.uploaded.to_string(),
-                a.copied.to_string(),
-                a.deleted.to_string(),
-                a.unchanged.to_string(),
-                a.invalidated_paths.to_string(),
+                a.shipped.release.clone().unwrap_or_else(|| "-".into()),
+                a.shipped.uploaded.to_string(),
+                a.shipped.copied.to_string(),
+                a.shipped.deleted.to_string(),
+                a.shipped.unchanged.to_string(),
+                a.shipped.invalidated_paths.to_string(),
             ]);
         }
         out.push_str("\n\n");
@@ -526,11 +522,11 @@ pub fn markdown(summary: &Summary) -> String {
                 "| {} | {} | {} | {} | {} | {} | {} |\n",
                 a.name,
                 a.outcome,
-                a.release.as_deref().unwrap_or("-"),
-                a.uploaded,
-                a.copied,
-                a.deleted,
-                a.invalidated_paths
+                a.shipped.release.as_deref().unwrap_or("-"),
+                a.shipped.uploaded,
+                a.shipped.copied,
+                a.shipped.deleted,
+                a.shipped.invalidated_paths
             ));
         }
     }

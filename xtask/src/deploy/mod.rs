@@ -19,6 +19,7 @@ use crate::local::Stack;
 use crate::model::{Loader, Model};
 use crate::plan::{self, Reason};
 use crate::report::{AppSummary, Event, Reporter, ServiceSummary, Style, Summary};
+use crate::spa::Shipped;
 use crate::state::{self, AppliedMigrations, Lock};
 use anyhow::{Context as _, Result};
 use futures_util::future::join_all;
@@ -778,12 +779,13 @@ impl Deploy<'_> {
                     fingerprint: planned.unit.fingerprint.clone(),
                     outcome: unit_outcome(deploying, result.outcome, outcome.exit, "deployed")
                         .into(),
-                    release: shipped.release.or_else(|| planned.live_release.clone()),
-                    uploaded: shipped.uploaded,
-                    copied: shipped.copied,
-                    deleted: shipped.deleted,
-                    unchanged: shipped.unchanged,
-                    invalidated_paths: shipped.invalidated_paths,
+                    shipped: Shipped {
+                        release: shipped
+                            .release
+                            .clone()
+                            .or_else(|| planned.live_release.clone()),
+                        ..shipped
+                    },
                 }
             })
             .collect();
