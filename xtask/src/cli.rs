@@ -33,6 +33,13 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Build, push, migrate and roll what changed against what is live; health-check it.
     Deploy(DeployArgs),
+    /// Put services and apps back on the images and releases of an earlier commit: no build.
+    Rollback(RollbackArgs),
+    /// The deploy ledger of an environment, newest first.
+    History(HistoryArgs),
+    /// The deploy lock of an environment: who holds it; break a stale one.
+    #[command(subcommand)]
+    Lock(LockCommand),
     /// Run every check CI runs: format, lints, tests, deploy.toml, file ownership.
     Check(CheckArgs),
     /// The embedded local stack: an AWS emulator with ECS rollouts, and a registry.
@@ -108,19 +115,13 @@ pub enum Format {
     Json,
 }
 
+/// What `deploy` and `rollback` share: where, what, how to wait, how to report.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("mode").args(["changed", "all"]).multiple(false)))]
-pub struct DeployArgs {
+pub struct RunArgs {
     /// Environment from deploy.toml [default: its `default_env`].
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
-    /// Deploy the services whose fingerprint differs from what is live (the default).
-    #[arg(long)]
-    pub changed: bool,
-    /// Deploy every service, changed or not (existing images are reused, never rebuilt).
-    #[arg(long)]
-    pub all: bool,
-    /// Only these services (comma-separated); nothing else is built or rolled.
+    /// Only these services and apps (comma-separated); nothing else is touched.
     #[arg(long, value_name = "A,B", value_delimiter = ',')]
     pub services: Vec<String>,
     /// Print the plan and the pre-flight checks, change nothing.
@@ -132,28 +133,99 @@ pub struct DeployArgs {
     /// AWS profile (else the default credential chain).
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,
-    /// Deploy even if inputs have uncommitted changes (they are not in the images).
-    #[arg(long)]
-    pub allow_dirty: bool,
-    /// Do not ship the single-page apps.
+    /// Leave the single-page apps alone.
     #[arg(long)]
     pub skip_spas: bool,
-    /// Build and push images, then stop: no migration, no roll.
-    #[arg(long)]
-    pub images_only: bool,
-    /// Parallel image builds and pushes (migrations, rolls and health checks all run at
-    /// once: they wait on AWS, not on this machine).
+    /// Parallel image builds, pushes and app uploads (migrations, rolls and health checks
+    /// all run at once: they wait on AWS, not on this machine).
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub concurrency: usize,
     /// Time limit of each waiting phase (migrations, each rollout, health checks).
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
     /// What to do when a rollout or health check fails: stop, or roll every service this
-    /// deploy rolled back to its previous task definition.
+    /// run rolled back to its previous task definition.
     #[arg(long, value_enum, default_value_t = OnFailure::Stop)]
     pub on_failure: OnFailure,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("mode").args(["changed", "all"]).multiple(false)))]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Deploy the services whose fingerprint differs from what is live (the default).
+    #[arg(long)]
+    pub changed: bool,
+    /// Deploy every service, changed or not (existing images are reused, never rebuilt).
+    #[arg(long)]
+    pub all: bool,
+    /// Deploy even if inputs have uncommitted changes (they are not in the images).
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Build and push images, then stop: no migration, no roll.
+    #[arg(long)]
+    pub images_only: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").args(["sha", "previous"]).required(true)))]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The commit to go back to: any git revision (a short or full id, a tag, `HEAD~3`).
+    #[arg(long, value_name = "REV")]
+    pub sha: Option<String>,
+    /// The last successful deploy before the live one, from the ledger.
+    #[arg(long)]
+    pub previous: bool,
+    /// Go back even though migrations were applied after that commit (the old code then
+    /// runs against the newer schema).
+    #[arg(long)]
+    pub force_schema: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Environment from deploy.toml [default: its `default_env`].
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// AWS profile (else the default credential chain).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub target: EnvArgs,
+    /// Records shown, newest first.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Who holds the lock, since when, until when; exit 4 when it is held.
+    Status {
+        #[command(flatten)]
+        target: EnvArgs,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Remove an expired lock; `--force` also breaks one that has not expired yet (its
+    /// deploy died). The ledger records who broke it.
+    Release {
+        #[command(flatten)]
+        target: EnvArgs,
+        /// Break the lock even though it has not expired.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -209,6 +209,20 @@ pub async fn image_for(
     .await
 }
 
+/// The image with `digest`, if the repository still holds it.
+pub async fn image_with_digest(
+    aws: &Clients,
+    repository: &str,
+    digest: &str,
+) -> Result<Option<Image>> {
+    find_image(
+        aws,
+        repository,
+        ImageIdentifier::builder().image_digest(digest).build(),
+    )
+    .await
+}
+
 async fn find_image(aws: &Clients, repository: &str, id: ImageIdentifier) -> Result<Option<Image>> {
     let described = aws
         .ecr

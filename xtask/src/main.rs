@@ -3,7 +3,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 use xtask::cli::{Cli, Command};
-use xtask::{bench, check, compare, context, deploy, diag, local};
+use xtask::{bench, check, compare, context, deploy, diag, history, local, lock};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -19,6 +19,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => compare::plan_command(&ctx, args)?,
         Command::Explain(args) => compare::explain_command(&ctx, args)?,
         Command::Deploy(args) => return deploy::run(&ctx, args),
+        Command::Rollback(args) => return deploy::rollback(&ctx, args),
+        Command::History(args) => history::run(&ctx, args)?,
+        Command::Lock(command) => return lock::run(&ctx, command),
         Command::Check(args) => return check::run(&ctx, args),
         Command::Local(command) => return local::run(&ctx, command),
         Command::Bench(command) => bench::run(&ctx, command)?,

@@ -141,6 +141,10 @@ pub enum Reason {
     },
     /// Unchanged, and deployed anyway because `--all` asked.
     Requested,
+    /// A rollback puts back what this commit had.
+    RollbackTo {
+        commit: String,
+    },
 }
 
 impl Reason {
@@ -162,7 +166,7 @@ impl Reason {
             Reason::GlobalInputChanged { .. } => 8,
             Reason::InputChanged { .. } => 9,
             Reason::LiveUnknown { .. } | Reason::LiveDiffers { .. } => 10,
-            Reason::Requested => 11,
+            Reason::Requested | Reason::RollbackTo { .. } => 11,
         }
     }
 
@@ -251,6 +255,13 @@ impl fmt::Display for Reason {
                 &live[..live.len().min(12)]
             ),
             Reason::Requested => f.write_str("unchanged; deployed because of --all"),
+            Reason::RollbackTo { commit } => {
+                write!(
+                    f,
+                    "back to what commit {} had",
+                    &commit[..commit.len().min(12)]
+                )
+            }
         }
     }
 }

@@ -3,7 +3,8 @@
 //! under GitHub Actions the same plus log groups, `::error::` annotations and a Markdown
 //! summary; with `--format json`, one JSON object per line, the last one the summary.
 
-use crate::deploy::steps::{DeployPlan, ImagePlan};
+use crate::deploy::steps::{Command, DeployPlan, ImagePlan};
+use crate::plan::Action;
 use crate::render::{first_reason, short, table, trim_lines};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -66,7 +67,7 @@ pub struct Summary {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct AppSummary {
     pub name: String,
     pub action: String,
@@ -78,7 +79,7 @@ pub struct AppSummary {
     pub shipped: crate::spa::Shipped,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ServiceSummary {
     pub name: String,
     /// `deploy` or `skip`.
@@ -352,12 +353,19 @@ fn line_of(event: &Event) -> String {
 /// The deploy plan as a table: what deploys, where its image comes from, why.
 pub fn plan_text(plan: &DeployPlan) -> String {
     let deploying = plan.deploying().count() + plan.apps_deploying().count();
-    let mut out = format!(
-        "Deploy {} to {}: {deploying} to deploy, {} unchanged\n\n",
-        short(&plan.commit),
-        plan.env,
-        plan.services.len() + plan.apps.len() - deploying
-    );
+    let unchanged = plan.services.len() + plan.apps.len() - deploying;
+    let mut out = match plan.command {
+        Command::Deploy { .. } => format!(
+            "Deploy {} to {}: {deploying} to deploy, {unchanged} unchanged\n\n",
+            short(&plan.commit),
+            plan.env,
+        ),
+        Command::Rollback => format!(
+            "Roll {} back to {}: {deploying} to roll back, {unchanged} already there\n\n",
+            plan.env,
+            short(&plan.commit),
+        ),
+    };
     let mut rows = table(&[
         "ACTION",
         "SERVICE",
@@ -368,12 +376,12 @@ pub fn plan_text(plan: &DeployPlan) -> String {
         "WHY",
     ]);
     for service in &plan.services {
-        let (action, image, why) = match &service.image {
-            None => ("skip", "-", "unchanged".to_owned()),
-            Some(ImagePlan::Build) => ("DEPLOY", "build", first_reason(&service.unit.reasons)),
-            Some(ImagePlan::Reuse { .. }) => {
-                ("DEPLOY", "reuse", first_reason(&service.unit.reasons))
-            }
+        let why = first_reason(&service.unit.reasons);
+        let (action, image, why) = match (&service.unit.action, &service.image) {
+            (Action::Skip, _) => ("skip", "-", "unchanged".to_owned()),
+            (Action::Deploy, None) => ("DEPLOY", "MISSING", why),
+            (Action::Deploy, Some(ImagePlan::Build)) => ("DEPLOY", "build", why),
+            (Action::Deploy, Some(ImagePlan::Reuse { .. })) => ("DEPLOY", "reuse", why),
         };
         let live = service.unit.base_fingerprint.as_deref().map_or("?", short);
         rows.add_row(vec![
@@ -392,8 +400,14 @@ pub fn plan_text(plan: &DeployPlan) -> String {
     }
     for app in &plan.apps {
         let (action, why) = match app.unit.action {
-            crate::plan::Action::Deploy => ("DEPLOY", first_reason(&app.unit.reasons)),
-            crate::plan::Action::Skip => ("skip", "unchanged".to_owned()),
+            Action::Deploy => ("DEPLOY", first_reason(&app.unit.reasons)),
+            Action::Skip => ("skip", "unchanged".to_owned()),
+        };
+        let source = match (plan.command, &app.activate) {
+            (Command::Deploy { .. }, _) => "app".to_owned(),
+            (Command::Rollback, Some(release)) => format!("release {}", short(release)),
+            (Command::Rollback, None) if app.unit.action == Action::Skip => "-".to_owned(),
+            (Command::Rollback, None) => "MISSING".to_owned(),
         };
         let live = app.unit.base_fingerprint.as_deref().map_or("?", short);
         rows.add_row(vec![
@@ -401,7 +415,7 @@ pub fn plan_text(plan: &DeployPlan) -> String {
             &app.unit.name,
             short(&app.unit.fingerprint),
             live,
-            "app",
+            &source,
             "-",
             &why,
         ]);

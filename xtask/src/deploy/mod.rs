@@ -1,12 +1,15 @@
 //! `cargo xtask deploy`: fingerprints of HEAD against what is live → a plan (pure) →
 //! every pre-flight check at once → confirmation → the lock → the executor → the ledger,
 //! the lock released on every path (Ctrl-C included), the summary and the webhook.
+//! `cargo xtask rollback` runs the same way for an earlier commit (`rollback.rs` finds
+//! what that commit had).
 
 mod notify;
+pub mod rollback;
 pub mod steps;
 
 use crate::aws::{self, AwsContext as _, Clients};
-use crate::cli::{DeployArgs, Format, OnFailure};
+use crate::cli::{DeployArgs, Format, OnFailure, RollbackArgs, RunArgs};
 use crate::compare::dirty_inputs;
 use crate::config::{Config, Names};
 use crate::context::Context;
@@ -14,6 +17,7 @@ use crate::diag::{self, fail, Exit};
 use crate::exec::{self, docker, Executor, HealthTargets, Options};
 use crate::fingerprint::UnitFingerprint;
 use crate::git::{Commit, Repo};
+use crate::ledger;
 use crate::live::{self, Image, LiveService, Repository};
 use crate::local::Stack;
 use crate::model::{Loader, Model};
@@ -23,14 +27,30 @@ use crate::spa::Shipped;
 use crate::state::{self, AppliedMigrations, Lock};
 use anyhow::{Context as _, Result};
 use futures_util::future::join_all;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
-use steps::{AppFacts, DeployPlan, Facts, Live, LiveApp, Selection};
+use steps::{AppFacts, Command, DeployPlan, Facts, Live, LiveApp, Selection};
 
+/// `cargo xtask deploy`.
 pub fn run(ctx: &Context, args: &DeployArgs) -> Result<ExitCode> {
+    start(ctx, &args.run, Mode::Deploy(args))
+}
+
+/// `cargo xtask rollback`.
+pub fn rollback(ctx: &Context, args: &RollbackArgs) -> Result<ExitCode> {
+    start(ctx, &args.run, Mode::Rollback(args))
+}
+
+/// What this run is.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    Deploy(&'a DeployArgs),
+    Rollback(&'a RollbackArgs),
+}
+
+fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
     let repo = Repo::open(&ctx.root)?;
     let head = repo.resolve("HEAD", "HEAD")?;
     let mut loader = Loader::new(&repo);
@@ -39,32 +59,35 @@ pub fn run(ctx: &Context, args: &DeployArgs) -> Result<ExitCode> {
         .config
         .clone()
         .expect("loaded with a required deploy.toml");
-    let env = args
-        .env
-        .clone()
-        .unwrap_or_else(|| config.default_env.clone());
-    validate_args(&config, &env, args)?;
+    let env = environment_name(&config, run.env.as_deref())?;
+    validate_args(&config, run)?;
+    if let Mode::Rollback(args) = mode {
+        rollback::validate(&repo, args)?;
+    }
+    let report = Reporter::new(Style::detect(run.format == Format::Json));
+    let target = Target::open(ctx, &config, &env, &report)?;
     let environment = &config.environments[&env];
-    let report = Reporter::new(Style::detect(args.format == Format::Json));
-    let target = if environment.local_stack {
-        Target::local(ctx, &config, &env, &report)?
-    } else {
-        Target {
-            endpoint: None,
-            health: HealthTargets::ServiceUrl,
+    let rt = aws::runtime()?;
+    let clients = rt.block_on(target.clients(environment.region.get_ref(), run.profile.as_deref()));
+    let names = config.names(&env);
+    // A rollback deploys an earlier commit: its fingerprints name the images to go back to.
+    let (commit, model) = match mode {
+        Mode::Deploy(_) => (head, model),
+        Mode::Rollback(args) => {
+            let commit = rt.block_on(rollback::commit(&repo, &clients, &names, args, &report))?;
+            let model = loader.load(&commit, true)?;
+            (commit, model)
         }
     };
-    let rt = aws::runtime()?;
-    let clients =
-        rt.block_on(target.clients(environment.region.get_ref(), args.profile.as_deref()));
     let deploy = Deploy {
         ctx,
-        args,
+        run,
+        mode,
         repo: &repo,
-        head: &head,
+        head: &commit,
         model: &model,
         config: &config,
-        names: config.names(&env),
+        names,
         aws: &clients,
         report: &report,
         health: target.health,
@@ -75,14 +98,20 @@ pub fn run(ctx: &Context, args: &DeployArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(code as u8))
 }
 
-/// Flags that cannot be right, before anything is read from AWS.
-fn validate_args(config: &Config, env: &str, args: &DeployArgs) -> Result<()> {
+/// `--env`, else deploy.toml's `default_env`; an unknown one is a usage error.
+pub fn environment_name(config: &Config, env: Option<&str>) -> Result<String> {
+    let env = env.unwrap_or(&config.default_env);
     if !config.environments.contains_key(env) {
         return Err(diag::usage(format!(
             "--env `{env}` is not an environment of deploy.toml; known: {}",
             config.environment_names().join(", ")
         )));
     }
+    Ok(env.to_owned())
+}
+
+/// Flags that cannot be right, before anything is read from AWS.
+fn validate_args(config: &Config, args: &RunArgs) -> Result<()> {
     let unknown: Vec<&str> = args
         .services
         .iter()
@@ -109,13 +138,25 @@ fn validate_args(config: &Config, env: &str, args: &DeployArgs) -> Result<()> {
 }
 
 /// Where the environment's AWS is.
-struct Target {
+pub struct Target {
     /// The local stack's endpoint, for a `local_stack` environment.
     endpoint: Option<String>,
     health: HealthTargets,
 }
 
 impl Target {
+    /// The local stack (started and bootstrapped) for a `local_stack` environment, else AWS.
+    pub fn open(ctx: &Context, config: &Config, env: &str, report: &Reporter) -> Result<Target> {
+        if config.environments[env].local_stack {
+            Target::local(ctx, config, env, report)
+        } else {
+            Ok(Target {
+                endpoint: None,
+                health: HealthTargets::ServiceUrl,
+            })
+        }
+    }
+
     /// The local stack, started if it is not running, with this environment's resources.
     fn local(ctx: &Context, config: &Config, env: &str, report: &Reporter) -> Result<Target> {
         let mut stack = Stack::open(ctx)?;
@@ -148,7 +189,7 @@ impl Target {
         })
     }
 
-    async fn clients(&self, region: &str, profile: Option<&str>) -> Clients {
+    pub async fn clients(&self, region: &str, profile: Option<&str>) -> Clients {
         match &self.endpoint {
             Some(endpoint) => Clients::local(endpoint, region).await,
             None => Clients::for_aws(region, profile).await,
@@ -156,11 +197,13 @@ impl Target {
     }
 }
 
-/// One deploy, from the loaded head to the exit code.
+/// One deploy or rollback, from the loaded commit to the exit code.
 struct Deploy<'a> {
     ctx: &'a Context,
-    args: &'a DeployArgs,
+    run: &'a RunArgs,
+    mode: Mode<'a>,
     repo: &'a Repo,
+    /// The commit deployed: HEAD, or the one a rollback goes back to.
     head: &'a Commit,
     model: &'a Model,
     config: &'a Config,
@@ -179,6 +222,8 @@ struct Gathered {
     live: BTreeMap<String, LiveService>,
     existing: BTreeMap<String, Image>,
     applied: BTreeMap<String, AppliedMigrations>,
+    /// A rollback's release to re-activate, per app.
+    releases: BTreeMap<String, String>,
 }
 
 impl Deploy<'_> {
@@ -187,9 +232,12 @@ impl Deploy<'_> {
         let clock = Instant::now();
         let env = self.names.env_name;
         let environment = self.names.env;
+        let doing = match self.mode {
+            Mode::Deploy(_) => format!("deploying {} to {env}", self.head.short()),
+            Mode::Rollback(_) => format!("rolling {env} back to {}", self.head.short()),
+        };
         self.report.info(format!(
-            "deploying {} to {env} (account {}, region {}, cluster {})",
-            self.head.short(),
+            "{doing} (account {}, region {}, cluster {})",
             environment.account_id.get_ref(),
             environment.region.get_ref(),
             self.names.cluster()
@@ -211,7 +259,7 @@ impl Deploy<'_> {
             }
             return Err(fail(exit, message));
         }
-        if self.args.dry_run {
+        if self.run.dry_run {
             self.dry_run_apps(&plan).await?;
             self.report
                 .info("dry run: pre-flight checks passed; nothing was changed");
@@ -227,8 +275,8 @@ impl Deploy<'_> {
             &id,
             &preflight.who,
             &self.head.sha(),
-            "deploy",
-            lock_ttl(self.args.timeout),
+            plan.command.name(),
+            lock_ttl(self.run.timeout),
         );
         let bucket = self.names.state_bucket();
         match state::acquire(self.aws, &bucket, &lock).await? {
@@ -262,11 +310,16 @@ impl Deploy<'_> {
     /// Reads what runs, the image for each head fingerprint, and applied migrations.
     async fn gather(&self) -> Result<Gathered> {
         let bucket = self.names.state_bucket();
+        let known = match self.mode {
+            Mode::Rollback(_) => rollback::known(self.aws, &bucket, &self.head.sha()).await?,
+            Mode::Deploy(_) => rollback::Known::default(),
+        };
         let services: Vec<_> = self
             .config
             .services
             .iter()
-            .filter(|s| self.args.services.is_empty() || self.args.services.contains(&s.name))
+            .filter(|s| self.selected(&s.name))
+            .filter(|s| self.exists_at_commit(&s.name))
             .collect();
         let read = services.iter().map(|service| async {
             let repository =
@@ -278,9 +331,15 @@ impl Deploy<'_> {
                 .get(&service.name)
                 .context("every service has a fingerprint")?
                 .fingerprint;
-            let existing = match repository.uri {
-                Some(_) => live::image_for(self.aws, &repository.name, fingerprint).await?,
-                None => None,
+            let existing = match (&repository.uri, self.mode) {
+                (None, _) => None,
+                (Some(_), Mode::Deploy(_)) => {
+                    live::image_for(self.aws, &repository.name, fingerprint).await?
+                }
+                (Some(_), Mode::Rollback(_)) => {
+                    let recorded = known.digests.get(&service.name).map(String::as_str);
+                    rollback::image(self.aws, &repository.name, recorded, fingerprint).await?
+                }
             };
             let applied = match service.migrations {
                 Some(_) => live::applied_migrations(self.aws, &bucket, &service.name)
@@ -290,8 +349,10 @@ impl Deploy<'_> {
             };
             anyhow::Ok((service.name.clone(), repository, live, existing, applied))
         });
+        let (apps, releases) = self.gather_apps(&known).await?;
         let mut gathered = Gathered {
-            apps: self.gather_apps().await?,
+            apps,
+            releases,
             repositories: BTreeMap::new(),
             live: BTreeMap::new(),
             existing: BTreeMap::new(),
@@ -311,15 +372,44 @@ impl Deploy<'_> {
         Ok(gathered)
     }
 
-    /// Apps this deploy considers: none with `--skip-spas` or `--images-only`.
-    fn apps(&self) -> impl Iterator<Item = &crate::config::App> {
-        let ship = !self.args.skip_spas && !self.args.images_only;
-        self.config.apps.iter().filter(move |a| {
-            ship && (self.args.services.is_empty() || self.args.services.contains(&a.name))
-        })
+    /// Whether `--services` (or its absence) selects `name`.
+    fn selected(&self, name: &str) -> bool {
+        self.run.services.is_empty() || self.run.services.iter().any(|s| s == name)
     }
 
-    async fn gather_apps(&self) -> Result<BTreeMap<String, LiveApp>> {
+    /// A unit of today's deploy.toml that the commit deployed did not have is left alone.
+    fn exists_at_commit(&self, name: &str) -> bool {
+        self.model.prints.get(name).is_some()
+    }
+
+    fn images_only(&self) -> bool {
+        matches!(self.mode, Mode::Deploy(args) if args.images_only)
+    }
+
+    fn command(&self) -> Command {
+        match self.mode {
+            Mode::Deploy(args) => Command::Deploy {
+                images_only: args.images_only,
+            },
+            Mode::Rollback(_) => Command::Rollback,
+        }
+    }
+
+    /// Apps this run considers: none with `--skip-spas` or `--images-only`.
+    fn apps(&self) -> impl Iterator<Item = &crate::config::App> {
+        let ship = !self.run.skip_spas && !self.images_only();
+        self.config
+            .apps
+            .iter()
+            .filter(move |a| ship && self.selected(&a.name) && self.exists_at_commit(&a.name))
+    }
+
+    /// What each app runs, from its bucket's manifest; for a rollback, also the kept
+    /// release the commit had.
+    async fn gather_apps(
+        &self,
+        known: &rollback::Known,
+    ) -> Result<(BTreeMap<String, LiveApp>, BTreeMap<String, String>)> {
         let read = self.apps().map(|app| async move {
             let bucket = self.names.bucket(app);
             let manifest: Option<crate::spa::manifest::Manifest> =
@@ -327,16 +417,37 @@ impl Deploy<'_> {
                     .await
                     .or_else(missing_bucket_is_nothing)?;
             let active = manifest.as_ref().and_then(|m| m.active());
-            anyhow::Ok((
-                app.name.clone(),
-                LiveApp {
-                    fingerprint: active.map(|r| r.fingerprint.clone()),
-                    commit: active.map(|r| r.commit.clone()),
-                    release: active.map(|r| r.id.clone()),
-                },
-            ))
+            let live = LiveApp {
+                fingerprint: active.map(|r| r.fingerprint.clone()),
+                commit: active.map(|r| r.commit.clone()),
+                release: active.map(|r| r.id.clone()),
+            };
+            let release = match (self.mode, &manifest) {
+                (Mode::Rollback(_), Some(manifest)) => rollback::release(
+                    manifest,
+                    known.releases.get(&app.name).map(String::as_str),
+                    &self.head.sha(),
+                    &self
+                        .model
+                        .prints
+                        .get(&app.name)
+                        .expect("selected")
+                        .fingerprint,
+                ),
+                _ => None,
+            };
+            anyhow::Ok((app.name.clone(), live, release))
         });
-        join_all(read).await.into_iter().collect()
+        let mut lives = BTreeMap::new();
+        let mut releases = BTreeMap::new();
+        for read in join_all(read).await {
+            let (name, live, release) = read?;
+            if let Some(release) = release {
+                releases.insert(name.clone(), release);
+            }
+            lives.insert(name, live);
+        }
+        Ok((lives, releases))
     }
 
     fn plan(&self, gathered: &Gathered, loader: &mut Loader<'_>) -> Result<DeployPlan> {
@@ -369,9 +480,9 @@ impl Deploy<'_> {
             })
             .collect();
         let selection = Selection {
-            all: self.args.all,
-            only: (!self.args.services.is_empty())
-                .then(|| self.args.services.iter().cloned().collect()),
+            all: matches!(self.mode, Mode::Deploy(args) if args.all),
+            only: (!self.run.services.is_empty())
+                .then(|| self.run.services.iter().cloned().collect()),
         };
         let mut explainer = Explainer {
             repo: self.repo,
@@ -387,6 +498,7 @@ impl Deploy<'_> {
                 Some(AppFacts {
                     head: unit,
                     live: gathered.apps.get(&unit.unit.name)?,
+                    release: gathered.releases.get(&unit.unit.name).map(String::as_str),
                 })
             })
             .collect();
@@ -396,7 +508,7 @@ impl Deploy<'_> {
             &facts,
             &apps,
             &selection,
-            self.args.images_only,
+            self.command(),
             |live, head| explainer.reasons(loader, live, head),
         ))
     }
@@ -499,7 +611,7 @@ impl Deploy<'_> {
                 )),
             }
         }
-        if !self.args.allow_dirty {
+        if matches!(self.mode, Mode::Deploy(args) if !args.allow_dirty) {
             if self
                 .repo
                 .dirty_paths()?
@@ -529,11 +641,14 @@ impl Deploy<'_> {
         match state::current_lock(self.aws, &bucket).await {
             Ok(Some(lock)) => {
                 lock_held = true;
-                problems.push(format!(
-                    "the deploy lock of {} is {}",
-                    self.names.env_name,
-                    lock.describe()
-                ));
+                let env = self.names.env_name;
+                let mut problem = format!("the deploy lock of {env} is {}", lock.describe());
+                if lock.is_stale() {
+                    problem.push_str(&format!(
+                        "; if that run is dead, `cargo xtask lock release --env {env}` removes it"
+                    ));
+                }
+                problems.push(problem);
             }
             Ok(None) => {}
             Err(err) => problems.push(format!("state bucket {bucket}: {err:#}")),
@@ -591,6 +706,22 @@ impl Deploy<'_> {
                 problems.push(why);
             }
         }
+        if let Mode::Rollback(args) = self.mode {
+            problems.extend(plan.missing());
+            let ahead =
+                rollback::schema_ahead(self.repo, self.config, self.head, plan, &gathered.applied)?;
+            for (service, why) in ahead {
+                let message = format!(
+                    "{service}: migrations were applied after {}: {why}; its old code will run against the newer schema",
+                    self.head.short()
+                );
+                if args.force_schema {
+                    self.report.warn(format!("{message} (--force-schema)"));
+                } else {
+                    problems.push(format!("{message}: pass --force-schema to go on"));
+                }
+            }
+        }
         Ok(Preflight {
             problems,
             lock_held,
@@ -602,7 +733,7 @@ impl Deploy<'_> {
     /// question: `--yes` is required. The local stack is never asked about.
     fn confirm(&self, plan: &DeployPlan) -> Result<()> {
         use std::io::{BufRead as _, IsTerminal as _, Write as _};
-        if self.args.yes || self.local {
+        if self.run.yes || self.local {
             return Ok(());
         }
         if !std::io::stdin().is_terminal() {
@@ -611,17 +742,21 @@ impl Deploy<'_> {
             ));
         }
         let env = self.names.env_name;
+        let count = plan.deploying().count() + plan.apps_deploying().count();
+        let what = match plan.command {
+            Command::Deploy { .. } => format!("Deploy {count} services and apps to {env}"),
+            Command::Rollback => format!(
+                "Roll {count} services and apps of {env} back to {}",
+                self.head.short()
+            ),
+        };
         let question = if self.names.env.confirm {
             format!(
-                "Deploy {} services to {env} (account {})? Type `{env}` to go on: ",
-                plan.deploying().count(),
+                "{what} (account {})? Type `{env}` to go on: ",
                 self.names.env.account_id.get_ref()
             )
         } else {
-            format!(
-                "Deploy {} services to {env}? [y/N] ",
-                plan.deploying().count()
-            )
+            format!("{what}? [y/N] ")
         };
         eprint!("{question}");
         std::io::stderr().flush()?;
@@ -661,10 +796,10 @@ impl Deploy<'_> {
             root: &self.ctx.root,
             deploy_id: id,
             options: Options {
-                concurrency: self.args.concurrency,
-                timeout: self.args.timeout,
+                concurrency: self.run.concurrency,
+                timeout: self.run.timeout,
                 poll: exec::ecs::poll_interval(self.local),
-                rollback_on_failure: self.args.on_failure == OnFailure::Rollback,
+                rollback_on_failure: self.run.on_failure == OnFailure::Rollback,
                 health: self.health.clone(),
             },
             repositories: gathered
@@ -814,9 +949,9 @@ impl Deploy<'_> {
         outcome: &Outcome,
         summary: &Summary,
     ) {
-        let record = Ledger {
+        let record = ledger::Record {
             id,
-            command: "deploy",
+            command: plan.command.name(),
             who,
             started_at: state::timestamp(started_at),
             finished_at: state::timestamp(SystemTime::now()),
@@ -829,14 +964,7 @@ impl Deploy<'_> {
                 .collect(),
             steps: &outcome.timings,
         };
-        if let Err(err) = state::write_json(
-            self.aws,
-            bucket,
-            &state::ledger_key(started_at, id),
-            &record,
-        )
-        .await
-        {
+        if let Err(err) = ledger::write(self.aws, bucket, started_at, &record).await {
             self.report
                 .warn(format!("the ledger record was not written: {err:#}"));
         }
@@ -900,22 +1028,6 @@ impl Outcome {
             timings: Vec::new(),
         }
     }
-}
-
-/// One deploy's ledger record.
-#[derive(Serialize)]
-struct Ledger<'a> {
-    id: &'a str,
-    command: &'a str,
-    who: &'a str,
-    started_at: String,
-    finished_at: String,
-    #[serde(flatten)]
-    summary: &'a Summary,
-    plan: &'a DeployPlan,
-    digests: BTreeMap<&'a str, &'a str>,
-    /// Each step's duration.
-    steps: &'a [exec::Timing],
 }
 
 /// Reasons against the live commit, loaded from this clone when it is here.
@@ -1003,7 +1115,7 @@ fn unit_outcome(
 }
 
 /// Who deploys, for the lock and the ledger: the AWS principal, and the person or CI actor.
-fn who(arn: &str) -> String {
+pub fn who(arn: &str) -> String {
     let person = std::env::var("GITHUB_ACTOR")
         .map(|actor| format!("github:{actor}"))
         .or_else(|_| std::env::var("USER"))

@@ -1,7 +1,9 @@
 //! The deploy plan: a pure value computed from the head commit's fingerprints and what is
 //! live, before any side effect. For each service: deploy or skip and why, where its image
 //! comes from, whether its migrations run; then the steps, phase by phase, that the
-//! executor runs without deciding anything itself.
+//! executor runs without deciding anything itself. A rollback is the same plan for an
+//! earlier commit whose images and releases must already exist: nothing is built, no
+//! migration runs, apps re-activate a kept release.
 
 use crate::config::ServiceKind;
 use crate::fingerprint::UnitFingerprint;
@@ -42,6 +44,33 @@ pub struct Facts<'a> {
 pub struct AppFacts<'a> {
     pub head: &'a UnitFingerprint,
     pub live: &'a LiveApp,
+    /// For a rollback: the kept release the commit had, if one is known.
+    pub release: Option<&'a str>,
+}
+
+/// What the plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Build what changed, migrate, roll, ship (`images_only`: build and push, then stop).
+    Deploy { images_only: bool },
+    /// Back to the images and releases an earlier commit had: never builds or migrates.
+    Rollback,
+}
+
+impl Command {
+    /// The command's name: in the plan's JSON, the lock and the ledger.
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Deploy { .. } => "deploy",
+            Command::Rollback => "rollback",
+        }
+    }
+}
+
+impl Serialize for Command {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
 }
 
 /// The live release of an app, from its bucket's manifest.
@@ -54,6 +83,7 @@ pub struct LiveApp {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DeployPlan {
+    pub command: Command,
     pub env: String,
     pub commit: String,
     pub images_only: bool,
@@ -67,6 +97,9 @@ pub struct AppPlan {
     pub unit: UnitPlan,
     pub live_release: Option<String>,
     pub live_commit: Option<String>,
+    /// A rollback's kept release to make live again (`None` when it is missing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activate: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,6 +160,10 @@ pub enum Step {
     Ship {
         app: String,
     },
+    /// Make a kept release of an app live again (a rollback).
+    Activate {
+        app: String,
+    },
 }
 
 impl Step {
@@ -139,7 +176,7 @@ impl Step {
             | Step::Migrate { service }
             | Step::Roll { service }
             | Step::Health { service } => Some(service),
-            Step::BuildApp { app } | Step::Ship { app } => Some(app),
+            Step::BuildApp { app } | Step::Ship { app } | Step::Activate { app } => Some(app),
         }
     }
 
@@ -152,7 +189,7 @@ impl Step {
             Step::Migrate { .. } => "migrate",
             Step::Roll { .. } => "roll",
             Step::Health { .. } => "health",
-            Step::Ship { .. } => "ship",
+            Step::Ship { .. } | Step::Activate { .. } => "ship",
         }
     }
 }
@@ -165,25 +202,94 @@ pub fn plan(
     facts: &[Facts<'_>],
     apps: &[AppFacts<'_>],
     selection: &Selection,
-    images_only: bool,
+    command: Command,
     mut explain: impl FnMut(Live<'_>, &UnitFingerprint) -> Vec<Reason>,
 ) -> DeployPlan {
-    let services = facts
-        .iter()
-        .filter(|f| selection.includes(&f.head.unit.name))
-        .map(|f| service_plan(commit, f, selection.all, &mut explain))
-        .collect();
-    let apps = apps
-        .iter()
-        .filter(|f| selection.includes(&f.head.unit.name))
-        .map(|f| app_plan(f, selection.all, &mut explain))
-        .collect();
+    let selected = |name: &str| selection.includes(name);
+    let (services, apps) = match command {
+        Command::Deploy { .. } => (
+            facts
+                .iter()
+                .filter(|f| selected(&f.head.unit.name))
+                .map(|f| service_plan(commit, f, selection.all, &mut explain))
+                .collect(),
+            apps.iter()
+                .filter(|f| selected(&f.head.unit.name))
+                .map(|f| app_plan(f, selection.all, &mut explain))
+                .collect(),
+        ),
+        Command::Rollback => (
+            facts
+                .iter()
+                .filter(|f| selected(&f.head.unit.name))
+                .map(|f| service_rollback(commit, f))
+                .collect(),
+            apps.iter()
+                .filter(|f| selected(&f.head.unit.name))
+                .map(|f| app_rollback(commit, f))
+                .collect(),
+        ),
+    };
     DeployPlan {
+        command,
         env: env.to_owned(),
         commit: commit.to_owned(),
-        images_only,
+        images_only: command == Command::Deploy { images_only: true },
         services,
         apps,
+    }
+}
+
+/// A service goes back unless it already runs the target image (same digest); with no
+/// image for the commit it stays in the plan without one, for the pre-flight to list.
+fn service_rollback(commit: &str, facts: &Facts<'_>) -> ServicePlan {
+    let target = facts.existing;
+    let already = target.is_some_and(|t| facts.live.digest.as_deref() == Some(&t.digest));
+    let reasons = if already {
+        Vec::new()
+    } else {
+        vec![Reason::RollbackTo {
+            commit: commit.to_owned(),
+        }]
+    };
+    let unit = UnitPlan::new(facts.head, facts.live.fingerprint.clone(), reasons);
+    let image = (unit.action == Action::Deploy)
+        .then(|| {
+            target.map(|t| ImagePlan::Reuse {
+                digest: t.digest.clone(),
+                tag_commit: false,
+            })
+        })
+        .flatten();
+    ServicePlan {
+        unit,
+        kind: facts.kind,
+        image,
+        migrate: None,
+        live_task_definition: facts.live.task_definition.clone(),
+        live_commit: facts.live.commit.clone(),
+    }
+}
+
+/// An app goes back unless the target release is already the live one.
+fn app_rollback(commit: &str, facts: &AppFacts<'_>) -> AppPlan {
+    let already = facts.release.is_some() && facts.release == facts.live.release.as_deref();
+    let reasons = if already {
+        Vec::new()
+    } else {
+        vec![Reason::RollbackTo {
+            commit: commit.to_owned(),
+        }]
+    };
+    let unit = UnitPlan::new(facts.head, facts.live.fingerprint.clone(), reasons);
+    let activate = (unit.action == Action::Deploy)
+        .then(|| facts.release.map(str::to_owned))
+        .flatten();
+    AppPlan {
+        unit,
+        live_release: facts.live.release.clone(),
+        live_commit: facts.live.commit.clone(),
+        activate,
     }
 }
 
@@ -228,6 +334,7 @@ fn app_plan(
         unit: decide(live, None, facts.head, all, explain),
         live_release: facts.live.release.clone(),
         live_commit: facts.live.commit.clone(),
+        activate: None,
     }
 }
 
@@ -294,6 +401,37 @@ impl DeployPlan {
         self.deploying().next().is_none() && self.apps_deploying().next().is_none()
     }
 
+    /// What a rollback needs and does not have: each service without an image for the
+    /// commit and each app without a kept release of it. Always empty for a deploy.
+    pub fn missing(&self) -> Vec<String> {
+        if self.command != Command::Rollback {
+            return Vec::new();
+        }
+        let images = self
+            .deploying()
+            .filter(|s| s.image.is_none())
+            .map(|s| {
+                format!(
+                    "service {}: no image of commit {} (fingerprint {}) in its repository or the ledger",
+                    s.unit.name,
+                    short(&self.commit),
+                    short(&s.unit.fingerprint)
+                )
+            });
+        let releases = self
+            .apps_deploying()
+            .filter(|a| a.activate.is_none())
+            .map(|a| {
+                format!(
+                    "app {}: no kept release of commit {} (fingerprint {}) in its bucket's manifest",
+                    a.unit.name,
+                    short(&self.commit),
+                    short(&a.unit.fingerprint)
+                )
+            });
+        images.chain(releases).collect()
+    }
+
     /// The steps, phase by phase: steps of one phase run in parallel; a phase starts when
     /// the one before it succeeded.
     pub fn phases(&self) -> Vec<Vec<Step>> {
@@ -310,8 +448,13 @@ impl DeployPlan {
             .map(|s| s.unit.name.clone())
             .collect();
         let mut images = named(&builds, |service| Step::Build { service });
-        let apps: Vec<String> = self.apps_deploying().map(|a| a.unit.name.clone()).collect();
-        images.extend(apps.iter().map(|app| Step::BuildApp { app: app.clone() }));
+        images.extend(
+            self.apps_deploying()
+                .filter(|a| a.activate.is_none())
+                .map(|a| Step::BuildApp {
+                    app: a.unit.name.clone(),
+                }),
+        );
         images.extend(named(
             &|s| {
                 matches!(
@@ -335,7 +478,18 @@ impl DeployPlan {
             }));
             phases.push(named(&|_| true, |service| Step::Roll { service }));
             phases.push(named(&|_| true, |service| Step::Health { service }));
-            phases.push(apps.into_iter().map(|app| Step::Ship { app }).collect());
+            phases.push(
+                self.apps_deploying()
+                    .map(|a| match a.activate {
+                        Some(_) => Step::Activate {
+                            app: a.unit.name.clone(),
+                        },
+                        None => Step::Ship {
+                            app: a.unit.name.clone(),
+                        },
+                    })
+                    .collect(),
+            );
         }
         phases.retain(|phase| !phase.is_empty());
         phases
@@ -353,6 +507,10 @@ pub fn as_change_plan(plan: &DeployPlan, live_label: &str) -> plan::Plan {
         removed: Vec::new(),
         dirty_inputs: None,
     }
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
 }
 
 #[cfg(test)]
@@ -397,7 +555,8 @@ mod tests {
 
     /// The plan of `facts` (no apps) with every changed service explained by one reason.
     fn plan_of(facts: &[Facts<'_>], selection: &Selection, images_only: bool) -> DeployPlan {
-        super::plan("e", COMMIT, facts, &[], selection, images_only, changed)
+        let command = Command::Deploy { images_only };
+        super::plan("e", COMMIT, facts, &[], selection, command, changed)
     }
 
     fn changed(_: Live<'_>, _: &UnitFingerprint) -> Vec<Reason> {
@@ -511,5 +670,71 @@ mod tests {
             .iter()
             .flatten()
             .all(|s| matches!(s, Step::Compile { .. } | Step::Build { .. })));
+    }
+
+    #[test]
+    fn a_rollback_rolls_what_differs_lists_what_is_missing_and_never_builds_or_migrates() {
+        let (api, worker, jobs) = (unit("api", "a"), unit("worker", "w"), unit("jobs", "j"));
+        let mut live_api = live("b");
+        live_api.digest = Some("sha256:new".into());
+        let mut live_worker = live("w");
+        live_worker.digest = Some("sha256:w".into());
+        let live_jobs = live("k");
+        let (target_api, target_worker) = (
+            Image {
+                digest: "sha256:old".into(),
+                tags: vec![],
+            },
+            Image {
+                digest: "sha256:w".into(),
+                tags: vec![],
+            },
+        );
+        let mut facts = [
+            facts(&api, &live_api),
+            facts(&worker, &live_worker),
+            facts(&jobs, &live_jobs),
+        ];
+        facts[0].existing = Some(&target_api);
+        facts[1].existing = Some(&target_worker);
+        // Migrations are never run by a rollback, whatever differs.
+        facts[0].migrations = Some("tree-a");
+        let portal = unit("portal", "p");
+        let live_portal = LiveApp {
+            release: Some("r2".into()),
+            ..LiveApp::default()
+        };
+        let apps = [AppFacts {
+            head: &portal,
+            live: &live_portal,
+            release: Some("r1"),
+        }];
+        let plan = super::plan(
+            "e",
+            COMMIT,
+            &facts,
+            &apps,
+            &Selection::default(),
+            Command::Rollback,
+            |_, _| unreachable!("a rollback explains nothing"),
+        );
+        let rolled: Vec<&str> = plan.deploying().map(|s| s.unit.name.as_str()).collect();
+        assert_eq!(rolled, ["api", "jobs"], "worker already runs its target");
+        assert_eq!(plan.missing().len(), 1, "{:?}", plan.missing());
+        assert!(plan.missing()[0].starts_with("service jobs"));
+        assert_eq!(plan.app("portal").unwrap().activate.as_deref(), Some("r1"));
+        let steps: Vec<Step> = plan.phases().into_iter().flatten().collect();
+        assert!(steps.iter().all(|s| !matches!(
+            s,
+            Step::Compile { .. }
+                | Step::Build { .. }
+                | Step::Retag { .. }
+                | Step::Migrate { .. }
+                | Step::BuildApp { .. }
+        )));
+        assert!(steps.contains(&Step::Activate {
+            app: "portal".into()
+        }));
+        assert_eq!(serde_json::to_value(&plan).unwrap()["command"], "rollback");
     }
 }

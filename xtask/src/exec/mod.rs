@@ -149,6 +149,7 @@ impl Executor<'_> {
             Step::Health { service } => health::check(self, service).await,
             Step::BuildApp { app } => spa::build(self, app).await,
             Step::Ship { app } => spa::ship(self, app).await,
+            Step::Activate { app } => spa::activate(self, app).await,
         };
         self.timings.lock().unwrap().push(Timing {
             service: service.map(str::to_owned),
@@ -160,7 +161,7 @@ impl Executor<'_> {
             Ok(message) => self.report.step(service, phase, StepState::Done, message),
             Err(err) => {
                 match step {
-                    Step::BuildApp { app } | Step::Ship { app } => {
+                    Step::BuildApp { app } | Step::Ship { app } | Step::Activate { app } => {
                         self.set_app(app, |r| r.outcome = r.outcome.or(Some("failed")))
                     }
                     _ => {

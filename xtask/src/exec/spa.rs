@@ -83,13 +83,18 @@ pub async fn build_app(root: &Path, app: &App, commit: &str, env: &str) -> Resul
     Ok(built)
 }
 
-pub async fn ship(exec: &Executor<'_>, name: &str) -> Result<String> {
-    let app = exec.app(name);
-    let bucket = Bucket {
+/// The app's bucket, with as many transfers at once as the run allows (at least 8).
+fn bucket<'a>(exec: &Executor<'a>, app: &App) -> Bucket<'a> {
+    Bucket {
         aws: exec.aws,
         name: exec.names.bucket(app),
         concurrency: exec.options.concurrency.max(8),
-    };
+    }
+}
+
+pub async fn ship(exec: &Executor<'_>, name: &str) -> Result<String> {
+    let app = exec.app(name);
+    let bucket = bucket(exec, app);
     let built = exec.app_result(name).files;
     let fingerprint = &exec
         .plan
@@ -110,6 +115,25 @@ pub async fn ship(exec: &Executor<'_>, name: &str) -> Result<String> {
             &format!("{}-{name}", exec.deploy_id),
         )
         .await?;
+    let message = describe(&shipped);
+    exec.set_app(name, |r| {
+        r.outcome = Some("deployed");
+        r.shipped = Some(shipped);
+    });
+    Ok(message)
+}
+
+/// A rollback: the planned kept release becomes the live one again.
+pub async fn activate(exec: &Executor<'_>, name: &str) -> Result<String> {
+    let release = exec
+        .plan
+        .app(name)
+        .and_then(|a| a.activate.as_deref())
+        .context("activating a planned release")?;
+    let shipped = bucket(exec, exec.app(name))
+        .activate(name, release, &format!("{}-{name}", exec.deploy_id))
+        .await
+        .map_err(|e| fail(Exit::Spa, format!("{e:#}")))?;
     let message = describe(&shipped);
     exec.set_app(name, |r| {
         r.outcome = Some("deployed");

@@ -19,12 +19,13 @@ use diff::{Action, ShipPlan};
 use files::{Class, LocalFile};
 use futures_util::stream::{self, StreamExt as _};
 use manifest::Manifest;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// What shipping one app did, for the summary and the ledger.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct Shipped {
     pub release: Option<String>,
     pub uploaded: usize,

@@ -72,7 +72,12 @@ impl Project {
     }
 
     pub fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut command = xtask_command(self.repo.path(), &[&["deploy"], args].concat());
+        self.xtask(&[&["deploy"], args].concat())
+    }
+
+    /// `cargo xtask <args>` on this project's stack.
+    pub fn xtask(&self, args: &[&str]) -> std::process::Command {
+        let mut command = xtask_command(self.repo.path(), args);
         command
             .env("XTASK_LOCAL_STACK", &self.stack.dir)
             .env("XTASK_STEP_SECONDS", STEP_SECONDS)
@@ -89,6 +94,11 @@ impl Project {
             .output()
             .unwrap();
         Deployed::from(output)
+    }
+
+    /// `cargo xtask <args>` (any command, as given), waited for.
+    pub fn run(&self, args: &[&str]) -> Deployed {
+        Deployed::from(self.xtask(args).output().unwrap())
     }
 
     pub fn spawn(&self, args: &[&str]) -> Child {

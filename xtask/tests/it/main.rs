@@ -7,6 +7,7 @@ mod errors;
 mod local;
 mod metadata;
 mod plan;
+mod rollback;
 mod shallow;
 mod snapshots;
 mod spa;

@@ -8,18 +8,18 @@ use serde_json::json;
 use xtask::spa::Bucket;
 
 /// One object of the app's bucket: its text and the headers it is served with.
-struct Served {
-    body: String,
+pub(crate) struct Served {
+    pub(crate) body: String,
     content_type: String,
     cache_control: String,
 }
 
 impl Project {
-    fn app_bucket(&self, app: &str) -> String {
+    pub(crate) fn app_bucket(&self, app: &str) -> String {
         format!("{}-local-{app}", self.name)
     }
 
-    fn served(&self, app: &str, key: &str) -> Option<Served> {
+    pub(crate) fn served(&self, app: &str, key: &str) -> Option<Served> {
         let got = self
             .rt
             .block_on(

@@ -129,6 +129,17 @@ impl Repo {
             .to_string()
     }
 
+    /// HEAD's commit id.
+    pub fn head(&self) -> String {
+        self.git
+            .head()
+            .unwrap()
+            .peel_to_commit()
+            .unwrap()
+            .id()
+            .to_string()
+    }
+
     /// Checks out HEAD's commit detached from its branch.
     pub fn detach(&self) {
         let head = self.git.head().unwrap().peel_to_commit().unwrap().id();

@@ -1,0 +1,225 @@
+//! The deploy ledger: one JSON record per deploy, rollback or broken lock, under `ledger/`
+//! in the environment's state bucket. Keys sort by start time, so a listing is the history;
+//! a key also names the commit's first 8 hex digits, so the records of one commit are found
+//! without reading the others. Written by `deploy`/`rollback`/`lock release`, read by
+//! `history` and by `rollback` (which images and releases a commit had).
+
+use crate::aws::{AwsContext as _, Clients};
+use crate::deploy::steps::DeployPlan;
+use crate::exec::Timing;
+use crate::report::{AppSummary, ServiceSummary, Summary};
+use crate::state::{self, Lock};
+use anyhow::Result;
+use futures_util::stream::{self, StreamExt as _};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+const PREFIX: &str = "ledger/";
+
+/// Records read at once when walking the ledger.
+const PAGE: usize = 16;
+
+/// What a deploy or rollback writes when it ends.
+#[derive(Serialize)]
+pub struct Record<'a> {
+    pub id: &'a str,
+    pub command: &'a str,
+    pub who: &'a str,
+    pub started_at: String,
+    pub finished_at: String,
+    #[serde(flatten)]
+    pub summary: &'a Summary,
+    pub plan: &'a DeployPlan,
+    /// The image digest each rolled service got.
+    pub digests: BTreeMap<&'a str, &'a str>,
+    /// Each step's duration.
+    pub steps: &'a [Timing],
+}
+
+/// What `lock release` writes: who broke which lock, and when.
+#[derive(Serialize)]
+struct LockBroken<'a> {
+    id: &'a str,
+    command: &'static str,
+    who: &'a str,
+    env: &'a str,
+    started_at: String,
+    finished_at: String,
+    outcome: &'static str,
+    commit: &'a str,
+    broken_lock: &'a Lock,
+}
+
+/// A record as read back: the fields every kind of record shares, the rest defaulted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: String,
+    pub command: String,
+    pub who: String,
+    pub started_at: String,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    #[serde(default)]
+    pub outcome: String,
+    #[serde(default)]
+    pub commit: String,
+    #[serde(default)]
+    pub duration_seconds: f64,
+    #[serde(default)]
+    pub services: Vec<ServiceSummary>,
+    #[serde(default)]
+    pub apps: Vec<AppSummary>,
+    #[serde(default)]
+    pub digests: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken_lock: Option<Lock>,
+}
+
+impl Entry {
+    /// A deploy or rollback (not a broken lock).
+    pub fn is_release(&self) -> bool {
+        matches!(self.command.as_str(), "deploy" | "rollback")
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.outcome == "success"
+    }
+
+    /// The services and apps it changed (or tried to).
+    pub fn changed(&self) -> Vec<String> {
+        self.services
+            .iter()
+            .filter(|s| s.action == "deploy")
+            .map(|s| (&s.name, &s.outcome))
+            .chain(
+                self.apps
+                    .iter()
+                    .filter(|a| a.action == "deploy")
+                    .map(|a| (&a.name, &a.outcome)),
+            )
+            .map(|(name, outcome)| match outcome.as_str() {
+                "deployed" => name.clone(),
+                other => format!("{name} ({other})"),
+            })
+            .collect()
+    }
+}
+
+/// The key of a record started at `at` with id `id`.
+pub fn key(at: SystemTime, id: &str) -> String {
+    state::ledger_key(at, id)
+}
+
+pub async fn write(aws: &Clients, bucket: &str, at: SystemTime, record: &Record<'_>) -> Result<()> {
+    state::write_json(aws, bucket, &key(at, record.id), record).await
+}
+
+/// Records that `who` broke `lock`.
+pub async fn write_lock_broken(
+    aws: &Clients,
+    bucket: &str,
+    env: &str,
+    who: &str,
+    lock: &Lock,
+) -> Result<()> {
+    let now = SystemTime::now();
+    let id = format!("{}-lock", state::timestamp(now).replace(['-', ':'], ""));
+    let record = LockBroken {
+        id: &id,
+        command: "lock-release",
+        who,
+        env,
+        started_at: state::timestamp(now),
+        finished_at: state::timestamp(now),
+        outcome: "success",
+        commit: &lock.commit,
+        broken_lock: lock,
+    };
+    state::write_json(aws, bucket, &key(now, &id), &record).await
+}
+
+/// Every record's key, newest first. A missing bucket is [`state::NoBucket`].
+pub async fn keys(aws: &Clients, bucket: &str) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut pages = aws
+        .s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(PREFIX)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(err)
+                if err.as_service_error().and_then(|e| e.meta().code()) == Some("NoSuchBucket") =>
+            {
+                return Err(state::NoBucket(bucket.to_owned()).into())
+            }
+            Err(err) => return Err(err).aws_context(|| format!("listing s3://{bucket}/{PREFIX}")),
+        };
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .filter(|k| k.ends_with(".json"))
+                .map(str::to_owned),
+        );
+    }
+    keys.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(keys)
+}
+
+/// Reads `keys`, in their order; a record that is gone meanwhile is left out.
+pub async fn read(aws: &Clients, bucket: &str, keys: &[String]) -> Result<Vec<Entry>> {
+    let reads = keys
+        .iter()
+        .map(|key| async move { state::read_json::<Entry>(aws, bucket, key).await });
+    let read: Vec<Result<Option<Entry>>> = stream::iter(reads).buffered(PAGE).collect().await;
+    Ok(read
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// The deploys and rollbacks of `commit` (a full id), newest first.
+pub async fn of_commit(aws: &Clients, bucket: &str, commit: &str) -> Result<Vec<Entry>> {
+    let marker = format!("-{}-", &commit[..commit.len().min(8)]);
+    let keys: Vec<String> = keys(aws, bucket)
+        .await?
+        .into_iter()
+        .filter(|k| k.contains(&marker))
+        .collect();
+    Ok(read(aws, bucket, &keys)
+        .await?
+        .into_iter()
+        .filter(|e| e.is_release() && e.commit == commit)
+        .collect())
+}
+
+/// `--previous`: the newest deploy or rollback (what is live, or was tried last), and the
+/// newest successful one before it of another commit.
+pub async fn previous(aws: &Clients, bucket: &str) -> Result<(Option<Entry>, Option<Entry>)> {
+    let keys = keys(aws, bucket).await?;
+    let mut live: Option<Entry> = None;
+    for chunk in keys.chunks(PAGE) {
+        for entry in read(aws, bucket, chunk).await? {
+            if !entry.is_release() {
+                continue;
+            }
+            match &live {
+                None => live = Some(entry),
+                Some(newest) if entry.succeeded() && entry.commit != newest.commit => {
+                    return Ok((live, Some(entry)))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok((live, None))
+}

@@ -1,0 +1,84 @@
+//! `cargo xtask lock status|release`: who holds an environment's deploy lock, and breaking
+//! one whose deploy died. An expired lock is released as asked; one that has not expired
+//! needs `--force`. Breaking a lock writes a ledger record naming who broke it.
+
+use crate::aws::AwsContext as _;
+use crate::cli::{Format, LockCommand};
+use crate::context::Context;
+use crate::deploy::who;
+use crate::diag::{fail, Exit};
+use crate::ledger;
+use crate::session::Session;
+use crate::state;
+use anyhow::Result;
+use std::process::ExitCode;
+
+pub fn run(ctx: &Context, command: &LockCommand) -> Result<ExitCode> {
+    match command {
+        LockCommand::Status { target, format } => status(&Session::open(ctx, target)?, *format),
+        LockCommand::Release { target, force } => release(&Session::open(ctx, target)?, *force),
+    }
+}
+
+/// Exit 0 when the lock is free, 4 when it is held.
+fn status(session: &Session, format: Format) -> Result<ExitCode> {
+    let bucket = session.names().state_bucket();
+    let lock = session
+        .rt
+        .block_on(state::current_lock(&session.aws, &bucket))?;
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::json!({
+                "env": session.env,
+                "held": lock.is_some(),
+                "stale": lock.as_ref().map(state::Lock::is_stale),
+                "lock": lock,
+            })
+        ),
+        Format::Text => match &lock {
+            Some(lock) => println!("the deploy lock of {} is {}", session.env, lock.describe()),
+            None => println!("the deploy lock of {} is free", session.env),
+        },
+    }
+    Ok(ExitCode::from(if lock.is_some() {
+        Exit::LockHeld as u8
+    } else {
+        Exit::Success as u8
+    }))
+}
+
+fn release(session: &Session, force: bool) -> Result<ExitCode> {
+    let env = &session.env;
+    let bucket = session.names().state_bucket();
+    session.rt.block_on(async {
+        let Some(lock) = state::current_lock(&session.aws, &bucket).await? else {
+            println!("the deploy lock of {env} is free: nothing to release");
+            return Ok(ExitCode::SUCCESS);
+        };
+        if !lock.is_stale() && !force {
+            return Err(fail(
+                Exit::LockHeld,
+                format!(
+                    "the deploy lock of {env} is {}; it has not expired: if that run is dead, pass --force",
+                    lock.describe()
+                ),
+            ));
+        }
+        let identity = session
+            .aws
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .aws_context(|| "asking STS who the credentials are".into())?;
+        let breaker = who(identity.arn().unwrap_or("unknown caller"));
+        state::release(&session.aws, &bucket, &lock.id).await?;
+        ledger::write_lock_broken(&session.aws, &bucket, env, &breaker, &lock).await?;
+        println!(
+            "released the deploy lock of {env} (it was {}); the ledger records that {breaker} broke it",
+            lock.describe()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
