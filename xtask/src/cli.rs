@@ -239,6 +239,10 @@ pub struct CheckArgs {
     /// Skip clippy and the tests (for a pre-commit hook).
     #[arg(long)]
     pub fast: bool,
+    /// Migrations that exist at this revision must not be edited or deleted [default: the
+    /// merge base of HEAD and origin/main, when there is one].
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -173,6 +173,16 @@ impl Repo {
         head.shorthand().ok().map(str::to_owned)
     }
 
+    /// The newest common ancestor of `a` and `b`, if they have one.
+    pub fn merge_base(&self, a: &Commit, b: &Commit) -> Option<Commit> {
+        let id = self.inner.merge_base(a.id, b.id).ok()?;
+        let commit = self.inner.find_commit(id).ok()?;
+        Some(Commit {
+            id,
+            tree: commit.tree_id(),
+        })
+    }
+
     /// Whether `id` (a full commit id) is in this clone.
     pub fn has_commit(&self, id: &str) -> bool {
         Oid::from_str(id).is_ok_and(|oid| self.inner.find_commit(oid).is_ok())

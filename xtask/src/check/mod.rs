@@ -5,6 +5,7 @@
 
 mod cargo;
 mod config;
+pub mod migrations;
 mod ownership;
 
 use crate::cli::CheckArgs;
@@ -41,15 +42,16 @@ pub enum Outcome {
     Failed(String),
 }
 
-type CheckFn = fn(&Context) -> Result<Outcome>;
+type CheckFn = fn(&Context, &CheckArgs) -> Result<Outcome>;
 
 /// Every check in the order it runs; `slow` ones are skipped by `--fast`.
 const CHECKS: &[(&str, bool, CheckFn)] = &[
-    ("deploy.toml", false, config::check),
-    ("ownership", false, ownership::check),
-    ("fmt", false, cargo::fmt),
-    ("clippy", true, cargo::clippy),
-    ("test", true, cargo::test),
+    ("deploy.toml", false, |ctx, _| config::check(ctx)),
+    ("migrations", false, migrations::check),
+    ("ownership", false, |ctx, _| ownership::check(ctx)),
+    ("fmt", false, |ctx, _| cargo::fmt(ctx)),
+    ("clippy", true, |ctx, _| cargo::clippy(ctx)),
+    ("test", true, |ctx, _| cargo::test(ctx)),
 ];
 
 pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
@@ -62,7 +64,8 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
         }
         eprintln!("==> check {name}");
         let started = Instant::now();
-        let outcome = check(ctx).unwrap_or_else(|err| Outcome::Failed(format!("error: {err:#}")));
+        let outcome =
+            check(ctx, args).unwrap_or_else(|err| Outcome::Failed(format!("error: {err:#}")));
         let took = started.elapsed();
         match outcome {
             Outcome::Passed => summary.push(format!("{name:<12} ok      {}", seconds(took))),

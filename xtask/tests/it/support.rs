@@ -140,6 +140,12 @@ impl Repo {
             .to_string()
     }
 
+    /// Points the reference `name` (`refs/remotes/origin/main`) at `commit`.
+    pub fn git_ref(&self, name: &str, commit: &str) {
+        let id = git2::Oid::from_str(commit).unwrap();
+        self.git.reference(name, id, true, "test").unwrap();
+    }
+
     /// Checks out HEAD's commit detached from its branch.
     pub fn detach(&self) {
         let head = self.git.head().unwrap().peel_to_commit().unwrap().id();
