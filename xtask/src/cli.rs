@@ -183,7 +183,7 @@ pub struct RollbackArgs {
     pub previous: bool,
     /// Go back even though migrations were applied after that commit (the old code then
     /// runs against the newer schema).
-    #[arg(long)]
+    #[arg(long, env = "XTASK_FORCE_SCHEMA")]
     pub force_schema: bool,
 }
 

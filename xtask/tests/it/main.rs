@@ -13,3 +13,4 @@ mod snapshots;
 mod spa;
 mod stack;
 mod support;
+mod workflows;

@@ -1,0 +1,164 @@
+//! The GitHub workflows in `.github/workflows`: every `cargo xtask` command line in them
+//! parses with the real CLI, and each workflow does what the README promises (checks on
+//! every push and pull request, staging on main, production by hand behind an environment,
+//! AWS credentials from OIDC only).
+
+use crate::support::source_root;
+use clap::Parser as _;
+use xtask::cli::{Cli, Command};
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn workflow(name: &str) -> Yaml {
+    let path = source_root().join(".github/workflows").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    YamlLoader::load_from_str(&text)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .remove(0)
+}
+
+/// Every `run:` script of every job's steps.
+fn scripts(workflow: &Yaml) -> Vec<String> {
+    let jobs = workflow["jobs"].as_hash().expect("jobs");
+    jobs.values()
+        .flat_map(|job| job["steps"].as_vec().cloned().unwrap_or_default())
+        .filter_map(|step| step["run"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Each `cargo xtask …` command of a script, parsed by the real CLI. A `${{ … }}`
+/// expression stands for one word.
+fn commands(workflow: &Yaml) -> Vec<(String, Cli)> {
+    let mut parsed = Vec::new();
+    for script in scripts(workflow) {
+        for line in script.replace("\\\n", " ").lines() {
+            let Some(at) = line.find("cargo xtask") else {
+                continue;
+            };
+            let line = line[at..].trim().to_owned();
+            let mut words = shlex::split(&expressions_as_words(&line))
+                .unwrap_or_else(|| panic!("cannot split `{line}`"));
+            words.drain(..2);
+            let cli = Cli::try_parse_from(std::iter::once("cargo xtask".to_owned()).chain(words))
+                .unwrap_or_else(|e| panic!("`{line}` does not parse:\n{e}"));
+            parsed.push((line, cli));
+        }
+    }
+    parsed
+}
+
+fn expressions_as_words(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("${{") {
+        out.push_str(&rest[..start]);
+        out.push_str("EXPRESSION");
+        let end = rest[start..].find("}}").expect("closed expression");
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn text(name: &str) -> String {
+    std::fs::read_to_string(source_root().join(".github/workflows").join(name)).unwrap()
+}
+
+#[test]
+fn ci_runs_the_checks_on_every_push_and_pull_request() {
+    let ci = workflow("ci.yml");
+    assert!(!ci["on"]["push"].is_badvalue() && !ci["on"]["pull_request"].is_badvalue());
+    let commands = commands(&ci);
+    assert!(
+        commands
+            .iter()
+            .any(|(_, cli)| matches!(&cli.command, Command::Check(args) if !args.fast)),
+        "{:?}",
+        commands.iter().map(|(l, _)| l).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn deploy_goes_to_staging_on_main_and_to_production_by_hand_with_oidc() {
+    let deploy = workflow("deploy.yml");
+    assert_eq!(deploy["on"]["push"]["branches"][0].as_str(), Some("main"));
+    let choices = &deploy["on"]["workflow_dispatch"]["inputs"]["environment"]["options"];
+    assert!(choices
+        .as_vec()
+        .unwrap()
+        .contains(&Yaml::String("production".into())));
+    assert_eq!(deploy["permissions"]["id-token"].as_str(), Some("write"));
+    let job = &deploy["jobs"]["deploy"];
+    // The job runs in a GitHub environment: production's required reviewers gate it.
+    assert!(job["environment"].as_str().unwrap().contains("staging"));
+    let commands = commands(&deploy);
+    let deploys: Vec<_> = commands
+        .iter()
+        .filter_map(|(_, cli)| match &cli.command {
+            Command::Deploy(args) => Some(args),
+            _ => None,
+        })
+        .collect();
+    assert!(deploys
+        .iter()
+        .any(|a| a.changed && a.run.yes && !a.run.dry_run));
+    assert!(
+        deploys.iter().all(|a| a.run.env.is_some()),
+        "always names --env"
+    );
+}
+
+#[test]
+fn rollback_takes_a_commit_input() {
+    let rollback = workflow("rollback.yml");
+    let inputs = &rollback["on"]["workflow_dispatch"]["inputs"];
+    assert_eq!(inputs["sha"]["required"].as_bool(), Some(true));
+    let commands = commands(&rollback);
+    assert!(commands.iter().any(|(_, cli)| matches!(
+        &cli.command,
+        Command::Rollback(args) if args.sha.is_some() && args.run.yes
+    )));
+}
+
+#[test]
+fn no_workflow_holds_long_lived_aws_keys_and_every_environment_exists() {
+    let config = xtask::config::Config::parse(
+        "deploy.toml",
+        &std::fs::read_to_string(source_root().join("deploy.toml")).unwrap(),
+    )
+    .unwrap();
+    for name in ["ci.yml", "deploy.yml", "rollback.yml"] {
+        let text = text(name);
+        for secret in [
+            "aws-access-key-id",
+            "AWS_SECRET_ACCESS_KEY",
+            "aws-secret-access-key",
+        ] {
+            assert!(!text.contains(secret), "{name} uses {secret}");
+        }
+        let flow = workflow(name);
+        if let Some(options) =
+            flow["on"]["workflow_dispatch"]["inputs"]["environment"]["options"].as_vec()
+        {
+            for env in options {
+                let env = env.as_str().unwrap();
+                assert!(config.environments.contains_key(env), "{name}: {env}");
+            }
+        }
+    }
+}
+
+#[test]
+fn force_schema_comes_from_the_environment_as_the_rollback_workflow_sets_it() {
+    let parse = |value: &str| {
+        // SAFETY: this test alone reads XTASK_FORCE_SCHEMA, and the parse is in-process.
+        unsafe { std::env::set_var("XTASK_FORCE_SCHEMA", value) };
+        let cli = Cli::try_parse_from(["cargo xtask", "rollback", "--sha", "HEAD"]).unwrap();
+        unsafe { std::env::remove_var("XTASK_FORCE_SCHEMA") };
+        match cli.command {
+            Command::Rollback(args) => args.force_schema,
+            _ => unreachable!(),
+        }
+    };
+    assert!(parse("true"));
+    assert!(!parse("false"));
+}
