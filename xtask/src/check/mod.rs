@@ -5,6 +5,7 @@
 
 mod cargo;
 mod config;
+pub mod infra;
 pub mod migrations;
 mod ownership;
 
@@ -48,6 +49,7 @@ type CheckFn = fn(&Context, &CheckArgs) -> Result<Outcome>;
 const CHECKS: &[(&str, bool, CheckFn)] = &[
     ("deploy.toml", false, |ctx, _| config::check(ctx)),
     ("migrations", false, migrations::check),
+    ("infra", false, |ctx, _| infra::check(ctx)),
     ("ownership", false, |ctx, _| ownership::check(ctx)),
     ("fmt", false, |ctx, _| cargo::fmt(ctx)),
     ("clippy", true, |ctx, _| cargo::clippy(ctx)),

@@ -1,0 +1,7 @@
+environment        = "production"
+account_id         = "222222222222"
+region             = "eu-west-1"
+github_repository  = "acme/monorepo"
+subnet_ids         = ["subnet-0prod0a", "subnet-0prod0b"]
+security_group_ids = ["sg-0prod"]
+keep_images        = 200

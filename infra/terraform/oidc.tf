@@ -1,0 +1,128 @@
+# The role GitHub Actions assumes with its OIDC token (no long-lived keys): only workflows
+# of `github_repository` running in this environment's GitHub environment, and only the
+# calls the tool makes (a test compares this list with the tool's source).
+
+resource "aws_iam_openid_connect_provider" "github" {
+  url             = "https://token.actions.githubusercontent.com"
+  client_id_list  = ["sts.amazonaws.com"]
+  thumbprint_list = ["6938fd4d98bab03faadb97b34396831e3780aea1"]
+}
+
+data "aws_iam_policy_document" "deploy_trust" {
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [aws_iam_openid_connect_provider.github.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = ["repo:${var.github_repository}:environment:${var.environment}"]
+    }
+  }
+}
+
+resource "aws_iam_role" "deploy" {
+  name                 = "${local.cluster_name}-deploy"
+  assume_role_policy   = data.aws_iam_policy_document.deploy_trust.json
+  max_session_duration = 7200
+}
+
+data "aws_iam_policy_document" "deploy" {
+  statement {
+    sid       = "Registry"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+  statement {
+    sid = "Images"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:CompleteLayerUpload",
+      "ecr:DescribeImages",
+      "ecr:DescribeRepositories",
+      "ecr:InitiateLayerUpload",
+      "ecr:PutImage",
+      "ecr:UploadLayerPart",
+    ]
+    resources = [for repository in aws_ecr_repository.service : repository.arn]
+  }
+  statement {
+    sid = "TaskDefinitions"
+    # These ECS calls take no resource-level permissions.
+    actions = [
+      "ecs:DescribeTaskDefinition",
+      "ecs:RegisterTaskDefinition",
+    ]
+    resources = ["*"]
+  }
+  statement {
+    sid = "Rollouts"
+    actions = [
+      "ecs:DescribeServices",
+      "ecs:DescribeTasks",
+      "ecs:ListTasks",
+      "ecs:RunTask",
+      "ecs:UpdateService",
+    ]
+    resources = ["*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.main.arn]
+    }
+  }
+  statement {
+    sid       = "PassTaskRoles"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.task_execution.arn]
+  }
+  statement {
+    sid     = "Buckets"
+    actions = ["s3:ListBucket"]
+    resources = concat(
+      [aws_s3_bucket.state.arn],
+      [for bucket in aws_s3_bucket.app : bucket.arn],
+    )
+  }
+  statement {
+    sid = "Objects"
+    actions = [
+      "s3:DeleteObject",
+      "s3:GetObject",
+      "s3:PutObject",
+    ]
+    resources = concat(
+      ["${aws_s3_bucket.state.arn}/*"],
+      [for bucket in aws_s3_bucket.app : "${bucket.arn}/*"],
+    )
+  }
+  statement {
+    sid       = "Distributions"
+    actions   = ["cloudfront:ListDistributions"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "Invalidations"
+    actions   = ["cloudfront:CreateInvalidation"]
+    resources = [for distribution in aws_cloudfront_distribution.app : distribution.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "deploy" {
+  name   = "deploy"
+  role   = aws_iam_role.deploy.id
+  policy = data.aws_iam_policy_document.deploy.json
+}
+
+output "deploy_role_arn" {
+  description = "Set it as the GitHub environment's AWS_DEPLOY_ROLE_ARN variable."
+  value       = aws_iam_role.deploy.arn
+}

@@ -1,0 +1,39 @@
+variable "environment" {
+  description = "The deploy.toml environment this state is for (staging, production)."
+  type        = string
+}
+
+variable "account_id" {
+  description = "The AWS account of the environment (deploy.toml's account_id)."
+  type        = string
+}
+
+variable "region" {
+  description = "The AWS region of the environment (deploy.toml's region)."
+  type        = string
+}
+
+variable "github_repository" {
+  description = "owner/name of the GitHub repository whose workflows may deploy."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets the services' and migration tasks' ENIs go in."
+  type        = list(string)
+}
+
+variable "security_group_ids" {
+  description = "Security groups of the services' tasks."
+  type        = list(string)
+}
+
+variable "keep_images" {
+  description = "Images kept per repository. Each deploy adds at most one per repository, so the images of the last `keep_images` deploys stay: rollback --sha reaches that far back."
+  type        = number
+  default     = 100
+  validation {
+    condition     = var.keep_images >= 20
+    error_message = "keep_images must keep at least 20 deploys' images: the ledger's recent records must stay rollback targets."
+  }
+}

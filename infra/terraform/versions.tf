@@ -1,0 +1,24 @@
+# The AWS side of what `cargo xtask deploy` deploys, one state per environment:
+#
+#   terraform init -backend-config="bucket=<your terraform state bucket>" \
+#                  -backend-config="key=acme/staging.tfstate"
+#   terraform apply -var-file=environments/staging.tfvars
+#
+# Names come from names.tf and must equal deploy.toml's (`cargo xtask check` compares them).
+# The tool owns task definitions after the first apply: services ignore changes to them.
+
+terraform {
+  required_version = ">= 1.6"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.70"
+    }
+  }
+  backend "s3" {}
+}
+
+provider "aws" {
+  region              = var.region
+  allowed_account_ids = [var.account_id]
+}

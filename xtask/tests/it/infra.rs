@@ -1,0 +1,267 @@
+//! `infra/terraform`, parsed as HCL: its names are deploy.toml's (checked by `cargo xtask
+//! check`, and a difference is reported with its line), and it has what safe deploys and
+//! rollbacks rely on: immutable tags, a lifecycle that keeps at least 20 deploys, circuit
+//! breakers, the tool owning task definitions, a versioned state bucket, origin access
+//! control, and a deploy role allowed exactly the calls the tool makes.
+
+use crate::support::{source_root, stdout, Repo};
+use hcl::{Block, Body, Expression};
+use std::collections::BTreeSet;
+use xtask::check::infra::Terraform;
+
+fn terraform() -> Terraform {
+    Terraform::load(&source_root())
+        .unwrap()
+        .expect("infra/terraform")
+}
+
+/// The body of `kind "type" "name"`.
+fn resource<'t>(tf: &'t Terraform, kind: &'t str, labels: &[&str]) -> &'t Body {
+    tf.blocks(kind)
+        .find(|b| {
+            b.labels()
+                .iter()
+                .map(|l| l.as_str())
+                .eq(labels.iter().copied())
+        })
+        .unwrap_or_else(|| panic!("no {kind} {labels:?}"))
+        .body()
+}
+
+fn attribute<'b>(body: &'b Body, key: &str) -> &'b Expression {
+    body.attributes()
+        .find(|a| a.key() == key)
+        .unwrap_or_else(|| panic!("no {key}"))
+        .expr()
+}
+
+fn block<'b>(body: &'b Body, kind: &str) -> &'b Block {
+    body.blocks()
+        .find(|b| b.identifier() == kind)
+        .unwrap_or_else(|| panic!("no {kind} block"))
+}
+
+fn text(expr: &Expression) -> String {
+    hcl::format::to_string(expr).unwrap()
+}
+
+#[test]
+fn its_names_are_deploy_toml_names_and_a_difference_is_reported_with_its_line() {
+    let repo = Repo::example();
+    let clean = repo.xtask(&["check", "--fast"]);
+    assert!(
+        stdout(&clean).contains("infra        ok"),
+        "{}",
+        stdout(&clean)
+    );
+
+    repo.replace("infra/terraform/names.tf", "-deploy-state\"", "-state\"");
+    repo.replace(
+        "infra/terraform/environments/production.tfvars",
+        "222222222222",
+        "333333333333",
+    );
+    repo.remove("infra/terraform/environments/staging.tfvars");
+    repo.commit("drift");
+    let output = repo.xtask(&["check", "--fast"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    for expected in [
+        "infra/terraform/names.tf:15: [infra-name] environment production: `local.state_bucket` is \"acme-production-state\" but deploy.toml says \"acme-production-deploy-state\"",
+        "infra/terraform/environments/production.tfvars:2: [infra-environment] `account_id` is `333333333333` here but `222222222222`",
+        "infra/terraform/environments/staging.tfvars: [infra-environment] environment staging of deploy.toml has no tfvars file",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn images_are_immutable_and_kept_for_at_least_20_deploys() {
+    let tf = terraform();
+    let repository = resource(&tf, "resource", &["aws_ecr_repository", "service"]);
+    assert_eq!(
+        text(attribute(repository, "image_tag_mutability")),
+        "\"IMMUTABLE\""
+    );
+    let policy = text(attribute(
+        resource(&tf, "resource", &["aws_ecr_lifecycle_policy", "service"]),
+        "policy",
+    ));
+    assert!(policy.contains("countNumber = var.keep_images"), "{policy}");
+    let keep = resource(&tf, "variable", &["keep_images"]);
+    let validation = text(attribute(block(keep, "validation").body(), "condition"));
+    assert_eq!(validation, "var.keep_images >= 20");
+    for env in ["staging", "production"] {
+        let vars = tf
+            .variables(
+                &std::fs::read_to_string(
+                    source_root().join(format!("infra/terraform/environments/{env}.tfvars")),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        assert!(vars["keep_images"].as_u64().unwrap() >= 20, "{env}");
+    }
+}
+
+#[test]
+fn services_roll_safely_and_the_tool_owns_their_task_definitions() {
+    let tf = terraform();
+    let service = resource(&tf, "resource", &["aws_ecs_service", "service"]);
+    assert_eq!(
+        text(attribute(service, "deployment_minimum_healthy_percent")),
+        "100"
+    );
+    assert_eq!(
+        text(attribute(service, "deployment_maximum_percent")),
+        "200"
+    );
+    let breaker = block(service, "deployment_circuit_breaker").body();
+    assert_eq!(text(attribute(breaker, "enable")), "true");
+    assert_eq!(text(attribute(breaker, "rollback")), "true");
+    let ignored = text(attribute(
+        block(service, "lifecycle").body(),
+        "ignore_changes",
+    ));
+    assert!(ignored.contains("task_definition"), "{ignored}");
+    let migrate = resource(&tf, "resource", &["aws_ecs_task_definition", "migrate"]);
+    assert_eq!(
+        text(attribute(migrate, "for_each")),
+        "local.migration_families"
+    );
+}
+
+#[test]
+fn state_is_versioned_and_apps_are_private_behind_origin_access_control() {
+    let tf = terraform();
+    let versioning = resource(&tf, "resource", &["aws_s3_bucket_versioning", "state"]);
+    let status = attribute(
+        block(versioning, "versioning_configuration").body(),
+        "status",
+    );
+    assert_eq!(text(status), "\"Enabled\"");
+    let distribution = resource(&tf, "resource", &["aws_cloudfront_distribution", "app"]);
+    // The tool finds an app's distribution by its comment: the bucket's name.
+    assert_eq!(text(attribute(distribution, "comment")), "each.value");
+    let origin = block(distribution, "origin").body();
+    assert!(text(attribute(origin, "origin_access_control_id")).contains("origin_access_control"));
+    let public = resource(
+        &tf,
+        "resource",
+        &["aws_s3_bucket_public_access_block", "app"],
+    );
+    assert_eq!(text(attribute(public, "block_public_policy")), "true");
+}
+
+/// The IAM actions each AWS SDK call of the tool needs.
+fn iam_actions(call: &str) -> &'static [&'static str] {
+    match call {
+        "cloudfront:create_invalidation" => &["cloudfront:CreateInvalidation"],
+        "cloudfront:list_distributions" => &["cloudfront:ListDistributions"],
+        "ecr:batch_get_image" => &["ecr:BatchGetImage"],
+        "ecr:describe_images" => &["ecr:DescribeImages"],
+        "ecr:describe_repositories" => &["ecr:DescribeRepositories"],
+        "ecr:get_authorization_token" => &["ecr:GetAuthorizationToken"],
+        "ecr:put_image" => &["ecr:PutImage"],
+        "ecs:describe_services" => &["ecs:DescribeServices"],
+        "ecs:describe_task_definition" => &["ecs:DescribeTaskDefinition"],
+        "ecs:describe_tasks" => &["ecs:DescribeTasks"],
+        "ecs:list_tasks" => &["ecs:ListTasks"],
+        // Task definitions name the execution role: registering and running pass it.
+        "ecs:register_task_definition" => &["ecs:RegisterTaskDefinition", "iam:PassRole"],
+        "ecs:run_task" => &["ecs:RunTask", "iam:PassRole"],
+        "ecs:update_service" => &["ecs:UpdateService"],
+        "s3:copy_object" => &["s3:GetObject", "s3:PutObject"],
+        "s3:delete_object" => &["s3:DeleteObject"],
+        "s3:get_object" => &["s3:GetObject"],
+        "s3:head_bucket" | "s3:list_objects_v2" => &["s3:ListBucket"],
+        "s3:put_object" => &["s3:PutObject"],
+        // Needs no permission.
+        "sts:get_caller_identity" => &[],
+        other => panic!("the tool calls {other}: add the IAM actions it needs here and to infra/terraform/oidc.tf"),
+    }
+}
+
+/// `service:operation` of every SDK call in the tool's deploy code (the local stack's
+/// bootstrap and the benchmarks are not run with the deploy role).
+fn sdk_calls() -> BTreeSet<String> {
+    let mut calls = BTreeSet::new();
+    let mut pending = vec![source_root().join("xtask/src")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if name != "local" && name != "bench" {
+                    pending.push(path);
+                }
+                continue;
+            }
+            let code: String = std::fs::read_to_string(&path)
+                .unwrap()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            for service in ["ecs", "ecr", "s3", "cloudfront", "sts"] {
+                for (at, _) in code.match_indices(&format!(".{service}.")) {
+                    let rest = &code[at + service.len() + 2..];
+                    let op: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    if rest[op.len()..].starts_with("()") && !op.is_empty() {
+                        calls.insert(format!("{service}:{op}"));
+                    }
+                }
+            }
+        }
+    }
+    calls
+}
+
+#[test]
+fn the_deploy_role_allows_exactly_the_calls_the_tool_makes() {
+    let calls = sdk_calls();
+    assert!(calls.contains("ecs:update_service"), "{calls:?}");
+    let mut needed: BTreeSet<String> = calls
+        .iter()
+        .flat_map(|c| iam_actions(c).iter().map(|a| a.to_string()))
+        .collect();
+    // `docker push` to ECR, with the token from GetAuthorizationToken.
+    needed.extend(
+        [
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:InitiateLayerUpload",
+            "ecr:UploadLayerPart",
+            "ecr:CompleteLayerUpload",
+        ]
+        .map(String::from),
+    );
+    let tf = terraform();
+    let policy = resource(&tf, "data", &["aws_iam_policy_document", "deploy"]);
+    let allowed: BTreeSet<String> = policy
+        .blocks()
+        .filter(|b| b.identifier() == "statement")
+        .flat_map(|s| match attribute(s.body(), "actions") {
+            Expression::Array(items) => items
+                .iter()
+                .map(|i| match i {
+                    Expression::String(s) => s.clone(),
+                    other => panic!("not a string: {other:?}"),
+                })
+                .collect::<Vec<_>>(),
+            other => panic!("actions is not a list: {other:?}"),
+        })
+        .collect();
+    assert_eq!(allowed, needed, "infra/terraform/oidc.tf's deploy policy");
+    // Only this repository's workflows, in this environment, may assume it.
+    let trust = text(attribute(
+        block(
+            resource(&tf, "data", &["aws_iam_policy_document", "deploy_trust"]),
+            "statement",
+        )
+        .body(),
+        "actions",
+    ));
+    assert!(trust.contains("sts:AssumeRoleWithWebIdentity"), "{trust}");
+}
