@@ -2,10 +2,9 @@
 //! one whose deploy died. An expired lock is released as asked; one that has not expired
 //! needs `--force`. Breaking a lock writes a ledger record naming who broke it.
 
-use crate::aws::AwsContext as _;
 use crate::cli::{Format, LockCommand};
 use crate::context::Context;
-use crate::deploy::who;
+use crate::deploy::{who, Caller};
 use crate::diag::{fail, Exit};
 use crate::ledger;
 use crate::session::Session;
@@ -65,14 +64,7 @@ fn release(session: &Session, force: bool) -> Result<ExitCode> {
                 ),
             ));
         }
-        let identity = session
-            .aws
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .aws_context(|| "asking STS who the credentials are".into())?;
-        let breaker = who(identity.arn().unwrap_or("unknown caller"));
+        let breaker = who(&Caller::ask(&session.aws, env).await?.arn);
         state::release(&session.aws, &bucket, &lock.id).await?;
         ledger::write_lock_broken(&session.aws, &bucket, env, &breaker, &lock).await?;
         println!(

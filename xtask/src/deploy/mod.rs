@@ -70,6 +70,7 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
     let rt = aws::runtime()?;
     let clients = rt.block_on(target.clients(environment.region.get_ref(), run.profile.as_deref()));
     let names = config.names(&env);
+    let caller = rt.block_on(Caller::ask(&clients, &env))?;
     // A rollback deploys an earlier commit: its fingerprints name the images to go back to.
     let (commit, model) = match mode {
         Mode::Deploy(_) => (head, model),
@@ -92,6 +93,7 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
         report: &report,
         health: target.health,
         local: environment.local_stack,
+        caller,
     };
     let code = rt.block_on(deploy.run(&mut loader))?;
     loader.finish();
@@ -212,6 +214,39 @@ struct Deploy<'a> {
     report: &'a Reporter,
     health: HealthTargets,
     local: bool,
+    caller: Caller,
+}
+
+/// Whom the credentials belong to.
+pub struct Caller {
+    pub account: String,
+    pub arn: String,
+}
+
+impl Caller {
+    /// The first AWS call of a run, tried twice only: an unreachable endpoint or missing
+    /// credentials stop the run here, at once, before anything else is read.
+    pub async fn ask(aws: &Clients, env: &str) -> Result<Caller> {
+        let retry = aws_sdk_sts::config::retry::RetryConfig::standard().with_max_attempts(2);
+        let asked = aws
+            .sts
+            .get_caller_identity()
+            .customize()
+            .config_override(aws_sdk_sts::config::Builder::default().retry_config(retry))
+            .send()
+            .await
+            .aws_context(|| "asking STS who the credentials are".into());
+        match asked {
+            Ok(identity) => Ok(Caller {
+                account: identity.account().unwrap_or_default().to_owned(),
+                arn: identity.arn().unwrap_or("unknown caller").to_owned(),
+            }),
+            Err(err) => Err(fail(
+                Exit::CheckFailed,
+                format!("cannot reach AWS for environment {env}: {err:#}; nothing was changed"),
+            )),
+        }
+    }
 }
 
 /// Everything read from AWS before planning, per service.
@@ -578,28 +613,15 @@ impl Deploy<'_> {
     async fn preflight(&self, plan: &DeployPlan, gathered: &Gathered) -> Result<Preflight> {
         let mut problems = Vec::new();
         let environment = self.names.env;
-        let who = match self.aws.sts.get_caller_identity().send().await {
-            Ok(identity) => {
-                let account = identity.account().unwrap_or_default();
-                if account != environment.account_id.get_ref() {
-                    problems.push(format!(
-                        "AWS account is {account}, but environment {} is account {} (deploy.toml); check your credentials or --profile",
-                        self.names.env_name,
-                        environment.account_id.get_ref()
-                    ));
-                }
-                who(identity.arn().unwrap_or("unknown caller"))
-            }
-            Err(err) => {
-                problems.push(format!(
-                    "{:#}",
-                    Err::<(), _>(err)
-                        .aws_context(|| "asking STS who the credentials are".into())
-                        .unwrap_err()
-                ));
-                who("unknown caller")
-            }
-        };
+        let Caller { account, arn } = &self.caller;
+        if account != environment.account_id.get_ref() {
+            problems.push(format!(
+                "AWS account is {account}, but environment {} is account {} (deploy.toml); check your credentials or --profile",
+                self.names.env_name,
+                environment.account_id.get_ref()
+            ));
+        }
+        let who = who(arn);
         if let Some(branch) = &environment.branch {
             match self.repo.branch() {
                 Some(current) if &current == branch.get_ref() => {}

@@ -8,6 +8,7 @@ mod infra;
 mod local;
 mod metadata;
 mod plan;
+mod refusals;
 mod rollback;
 mod shallow;
 mod snapshots;

@@ -146,6 +146,35 @@ impl Repo {
         self.git.reference(name, id, true, "test").unwrap();
     }
 
+    /// A 4-digit prefix that two objects of the repository share (writing blobs until two
+    /// do): a revision git cannot resolve to one object.
+    pub fn ambiguous_prefix(&self) -> String {
+        let odb = self.git.odb().unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        odb.foreach(|id| {
+            seen.insert(id.to_string());
+            true
+        })
+        .unwrap();
+        let mut prefixes = std::collections::BTreeSet::new();
+        for id in &seen {
+            if !prefixes.insert(id[..4].to_owned()) {
+                return id[..4].to_owned();
+            }
+        }
+        for n in 0.. {
+            let id = self
+                .git
+                .blob(format!("filler {n}").as_bytes())
+                .unwrap()
+                .to_string();
+            if !prefixes.insert(id[..4].to_owned()) {
+                return id[..4].to_owned();
+            }
+        }
+        unreachable!()
+    }
+
     /// Checks out HEAD's commit detached from its branch.
     pub fn detach(&self) {
         let head = self.git.head().unwrap().peel_to_commit().unwrap().id();
