@@ -20,6 +20,7 @@ pub mod deploy;
 pub mod diag;
 pub mod exec;
 pub mod fingerprint;
+pub mod fuzzing;
 pub mod git;
 pub mod history;
 pub mod inputs;
