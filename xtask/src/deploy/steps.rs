@@ -240,11 +240,13 @@ pub fn plan(
     }
 }
 
-/// A service goes back unless it already runs the target image (same digest); with no
-/// image for the commit it stays in the plan without one, for the pre-flight to list.
-fn service_rollback(commit: &str, facts: &Facts<'_>) -> ServicePlan {
-    let target = facts.existing;
-    let already = target.is_some_and(|t| facts.live.digest.as_deref() == Some(&t.digest));
+/// A unit of a rollback: skipped when it already runs its target, else back to `commit`.
+fn back_unless(
+    already: bool,
+    commit: &str,
+    head: &UnitFingerprint,
+    live: &Option<String>,
+) -> UnitPlan {
     let reasons = if already {
         Vec::new()
     } else {
@@ -252,7 +254,15 @@ fn service_rollback(commit: &str, facts: &Facts<'_>) -> ServicePlan {
             commit: commit.to_owned(),
         }]
     };
-    let unit = UnitPlan::new(facts.head, facts.live.fingerprint.clone(), reasons);
+    UnitPlan::new(head, live.clone(), reasons)
+}
+
+/// A service goes back unless it already runs the target image (same digest); with no
+/// image for the commit it stays in the plan without one, for the pre-flight to list.
+fn service_rollback(commit: &str, facts: &Facts<'_>) -> ServicePlan {
+    let target = facts.existing;
+    let already = target.is_some_and(|t| facts.live.digest.as_deref() == Some(&t.digest));
+    let unit = back_unless(already, commit, facts.head, &facts.live.fingerprint);
     let image = (unit.action == Action::Deploy)
         .then(|| {
             target.map(|t| ImagePlan::Reuse {
@@ -274,14 +284,7 @@ fn service_rollback(commit: &str, facts: &Facts<'_>) -> ServicePlan {
 /// An app goes back unless the target release is already the live one.
 fn app_rollback(commit: &str, facts: &AppFacts<'_>) -> AppPlan {
     let already = facts.release.is_some() && facts.release == facts.live.release.as_deref();
-    let reasons = if already {
-        Vec::new()
-    } else {
-        vec![Reason::RollbackTo {
-            commit: commit.to_owned(),
-        }]
-    };
-    let unit = UnitPlan::new(facts.head, facts.live.fingerprint.clone(), reasons);
+    let unit = back_unless(already, commit, facts.head, &facts.live.fingerprint);
     let activate = (unit.action == Action::Deploy)
         .then(|| facts.release.map(str::to_owned))
         .flatten();

@@ -96,6 +96,34 @@ impl Project {
         Deployed::from(output)
     }
 
+    /// Adds environment `shared` to deploy.toml (with `extra` lines) and commits it: not
+    /// the local stack, so reached like AWS (through [`Project::aws_like_env`]), and
+    /// naming the local environment's cluster, state bucket and services.
+    pub fn add_shared_environment(&self, extra: &str) {
+        self.repo.append(
+            "deploy.toml",
+            &format!("\n[environments.shared]\naccount_id = \"000000000000\"\nregion = \"us-east-1\"\n{extra}cluster = \"{{project}}-local\"\nstate_bucket = \"{{project}}-local-deploy-state\"\n"),
+        );
+        for service in ["api", "worker"] {
+            self.repo.replace(
+                "deploy.toml",
+                &format!("[services.{service}]\n"),
+                &format!("[services.{service}]\necs_service = \"{{project}}-local-{{name}}\"\n"),
+            );
+        }
+        self.repo.commit("a shared environment");
+    }
+
+    /// The standard credential chain and `AWS_ENDPOINT_URL`, pointed at the local stack.
+    pub fn aws_like_env(&self) -> [(&str, &str); 4] {
+        [
+            ("AWS_ENDPOINT_URL", self.stack.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "000000000000"),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+    }
+
     /// `cargo xtask <args>` (any command, as given), waited for.
     pub fn run(&self, args: &[&str]) -> Deployed {
         Deployed::from(self.xtask(args).output().unwrap())
@@ -900,30 +928,20 @@ fn an_aws_environment_needs_yes_without_a_terminal_and_deploys_only_from_its_bra
     project.bootstrap();
     // An environment that is not the local stack, reached like AWS through the standard
     // credential chain and `AWS_ENDPOINT_URL`, naming the local environment's resources.
-    project.repo.append(
-        "deploy.toml",
-        "\n[environments.shared]\naccount_id = \"000000000000\"\nregion = \"us-east-1\"\nbranch = \"main\"\ncluster = \"{project}-local\"\nstate_bucket = \"{project}-local-deploy-state\"\n",
-    );
-    for service in ["api", "worker"] {
-        project.repo.replace(
-            "deploy.toml",
-            &format!("[services.{service}]\n"),
-            &format!("[services.{service}]\necs_service = \"{{project}}-local-{{name}}\"\n"),
-        );
-    }
-    project.repo.commit("a shared environment");
+    project.add_shared_environment("branch = \"main\"\n");
     let deploy = |args: &[&str]| {
-        let output = project
-            .command(&[&["--env", "shared", "--changed", "--format", "json"], args].concat())
-            .env("AWS_ENDPOINT_URL", &project.stack.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "000000000000")
-            .env("AWS_SECRET_ACCESS_KEY", "local")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        Deployed::from(output)
+        let mut command = project
+            .command(&[&["--env", "shared", "--changed", "--format", "json"], args].concat());
+        for (key, value) in project.aws_like_env() {
+            command.env(key, value);
+        }
+        Deployed::from(
+            command
+                .env_remove("AWS_PROFILE")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
     };
     let before = project.task_definition("api");
     // Its app buckets do not exist: reading their manifests is not an error, the

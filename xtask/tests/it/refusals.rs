@@ -597,24 +597,8 @@ fn a_held_lock() {
 #[test]
 fn no_terminal_and_no_yes_for_an_aws_environment() {
     let p = project();
-    p.repo.append(
-        "deploy.toml",
-        "\n[environments.shared]\naccount_id = \"000000000000\"\nregion = \"us-east-1\"\ncluster = \"{project}-local\"\nstate_bucket = \"{project}-local-deploy-state\"\n",
-    );
-    for service in ["api", "worker"] {
-        p.repo.replace(
-            "deploy.toml",
-            &format!("[services.{service}]\n"),
-            &format!("[services.{service}]\necs_service = \"{{project}}-local-{{name}}\"\n"),
-        );
-    }
-    p.repo.commit("an AWS-like environment");
-    let env = [
-        ("AWS_ENDPOINT_URL", p.stack.endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "000000000000"),
-        ("AWS_SECRET_ACCESS_KEY", "local"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-    ];
+    p.add_shared_environment("");
+    let env = p.aws_like_env();
     refuses(
         &p,
         &["deploy", "--env", "shared", "--changed", "--skip-spas"],

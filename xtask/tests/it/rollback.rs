@@ -32,20 +32,8 @@ impl Project {
 
     /// The release the app's manifest says is live.
     fn active_release(&self, app: &str) -> String {
-        let key = xtask::spa::manifest::key(app);
-        let out = self
-            .rt
-            .block_on(
-                self.aws
-                    .s3
-                    .get_object()
-                    .bucket(self.app_bucket(app))
-                    .key(key)
-                    .send(),
-            )
-            .unwrap();
-        let bytes = self.rt.block_on(out.body.collect()).unwrap().into_bytes();
-        let manifest: Value = serde_json::from_slice(&bytes).unwrap();
+        let manifest = self.served(app, &xtask::spa::manifest::key(app)).unwrap();
+        let manifest: Value = serde_json::from_str(&manifest.body).unwrap();
         manifest["active"].as_str().unwrap().to_owned()
     }
 
