@@ -556,6 +556,15 @@ impl Deploy<'_> {
                 .config
                 .app(&planned.unit.name)
                 .expect("planned apps are in deploy.toml");
+            if let Some(release) = &planned.activate {
+                self.report.step(
+                    Some(&app.name),
+                    "dry-run",
+                    crate::report::StepState::Done,
+                    format!("would make kept release {release} live again"),
+                );
+                continue;
+            }
             let built = exec::spa::build_app(&self.ctx.root, app, &plan.commit, &plan.env).await?;
             let bucket = crate::spa::Bucket {
                 aws: self.aws,

@@ -70,6 +70,21 @@ fn rollback_to_a_commit_puts_back_its_images_and_releases_with_no_build() {
     assert_ne!(project.images(), images_a);
     assert_ne!(project.active_release("portal"), portal_a);
     let page_b = project.served("portal", "index.html").unwrap().body;
+    let portal_b = project.active_release("portal");
+
+    let dry = project.rollback(&["--sha", &a[..10], "--dry-run"]);
+    dry.expect(0);
+    assert!(
+        dry.stdout.contains("would make kept release"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(
+        project.active_release("portal"),
+        portal_b,
+        "a dry run changes nothing"
+    );
+    assert_ne!(project.images(), images_a);
 
     let back = project.rollback(&["--sha", &a[..10]]);
     back.expect(0);
