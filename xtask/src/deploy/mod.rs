@@ -349,6 +349,18 @@ impl Deploy<'_> {
             Mode::Rollback(_) => rollback::known(self.aws, &bucket, &self.head.sha()).await?,
             Mode::Deploy(_) => rollback::Known::default(),
         };
+        let newer: Vec<&str> = (self.config.services.iter().map(|s| &s.name))
+            .chain(self.config.apps.iter().map(|a| &a.name))
+            .filter(|name| self.selected(name) && !self.exists_at_commit(name))
+            .map(String::as_str)
+            .collect();
+        if !newer.is_empty() {
+            self.report.info(format!(
+                "left alone: {} (not in deploy.toml at {})",
+                newer.join(", "),
+                self.head.short()
+            ));
+        }
         let services: Vec<_> = self
             .config
             .services

@@ -295,3 +295,29 @@ fn lock_status_and_release_show_and_break_a_lock_and_the_ledger_says_who() {
     project.run(&["lock", "release"]).expect(0);
     assert!(project.keys("deploy.lock").is_empty());
 }
+
+#[test]
+fn a_unit_the_commit_did_not_have_is_left_alone() {
+    let project = Project::new(Images::Shared);
+    let with_admin = project.repo.read("deploy.toml");
+    let start = with_admin.find("[apps.admin]").unwrap();
+    let end = with_admin.find("[apps.portal]").unwrap();
+    let without = format!("{}{}", &with_admin[..start], &with_admin[end..]);
+    project.repo.write("deploy.toml", &without);
+    let a = project.repo.commit("no admin app yet");
+    project.deploy(&["--changed"]).expect(0);
+    project.repo.write("deploy.toml", &with_admin);
+    project.repo.commit("the admin app");
+    project.deploy(&["--changed"]).expect(0);
+    let admin = project.active_release("admin");
+
+    let back = project.rollback(&["--sha", &a]);
+    back.expect(0);
+    assert!(
+        back.all_output()
+            .contains("left alone: admin (not in deploy.toml at"),
+        "{}",
+        back.all_output()
+    );
+    assert_eq!(project.active_release("admin"), admin);
+}
