@@ -219,7 +219,11 @@ fn a_release_profile_change_deploys_every_rust_service() {
 #[test]
 fn a_dev_profile_change_or_a_new_member_line_deploys_nothing() {
     let (_, plan) = plan_after(|r| {
-        r.append("Cargo.toml", "\n[profile.dev]\ndebug = 0\n");
+        r.replace(
+            "Cargo.toml",
+            "[profile.dev]\ndebug = \"line-tables-only\"",
+            "[profile.dev]\ndebug = 0",
+        );
         r.replace(
             "Cargo.toml",
             "members = [\"xtask\", \"services/*\", \"crates/*\"]",
