@@ -11,6 +11,10 @@ seconds="${1:-60}"
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 
+# The fuzzed xtask links the crate versions CI tests: start from the workspace's lock
+# (cargo adds libFuzzer's crates and drops what the targets do not use).
+cp Cargo.lock fuzz/Cargo.lock
+
 # Seeds: the real deploy.toml, and every migration as "name\nsql".
 mkdir -p fuzz/corpus/deploy_toml fuzz/corpus/migration
 cp deploy.toml fuzz/corpus/deploy_toml/deploy.toml
