@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// Bump the leading number whenever a cached shape, or how a cached value is computed
 /// (a crate's content digest, its build view), changes.
-const FORMAT: &str = concat!("1-", env!("CARGO_PKG_VERSION"));
+const FORMAT: &str = concat!("2-", env!("CARGO_PKG_VERSION"));
 
 /// Entries unused for this many runs that wrote the file are dropped.
 const KEEP_RUNS: u64 = 30;

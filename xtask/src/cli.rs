@@ -256,6 +256,19 @@ pub enum BenchCommand {
     Build(BenchBuildArgs),
     /// Time shipping an app against `aws s3 sync` on the local stack.
     Spa(BenchSpaArgs),
+    /// Check random manifest edits against Cargo's own resolution: every change of what
+    /// `cargo tree` reports for a service must change its fingerprint.
+    Features(BenchFeaturesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchFeaturesArgs {
+    /// Random edits to make (each one a commit checked with `cargo tree`).
+    #[arg(long, default_value_t = 500)]
+    pub cases: usize,
+    /// Seed of the edits; the same seed makes the same edits.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

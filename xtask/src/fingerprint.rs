@@ -21,7 +21,7 @@ use std::fmt;
 
 /// Version of the manifest format; bump it when the meaning of an input changes, so that
 /// every fingerprint changes with it.
-pub const SCHEME: u32 = 1;
+pub const SCHEME: u32 = 2;
 
 /// The id recorded for an input that does not exist at the commit.
 const ABSENT: &str = "absent";
@@ -87,6 +87,8 @@ pub struct Input {
     pub via: Option<String>,
     /// The repository paths that belong to this input.
     pub scope: Scope,
+    /// How the input was read, for `explain` (a crate's inherited dependencies); not hashed.
+    pub notes: Vec<String>,
 }
 
 /// The inputs of one unit at one commit, keyed, and their hash.
@@ -328,6 +330,7 @@ impl Builder<'_> {
                 summary,
                 via: None,
                 scope,
+                notes: Vec::new(),
             },
         });
         (self.table.len() - 1, None)
@@ -352,10 +355,12 @@ impl Builder<'_> {
         let key = InputKey::Crate {
             name: krate.name.clone(),
         };
-        self.shared(key, |_| {
+        let slot = self.shared(key, |_| {
             let id = format!("{} {}", krate.path, krate.content);
             Ok((id, krate.path.clone(), Scope::of_crate(krate)))
-        })
+        })?;
+        self.table[slot.0].input.notes.clone_from(&krate.notes);
+        Ok(slot)
     }
 
     /// A lockfile package: its exact identity and the versions its dependencies resolved
@@ -504,6 +509,7 @@ mod tests {
             summary: String::new(),
             via: None,
             scope: Scope::None,
+            notes: Vec::new(),
         };
         let (a, b) = (
             InputKey::Crate { name: "a".into() },

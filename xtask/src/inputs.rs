@@ -18,6 +18,17 @@ pub const RELEASE_PROFILE: &str = "release";
 /// The target the host build compiles Rust services for: static binaries for `FROM scratch`.
 pub const RUST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
+/// The flags the host build compiles [`RUST_TARGET`] with (static glibc, for `FROM
+/// scratch` images), and the environment variable that gives them to Cargo for that target
+/// only (build scripts and proc macros build for the host without them).
+pub fn rust_target_flags() -> (String, &'static str) {
+    let variable = format!(
+        "CARGO_TARGET_{}_RUSTFLAGS",
+        RUST_TARGET.to_uppercase().replace('-', "_")
+    );
+    (variable, "-C target-feature=+crt-static")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UnitKind {

@@ -32,6 +32,7 @@ pub mod lockfile;
 pub mod model;
 pub mod owners;
 pub mod plan;
+pub mod platform;
 pub mod render;
 pub mod report;
 pub mod session;

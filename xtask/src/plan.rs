@@ -559,6 +559,7 @@ mod tests {
             summary: summary.into(),
             via: None,
             scope,
+            notes: Vec::new(),
         }
     }
 

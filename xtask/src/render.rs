@@ -172,6 +172,23 @@ pub fn explain_text(e: &Explanation<'_>) -> String {
     if let Some(recipe) = e.head.inputs.get(&InputKey::Recipe) {
         out.push_str(&format!("\nrecipe: {}\n", recipe.summary));
     }
+    let notes: Vec<String> = e
+        .head
+        .inputs
+        .iter()
+        .flat_map(|(key, input)| {
+            input
+                .notes
+                .iter()
+                .map(move |note| format!("  {key}: {note}"))
+        })
+        .collect();
+    if !notes.is_empty() {
+        out.push_str(&format!(
+            "\nhow manifests were read (as Cargo reads them):\n{}\n",
+            notes.join("\n")
+        ));
+    }
     if let Some(base) = e.base {
         let gone: Vec<String> = base
             .inputs
@@ -203,6 +220,8 @@ pub fn explain_json(e: &Explanation<'_>) -> String {
         summary: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         via: Option<&'a str>,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        notes: &'a [String],
     }
     let inputs: Vec<InputJson<'_>> = e
         .head
@@ -213,6 +232,7 @@ pub fn explain_json(e: &Explanation<'_>) -> String {
             id: &input.id,
             summary: &input.summary,
             via: input.via.as_deref(),
+            notes: &input.notes,
         })
         .collect();
     to_json(&serde_json::json!({

@@ -10,6 +10,7 @@ use crate::config::join;
 use crate::diag::usage;
 use crate::git::{Entry, EntryKind, Source};
 use crate::lockfile::Lockfile;
+use crate::platform::Platform;
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -55,11 +56,15 @@ pub struct Crate {
     /// Its folder, relative to the repository root.
     pub path: String,
     pub deps: Vec<Dep>,
-    /// SHA-256 of the manifest as a build sees it: dev-dependencies and test targets
-    /// removed, `workspace = true` inheritance resolved.
+    /// SHA-256 of the manifest as a build sees it: dev-dependencies, test targets and
+    /// `[target.*]` tables of other platforms removed, `workspace = true` inheritance
+    /// resolved as Cargo resolves it.
     pub manifest_digest: String,
     /// Top-level folders of the crate that are not build inputs (see [`NON_BUILD_DIRS`]).
     pub skipped_dirs: Vec<String>,
+    /// How the build view was derived, for `explain`: each inherited dependency with the
+    /// features it gets, and each `[target.*]` table left out for the build target.
+    pub notes: Vec<String>,
     /// SHA-256 of the folder as a build reads it: its top-level git entries except the
     /// skipped folders and the raw manifest, plus [`Crate::manifest_digest`]. Empty when
     /// read from the working tree, which has no object ids.
@@ -390,12 +395,13 @@ fn load_crate(
     Ok(Some(krate))
 }
 
-/// What identifies a crate's parse: its folder's tree id, the values it can inherit, and
-/// the folder itself (relative path dependencies). `None` without object ids.
+/// What identifies a crate's parse: its folder's tree id, the values it can inherit, the
+/// folder itself (relative path dependencies) and the build target (`[target.*]` tables). `None` without object ids.
 fn crate_key(source: &dyn Source, root: &Root, dir: &str) -> Result<Option<String>> {
-    Ok(source
-        .object_id(dir)?
-        .map(|tree| format!("{tree} {} {dir}", root.inherit_digest)))
+    Ok(source.object_id(dir)?.map(|tree| {
+        let triple = Platform::host_build().triple();
+        format!("{tree} {} {dir} {triple}", root.inherit_digest)
+    }))
 }
 
 fn read_crate(source: &dyn Source, root: &Root, dir: &str) -> Result<Option<Crate>> {
@@ -439,19 +445,52 @@ fn parse_crate(mut table: Table, dir: &str, root: &Root) -> Result<Crate> {
         .and_then(Value::as_str)
         .ok_or_else(|| anyhow!("has no `package.name`"))?
         .to_owned();
-    let deps = declared_deps(&table, dir, root)?;
     let skipped_dirs = NON_BUILD_DIRS
         .into_iter()
         .filter(|folder| !target_paths(&table).any(|p| p.starts_with(&format!("{folder}/"))))
         .map(str::to_owned)
         .collect();
-    build_view(&mut table, root);
+    let platform = Platform::host_build();
+    let inactive = inactive_targets(&table, &platform)?;
+    let mut notes = Vec::new();
+    let mut deps = Vec::new();
+    visit_dep_tables(&mut table, &mut |target, kind, section| {
+        let active = target.is_none_or(|spec| !inactive.iter().any(|i| i == spec));
+        // Dev-dependencies never reach an image, but their path crates must still be
+        // crates; a build table for another platform is no input at all.
+        if !active && kind != DepKind::Dev {
+            return Ok(());
+        }
+        for (key, spec) in section.iter_mut() {
+            let base = if is_inherited(spec) {
+                let (merged, note) = inherit_dep(key, spec, root)?;
+                if kind != DepKind::Dev {
+                    notes.push(note);
+                }
+                *spec = merged;
+                ""
+            } else {
+                dir
+            };
+            canonical_dep(spec);
+            deps.push(declared_dep(key, spec, kind, base)?);
+        }
+        Ok(())
+    })?;
+    notes.extend(inactive.iter().map(|spec| {
+        format!(
+            "[target.'{spec}'] is left out: it cannot apply to {}",
+            platform.triple()
+        )
+    }));
+    build_view(&mut table, root, &inactive);
     Ok(Crate {
         name,
         path: dir.to_owned(),
         deps,
         manifest_digest: hex(&Sha256::digest(canonical(&Value::Table(table)))),
         skipped_dirs,
+        notes,
         content: String::new(),
     })
 }
@@ -472,71 +511,198 @@ fn target_paths(table: &Table) -> impl Iterator<Item = &str> {
         .filter_map(Value::as_str)
 }
 
-/// Every dependency table of a manifest with its kind: top level and per target.
-fn dep_tables(table: &Table) -> Vec<(&Table, DepKind)> {
-    const SECTIONS: [(&str, DepKind); 5] = [
-        ("dependencies", DepKind::Normal),
-        ("build-dependencies", DepKind::Build),
-        ("build_dependencies", DepKind::Build),
-        ("dev-dependencies", DepKind::Dev),
-        ("dev_dependencies", DepKind::Dev),
-    ];
-    let targets = table
+/// What a dependency section of a manifest declares, by its key (both spellings Cargo
+/// accepts).
+fn section_kind(key: &str) -> Option<DepKind> {
+    match key {
+        "dependencies" => Some(DepKind::Normal),
+        "build-dependencies" | "build_dependencies" => Some(DepKind::Build),
+        "dev-dependencies" | "dev_dependencies" => Some(DepKind::Dev),
+        _ => None,
+    }
+}
+
+type DepTableVisitor<'v> = dyn FnMut(Option<&str>, DepKind, &mut Table) -> Result<()> + 'v;
+
+/// Calls `visit` with every dependency table of a manifest, its kind and, for a
+/// `[target.<spec>.*]` table, the platform spec: the top level first, then each target.
+fn visit_dep_tables(table: &mut Table, visit: &mut DepTableVisitor<'_>) -> Result<()> {
+    visit_sections(None, table, visit)?;
+    if let Some(targets) = table.get_mut("target").and_then(Value::as_table_mut) {
+        for (spec, target) in targets.iter_mut() {
+            if let Some(target) = target.as_table_mut() {
+                visit_sections(Some(spec), target, visit)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn visit_sections(
+    target: Option<&str>,
+    table: &mut Table,
+    visit: &mut DepTableVisitor<'_>,
+) -> Result<()> {
+    for (key, section) in table.iter_mut() {
+        if let (Some(kind), Some(section)) = (section_kind(key), section.as_table_mut()) {
+            visit(target, kind, section)?;
+        }
+    }
+    Ok(())
+}
+
+/// The `[target.<spec>]` tables that cannot apply to `platform`.
+fn inactive_targets(table: &Table, platform: &Platform) -> Result<Vec<String>> {
+    let mut inactive = Vec::new();
+    for spec in table
         .get("target")
         .and_then(Value::as_table)
         .into_iter()
-        .flat_map(Table::values)
-        .filter_map(Value::as_table);
-    std::iter::once(table)
-        .chain(targets)
-        .flat_map(|t| {
-            SECTIONS
-                .iter()
-                .filter_map(move |(key, kind)| Some((t.get(*key)?.as_table()?, *kind)))
-        })
-        .collect()
-}
-
-fn declared_deps(table: &Table, dir: &str, root: &Root) -> Result<Vec<Dep>> {
-    let mut deps = Vec::new();
-    for (section, kind) in dep_tables(table) {
-        for (key, spec) in section {
-            let (spec, base) = if spec.get("workspace").and_then(Value::as_bool) == Some(true) {
-                let inherited = root.dependencies.get(key).ok_or_else(|| {
-                    anyhow!("`{key}` says `workspace = true` but [workspace.dependencies] has no `{key}`")
-                })?;
-                (inherited, "")
-            } else {
-                (spec, dir)
-            };
-            let package = spec
-                .get("package")
-                .and_then(Value::as_str)
-                .unwrap_or(key)
-                .to_owned();
-            let path = match spec.get("path").and_then(Value::as_str) {
-                Some(path) => Some(
-                    normalize(base, path).with_context(|| format!("path of dependency `{key}`"))?,
-                ),
-                None => None,
-            };
-            deps.push(Dep {
-                package,
-                kind,
-                path,
-            });
+        .flat_map(Table::keys)
+    {
+        if !platform.may_apply(spec)? {
+            inactive.push(spec.clone());
         }
     }
-    Ok(deps)
+    Ok(inactive)
 }
 
-/// Rewrites a member manifest as its build sees it: without test-only sections, with
-/// `workspace = true` values replaced by what they inherit.
-fn build_view(table: &mut Table, root: &Root) {
+/// One declared dependency, from its (resolved) spec. `base` is the folder its `path` is
+/// relative to: the crate's, or the root for an inherited one.
+fn declared_dep(key: &str, spec: &Value, kind: DepKind, base: &str) -> Result<Dep> {
+    let package = spec
+        .get("package")
+        .and_then(Value::as_str)
+        .unwrap_or(key)
+        .to_owned();
+    let path = match spec.get("path").and_then(Value::as_str) {
+        Some(path) => {
+            Some(normalize(base, path).with_context(|| format!("path of dependency `{key}`"))?)
+        }
+        None => None,
+    };
+    Ok(Dep {
+        package,
+        kind,
+        path,
+    })
+}
+
+/// A `workspace = true` dependency as Cargo resolves it (cargo's
+/// `inner_dependency_inherit_with`): the `[workspace.dependencies]` entry, with the
+/// member's `features` added to the entry's, the member's `optional` and `public`, and
+/// `default-features = true` from the member only where the entry turns them off (a
+/// member's `false` beside an entry's default is ignored, and refused in edition 2024).
+/// Version, source and `package` come from the entry; any other key the member writes
+/// is ignored, as Cargo ignores it. Returns the resolved spec and a line for `explain`.
+fn inherit_dep(key: &str, member: &Value, root: &Root) -> Result<(Value, String)> {
+    let entry = root.dependencies.get(key).ok_or_else(|| {
+        anyhow!("`{key}` says `workspace = true` but [workspace.dependencies] has no `{key}`")
+    })?;
+    let mut merged = match entry {
+        Value::Table(table) => table.clone(),
+        version => Table::from_iter([("version".to_owned(), version.clone())]),
+    };
+    let entry_defaults = take_default_features(&mut merged);
+    let member_defaults = member.as_table().and_then(default_features);
+    if let Some(defaults) = match (member_defaults, entry_defaults) {
+        (Some(true), Some(false)) => Some(true),
+        (_, entry) => entry,
+    } {
+        merged.insert("default-features".to_owned(), Value::Boolean(defaults));
+    }
+    let features = |table: Option<&Table>| -> Vec<String> {
+        table
+            .and_then(|t| t.get("features"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    let (from_entry, from_member) = (features(entry.as_table()), features(member.as_table()));
+    merged.remove("features");
+    if !from_entry.is_empty() || !from_member.is_empty() {
+        let all = from_entry.iter().chain(&from_member).cloned();
+        merged.insert(
+            "features".to_owned(),
+            Value::Array(all.map(Value::String).collect()),
+        );
+    }
+    for own in ["optional", "public"] {
+        merged.remove(own);
+        if let Some(value) = member.get(own) {
+            merged.insert(own.to_owned(), value.clone());
+        }
+    }
+    let mut note = format!("inherits `{key}` from [workspace.dependencies]");
+    match (from_entry.is_empty(), from_member.is_empty()) {
+        (true, true) => {}
+        (false, true) => note.push_str(&format!(": features {}", from_entry.join(", "))),
+        (true, false) => note.push_str(&format!(": own features {}", from_member.join(", "))),
+        (false, false) => note.push_str(&format!(
+            ": features {} (workspace) + {} (own)",
+            from_entry.join(", "),
+            from_member.join(", ")
+        )),
+    }
+    if merged.get("default-features").and_then(Value::as_bool) == Some(false) {
+        note.push_str(", no default features");
+    }
+    if member.get("optional").and_then(Value::as_bool) == Some(true) {
+        note.push_str(", optional");
+    }
+    Ok((Value::Table(merged), note))
+}
+
+/// `default-features` of a dependency table, in either spelling Cargo accepts.
+fn default_features(table: &Table) -> Option<bool> {
+    table
+        .get("default-features")
+        .or_else(|| table.get("default_features"))
+        .and_then(Value::as_bool)
+}
+
+/// Removes both spellings of `default-features`, returning the value.
+fn take_default_features(table: &mut Table) -> Option<bool> {
+    let value = default_features(table);
+    table.remove("default-features");
+    table.remove("default_features");
+    value
+}
+
+/// One spelling per meaning: `dep = "1"` is `dep = { version = "1" }`, and features are a
+/// set (sorted, deduplicated), so neither spelling nor order is an input.
+fn canonical_dep(spec: &mut Value) {
+    if let Value::String(version) = spec {
+        let version = Value::String(std::mem::take(version));
+        *spec = Value::Table(Table::from_iter([("version".to_owned(), version)]));
+    }
+    let Some(features) = spec.get_mut("features").and_then(Value::as_array_mut) else {
+        return;
+    };
+    let mut names: Vec<String> = features
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    *features = names.into_iter().map(Value::String).collect();
+}
+
+/// Rewrites a member manifest as its build sees it: without test-only sections and
+/// target tables that cannot apply, with inherited `[package]` values and lints resolved
+/// (dependencies were resolved where they were declared).
+fn build_view(table: &mut Table, root: &Root, inactive: &[String]) {
     for key in NON_BUILD_KEYS {
         table.remove(key);
     }
     if let Some(targets) = table.get_mut("target").and_then(Value::as_table_mut) {
+        for spec in inactive {
+            targets.remove(spec);
+        }
         for (_, target) in targets.iter_mut() {
             let Some(target) = target.as_table_mut() else {
                 continue;
@@ -544,6 +710,11 @@ fn build_view(table: &mut Table, root: &Root) {
             for key in NON_BUILD_KEYS {
                 target.remove(key);
             }
+        }
+        // With nothing left for this platform, the manifest reads as one without them.
+        targets.retain(|_, target| !target.as_table().is_some_and(Table::is_empty));
+        if targets.is_empty() {
+            table.remove("target");
         }
     }
     if let Some(package) = table.get_mut("package").and_then(Value::as_table_mut) {
@@ -558,39 +729,6 @@ fn build_view(table: &mut Table, root: &Root) {
     if table.get("lints").is_some_and(is_inherited) {
         if let Some(lints) = &root.lints {
             table.insert("lints".to_owned(), lints.clone());
-        }
-    }
-    inherit_deps(table, root);
-    if let Some(targets) = table.get_mut("target").and_then(Value::as_table_mut) {
-        for (_, target) in targets.iter_mut() {
-            let Some(target) = target.as_table_mut() else {
-                continue;
-            };
-            inherit_deps(target, root);
-        }
-    }
-}
-
-fn inherit_deps(table: &mut Table, root: &Root) {
-    for section in ["dependencies", "build-dependencies", "build_dependencies"] {
-        let Some(deps) = table.get_mut(section).and_then(Value::as_table_mut) else {
-            continue;
-        };
-        for (key, spec) in deps.iter_mut() {
-            if !is_inherited(spec) {
-                continue;
-            }
-            let mut merged = match root.dependencies.get(key) {
-                Some(Value::Table(t)) => t.clone(),
-                Some(version) => Table::from_iter([("version".to_owned(), version.clone())]),
-                None => continue,
-            };
-            if let Some(local) = spec.as_table() {
-                for (k, v) in local.iter().filter(|(k, _)| k.as_str() != "workspace") {
-                    merged.insert(k.clone(), v.clone());
-                }
-            }
-            *spec = Value::Table(merged);
         }
     }
 }
@@ -691,6 +829,8 @@ members = ["a"]
 edition = "2021"
 [workspace.dependencies]
 serde = { version = "1", features = ["derive"] }
+time = { version = "0.3", default-features = false, features = ["macros"] }
+log = "0.4"
 "#
         .parse()
         .unwrap();
@@ -720,6 +860,95 @@ serde = { version = "1", features = ["derive"] }
             "[package]\nname = \"a\"\nedition.workspace = true\n[dependencies]\nserde.workspace = true\n";
         let spelled = "[package]\nname = \"a\"\nedition = \"2021\"\n[dependencies]\nserde = { version = \"1\", features = [\"derive\"] }\n";
         assert_eq!(digest(inherited), digest(spelled));
+    }
+
+    fn member(deps: &str) -> String {
+        format!("[package]\nname = \"a\"\n[dependencies]\n{deps}\n")
+    }
+
+    #[test]
+    fn member_features_are_added_to_the_workspace_entrys() {
+        let inherited = member("serde = { workspace = true, features = [\"rc\"] }");
+        let spelled = member("serde = { version = \"1\", features = [\"rc\", \"derive\"] }");
+        assert_eq!(digest(&inherited), digest(&spelled));
+        assert_ne!(
+            digest(&inherited),
+            digest(&member("serde.workspace = true"))
+        );
+        let krate = parse_crate(inherited.parse().unwrap(), "a", &root()).unwrap();
+        assert_eq!(
+            krate.notes,
+            ["inherits `serde` from [workspace.dependencies]: features derive (workspace) + rc (own)"]
+        );
+    }
+
+    #[test]
+    fn default_features_follow_cargos_rules() {
+        let spelled = |defaults: &str| {
+            digest(&member(&format!(
+                "time = {{ version = \"0.3\", default-features = {defaults}, features = [\"macros\"] }}"
+            )))
+        };
+        // The entry turns them off: a member may turn them back on.
+        assert_eq!(
+            digest(&member(
+                "time = { workspace = true, default-features = true }"
+            )),
+            spelled("true")
+        );
+        assert_eq!(digest(&member("time.workspace = true")), spelled("false"));
+        // The entry keeps them: a member's `false` is ignored.
+        assert_eq!(
+            digest(&member(
+                "log = { workspace = true, default-features = false }"
+            )),
+            digest(&member("log = \"0.4\""))
+        );
+    }
+
+    #[test]
+    fn keys_cargo_ignores_beside_workspace_true_change_nothing() {
+        assert_eq!(
+            digest(&member(
+                "log = { workspace = true, version = \"9\", path = \"x\" }"
+            )),
+            digest(&member("log.workspace = true"))
+        );
+        assert_ne!(
+            digest(&member("log = { workspace = true, optional = true }")),
+            digest(&member("log.workspace = true"))
+        );
+    }
+
+    #[test]
+    fn tables_for_other_platforms_are_no_input() {
+        let base = member("log = \"0.4\"");
+        let windows = format!("{base}[target.'cfg(windows)'.dependencies]\nwinapi = \"0.3\"\n");
+        let linux = format!("{base}[target.'cfg(unix)'.dependencies]\nlibc = \"0.2\"\n");
+        assert_eq!(digest(&base), digest(&windows));
+        assert_ne!(digest(&base), digest(&linux));
+        let krate = parse_crate(windows.parse().unwrap(), "a", &root()).unwrap();
+        assert!(
+            krate.deps.iter().all(|d| d.package != "winapi"),
+            "{:?}",
+            krate.deps
+        );
+        assert_eq!(
+            krate.notes,
+            ["[target.'cfg(windows)'] is left out: it cannot apply to x86_64-unknown-linux-gnu"]
+        );
+    }
+
+    #[test]
+    fn feature_order_is_no_input() {
+        assert_eq!(
+            digest(&member(
+                "serde = { version = \"1\", features = [\"a\", \"b\"] }"
+            )),
+            digest(&member(
+                "serde = { version = \"1\", features = [\"b\", \"a\", \"b\"] }"
+            ))
+        );
     }
 
     #[test]

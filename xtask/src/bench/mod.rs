@@ -4,10 +4,11 @@
 
 mod build;
 mod deploy;
+pub mod features;
 mod spa;
 mod synth;
 
-use crate::cli::{BenchCommand, BenchPlanArgs};
+use crate::cli::{BenchCommand, BenchFeaturesArgs, BenchPlanArgs};
 use crate::context::Context;
 use anyhow::{bail, Context as _, Result};
 use std::collections::BTreeSet;
@@ -21,7 +22,43 @@ pub fn run(ctx: &Context, command: &BenchCommand) -> Result<()> {
         BenchCommand::Deploy(args) => deploy::run(ctx, args),
         BenchCommand::Build(args) => build::run(ctx, args),
         BenchCommand::Spa(args) => spa::run(ctx, args),
+        BenchCommand::Features(args) => features_property(ctx, args),
     }
+}
+
+/// Runs the feature property in a fresh folder under `target/bench` and prints its tally.
+fn features_property(ctx: &Context, args: &BenchFeaturesArgs) -> Result<()> {
+    let dir = ctx
+        .root
+        .join(format!("target/bench/features-seed{}", args.seed));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let started = Instant::now();
+    let report = features::run_property(&dir, args.cases, args.seed)?;
+    println!(
+        "{} edits accepted by Cargo, {} refused (invalid manifests), in {:.0}s ({})",
+        report.accepted,
+        report.refused,
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    println!("\n| per service and edit | count |\n|---|---|");
+    for verdict in ["deploy", "unchanged", "extra", "missed"] {
+        println!("| {verdict} | {} |", report.count(verdict));
+    }
+    for miss in &report.misses {
+        println!(
+            "\nmissed {} after `{}`:\n  {}",
+            miss.service,
+            miss.edit,
+            miss.cargo_diff.join("\n  ")
+        );
+    }
+    if !report.misses.is_empty() {
+        bail!("{} missed deploys", report.misses.len());
+    }
+    Ok(())
 }
 
 /// One timed run of a whole process: wall time and peak resident memory.

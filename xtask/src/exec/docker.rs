@@ -9,7 +9,7 @@ use super::Executor;
 use crate::aws::AwsContext as _;
 use crate::config::ServiceKind;
 use crate::diag::{fail, Exit};
-use crate::inputs::RUST_TARGET;
+use crate::inputs::{rust_target_flags, RUST_TARGET};
 use crate::live::{COMMIT_TAG, FINGERPRINT_TAG};
 use anyhow::{Context as _, Result};
 use backon::{ExponentialBuilder, Retryable as _};
@@ -135,13 +135,7 @@ pub fn cargo_build(root: &std::path::Path, packages: &[&str]) -> std::process::C
         .args(["build", "--release", "--locked", "--target", RUST_TARGET])
         .arg("--message-format=json-render-diagnostics")
         // Static glibc binaries run in `FROM scratch` images.
-        .env(
-            format!(
-                "CARGO_TARGET_{}_RUSTFLAGS",
-                RUST_TARGET.to_uppercase().replace('-', "_")
-            ),
-            "-C target-feature=+crt-static",
-        )
+        .env(rust_target_flags().0, rust_target_flags().1)
         .stdin(Stdio::null());
     for package in packages {
         cargo.args(["--package", package]);

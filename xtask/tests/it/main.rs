@@ -4,6 +4,7 @@ mod cache;
 mod check;
 mod deploy;
 mod errors;
+mod features;
 mod infra;
 mod local;
 mod metadata;
