@@ -76,6 +76,46 @@ impl fmt::Display for InputKey {
     }
 }
 
+/// The content id of a lockfile package: its source, checksum and the exact versions its
+/// dependencies resolved to, written `source checksum [a@1.0.0,b@2.1.0]` (no field holds a
+/// space). Parsed back to say which of them changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageId {
+    pub source: String,
+    pub checksum: String,
+    /// `name@version`, sorted.
+    pub deps: Vec<String>,
+}
+
+impl fmt::Display for PackageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} [{}]",
+            self.source,
+            self.checksum,
+            self.deps.join(",")
+        )
+    }
+}
+
+impl PackageId {
+    pub fn parse(id: &str) -> Option<PackageId> {
+        let (source, rest) = id.split_once(' ')?;
+        let (checksum, deps) = rest.split_once(' ')?;
+        let deps = deps.strip_prefix('[')?.strip_suffix(']')?;
+        Some(PackageId {
+            source: source.to_owned(),
+            checksum: checksum.to_owned(),
+            deps: deps
+                .split(',')
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+}
+
 /// One line of a manifest.
 #[derive(Debug, Clone)]
 pub struct Input {
@@ -389,13 +429,12 @@ impl Builder<'_> {
                 .map(|&d| format!("{}@{}", lock.packages[d].name, lock.packages[d].version))
                 .collect();
             deps.sort_unstable();
-            let source = package.source.as_deref().unwrap_or("-");
-            let id = format!(
-                "{source} {} [{}]",
-                package.checksum.as_deref().unwrap_or("-"),
-                deps.join(",")
-            );
-            Ok((id, version, Scope::None))
+            let id = PackageId {
+                source: package.source.clone().unwrap_or_else(|| "-".into()),
+                checksum: package.checksum.clone().unwrap_or_else(|| "-".into()),
+                deps,
+            };
+            Ok((id.to_string(), version, Scope::None))
         })?;
         Ok(entry)
     }

@@ -5,7 +5,7 @@
 //! the reasons come from comparing manifests input by input, and name changed files where
 //! the tree diff is known.
 
-use crate::fingerprint::{Input, InputKey, Manifest, UnitFingerprint};
+use crate::fingerprint::{Input, InputKey, Manifest, PackageId, UnitFingerprint};
 use crate::git::{Change, ChangeKind, ChangeSet};
 use crate::inputs::UnitKind;
 use serde::{Serialize, Serializer};
@@ -106,6 +106,23 @@ pub enum Reason {
         to: String,
         via: String,
     },
+    /// Same version, another source or checksum (a registry or git source swapped).
+    PackageSourceChanged {
+        package: String,
+        version: String,
+        from: String,
+        to: String,
+        via: String,
+    },
+    /// Same version and source, but its dependencies resolved to other packages.
+    PackageDependenciesChanged {
+        package: String,
+        version: String,
+        /// `name@version` entries the lockfile now lists for it, and those it no longer does.
+        added: Vec<String>,
+        removed: Vec<String>,
+        via: String,
+    },
     PackageAdded {
         package: String,
         version: String,
@@ -160,6 +177,8 @@ impl Reason {
             | Reason::CrateAdded { .. }
             | Reason::CrateRemoved { .. } => 5,
             Reason::PackageChanged { .. }
+            | Reason::PackageSourceChanged { .. }
+            | Reason::PackageDependenciesChanged { .. }
             | Reason::PackageAdded { .. }
             | Reason::PackageRemoved { .. } => 6,
             Reason::CargoSettingChanged { .. } => 7,
@@ -214,13 +233,30 @@ impl fmt::Display for Reason {
             Reason::CrateRemoved { krate } => {
                 write!(f, "no longer depends on workspace crate `{krate}`")
             }
-            Reason::PackageChanged {
+            Reason::PackageSourceChanged {
                 package,
+                version,
                 from,
                 to,
                 via,
-            } if from == to => {
-                write!(f, "`{package}` {to} source or checksum changed, via {via}")
+            } => write!(f, "`{package}` {version} {from} → {to} via {via}"),
+            Reason::PackageDependenciesChanged {
+                package,
+                version,
+                added,
+                removed,
+                via,
+            } => {
+                let changes: Vec<String> = removed
+                    .iter()
+                    .map(|d| format!("-{d}"))
+                    .chain(added.iter().map(|d| format!("+{d}")))
+                    .collect();
+                write!(
+                    f,
+                    "`{package}` {version} dependencies changed ({}) via {via}",
+                    changes.join(", ")
+                )
             }
             Reason::PackageChanged {
                 package,
@@ -431,11 +467,9 @@ pub fn reasons(base: &Manifest, head: &Manifest, changes: &ChangeSet) -> Vec<Rea
             }
         }
     }
-    reasons.extend(
-        packages
-            .into_iter()
-            .map(|name| package_reason(name, base, head)),
-    );
+    for name in packages {
+        package_reasons(name, base, head, &mut reasons);
+    }
     // A Dockerfile inside the unit's folder changes as one of its files: say what it is.
     for reason in &mut reasons {
         if let Reason::FileChanged { path, change, .. } = reason {
@@ -511,40 +545,100 @@ fn crate_reasons(
     }
 }
 
-/// One reason per package name: its versions before and after (a lockfile may hold
-/// several versions of one name), and the crate through which the build uses it.
-fn package_reason(name: &str, base: &Manifest, head: &Manifest) -> Reason {
-    let versions = |manifest: &Manifest| -> (Vec<String>, Option<String>) {
-        let found: Vec<&Input> = manifest
-            .inputs
-            .iter()
-            .filter(|(key, _)| matches!(key, InputKey::Package { name: n, .. } if n == name))
-            .map(|(_, input)| input)
-            .collect();
-        let via = found.iter().find_map(|i| i.via.clone());
-        (found.iter().map(|i| i.summary.clone()).collect(), via)
-    };
-    let ((old, old_via), (new, new_via)) = (versions(base), versions(head));
+/// The reasons of one package name: its versions before and after (a lockfile may hold
+/// several versions of one name), and the crate through which the build uses it. When the
+/// versions are the same, what changed in each one: its source or checksum, or the
+/// packages its dependencies resolved to.
+fn package_reasons(name: &str, base: &Manifest, head: &Manifest, reasons: &mut Vec<Reason>) {
+    let ((old, old_via), (new, new_via)) = (versions(base, name), versions(head, name));
+    let listed =
+        |inputs: &[&Input]| -> Vec<String> { inputs.iter().map(|i| i.summary.clone()).collect() };
+    let (old_versions, new_versions) = (listed(&old), listed(&new));
     let package = name.to_owned();
     let via = new_via.or(old_via).unwrap_or_default();
-    match (old.is_empty(), new.is_empty()) {
+    let reason = match (old.is_empty(), new.is_empty()) {
         (true, _) => Reason::PackageAdded {
             package,
-            version: new.join(", "),
+            version: new_versions.join(", "),
             via,
         },
         (_, true) => Reason::PackageRemoved {
             package,
-            version: old.join(", "),
+            version: old_versions.join(", "),
             via,
         },
+        _ if old_versions == new_versions => {
+            for (before, after) in old.iter().zip(&new).filter(|(b, a)| b.id != a.id) {
+                reasons.push(same_version_reason(name, before, after, &via));
+            }
+            return;
+        }
         _ => Reason::PackageChanged {
             package,
-            from: old.join(", "),
-            to: new.join(", "),
+            from: old_versions.join(", "),
+            to: new_versions.join(", "),
             via,
         },
+    };
+    reasons.push(reason);
+}
+
+/// The inputs of every version of package `name` in a manifest, and its "via" crate.
+fn versions<'m>(manifest: &'m Manifest, name: &str) -> (Vec<&'m Input>, Option<String>) {
+    let found: Vec<&Input> = manifest
+        .inputs
+        .iter()
+        .filter(|(key, _)| matches!(key, InputKey::Package { name: n, .. } if n == name))
+        .map(|(_, input)| input)
+        .collect();
+    let via = found.iter().find_map(|i| i.via.clone());
+    (found, via)
+}
+
+/// What changed in one package whose version did not.
+fn same_version_reason(name: &str, before: &Input, after: &Input, via: &str) -> Reason {
+    let (package, version, via) = (name.to_owned(), after.summary.clone(), via.to_owned());
+    let (Some(old), Some(new)) = (PackageId::parse(&before.id), PackageId::parse(&after.id)) else {
+        return Reason::PackageSourceChanged {
+            package,
+            version,
+            from: before.id.clone(),
+            to: after.id.clone(),
+            via,
+        };
+    };
+    if old.source != new.source {
+        return Reason::PackageSourceChanged {
+            package,
+            version,
+            from: old.source,
+            to: new.source,
+            via,
+        };
     }
+    if old.checksum != new.checksum {
+        return Reason::PackageSourceChanged {
+            package,
+            version,
+            from: format!("checksum {}", short_hash(&old.checksum)),
+            to: format!("checksum {}", short_hash(&new.checksum)),
+            via,
+        };
+    }
+    let difference = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter().filter(|d| !b.contains(d)).cloned().collect()
+    };
+    Reason::PackageDependenciesChanged {
+        package,
+        version,
+        added: difference(&new.deps, &old.deps),
+        removed: difference(&old.deps, &new.deps),
+        via,
+    }
+}
+
+fn short_hash(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
 }
 
 #[cfg(test)]
@@ -676,6 +770,44 @@ mod tests {
         assert_eq!(
             json["reasons"][0]["detail"],
             "`serde` 1.0.0 → 1.0.1 via common"
+        );
+    }
+
+    /// `api` whose serde 1.0.0 has the given lockfile identity.
+    fn api_with_serde(source: &str, deps: &[&str]) -> Manifest {
+        let mut manifest = api("c1", "1.0.0");
+        let id = PackageId {
+            source: source.into(),
+            checksum: "abc".into(),
+            deps: deps.iter().map(|d| (*d).to_owned()).collect(),
+        };
+        let key = InputKey::Package {
+            name: "serde".into(),
+            version: "1.0.0".into(),
+        };
+        manifest.inputs.get_mut(&key).unwrap().id = id.to_string();
+        Manifest::new(manifest.unit.clone(), manifest.inputs)
+    }
+
+    #[test]
+    fn a_package_whose_dependencies_changed_says_which() {
+        let base = api_with_serde("registry", &["itoa@1.0.0", "ryu@1.0.0"]);
+        let head = api_with_serde("registry", &["itoa@1.0.1", "ryu@1.0.0"]);
+        let unit = planned(&base, &head, &[]);
+        assert_eq!(
+            unit.reasons[0].to_string(),
+            "`serde` 1.0.0 dependencies changed (-itoa@1.0.0, +itoa@1.0.1) via common"
+        );
+        let json = serde_json::to_value(&unit).unwrap();
+        assert_eq!(json["reasons"][0]["kind"], "package_dependencies_changed");
+        assert_eq!(json["reasons"][0]["added"][0], "itoa@1.0.1");
+        let moved = api_with_serde(
+            "git+https://example.com/serde",
+            &["itoa@1.0.0", "ryu@1.0.0"],
+        );
+        assert_eq!(
+            planned(&base, &moved, &[]).reasons[0].to_string(),
+            "`serde` 1.0.0 registry → git+https://example.com/serde via common"
         );
     }
 
