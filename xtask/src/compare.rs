@@ -82,6 +82,15 @@ pub fn dirty_inputs(repo: &Repo, head: &Model) -> Result<Vec<DirtyInput>> {
 pub fn plan_command(ctx: &Context, args: &PlanArgs) -> Result<()> {
     let comparison = Comparison::load(ctx, &args.revisions)?;
     let plan = comparison.plan();
+    // Diagnostics go to stderr, so the plan's JSON or matrix on stdout stays clean.
+    for finding in plan
+        .services
+        .iter()
+        .chain(&plan.apps)
+        .flat_map(|u| &u.findings)
+    {
+        eprintln!("warning: {finding}");
+    }
     let text = match args.format {
         PlanFormat::Text => render::plan_text(&plan),
         PlanFormat::Json => render::plan_json(&plan),

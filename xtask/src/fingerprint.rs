@@ -11,7 +11,7 @@
 //! units that need reasons and for `explain`.
 
 use crate::git::{walk_files, EntryKind, Snapshot};
-use crate::inputs::{Scope, Unit, UnitInputs};
+use crate::inputs::{Finding, Scope, Unit, UnitInputs};
 use crate::workspace::{hex, Crate, Workspace};
 use anyhow::Result;
 use serde::Serialize;
@@ -181,6 +181,8 @@ pub struct UnitFingerprint {
     pub fingerprint: String,
     /// Table entries, each with the crate a package enters through.
     pub(crate) slots: Vec<(usize, Option<usize>)>,
+    /// What the unit's description could not account for (see [`crate::inputs::Finding`]).
+    pub findings: Vec<Finding>,
 }
 
 /// Every unit's fingerprint at one commit, and the inputs they are made of.
@@ -257,6 +259,7 @@ pub fn fingerprint(
             unit: unit.unit.clone(),
             fingerprint,
             slots,
+            findings: unit.findings.clone(),
         });
     }
     Ok(Fingerprints {

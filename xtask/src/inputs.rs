@@ -6,7 +6,7 @@
 
 use crate::config::{App, Config, Service, ServiceKind};
 use crate::diag::Diagnostic;
-use crate::git::{Change, ChangeSet};
+use crate::git::{Change, ChangeSet, EntryKind, Source};
 use crate::workspace::{Crate, Workspace};
 use anyhow::Result;
 use serde::Serialize;
@@ -56,10 +56,54 @@ pub struct Unit {
     pub dockerfile: Option<String>,
 }
 
+/// Something about a unit's build this tool cannot account for, or that cannot work:
+/// `plan` warns, `check` fails, `deploy` refuses to deploy the unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// The file and line it is about.
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// The service's Dockerfile is not in the commit.
+    MissingDockerfile,
+    /// The service's crate builds no binary of the name the image copies.
+    MissingBinary,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::MissingDockerfile => "missing-dockerfile",
+            FindingKind::MissingBinary => "missing-binary",
+        }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: [{}] {}",
+            self.file,
+            self.line,
+            self.kind.as_str(),
+            self.message
+        )
+    }
+}
+
 /// Everything one unit's build reads.
 #[derive(Debug, Clone)]
 pub struct UnitInputs {
     pub unit: Unit,
+    /// What of the build this description cannot account for (see [`Finding`]).
+    pub findings: Vec<Finding>,
     /// The build recipe from `deploy.toml`, canonical JSON.
     pub recipe: String,
     /// The unit's folder, read whole (apps and non-Rust services).
@@ -77,14 +121,21 @@ pub struct UnitInputs {
     pub extras: Vec<String>,
 }
 
-/// Describes every unit of `config` against `workspace` (of the same commit). A Rust
-/// service whose folder is not a crate is an error that points into `deploy.toml`.
-pub fn describe(config: &Config, workspace: &Workspace) -> Result<Vec<UnitInputs>> {
+/// Describes every unit of `config` against `workspace` and `source` (of the same commit).
+/// A Rust service whose folder is not a crate is an error that points into `deploy.toml`.
+pub fn describe(
+    config: &Config,
+    workspace: &Workspace,
+    source: &dyn Source,
+) -> Result<Vec<UnitInputs>> {
     let mut units = Vec::new();
     let mut problems = Vec::new();
     for service in &config.services {
         match service_inputs(config, workspace, service) {
-            Ok(unit) => units.push(unit),
+            Ok(mut unit) => {
+                unit.findings = service_findings(config, workspace, service, source)?;
+                units.push(unit);
+            }
             Err(problem) => problems.push(problem),
         }
     }
@@ -109,6 +160,7 @@ impl UnitInputs {
     fn new(unit: Unit, recipe: serde_json::Value, extras: &[toml::Spanned<String>]) -> UnitInputs {
         UnitInputs {
             unit,
+            findings: Vec::new(),
             recipe: recipe.to_string(),
             folder: None,
             crates: Vec::new(),
@@ -182,6 +234,57 @@ fn service_inputs(
     inputs.settings = rust_settings(workspace);
     inputs.globals = patterns(&config.inputs.global);
     Ok(inputs)
+}
+
+/// What cannot work in a service's build at this commit: a missing Dockerfile, a binary
+/// its crate does not build.
+fn service_findings(
+    config: &Config,
+    workspace: &Workspace,
+    service: &Service,
+    source: &dyn Source,
+) -> Result<Vec<Finding>> {
+    let line_of =
+        |span: std::ops::Range<usize>| crate::diag::line_col(&config.source, span.start).0;
+    let file = crate::config::FILE_NAME.to_owned();
+    let mut findings = Vec::new();
+    let dockerfile = &service.dockerfile;
+    if source.kind(dockerfile.get_ref())? != Some(EntryKind::File) {
+        findings.push(Finding {
+            kind: FindingKind::MissingDockerfile,
+            file: file.clone(),
+            line: line_of(dockerfile.span()),
+            message: format!(
+                "service `{}`: its Dockerfile `{}` does not exist at {}",
+                service.name,
+                dockerfile.get_ref(),
+                source.label()
+            ),
+        });
+    }
+    let own = workspace
+        .crate_at(service.path.get_ref())
+        .map(|i| &workspace.crates[i]);
+    if let (ServiceKind::Rust, Some(own)) = (service.kind, own) {
+        let bin = service.bin.as_deref().unwrap_or(&own.name);
+        if !own.bins.iter().any(|b| b == bin) {
+            let builds = if own.bins.is_empty() {
+                "no binary".to_owned()
+            } else {
+                format!("only {}", own.bins.join(", "))
+            };
+            findings.push(Finding {
+                kind: FindingKind::MissingBinary,
+                file,
+                line: line_of(service.name_span.clone()),
+                message: format!(
+                    "service `{}`: crate `{}` builds {builds}, not `{bin}` (set `bin`, or add the binary)",
+                    service.name, own.name
+                ),
+            });
+        }
+    }
+    Ok(findings)
 }
 
 fn app_inputs(app: &App) -> UnitInputs {

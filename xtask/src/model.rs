@@ -72,9 +72,8 @@ impl<'r> Loader<'r> {
         };
         let workspace = Workspace::load(&snapshot, &mut self.cache)?;
         let units = match &config {
-            Some(config) => {
-                inputs::describe(config, &workspace).map_err(|err| at_commit(err, commit))?
-            }
+            Some(config) => inputs::describe(config, &workspace, &snapshot)
+                .map_err(|err| at_commit(err, commit))?,
             None => Vec::new(),
         };
         let prints = fingerprint::fingerprint(&snapshot, &workspace, &units)?;

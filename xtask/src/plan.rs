@@ -7,7 +7,7 @@
 
 use crate::fingerprint::{Input, InputKey, Manifest, PackageId, UnitFingerprint};
 use crate::git::{Change, ChangeKind, ChangeSet};
-use crate::inputs::UnitKind;
+use crate::inputs::{Finding, UnitKind};
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -54,6 +54,10 @@ pub struct UnitPlan {
     pub base_fingerprint: Option<String>,
     #[serde(serialize_with = "reasons_with_detail")]
     pub reasons: Vec<Reason>,
+    /// What the tool cannot account for in this unit's build at the head: `plan` warns,
+    /// `deploy` refuses the unit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
 }
 
 /// Why a unit deploys. Serialized as `{"kind": ..., <fields>, "detail": ...}`.
@@ -411,6 +415,7 @@ impl UnitPlan {
             fingerprint: head.fingerprint.clone(),
             base_fingerprint,
             reasons,
+            findings: head.findings.clone(),
         }
     }
 }
@@ -699,6 +704,7 @@ mod tests {
             unit: manifest.unit.clone(),
             fingerprint: manifest.fingerprint.clone(),
             slots: Vec::new(),
+            findings: Vec::new(),
         }
     }
 

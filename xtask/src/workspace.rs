@@ -62,6 +62,9 @@ pub struct Crate {
     pub manifest_digest: String,
     /// Top-level folders of the crate that are not build inputs (see [`NON_BUILD_DIRS`]).
     pub skipped_dirs: Vec<String>,
+    /// The binaries the crate builds: `[[bin]]` names, and (unless `autobins = false`)
+    /// `src/main.rs` as the package's name, `src/bin/<name>.rs` and `src/bin/<name>/main.rs`.
+    pub bins: Vec<String>,
     /// How the build view was derived, for `explain`: each inherited dependency with the
     /// features it gets, and each `[target.*]` table left out for the build target.
     pub notes: Vec<String>,
@@ -416,10 +419,69 @@ fn read_crate(source: &dyn Source, root: &Root, dir: &str) -> Result<Option<Crat
     let manifest_path = join(dir, "Cargo.toml");
     let text = source.read_entry(&manifest_path, manifest)?;
     let table = parse_toml(&text, &manifest_path, source)?;
+    let explicit = explicit_bins(&table);
+    let autobins = table
+        .get("package")
+        .and_then(|p| p.get("autobins"))
+        .and_then(Value::as_bool)
+        != Some(false);
     let mut krate =
         parse_crate(table, dir, root).map_err(|err| bad_file(&manifest_path, source, &err))?;
     krate.content = content_digest(&entries, &krate);
+    krate.bins = explicit;
+    if autobins {
+        krate
+            .bins
+            .extend(discovered_bins(source, dir, &krate.name)?);
+    }
+    krate.bins.sort_unstable();
+    krate.bins.dedup();
     Ok(Some(krate))
+}
+
+/// The names of the `[[bin]]` targets a manifest declares.
+fn explicit_bins(table: &Table) -> Vec<String> {
+    table
+        .get("bin")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|bin| bin.get("name").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The binaries Cargo discovers in a crate's `src` folder.
+fn discovered_bins(source: &dyn Source, dir: &str, package: &str) -> Result<Vec<String>> {
+    let mut bins = Vec::new();
+    let src = join(dir, "src");
+    let Some(entries) = source.list(&src)? else {
+        return Ok(bins);
+    };
+    if entries
+        .iter()
+        .any(|e| e.name == "main.rs" && e.kind == EntryKind::File)
+    {
+        bins.push(package.to_owned());
+    }
+    if entries
+        .iter()
+        .any(|e| e.name == "bin" && e.kind == EntryKind::Dir)
+    {
+        let bin_dir = join(&src, "bin");
+        for entry in source.list(&bin_dir)?.unwrap_or_default() {
+            match entry.kind {
+                EntryKind::File => bins.extend(entry.name.strip_suffix(".rs").map(str::to_owned)),
+                EntryKind::Dir => {
+                    let main = join(&join(&bin_dir, &entry.name), "main.rs");
+                    if source.kind(&main)? == Some(EntryKind::File) {
+                        bins.push(entry.name.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(bins)
 }
 
 /// See [`Crate::content`]; empty when the entries have no object ids (working tree).
@@ -490,6 +552,7 @@ fn parse_crate(mut table: Table, dir: &str, root: &Root) -> Result<Crate> {
         deps,
         manifest_digest: hex(&Sha256::digest(canonical(&Value::Table(table)))),
         skipped_dirs,
+        bins: Vec::new(),
         notes,
         content: String::new(),
     })

@@ -1,7 +1,7 @@
 //! `deploy.toml` in the working tree: it parses, and every path it names exists, each Rust
 //! service's folder is a workspace crate. Problems point at their line in `deploy.toml`.
 
-use super::Outcome;
+use super::{Finding, Outcome};
 use crate::cache::Cache;
 use crate::config::{join, Config, FILE_NAME};
 use crate::context::Context;
@@ -14,7 +14,23 @@ use std::ops::Range;
 
 pub fn check(ctx: &Context) -> Result<Outcome> {
     match load(ctx) {
-        Ok(_) => Ok(Outcome::Passed),
+        Ok((_, _, units)) => {
+            let findings: Vec<Finding> = units
+                .iter()
+                .flat_map(|u| &u.findings)
+                .map(|f| Finding {
+                    file: f.file.clone(),
+                    line: Some(f.line),
+                    rule: f.kind.as_str(),
+                    message: f.message.clone(),
+                })
+                .collect();
+            Ok(if findings.is_empty() {
+                Outcome::Passed
+            } else {
+                Outcome::Findings(findings)
+            })
+        }
         Err(err) => match err.downcast::<Failure>() {
             Ok(failure) => Ok(Outcome::Failed(failure.message)),
             Err(err) => Err(err),
@@ -32,7 +48,7 @@ pub fn load(ctx: &Context) -> Result<(Config, Workspace, Vec<inputs::UnitInputs>
         return Err(config.failure(&problems));
     }
     let workspace = Workspace::load(&tree, &mut Cache::in_memory())?;
-    let units = inputs::describe(&config, &workspace)?;
+    let units = inputs::describe(&config, &workspace, &tree)?;
     Ok((config, workspace, units))
 }
 

@@ -698,6 +698,9 @@ impl Deploy<'_> {
         }
         for planned in plan.deploying() {
             let name = &planned.unit.name;
+            if matches!(self.mode, Mode::Deploy(_)) {
+                problems.extend(planned.unit.findings.iter().map(|f| format!("{name}: {f}")));
+            }
             if gathered.repositories[name].uri.is_none() {
                 problems.push(format!(
                     "ECR repository {} of {name} does not exist",

@@ -533,6 +533,7 @@ mod tests {
             },
             fingerprint: fingerprint.into(),
             slots: Vec::new(),
+            findings: Vec::new(),
         }
     }
 

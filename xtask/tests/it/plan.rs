@@ -490,3 +490,47 @@ fn a_path_patch_makes_the_patched_folder_an_input_of_its_users() {
     assert_eq!(reason["crate"], "fastrand");
     assert_eq!(reason["paths"][0], "vendor/fastrand/src/lib.rs");
 }
+
+#[test]
+fn a_missing_dockerfile_or_binary_is_a_warning_that_names_it() {
+    let (repo, _) = plan_after(|r| {
+        r.remove("services/worker/Dockerfile");
+        r.replace(
+            "deploy.toml",
+            "[services.api]\n",
+            "[services.api]\nbin = \"apiserver\"\n",
+        );
+    });
+    let output = repo.xtask(&["plan", "--base", "HEAD~1", "--format", "json"]);
+    assert_success(&output);
+    let warnings = stderr(&output);
+    let api_line = repo
+        .read("deploy.toml")
+        .lines()
+        .position(|l| l == "[services.api]")
+        .unwrap()
+        + 1;
+    assert!(
+        warnings.contains(&format!(
+            "warning: deploy.toml:{api_line}: [missing-binary] service `api`: crate `api` builds only api, not `apiserver`"
+        )),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("[missing-dockerfile] service `worker`: its Dockerfile `services/worker/Dockerfile` does not exist"),
+        "{warnings}"
+    );
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        unit(&plan, "worker")["findings"][0]["kind"],
+        "missing_dockerfile"
+    );
+    assert_eq!(unit(&plan, "api")["findings"][0]["kind"], "missing_binary");
+    let check = repo.xtask(&["check", "--fast"]);
+    assert_eq!(check.status.code(), Some(3), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains("[missing-binary]"),
+        "{}",
+        stdout(&check)
+    );
+}

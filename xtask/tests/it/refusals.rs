@@ -277,6 +277,41 @@ fn an_unknown_placeholder_in_a_name_template() {
 }
 
 #[test]
+fn a_binary_the_services_crate_does_not_build() {
+    let p = project();
+    configure(
+        &p,
+        "[services.api]\n",
+        "[services.api]\nbin = \"apiserver\"\n",
+    );
+    refuses(
+        &p,
+        &["deploy", "--changed"],
+        &[],
+        3,
+        &[
+            "pre-flight checks failed",
+            "[missing-binary]",
+            "not `apiserver`",
+        ],
+    );
+}
+
+#[test]
+fn a_dockerfile_that_is_not_in_the_commit() {
+    let p = project();
+    p.repo.remove("services/worker/Dockerfile");
+    p.repo.commit("no Dockerfile");
+    refuses(
+        &p,
+        &["deploy", "--changed"],
+        &[],
+        3,
+        &["[missing-dockerfile]", "services/worker/Dockerfile"],
+    );
+}
+
+#[test]
 fn an_unknown_environment() {
     let p = project();
     refuses(
