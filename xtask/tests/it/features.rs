@@ -96,6 +96,17 @@ fn the_examples_inherited_features_and_target_tables_follow_cargo() {
         example.step("common inherits serde, adds rc"),
         verdicts(Deploy, Deploy)
     );
+    let explained = example
+        .repo
+        .xtask(&["explain", "worker", "--base", "HEAD~1"]);
+    assert_success(&explained);
+    assert!(
+        stdout(&explained).contains(
+            "crate common: inherits `serde` from [workspace.dependencies]: features derive (workspace) + rc (own)"
+        ),
+        "{}",
+        stdout(&explained)
+    );
     // The case: a feature added to the workspace entry reaches every member that
     // inherits it, local features or not.
     example.repo.replace(
