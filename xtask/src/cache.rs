@@ -11,7 +11,7 @@ use crate::lockfile::Lockfile;
 use crate::workspace::Crate;
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,8 +19,19 @@ use std::sync::Arc;
 /// (a crate's content digest, its build view), changes.
 const FORMAT: &str = concat!("2-", env!("CARGO_PKG_VERSION"));
 
-/// Entries unused for this many runs that wrote the file are dropped.
-const KEEP_RUNS: u64 = 30;
+/// Entries unused for this many runs that wrote the file are dropped. A plan reads two
+/// commits, and a developer moves between a few: more only makes the file slower to load
+/// than the manifests it saves parsing (a cache grown over 200 plans was twice as slow as
+/// none).
+const KEEP_RUNS: u64 = 4;
+
+/// At most this many lockfiles are kept, the most recently used: each is a whole
+/// `Cargo.lock`, the largest entries by far.
+const KEEP_LOCKS: usize = 4;
+
+/// Crates kept beyond those this run used, in percent of them (the most recently used):
+/// room for the few that differ on the branch a developer goes back to.
+const KEEP_EXTRA_CRATES_PERCENT: usize = 25;
 
 #[derive(Serialize, Deserialize)]
 struct File {
@@ -120,8 +131,13 @@ impl Cache {
             crates: self.crates,
             locks: self.locks,
         };
-        file.crates.retain(|_, entry| entry.used >= oldest);
-        file.locks.retain(|_, entry| entry.used >= oldest);
+        let used = file.crates.values().filter(|e| e.used == self.run).count();
+        keep_newest(
+            &mut file.crates,
+            oldest,
+            used + used * KEEP_EXTRA_CRATES_PERCENT / 100,
+        );
+        keep_newest(&mut file.locks, oldest, KEEP_LOCKS);
         let dir = path.parent().expect("the cache file is in a folder");
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let temporary = dir.join(format!("cache.json.{}", std::process::id()));
@@ -131,6 +147,20 @@ impl Cache {
             .with_context(|| format!("replacing {}", path.display()))?;
         Ok(())
     }
+}
+
+/// Keeps the `limit` most recently used entries among those used since run `oldest`
+/// (ties broken by key, so the file is deterministic).
+fn keep_newest<T>(entries: &mut HashMap<String, Stamped<T>>, oldest: u64, limit: usize) {
+    let mut newest: Vec<(u64, &String)> = entries
+        .iter()
+        .filter(|(_, entry)| entry.used >= oldest)
+        .map(|(key, entry)| (entry.used, key))
+        .collect();
+    newest.sort_unstable_by(|a, b| b.cmp(a));
+    newest.truncate(limit);
+    let keep: HashSet<String> = newest.into_iter().map(|(_, key)| key.clone()).collect();
+    entries.retain(|key, _| keep.contains(key));
 }
 
 fn use_entry<T>(entries: &mut HashMap<String, Stamped<T>>, key: &str, run: u64) -> Option<Arc<T>> {

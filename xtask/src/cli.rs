@@ -327,4 +327,10 @@ pub struct BenchPlanArgs {
     /// Where to generate the monorepo [default: target/bench/monorepo-<sizes>].
     #[arg(long)]
     pub repo: Option<PathBuf>,
+    /// Plans of other commit pairs that grow the parse cache before the grown-cache timing.
+    #[arg(long, default_value_t = 200)]
+    pub grow: usize,
+    /// Only the parse-cache table (no release build, no comparison with git).
+    #[arg(long)]
+    pub cache_only: bool,
 }

@@ -169,8 +169,13 @@ fn synthetic_repo(ctx: &Context, args: &BenchPlanArgs) -> Result<(PathBuf, synth
 }
 
 fn plan(ctx: &Context, args: &BenchPlanArgs) -> Result<()> {
-    let xtask = release_binary(ctx)?;
     let (repo, services) = synthetic_repo(ctx, args)?;
+    // The cache is timed on the binary `cargo xtask` runs (this one, in its profile).
+    let this = std::env::current_exe()?;
+    if args.cache_only {
+        return cache_growth(&this, &repo, args);
+    }
+    let xtask = release_binary(ctx)?;
     let files = git_output(&repo, &["ls-files"])?.lines().count();
     let commits = git_output(&repo, &["rev-list", "--count", "main"])?;
     let first = git_output(&repo, &["rev-list", "--max-parents=0", "main"])?;
@@ -236,6 +241,60 @@ fn plan(ctx: &Context, args: &BenchPlanArgs) -> Result<()> {
     println!(
         "\nfloor and plan: median of {} runs after a warm-up; loop: one pass over every service.",
         args.runs
+    );
+    cache_growth(&this, &repo, args)
+}
+
+/// `plan HEAD~1..HEAD` without the parse cache, with a cache holding just that pair, and
+/// with one grown by `args.grow` plans of other commit pairs first (as on a CI runner that
+/// keeps `.git/xtask` between runs): a cache must never cost more than it saves.
+fn cache_growth(xtask: &Path, repo: &Path, args: &BenchPlanArgs) -> Result<()> {
+    let cache_file = repo.join(".git/xtask/cache.json");
+    let plan = |cache: &str, base: &str, head: &str| {
+        let mut c = Command::new(xtask);
+        c.env("XTASK_CACHE", cache).arg("-C").arg(repo);
+        c.args(["plan", "--base", base, "--head", head, "--format", "json"]);
+        c
+    };
+    let reset = || match std::fs::remove_file(&cache_file) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    };
+    let size = || std::fs::metadata(&cache_file).map_or(0, |m| m.len());
+    let off = repeat(args.runs, || plan("off", "main~1", "main"))?;
+    reset()?;
+    let fresh = repeat(args.runs, || plan("on", "main~1", "main"))?;
+    let fresh_size = size();
+    reset()?;
+    let started = Instant::now();
+    for i in 0..args.grow {
+        let (base, head) = (format!("main~{}", i * 5 + 7), format!("main~{}", i * 5 + 2));
+        measure(&mut plan("on", &base, &head))?;
+    }
+    let growing = started.elapsed();
+    let grown = repeat(args.runs, || plan("on", "main~1", "main"))?;
+    println!(
+        "\nparse cache, `plan main~1..main` with {} (median of {} runs; grown: after {} plans \
+         of other pairs, main~(5i+7)..main~(5i+2), in {:.0}s):\n",
+        xtask.display(),
+        args.runs,
+        args.grow,
+        growing.as_secs_f64()
+    );
+    println!("| cache | plan | / off | file |\n|---|---|---|---|");
+    let ratio = |s: Sample| s.wall.as_secs_f64() / off.wall.as_secs_f64();
+    println!("| off | {} | 1.00× | - |", ms(off.wall));
+    println!(
+        "| fresh (this pair) | {} | {:.2}× | {} KiB |",
+        ms(fresh.wall),
+        ratio(fresh),
+        fresh_size / 1024
+    );
+    println!(
+        "| grown | {} | {:.2}× | {} KiB |",
+        ms(grown.wall),
+        ratio(grown),
+        size() / 1024
     );
     Ok(())
 }

@@ -59,3 +59,28 @@ fn a_damaged_cache_file_is_ignored() {
         "and the rewritten file is good"
     );
 }
+
+#[test]
+fn the_cache_stays_the_size_of_one_workspace_however_many_commits_are_planned() {
+    let repo = Repo::example();
+    let mut commits = vec![repo.commit("start")];
+    for i in 0..12 {
+        // A new tree for two crates and a new lockfile each time.
+        repo.append("crates/common/src/lib.rs", &format!("\n// {i}\n"));
+        repo.append("services/worker/src/main.rs", &format!("\n// {i}\n"));
+        repo.append("Cargo.lock", &format!("\n# {i}\n"));
+        commits.push(repo.commit(&format!("change {i}")));
+    }
+    for pair in commits.windows(2) {
+        plan_json(&repo, &pair[0], &pair[1], "on");
+    }
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.path().join(".git/xtask/cache.json")).unwrap())
+            .unwrap();
+    let crates = file["crates"].as_object().unwrap().len();
+    let locks = file["locks"].as_object().unwrap().len();
+    // The workspace has 5 crates (the xtask too) and each plan reads two versions of two
+    // of them: 7 used, and a quarter more kept; without a bound, 29.
+    assert!(crates <= 8, "{crates} crates kept");
+    assert!(locks <= 4, "{locks} lockfiles kept");
+}
