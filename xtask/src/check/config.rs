@@ -1,4 +1,5 @@
-//! `deploy.toml` in the working tree: it parses, and every path it names exists, each Rust
+//! `deploy.toml` in the working tree: it parses, every path it names exists (a missing
+//! Dockerfile is reported as its unit's finding, with the others), each Rust
 //! service's folder is a workspace crate. Problems point at their line in `deploy.toml`.
 
 use super::{Finding, Outcome};
@@ -13,43 +14,80 @@ use anyhow::Result;
 use std::ops::Range;
 
 pub fn check(ctx: &Context) -> Result<Outcome> {
-    match load(ctx) {
-        Ok((_, _, units)) => {
-            let findings: Vec<Finding> = units
-                .iter()
-                .flat_map(|u| &u.findings)
-                .map(|f| Finding {
-                    file: f.file.clone(),
-                    line: Some(f.line),
-                    rule: f.kind.as_str(),
-                    message: f.message.clone(),
-                })
-                .collect();
-            Ok(if findings.is_empty() {
-                Outcome::Passed
-            } else {
-                Outcome::Findings(findings)
-            })
-        }
-        Err(err) => match err.downcast::<Failure>() {
-            Ok(failure) => Ok(Outcome::Failed(failure.message)),
-            Err(err) => Err(err),
-        },
+    let gathered = match gather(ctx) {
+        Ok(gathered) => gathered,
+        Err(err) => return failed(err),
+    };
+    let findings: Vec<Finding> = gathered
+        .units
+        .iter()
+        .flat_map(|u| &u.findings)
+        .map(|f| Finding {
+            file: f.file.clone(),
+            line: Some(f.line),
+            rule: f.kind.as_str(),
+            message: f.message.clone(),
+        })
+        .collect();
+    if gathered.problems.is_empty() {
+        return Ok(if findings.is_empty() {
+            Outcome::Passed
+        } else {
+            Outcome::Findings(findings)
+        });
+    }
+    // Both kinds at once, so one run of `check` lists everything to fix.
+    let failure = match gathered
+        .config
+        .failure(&gathered.problems)
+        .downcast::<Failure>()
+    {
+        Ok(failure) => failure.message,
+        Err(err) => return Err(err),
+    };
+    let listed: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    Ok(Outcome::Failed(format!("{failure}\n{}", listed.join("\n"))))
+}
+
+/// A config failure as the check's report; any other error stays an error.
+fn failed(err: anyhow::Error) -> Result<Outcome> {
+    match err.downcast::<Failure>() {
+        Ok(failure) => Ok(Outcome::Failed(failure.message)),
+        Err(err) => Err(err),
     }
 }
 
-/// The working tree's config, workspace and unit inputs, or every problem found.
-pub fn load(ctx: &Context) -> Result<(Config, Workspace, Vec<inputs::UnitInputs>)> {
+/// What `check` and `load` read: the config, the workspace, each unit's inputs and the
+/// paths `deploy.toml` names that are missing (a missing Dockerfile is a unit finding).
+struct Gathered {
+    config: Config,
+    workspace: Workspace,
+    units: Vec<inputs::UnitInputs>,
+    problems: Vec<Diagnostic>,
+}
+
+fn gather(ctx: &Context) -> Result<Gathered> {
     let tree = Worktree::new(&ctx.root);
     let text = tree.read_text(FILE_NAME)?.unwrap_or_default();
     let config = Config::parse(FILE_NAME, &text)?;
     let problems = missing_paths(&config, &tree)?;
-    if !problems.is_empty() {
-        return Err(config.failure(&problems));
-    }
     let workspace = Workspace::load(&tree, &mut Cache::in_memory())?;
     let units = inputs::describe(&config, &workspace, &tree)?;
-    Ok((config, workspace, units))
+    Ok(Gathered {
+        config,
+        workspace,
+        units,
+        problems,
+    })
+}
+
+/// The working tree's config, workspace and unit inputs, or every problem found.
+pub fn load(ctx: &Context) -> Result<(Config, Workspace, Vec<inputs::UnitInputs>)> {
+    let gathered = gather(ctx)?;
+    if !gathered.problems.is_empty() {
+        return Err(gathered.config.failure(&gathered.problems));
+    }
+    Ok((gathered.config, gathered.workspace, gathered.units))
 }
 
 fn missing_paths(config: &Config, tree: &Worktree) -> Result<Vec<Diagnostic>> {
@@ -61,13 +99,6 @@ fn missing_paths(config: &Config, tree: &Worktree) -> Result<Vec<Diagnostic>> {
             path.get_ref().clone(),
             EntryKind::Dir,
             "the service's folder",
-        ));
-        let dockerfile = &service.dockerfile;
-        wanted.push((
-            dockerfile.span(),
-            dockerfile.get_ref().clone(),
-            EntryKind::File,
-            "the service's Dockerfile",
         ));
         if let Some(migrations) = &service.migrations {
             let dir = join(path.get_ref(), migrations.dir.get_ref());

@@ -72,7 +72,9 @@ fn deploy_toml_problems_point_at_their_lines() {
         "{text}"
     );
     assert!(
-        text.contains("the service's Dockerfile `services/worker/Dockerfile.prod` does not exist"),
+        text.contains(
+            "[missing-dockerfile] service `worker`: its Dockerfile `services/worker/Dockerfile.prod` does not exist"
+        ),
         "{text}"
     );
     assert!(text.contains("--> deploy.toml:"), "{text}");
