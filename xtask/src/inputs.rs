@@ -18,15 +18,16 @@ pub const RELEASE_PROFILE: &str = "release";
 /// The target the host build compiles Rust services for: static binaries for `FROM scratch`.
 pub const RUST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
-/// The flags the host build compiles [`RUST_TARGET`] with (static glibc, for `FROM
-/// scratch` images), and the environment variable that gives them to Cargo for that target
-/// only (build scripts and proc macros build for the host without them).
-pub fn rust_target_flags() -> (String, &'static str) {
-    let variable = format!(
-        "CARGO_TARGET_{}_RUSTFLAGS",
-        RUST_TARGET.to_uppercase().replace('-', "_")
-    );
-    (variable, "-C target-feature=+crt-static")
+/// The flags the host build compiles [`RUST_TARGET`] with that change what it compiles:
+/// static glibc, for `FROM scratch` images (its `cfg(target_feature = "crt-static")` too).
+pub const RUST_TARGET_FLAGS: &[&str] = &["-C", "target-feature=+crt-static"];
+
+/// A `--config` argument that gives Cargo `flags` for [`RUST_TARGET`] only (build scripts
+/// and proc macros build for the host without them), as a TOML array, so a flag may hold
+/// spaces.
+pub fn target_rustflags_config(flags: &[String]) -> String {
+    let array = toml::Value::Array(flags.iter().cloned().map(toml::Value::String).collect());
+    format!("target.{RUST_TARGET}.rustflags={array}")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -1,5 +1,6 @@
 //! Shared runtime of the example services: the identity a service was deployed as and a
-//! small HTTP server that answers `GET /health`.
+//! small HTTP server that answers `GET /health` (and, with the `metrics` feature,
+//! `GET /metrics`).
 //!
 //! The identity is read from the environment at start-up, never compiled in: an image is
 //! built once per fingerprint and promoted to many commits, so the commit it runs as can
@@ -57,8 +58,24 @@ pub struct Reply {
 pub fn serve(addr: &str, route: impl Fn(&str, &str) -> Option<Reply>) -> io::Result<()> {
     let server = tiny_http::Server::http(addr).map_err(io::Error::other)?;
     eprintln!("listening on http://{}", server.server_addr());
+    #[cfg(feature = "metrics")]
+    let mut served: u64 = 0;
     for request in server.incoming_requests() {
-        let reply = route(request.method().as_str(), request.url()).unwrap_or(Reply {
+        let (method, url) = (request.method().as_str(), request.url());
+        #[cfg(feature = "metrics")]
+        let reply = {
+            served += 1;
+            match (method, url) {
+                ("GET", "/metrics") => Some(Reply {
+                    status: 200,
+                    body: serde_json::json!({ "requests_served": served }).to_string(),
+                }),
+                _ => route(method, url),
+            }
+        };
+        #[cfg(not(feature = "metrics"))]
+        let reply = route(method, url);
+        let reply = reply.unwrap_or(Reply {
             status: 404,
             body: r#"{"error":"not found"}"#.to_owned(),
         });

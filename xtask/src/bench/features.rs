@@ -10,7 +10,7 @@
 //! so lockfile, checksums and feature resolution are Cargo's own, with no registry.
 
 use crate::git::Repo;
-use crate::inputs::{rust_target_flags, RUST_TARGET};
+use crate::inputs::{target_rustflags_config, RUST_TARGET, RUST_TARGET_FLAGS};
 use crate::model::Loader;
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest, Sha256};
@@ -113,13 +113,14 @@ pub fn cargo_diff(before: &Observation, after: &Observation, service: &str) -> V
 /// target with the host build's flags, normal and build edges with features, deduplicated.
 /// `Err` carries Cargo's message when it refuses the manifests.
 pub fn cargo_tree(root: &Path, package: &str) -> Result<Result<BTreeSet<String>, String>> {
-    let (flags_var, flags) = rust_target_flags();
+    let flags: Vec<String> = RUST_TARGET_FLAGS.iter().map(|f| (*f).to_owned()).collect();
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .args(["tree", "--offline", "--quiet", "-p", package])
         .args(["-e", "normal,build,features", "--target", RUST_TARGET])
         .args(["--prefix", "none", "--format", "{p} [{f}]"])
-        .env(flags_var, flags)
+        .arg("--config")
+        .arg(target_rustflags_config(&flags))
         .output()
         .context("running cargo tree")?;
     if !output.status.success() {

@@ -1,6 +1,6 @@
-//! Building and pushing images: one `cargo build --release` for every Rust service that
-//! needs an image (they share one compilation), statically linked for `FROM scratch`, then
-//! one image per service, tagged with its fingerprint and commit and labelled with both.
+//! Building and pushing images: the host build of every Rust service that needs an image
+//! (one `cargo build` per package over one target folder, see [`HostBuild`]), statically
+//! linked for `FROM scratch`, then one image per service, tagged with its fingerprint and commit and labelled with both.
 //! `docker buildx build --push` where buildx exists, else `docker build` and `docker push`.
 //! The registry login reads ECR's token on stdin into a private Docker config that is
 //! deleted with the deploy: no credential is left on disk or printed.
@@ -9,13 +9,13 @@ use super::Executor;
 use crate::aws::AwsContext as _;
 use crate::config::ServiceKind;
 use crate::diag::{fail, Exit};
-use crate::inputs::{rust_target_flags, RUST_TARGET};
+use crate::inputs::{target_rustflags_config, RUST_TARGET, RUST_TARGET_FLAGS};
 use crate::live::{COMMIT_TAG, FINGERPRINT_TAG};
 use anyhow::{Context as _, Result};
 use backon::{ExponentialBuilder, Retryable as _};
 use base64::Engine as _;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt as _;
@@ -79,10 +79,11 @@ pub fn engine_version() -> Result<String, String> {
     }
 }
 
-/// `cargo build --release` of every listed Rust service's package, at once.
+/// The host build of every listed Rust service: one `cargo build` per service's package,
+/// one after another over one target folder (see [`HostBuild`]).
 pub async fn compile(exec: &Executor<'_>, services: &[String]) -> Result<String> {
     let started = Instant::now();
-    let mut packages = BTreeMap::new();
+    let mut packages = Vec::new();
     for name in services {
         let package = exec
             .own_crates
@@ -94,53 +95,171 @@ pub async fn compile(exec: &Executor<'_>, services: &[String]) -> Result<String>
             .bin
             .clone()
             .unwrap_or_else(|| package.clone());
-        packages.insert(name.clone(), (package, bin));
+        packages.push(Package {
+            service: name.clone(),
+            package,
+            bin,
+        });
     }
-    let packages_of: Vec<&str> = packages.values().map(|(p, _)| p.as_str()).collect();
-    let mut cargo = Command::from(cargo_build(exec.root, &packages_of));
-    cargo.kill_on_drop(true);
-    let out = output(cargo).await.context("running cargo build")?;
+    let binaries = HostBuild::new(exec.root, None)?.compile(&packages).await?;
+    for (service, path) in binaries {
+        exec.set(&service, |r| r.binary = Some(path.clone()));
+    }
+    Ok(format!(
+        "{} built in {:.1}s ({} cargo build{}, one target folder)",
+        services.join(", "),
+        started.elapsed().as_secs_f64(),
+        packages.len(),
+        if packages.len() == 1 { "" } else { "s" }
+    ))
+}
+
+/// One service's binary to build.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub service: String,
+    pub package: String,
+    pub bin: String,
+}
+
+/// How the host builds Rust services, so that each binary depends on its own inputs only:
+///
+/// - **One `cargo build -p <package>` per service.** Cargo unifies dependency features
+///   across the packages of one invocation, so a shared `-p a -p b` build hands `a` the
+///   features only `b` asked for: the same fingerprint, another binary. Invocations in turn
+///   over one target folder still compile a dependency once wherever its features agree
+///   (same unit, same hash). Cargo's `resolver.feature-unification = "package"` would do
+///   this in one invocation, but only on nightly.
+/// - **No machine paths.** Panic locations of registry crates hold their source paths, so
+///   the Cargo home and the target folder are remapped (`--remap-path-prefix`) to fixed
+///   names; workspace crates are compiled from paths relative to the root already.
+/// - Release, `--locked`, statically linked for `FROM scratch` images, JSON messages on
+///   stdout (they name each binary).
+pub struct HostBuild {
+    root: PathBuf,
+    /// A target folder other than the workspace's own (`CARGO_TARGET_DIR` for its builds).
+    target_dir: Option<PathBuf>,
+    rustflags: Vec<String>,
+}
+
+impl HostBuild {
+    /// The build of the workspace at `root`, into `target_dir`, or (`None`) into the target
+    /// folder Cargo reports for it.
+    pub fn new(root: &Path, target_dir: Option<&Path>) -> Result<HostBuild> {
+        let target = match target_dir {
+            Some(dir) => dir.to_owned(),
+            None => workspace_target_dir(root)?,
+        };
+        let mut remaps = [(cargo_home()?, "/cargo"), (target, "/target")];
+        // rustc applies the last prefix that matches: the longer (inner) one wins.
+        remaps.sort_by_key(|(path, _)| path.as_os_str().len());
+        let mut rustflags: Vec<String> =
+            RUST_TARGET_FLAGS.iter().map(|f| (*f).to_owned()).collect();
+        rustflags.extend(
+            remaps
+                .iter()
+                .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display())),
+        );
+        Ok(HostBuild {
+            root: root.to_owned(),
+            target_dir: target_dir.map(Path::to_owned),
+            rustflags,
+        })
+    }
+
+    /// The `cargo build` of `packages` (the deploy builds one at a time; the benchmark
+    /// times a shared build too).
+    pub fn command(&self, packages: &[&str]) -> std::process::Command {
+        let mut cargo =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo
+            .current_dir(&self.root)
+            .args(["build", "--release", "--locked", "--target", RUST_TARGET])
+            .arg("--config")
+            .arg(target_rustflags_config(&self.rustflags))
+            .arg("--message-format=json-render-diagnostics")
+            .stdin(Stdio::null());
+        for package in packages {
+            cargo.args(["--package", package]);
+        }
+        if let Some(dir) = &self.target_dir {
+            cargo.env("CARGO_TARGET_DIR", dir);
+        }
+        cargo
+    }
+
+    /// Builds each package in turn; the binary of each service. A failure names the
+    /// service and ends the build (exit 10).
+    pub async fn compile(&self, packages: &[Package]) -> Result<BTreeMap<String, PathBuf>> {
+        let mut binaries = BTreeMap::new();
+        for Package {
+            service,
+            package,
+            bin,
+        } in packages
+        {
+            let mut cargo = Command::from(self.command(&[package]));
+            cargo.kill_on_drop(true);
+            let out = output(cargo).await.context("running cargo build")?;
+            if !out.status.success() {
+                return Err(fail(
+                    Exit::Build,
+                    format!(
+                        "cargo build of {service} (package {package}) failed:\n{}",
+                        last_lines(&String::from_utf8_lossy(&out.stderr), 30)
+                    ),
+                ));
+            }
+            let path = executables(&String::from_utf8_lossy(&out.stdout))
+                .remove(bin)
+                .with_context(|| {
+                    format!("cargo build produced no binary `{bin}` for service {service}")
+                })?;
+            binaries.insert(service.clone(), path);
+        }
+        Ok(binaries)
+    }
+}
+
+/// Cargo's home folder, as Cargo finds it (`CARGO_HOME`, else `~/.cargo`).
+fn cargo_home() -> Result<PathBuf> {
+    if let Some(home) = std::env::var_os("CARGO_HOME") {
+        return Ok(PathBuf::from(home));
+    }
+    let home = std::env::var_os("HOME").context("neither CARGO_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".cargo"))
+}
+
+/// The workspace's target folder, from `cargo metadata` (`CARGO_TARGET_DIR` and the cargo
+/// configuration decide it).
+fn workspace_target_dir(root: &Path) -> Result<PathBuf> {
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .context("running cargo metadata")?;
     if !out.status.success() {
         return Err(fail(
             Exit::Build,
             format!(
-                "cargo build of {} failed:\n{}",
-                services.join(", "),
-                last_lines(&String::from_utf8_lossy(&out.stderr), 30)
+                "cargo metadata failed in {}:\n{}",
+                root.display(),
+                last_lines(&String::from_utf8_lossy(&out.stderr), 10)
             ),
         ));
     }
-    let executables = executables(&String::from_utf8_lossy(&out.stdout));
-    for (service, (_, bin)) in &packages {
-        let path = executables.get(bin).with_context(|| {
-            format!("cargo build produced no binary `{bin}` for service {service}")
-        })?;
-        exec.set(service, |r| r.binary = Some(path.clone()));
-    }
-    Ok(format!(
-        "{} built in one compilation in {:.1}s",
-        services.join(", "),
-        started.elapsed().as_secs_f64()
-    ))
-}
-
-/// The one host build of Rust services: release, locked, statically linked for `FROM
-/// scratch` images, JSON messages on stdout (they name each binary). The deploy runs it, and
-/// the build benchmark times it.
-pub fn cargo_build(root: &std::path::Path, packages: &[&str]) -> std::process::Command {
-    let mut cargo =
-        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo
-        .current_dir(root)
-        .args(["build", "--release", "--locked", "--target", RUST_TARGET])
-        .arg("--message-format=json-render-diagnostics")
-        // Static glibc binaries run in `FROM scratch` images.
-        .env(rust_target_flags().0, rust_target_flags().1)
-        .stdin(Stdio::null());
-    for package in packages {
-        cargo.args(["--package", package]);
-    }
-    cargo
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    metadata["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .context("cargo metadata names no target_directory")
 }
 
 /// Binary name → path, from cargo's JSON messages.

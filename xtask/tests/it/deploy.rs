@@ -249,7 +249,7 @@ impl Project {
     }
 }
 
-fn target_dir() -> std::path::PathBuf {
+pub fn target_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("static")
 }
 

@@ -1,0 +1,182 @@
+//! An image is a function of its fingerprint: the binary a deploy builds for a service is
+//! the binary Cargo builds for that service alone, and the same commit built in another
+//! checkout, with another Cargo home and target folder, gives an image with the same files.
+//! The oracles are Cargo (`cargo build -p <service>` alone), the real Docker engine
+//! (`docker export` of the pushed images) and sha256 of every file.
+
+use crate::deploy::{Images, Project};
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::Command;
+use xtask::exec::docker::{HostBuild, Package};
+
+fn sha256(path: &Path) -> String {
+    xtask::workspace::hex(&Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Every file of an image's filesystem (`docker export` of a container created from it):
+/// path → (mode, sha256). Timestamps are not content.
+fn image_files(image: &str) -> BTreeMap<String, (u32, String)> {
+    let container = docker(&["create", image]);
+    let dir = tempfile::tempdir().unwrap();
+    let exported = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "docker export {container} | tar -x -C {}",
+            dir.path().display()
+        ))
+        .status()
+        .unwrap();
+    docker(&["rm", &container]);
+    assert!(exported.success(), "docker export of {image}");
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.path().to_owned()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                pending.push(path);
+            } else if meta.is_file() {
+                let name = path.strip_prefix(dir.path()).unwrap().display().to_string();
+                files.insert(name, (meta.permissions().mode(), sha256(&path)));
+            }
+        }
+    }
+    files
+}
+
+/// The local image a deploy pushed for `service`, by the digest in its summary.
+fn pushed(deployed: &crate::deploy::Deployed, service: &str) -> String {
+    let image = deployed.service(service)["image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(image.contains("@sha256:"), "{image}");
+    image
+}
+
+#[test]
+fn deploy_images_hold_the_binary_cargo_builds_alone_and_the_same_files_from_another_checkout() {
+    let project = Project::new(Images::Own);
+    project.bootstrap();
+    let first = project.deploy(&["--images-only", "--changed"]);
+    first.expect(0);
+    let (api_image, worker_image) = (pushed(&first, "api"), pushed(&first, "worker"));
+    let api_files = image_files(&api_image);
+    let worker_files = image_files(&worker_image);
+
+    // 1. The deploy built api beside worker, which turns on `common/metrics`; Cargo's build
+    //    of api alone (same flags, same target folder) is the reference.
+    let rt = xtask::aws::runtime().unwrap();
+    let target = crate::deploy::target_dir();
+    let alone = rt
+        .block_on(
+            HostBuild::new(project.repo.path(), Some(&target))
+                .unwrap()
+                .compile(&[Package {
+                    service: "api".into(),
+                    package: "api".into(),
+                    bin: "api".into(),
+                }]),
+        )
+        .unwrap();
+    assert_eq!(
+        api_files["api"].1,
+        sha256(&alone["api"]),
+        "the api binary in the deployed image is not the one Cargo builds for api alone"
+    );
+
+    // 2. The same commit in another checkout (another path, Cargo home and target folder):
+    //    its worker image, built and pushed by a deploy there, has the same files.
+    let other = tempfile::Builder::new()
+        .prefix("xtask-it-another-checkout-")
+        .tempdir()
+        .unwrap();
+    let checkout = other.path().join("somewhere/else/acme");
+    let cloned = Command::new("git")
+        .args(["clone", "--quiet"])
+        .arg(project.repo.path())
+        .arg(&checkout)
+        .status()
+        .unwrap();
+    assert!(cloned.success());
+    let home = other.path().join("cargo-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let real_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap()).join(".cargo"));
+    // The same registry under another path, as on another machine (no download needed).
+    std::os::unix::fs::symlink(real_home.join("registry"), home.join("registry")).unwrap();
+    // The fingerprint's image exists: remove it, so this deploy builds and pushes its own.
+    project.rt.block_on(async {
+        let repository = format!("{}/worker", project.name);
+        let listed = project
+            .aws
+            .ecr
+            .list_images()
+            .repository_name(&repository)
+            .send()
+            .await
+            .unwrap();
+        project
+            .aws
+            .ecr
+            .batch_delete_image()
+            .repository_name(&repository)
+            .set_image_ids(Some(listed.image_ids().to_vec()))
+            .send()
+            .await
+            .unwrap();
+    });
+    let output = crate::support::xtask_command(
+        &checkout,
+        &[
+            "deploy",
+            "--images-only",
+            "--services",
+            "worker",
+            "--format",
+            "json",
+        ],
+    )
+    .env("XTASK_LOCAL_STACK", &project.stack.dir)
+    .env("CARGO_HOME", &home)
+    .env_remove("CARGO_TARGET_DIR")
+    .env_remove("GITHUB_ACTIONS")
+    .output()
+    .unwrap();
+    let second = crate::deploy::Deployed::from(output);
+    second.expect(0);
+    let rebuilt = pushed(&second, "worker");
+    assert_eq!(
+        second.service("worker")["outcome"],
+        first.service("worker")["outcome"],
+        "{}",
+        second.stdout
+    );
+    assert!(
+        checkout
+            .join("target/x86_64-unknown-linux-gnu/release/worker")
+            .is_file(),
+        "the second checkout built its own binary"
+    );
+    assert_eq!(
+        image_files(&rebuilt),
+        worker_files,
+        "the same commit built elsewhere gave other image contents"
+    );
+}
