@@ -17,6 +17,13 @@ pub const COMMIT_TAG: &str = "git-";
 /// Environment variable the tool sets in each task definition: the commit deployed.
 pub const VERSION_VAR: &str = "DEPLOY_VERSION";
 
+/// Environment variable the tool sets in each task definition beside the image digest:
+/// that image's fingerprint. An `fp-` tag can move to another digest with the same
+/// fingerprint (two environments sharing a registry build it at once); the task
+/// definition's pair cannot. Not the image's own `DEPLOY_FINGERPRINT`, which the health
+/// check reads back from the running service.
+pub const FINGERPRINT_VAR: &str = "XTASK_FINGERPRINT";
+
 /// One service as it runs.
 #[derive(Debug, Clone, Default)]
 pub struct LiveService {
@@ -76,17 +83,20 @@ pub async fn service(
     let definition = task_definition(aws, arn).await?;
     let container = container_of(&definition, &service.name)?;
     live.image = container.image().map(str::to_owned);
-    live.commit = container
-        .environment()
-        .iter()
-        .find(|kv| kv.name() == Some(VERSION_VAR))
-        .and_then(|kv| kv.value())
-        .filter(|v| is_commit(v))
-        .map(str::to_owned);
+    let var = |name: &str| {
+        container
+            .environment()
+            .iter()
+            .find(|kv| kv.name() == Some(name))
+            .and_then(|kv| kv.value())
+            .map(str::to_owned)
+    };
+    live.commit = var(VERSION_VAR).filter(|v| is_commit(v));
+    let recorded = var(FINGERPRINT_VAR).filter(|v| !v.is_empty());
     let image = live.image.clone().unwrap_or_default();
     match image_of(aws, repository, &image).await? {
         Ok(found) => {
-            live.fingerprint = tag_value(&found.tags, FINGERPRINT_TAG);
+            live.fingerprint = recorded.or_else(|| tag_value(&found.tags, FINGERPRINT_TAG));
             if live.fingerprint.is_none() {
                 live.unknown = Some(format!("image {image} has no `fp-` tag"));
             }

@@ -7,7 +7,7 @@
 use super::Executor;
 use crate::aws::{AwsContext as _, Clients};
 use crate::diag::{fail, Exit};
-use crate::live::{self, VERSION_VAR};
+use crate::live::{self, FINGERPRINT_VAR, VERSION_VAR};
 use crate::report::{task_definition_name, StepState};
 use anyhow::{Context as _, Result};
 use aws_sdk_ecs::types as ecs;
@@ -22,9 +22,17 @@ pub async fn roll(exec: &Executor<'_>, name: &str) -> Result<String> {
         .with_context(|| format!("service {name} has no live task definition to copy"))?;
     let image = exec.image(name)?;
     let live = live::task_definition(exec.aws, live_arn).await?;
-    let arn = register_copy(exec.aws, &live, name, &image, &exec.plan.commit)
-        .await
-        .map_err(|err| fail(Exit::Rollout, format!("{err:#}")))?;
+    let fingerprint = &exec.planned(name).unit.fingerprint;
+    let arn = register_copy(
+        exec.aws,
+        &live,
+        name,
+        &image,
+        &exec.plan.commit,
+        fingerprint,
+    )
+    .await
+    .map_err(|err| fail(Exit::Rollout, format!("{err:#}")))?;
     exec.set(name, |r| r.task_definition = Some(arn.clone()));
     exec.report.step(
         Some(name),
@@ -350,13 +358,14 @@ pub fn describe_stopped(task: &ecs::Task) -> String {
 }
 
 /// Registers a copy of `live` with the service container's image replaced and the deployed
-/// commit in its environment; returns the new revision's ARN.
+/// commit and the image's fingerprint in its environment; returns the new revision's ARN.
 pub async fn register_copy(
     aws: &Clients,
     live: &ecs::TaskDefinition,
     service: &str,
     image: &str,
     commit: &str,
+    fingerprint: &str,
 ) -> Result<String> {
     let target = live::container_of(live, service)?.name().map(str::to_owned);
     let containers: Vec<ecs::ContainerDefinition> = live
@@ -373,14 +382,11 @@ pub async fn register_copy(
                 .take()
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|kv| kv.name() != Some(VERSION_VAR))
+                .filter(|kv| kv.name() != Some(VERSION_VAR) && kv.name() != Some(FINGERPRINT_VAR))
                 .collect();
-            env.push(
-                ecs::KeyValuePair::builder()
-                    .name(VERSION_VAR)
-                    .value(commit)
-                    .build(),
-            );
+            for (name, value) in [(VERSION_VAR, commit), (FINGERPRINT_VAR, fingerprint)] {
+                env.push(ecs::KeyValuePair::builder().name(name).value(value).build());
+            }
             c.environment = Some(env);
             c
         })

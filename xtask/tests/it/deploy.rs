@@ -395,7 +395,7 @@ fn a_common_edit_rolls_its_dependents_and_a_worker_edit_rolls_only_the_worker() 
     project.change("services/worker/src/main.rs");
     let worker = project.deploy(&["--changed"]);
     worker.expect(0);
-    assert_eq!(worker.service("api")["action"], "skip");
+    assert_eq!(worker.service("api")["action"], "skip", "{}", worker.stdout);
     assert_eq!(worker.service("worker")["outcome"], "deployed");
     assert_eq!(
         project.task_definition("api"),
