@@ -6,7 +6,7 @@
 //! so those errors can point into `deploy.toml` too.
 
 use crate::diag::{self, Diagnostic, Exit, Failure};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -66,13 +66,23 @@ pub struct Environment {
     pub webhook_env: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceKind {
     /// A workspace crate whose binary the host builds; the image copies it.
     Rust,
     /// Anything else: the image builds from its Dockerfile alone; inputs are globs.
     Docker,
+}
+
+/// Where a Rust service's binary is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Build {
+    /// By the tool on the host (one `cargo build` per service); the image copies it.
+    Host,
+    /// By the Dockerfile (cargo-chef style, often with a `target` stage); no host build.
+    Image,
 }
 
 /// An ECS service built into a Docker image.
@@ -86,6 +96,15 @@ pub struct Service {
     /// Binary name (Rust services); defaults to the package name.
     pub bin: Option<String>,
     pub dockerfile: Spanned<String>,
+    /// Where a Rust service's binary is compiled (`Image` for every Docker service).
+    pub build: Build,
+    /// `build` as written, to check it against `kind`.
+    build_written: Option<Spanned<Build>>,
+    /// The Dockerfile stage to build (`docker build --target`); `None`: the last.
+    pub target: Option<String>,
+    /// The build context folder, relative to the repository root (`""`: the root).
+    /// Defaults to the service's folder, or the root for `build = "image"`.
+    pub context: Spanned<String>,
     pub build_args: BTreeMap<String, String>,
     pub platform: String,
     pub inputs: Vec<Spanned<String>>,
@@ -152,6 +171,9 @@ struct RawService {
     kind: ServiceKind,
     bin: Option<String>,
     dockerfile: Option<Spanned<String>>,
+    build: Option<Spanned<Build>>,
+    target: Option<String>,
+    context: Option<Spanned<String>>,
     #[serde(default)]
     build_args: BTreeMap<String, String>,
     #[serde(default = "default_platform")]
@@ -246,6 +268,21 @@ impl Config {
                 let dockerfile = s.dockerfile.unwrap_or_else(|| {
                     Spanned::new(s.path.span(), join(s.path.get_ref(), "Dockerfile"))
                 });
+                let build = match (s.kind, s.build.as_ref().map(Spanned::get_ref)) {
+                    (ServiceKind::Docker, _) | (_, Some(Build::Image)) => Build::Image,
+                    _ => Build::Host,
+                };
+                let context = match s.context {
+                    // `.` is the repository root; any other value is checked as a path.
+                    Some(context) if context.get_ref() == "." => {
+                        Spanned::new(context.span(), String::new())
+                    }
+                    Some(context) => context,
+                    None if build == Build::Image && s.kind == ServiceKind::Rust => {
+                        Spanned::new(s.path.span(), String::new())
+                    }
+                    None => s.path.clone(),
+                };
                 Service {
                     ecs_service: template_or(s.ecs_service, &span, "{project}-{env}-{name}"),
                     ecr_repository: template_or(s.ecr_repository, &span, "{project}/{name}"),
@@ -255,6 +292,10 @@ impl Config {
                     path: s.path,
                     bin: s.bin,
                     dockerfile,
+                    build,
+                    build_written: s.build,
+                    target: s.target,
+                    context,
                     build_args: s.build_args,
                     platform: s.platform,
                     inputs: s.inputs,
@@ -388,6 +429,17 @@ impl Config {
         }
         for service in &self.services {
             check_relative_path(&service.dockerfile, problems);
+            if !service.context.get_ref().is_empty() {
+                check_relative_path(&service.context, problems);
+            }
+            if let (ServiceKind::Docker, Some(written)) = (service.kind, &service.build_written) {
+                if *written.get_ref() == Build::Host {
+                    problems.push(Diagnostic::at(
+                        written.span(),
+                        format!("service `{}` is `kind = \"docker\"`: it builds in its image, not on the host", service.name),
+                    ).with_help("remove `build`, or make it a Rust service"));
+                }
+            }
             for template in [&service.ecs_service, &service.ecr_repository] {
                 check_template(template, problems);
             }

@@ -58,6 +58,10 @@ pub enum InputKey {
     Extra {
         path: String,
     },
+    /// A file a Dockerfile copies from its build context.
+    Context {
+        path: String,
+    },
 }
 
 impl fmt::Display for InputKey {
@@ -72,6 +76,7 @@ impl fmt::Display for InputKey {
             InputKey::CargoSetting { section } => write!(f, "cargo {section}"),
             InputKey::Global { path } => write!(f, "global {path}"),
             InputKey::Extra { path } => write!(f, "extra {path}"),
+            InputKey::Context { path } => write!(f, "context {path}"),
         }
     }
 }
@@ -351,6 +356,12 @@ impl Builder<'_> {
                     .into_iter()
                     .map(|entry| (entry, None)),
             );
+        }
+        for path in &unit.context {
+            let key = InputKey::Context { path: path.clone() };
+            slots.push(self.shared(key, |b| {
+                Ok((b.id_of(path)?, path.clone(), Scope::File(path.clone())))
+            })?);
         }
         for &(package, via) in &unit.packages {
             slots.push((self.package(package)?, Some(via)));

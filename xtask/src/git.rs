@@ -437,6 +437,13 @@ impl Snapshot<'_> {
     }
 }
 
+impl Snapshot<'_> {
+    /// Whether the file at `path` is committed executable (git keeps no other mode bit).
+    pub fn is_executable(&self, path: &str) -> Result<bool> {
+        Ok(self.root.get_path(Path::new(path))?.filemode() == 0o100_755)
+    }
+}
+
 fn kind_of(kind: Option<ObjectType>) -> EntryKind {
     match kind {
         Some(ObjectType::Tree) => EntryKind::Dir,

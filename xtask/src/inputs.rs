@@ -4,8 +4,10 @@
 //! at a commit) and the ownership lint of `cargo xtask check` (which asks, for each tracked
 //! file, whose input it is), so the two can never disagree.
 
-use crate::config::{App, Config, Service, ServiceKind};
+use crate::build_context;
+use crate::config::{App, Build, Config, Service, ServiceKind};
 use crate::diag::Diagnostic;
+use crate::dockerfile::{CargoBuild, ProblemKind};
 use crate::git::{Change, ChangeSet, EntryKind, Source};
 use crate::workspace::{Crate, Workspace};
 use anyhow::Result;
@@ -75,6 +77,22 @@ pub enum FindingKind {
     MissingDockerfile,
     /// The service's crate builds no binary of the name the image copies.
     MissingBinary,
+    /// The Dockerfile does not parse.
+    DockerfileSyntax,
+    /// The service's `target` stage is not in its Dockerfile.
+    UnknownTarget,
+    /// `ADD` of a URL or git repository without `--checksum`.
+    RemoteSource,
+    /// A source uses a variable without a value the tool knows.
+    UnresolvedSource,
+    /// A source names nothing in the build context (or only what `.dockerignore` drops).
+    MissingSource,
+    /// A `RUN cargo build` builds packages outside the service's crates, or the whole
+    /// workspace (whose features Cargo unifies).
+    UncoveredBuild,
+    /// A `RUN cargo build` without `--locked`: it may resolve other versions than the
+    /// lockfile the fingerprint reads.
+    UnlockedBuild,
 }
 
 impl FindingKind {
@@ -82,6 +100,13 @@ impl FindingKind {
         match self {
             FindingKind::MissingDockerfile => "missing-dockerfile",
             FindingKind::MissingBinary => "missing-binary",
+            FindingKind::DockerfileSyntax => "dockerfile-syntax",
+            FindingKind::UnknownTarget => "unknown-target",
+            FindingKind::RemoteSource => "remote-source",
+            FindingKind::UnresolvedSource => "unresolved-source",
+            FindingKind::MissingSource => "missing-source",
+            FindingKind::UncoveredBuild => "uncovered-build",
+            FindingKind::UnlockedBuild => "unlocked-build",
         }
     }
 }
@@ -120,6 +145,8 @@ pub struct UnitInputs {
     pub globals: Vec<String>,
     /// The unit's extra input patterns.
     pub extras: Vec<String>,
+    /// Files the Dockerfile copies from the build context that no other input covers.
+    pub context: Vec<String>,
 }
 
 /// Describes every unit of `config` against `workspace` and `source` (of the same commit).
@@ -135,6 +162,7 @@ pub fn describe(
         match service_inputs(config, workspace, service) {
             Ok(mut unit) => {
                 unit.findings = service_findings(config, workspace, service, source)?;
+                dockerfile_inputs(workspace, service, &mut unit, source)?;
                 units.push(unit);
             }
             Err(problem) => problems.push(problem),
@@ -169,6 +197,7 @@ impl UnitInputs {
             settings: Vec::new(),
             globals: Vec::new(),
             extras: patterns(extras),
+            context: Vec::new(),
         }
     }
 }
@@ -192,7 +221,7 @@ fn service_inputs(
             "build_args": service.build_args,
             "dockerfile": dockerfile,
         });
-        let mut inputs = UnitInputs::new(unit, recipe, &service.inputs);
+        let mut inputs = UnitInputs::new(unit, image_recipe(recipe, service), &service.inputs);
         inputs.folder = Some(service.path.get_ref().clone());
         return Ok(inputs);
     }
@@ -223,7 +252,7 @@ fn service_inputs(
             own_crate: Some(own.name.clone()),
             ..unit
         },
-        recipe,
+        image_recipe(recipe, service),
         &service.inputs,
     );
     inputs.crates = closure
@@ -235,6 +264,21 @@ fn service_inputs(
     inputs.settings = rust_settings(workspace);
     inputs.globals = patterns(&config.inputs.global);
     Ok(inputs)
+}
+
+/// The recipe with how the image is built, where that is not the default: keys are added
+/// only when set, so services that use none keep their fingerprints.
+fn image_recipe(mut recipe: serde_json::Value, service: &Service) -> serde_json::Value {
+    if service.kind == ServiceKind::Rust && service.build == Build::Image {
+        recipe["build"] = serde_json::json!("image");
+    }
+    if let Some(stage) = &service.target {
+        recipe["stage"] = serde_json::json!(stage);
+    }
+    if service.context.get_ref() != service.path.get_ref() {
+        recipe["context"] = serde_json::json!(service.context.get_ref());
+    }
+    recipe
 }
 
 /// What cannot work in a service's build at this commit: a missing Dockerfile, a binary
@@ -286,6 +330,129 @@ fn service_findings(
         }
     }
     Ok(findings)
+}
+
+/// What the service's Dockerfile takes from its build context at `source`: the files no
+/// other input covers become inputs of their own, and what cannot be accounted for (see
+/// [`FindingKind`]) becomes findings on the Dockerfile's lines.
+fn dockerfile_inputs(
+    workspace: &Workspace,
+    service: &Service,
+    unit: &mut UnitInputs,
+    source: &dyn Source,
+) -> Result<()> {
+    let own = workspace
+        .crate_at(service.path.get_ref())
+        .map(|i| &workspace.crates[i]);
+    let rust = service.kind == ServiceKind::Rust;
+    let binary = match (rust, service.build, own) {
+        (true, Build::Host, Some(own)) => Some(service.bin.as_deref().unwrap_or(&own.name)),
+        _ => None,
+    };
+    let Some(context) = build_context::of_service(service, binary, source)? else {
+        return Ok(());
+    };
+    let file = service.dockerfile.get_ref();
+    let finding = |kind, line, message: String| Finding {
+        kind,
+        file: file.clone(),
+        line,
+        message: format!("service `{}`: {message}", service.name),
+    };
+    for problem in &context.reading.problems {
+        let kind = match problem.kind {
+            ProblemKind::Syntax => FindingKind::DockerfileSyntax,
+            ProblemKind::UnknownTarget => FindingKind::UnknownTarget,
+            ProblemKind::RemoteSource => FindingKind::RemoteSource,
+            ProblemKind::Unresolved => FindingKind::UnresolvedSource,
+        };
+        unit.findings
+            .push(finding(kind, problem.line, problem.message.clone()));
+    }
+    for missing in &context.missing {
+        let message = format!(
+            "{} {} names nothing in the build context `{}` (not in the commit, or left out by its .dockerignore)",
+            missing.instruction,
+            if missing.path.is_empty() { "." } else { &missing.path },
+            if context.dir.is_empty() { "." } else { &context.dir },
+        );
+        unit.findings
+            .push(finding(FindingKind::MissingSource, missing.line, message));
+    }
+    if rust {
+        let closure: Vec<&Crate> = unit.crates.iter().map(AsRef::as_ref).collect();
+        for (kind, line, message) in
+            cargo_findings(&context.reading.cargo, &closure, own.map(AsRef::as_ref))
+        {
+            unit.findings.push(finding(kind, line, message));
+        }
+    }
+    let in_build = rust && service.build == Build::Image;
+    let covered = |path: &str| {
+        path == file
+            || unit.folders().any(|scope| scope.contains(path))
+            || unit.globals.iter().chain(&unit.extras).any(|p| p == path)
+            // An in-image build's crates, manifests and lockfile are inputs already as
+            // the closure, settings and packages; other crates' files build nothing of it.
+            || (in_build
+                && (path == "Cargo.toml"
+                    || path == "Cargo.lock"
+                    || workspace.crates.iter().any(|c| {
+                        path.strip_prefix(c.path.as_str())
+                            .is_some_and(|rest| rest.starts_with('/'))
+                    })))
+    };
+    unit.context = context
+        .used
+        .iter()
+        .map(|path| context.repo_path(path))
+        .filter(|path| !covered(path))
+        .collect();
+    Ok(())
+}
+
+/// What the Dockerfile's `cargo build`s compile that the fingerprint does not cover.
+fn cargo_findings(
+    builds: &[CargoBuild],
+    closure: &[&Crate],
+    own: Option<&Crate>,
+) -> Vec<(FindingKind, usize, String)> {
+    let own = own.map_or("<package>", |c| c.name.as_str());
+    let mut findings = Vec::new();
+    for build in builds {
+        if build.whole_workspace {
+            findings.push((
+                FindingKind::UncoveredBuild,
+                build.line,
+                format!("RUN cargo build without -p builds every default member at once, and Cargo unifies their features: the binary depends on crates outside the service's (add -p {own})"),
+            ));
+        }
+        for package in &build.packages {
+            let known = match package.strip_prefix("path:") {
+                Some(path) => {
+                    let path = crate::dockerfile::clean(path);
+                    closure.iter().any(|c| c.path == path)
+                }
+                None => closure.iter().any(|c| &c.name == package),
+            };
+            if !known {
+                let package = package.strip_prefix("path:").unwrap_or(package);
+                findings.push((
+                    FindingKind::UncoveredBuild,
+                    build.line,
+                    format!("RUN cargo builds `{package}`, which is not one of the service's crates: what it builds is no input of the fingerprint (build only -p {own})"),
+                ));
+            }
+        }
+        if !build.locked {
+            findings.push((
+                FindingKind::UnlockedBuild,
+                build.line,
+                "RUN cargo without --locked may resolve other versions than the Cargo.lock the fingerprint reads (add --locked)".to_owned(),
+            ));
+        }
+    }
+    findings
 }
 
 fn app_inputs(app: &App) -> UnitInputs {

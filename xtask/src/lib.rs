@@ -10,6 +10,7 @@
 
 pub mod aws;
 pub mod bench;
+pub mod build_context;
 pub mod cache;
 pub mod check;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod context;
 pub mod deploy;
 pub mod diag;
+pub mod dockerfile;
 pub mod exec;
 pub mod fingerprint;
 pub mod fuzzing;

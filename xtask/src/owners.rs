@@ -54,6 +54,7 @@ impl<'u> Owners<'u> {
                     unit.unit
                         .dockerfile
                         .iter()
+                        .chain(&unit.context)
                         .map(|path| Scope::File(path.clone())),
                 );
             for scope in scopes {

@@ -82,6 +82,11 @@ pub enum Reason {
         path: String,
         change: ChangeKind,
     },
+    /// A file the service's Dockerfile copies from its build context.
+    ContextFileChanged {
+        path: String,
+        change: ChangeKind,
+    },
     /// A file of the unit's own folder or extra inputs.
     FileChanged {
         path: String,
@@ -176,7 +181,7 @@ impl Reason {
             Reason::SchemeChanged { .. } => 1,
             Reason::RecipeChanged { .. } => 2,
             Reason::DockerfileChanged { .. } => 3,
-            Reason::FileChanged { .. } => 4,
+            Reason::FileChanged { .. } | Reason::ContextFileChanged { .. } => 4,
             Reason::CrateChanged { .. }
             | Reason::CrateAdded { .. }
             | Reason::CrateRemoved { .. } => 5,
@@ -198,6 +203,7 @@ impl Reason {
         match self {
             Reason::DockerfileChanged { path, .. }
             | Reason::FileChanged { path, .. }
+            | Reason::ContextFileChanged { path, .. }
             | Reason::GlobalInputChanged { path, .. } => Some(path),
             _ => None,
         }
@@ -224,6 +230,13 @@ impl fmt::Display for Reason {
             }
             Reason::FileChanged { path, change, .. } => {
                 write!(f, "file `{path}` {}", verb(*change))
+            }
+            Reason::ContextFileChanged { path, change } => {
+                write!(
+                    f,
+                    "`{path}`, which the Dockerfile copies, {}",
+                    verb(*change)
+                )
             }
             Reason::CrateChanged { krate, paths } => {
                 write!(f, "workspace crate `{krate}` changed")?;
@@ -454,6 +467,10 @@ pub fn reasons(base: &Manifest, head: &Manifest, changes: &ChangeSet) -> Vec<Rea
                 path: path.clone(),
                 change,
                 from: None,
+            }),
+            InputKey::Context { path } => reasons.push(Reason::ContextFileChanged {
+                path: path.clone(),
+                change,
             }),
             InputKey::CargoSetting { section } => reasons.push(Reason::CargoSettingChanged {
                 section: section.clone(),

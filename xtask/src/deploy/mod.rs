@@ -518,7 +518,7 @@ impl Deploy<'_> {
                 let live = gathered.live.get(&service.name)?;
                 Some(Facts {
                     head: unit,
-                    kind: service.kind,
+                    build: service.build,
                     live,
                     existing: gathered.existing.get(&service.name),
                     migrations: trees.get(&service.name).map(String::as_str),

@@ -5,7 +5,7 @@
 //! earlier commit whose images and releases must already exist: nothing is built, no
 //! migration runs, apps re-activate a kept release.
 
-use crate::config::ServiceKind;
+use crate::config::Build;
 use crate::fingerprint::UnitFingerprint;
 use crate::live::{Image, LiveService, COMMIT_TAG};
 use crate::plan::{self, Action, Reason, UnitPlan};
@@ -30,7 +30,8 @@ impl Selection {
 /// What is known of one service before planning.
 pub struct Facts<'a> {
     pub head: &'a UnitFingerprint,
-    pub kind: ServiceKind,
+    /// Where its binary is compiled: host-built services share the compile step.
+    pub build: Build,
     pub live: &'a LiveService,
     /// The image already pushed for the head fingerprint.
     pub existing: Option<&'a Image>,
@@ -107,7 +108,7 @@ pub struct ServicePlan {
     #[serde(flatten)]
     pub unit: UnitPlan,
     #[serde(skip)]
-    pub kind: ServiceKind,
+    pub build: Build,
     /// Where the image comes from; `None` when skipped.
     pub image: Option<ImagePlan>,
     /// The migrations tree to apply before rolling.
@@ -273,7 +274,7 @@ fn service_rollback(commit: &str, facts: &Facts<'_>) -> ServicePlan {
         .flatten();
     ServicePlan {
         unit,
-        kind: facts.kind,
+        build: facts.build,
         image,
         migrate: None,
         live_task_definition: facts.live.task_definition.clone(),
@@ -373,7 +374,7 @@ fn service_plan(
         .map(str::to_owned);
     ServicePlan {
         unit,
-        kind: facts.kind,
+        build: facts.build,
         image,
         migrate,
         live_task_definition: facts.live.task_definition.clone(),
@@ -447,7 +448,7 @@ impl DeployPlan {
         let builds = |s: &ServicePlan| s.image == Some(ImagePlan::Build);
         let compile: Vec<String> = self
             .deploying()
-            .filter(|s| builds(s) && s.kind == ServiceKind::Rust)
+            .filter(|s| builds(s) && s.build == Build::Host)
             .map(|s| s.unit.name.clone())
             .collect();
         let mut images = named(&builds, |service| Step::Build { service });
@@ -549,7 +550,7 @@ mod tests {
     fn facts<'a>(head: &'a UnitFingerprint, live: &'a LiveService) -> Facts<'a> {
         Facts {
             head,
-            kind: ServiceKind::Rust,
+            build: Build::Host,
             live,
             existing: None,
             migrations: None,

@@ -7,14 +7,17 @@
 
 use super::Executor;
 use crate::aws::AwsContext as _;
-use crate::config::ServiceKind;
+use crate::build_context;
+use crate::config::Build;
 use crate::diag::{fail, Exit};
+use crate::git::Source as _;
 use crate::inputs::{target_rustflags_config, RUST_TARGET, RUST_TARGET_FLAGS};
 use crate::live::{COMMIT_TAG, FINGERPRINT_TAG};
 use anyhow::{Context as _, Result};
 use backon::{ExponentialBuilder, Retryable as _};
 use base64::Engine as _;
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -286,20 +289,17 @@ pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
         format!("{uri}:{FINGERPRINT_TAG}{}", planned.unit.fingerprint),
         format!("{uri}:{COMMIT_TAG}{}", exec.plan.commit),
     ];
-    let (context, dockerfile) = match service.kind {
-        ServiceKind::Rust => rust_context(exec, name)?,
-        ServiceKind::Docker => (
-            exec.root.join(service.path.get_ref()),
-            exec.root.join(service.dockerfile.get_ref()),
-        ),
-    };
+    let (context, dockerfile) = build_context(exec, name)?;
     login(exec).await?;
     let mut args: Vec<String> = Vec::new();
     for tag in &tags {
         args.extend(["--tag".into(), tag.clone()]);
     }
     let mut build_args = service.build_args.clone();
-    build_args.insert("FINGERPRINT".into(), planned.unit.fingerprint.clone());
+    build_args.insert(
+        build_context::FINGERPRINT_ARG.into(),
+        planned.unit.fingerprint.clone(),
+    );
     for (key, value) in &build_args {
         args.extend(["--build-arg".into(), format!("{key}={value}")]);
     }
@@ -311,6 +311,9 @@ pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
         args.extend(["--label".into(), label]);
     }
     args.extend(["--file".into(), dockerfile.display().to_string()]);
+    if let Some(stage) = &service.target {
+        args.extend(["--target".into(), stage.clone()]);
+    }
     let buildx = exec.docker.has_buildx().await;
     let mut command = exec.docker.command();
     if buildx {
@@ -359,19 +362,57 @@ pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
     ))
 }
 
-/// A build context holding only the binary and the Dockerfile: small and reproducible.
-fn rust_context(exec: &Executor<'_>, name: &str) -> Result<(PathBuf, PathBuf)> {
+/// The build context: exactly the files the Dockerfile's stages take from the service's
+/// context folder at the deploy's commit (see [`build_context`]); a host-built binary at
+/// its root; the Dockerfile beside it, outside. Nothing untracked or unfingerprinted
+/// reaches the image.
+fn build_context(exec: &Executor<'_>, name: &str) -> Result<(PathBuf, PathBuf)> {
     let service = exec.service(name);
-    let binary = exec
-        .result(name)
-        .binary
-        .with_context(|| format!("no binary for {name}: the compile step did not run"))?;
-    let context = exec.docker.contexts.path().join(name);
+    let binary = match service.build {
+        Build::Host => Some(
+            exec.result(name)
+                .binary
+                .with_context(|| format!("no binary for {name}: the compile step did not run"))?,
+        ),
+        Build::Image => None,
+    };
+    let bin_name = binary
+        .as_ref()
+        .map(|b| b.file_name().context("binary path has a file name"))
+        .transpose()?
+        .map(|n| n.to_string_lossy().into_owned());
+    // The commit's files, not the working tree's: nothing untracked reaches the image, and
+    // modes are git's (644 or 755), not the checkout's umask.
+    let repo = crate::git::Repo::open(exec.root)?;
+    let commit = repo.resolve(&exec.plan.commit, "the deploy's commit")?;
+    let snapshot = repo.snapshot(&commit)?;
+    let taken = build_context::of_service(service, bin_name.as_deref(), &snapshot)?
+        .with_context(|| format!("{} is not in the commit", service.dockerfile.get_ref()))?;
+    let folder = exec.docker.contexts.path().join(name);
+    let context = folder.join("context");
     std::fs::create_dir_all(&context)?;
-    let file_name = binary.file_name().context("binary path has a file name")?;
-    std::fs::copy(&binary, context.join(file_name))
-        .with_context(|| format!("copying {}", binary.display()))?;
-    let dockerfile = context.join("Dockerfile");
+    for path in &taken.sent {
+        let from = taken.repo_path(path);
+        let bytes = snapshot
+            .read(&from)?
+            .with_context(|| format!("{from} vanished from the commit"))?;
+        let to = context.join(path);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&to, bytes).with_context(|| format!("writing {}", to.display()))?;
+        let mode = if snapshot.is_executable(&from)? {
+            0o755
+        } else {
+            0o644
+        };
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode))?;
+    }
+    if let (Some(binary), Some(bin_name)) = (&binary, &bin_name) {
+        std::fs::copy(binary, context.join(bin_name))
+            .with_context(|| format!("copying {}", binary.display()))?;
+    }
+    let dockerfile = folder.join("Dockerfile");
     std::fs::copy(exec.root.join(service.dockerfile.get_ref()), &dockerfile)
         .with_context(|| format!("copying {}", service.dockerfile.get_ref()))?;
     Ok((context, dockerfile))

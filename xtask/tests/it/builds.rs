@@ -16,7 +16,7 @@ fn sha256(path: &Path) -> String {
     xtask::workspace::hex(&Sha256::digest(std::fs::read(path).unwrap()))
 }
 
-fn docker(args: &[&str]) -> String {
+pub fn docker(args: &[&str]) -> String {
     let out = Command::new("docker").args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -27,10 +27,10 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// Every file of an image's filesystem (`docker export` of a container created from it):
-/// path → (mode, sha256). Timestamps are not content.
-fn image_files(image: &str) -> BTreeMap<String, (u32, String)> {
-    let container = docker(&["create", image]);
+/// An image's filesystem, unpacked (`docker export` of a container created from it, never
+/// started: the command is a placeholder for images without one).
+pub fn export(image: &str) -> tempfile::TempDir {
+    let container = docker(&["create", image, "/none"]);
     let dir = tempfile::tempdir().unwrap();
     let exported = Command::new("sh")
         .arg("-c")
@@ -42,6 +42,12 @@ fn image_files(image: &str) -> BTreeMap<String, (u32, String)> {
         .unwrap();
     docker(&["rm", &container]);
     assert!(exported.success(), "docker export of {image}");
+    dir
+}
+
+/// Every file of an image's filesystem: path → (mode, sha256). Timestamps are not content.
+fn image_files(image: &str) -> BTreeMap<String, (u32, String)> {
+    let dir = export(image);
     let mut files = BTreeMap::new();
     let mut pending = vec![dir.path().to_owned()];
     while let Some(folder) = pending.pop() {
@@ -72,12 +78,39 @@ fn pushed(deployed: &crate::deploy::Deployed, service: &str) -> String {
 #[test]
 fn deploy_images_hold_the_binary_cargo_builds_alone_and_the_same_files_from_another_checkout() {
     let project = Project::new(Images::Own);
+    // worker's image also holds a file of the repository beside its binary (context: the
+    // root), committed executable: the deploy's context must carry it, mode included.
+    project.repo.replace(
+        "deploy.toml",
+        "[services.worker]\n",
+        "[services.worker]\ncontext = \".\"\n",
+    );
+    project
+        .repo
+        .write("config/worker.sh", "#!/bin/sh\necho worker\n");
+    std::fs::set_permissions(
+        project.repo.path().join("config/worker.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    project.repo.append(
+        "services/worker/Dockerfile",
+        "COPY config/worker.sh /bin/worker.sh\n",
+    );
+    project.repo.commit("worker ships a script");
     project.bootstrap();
     let first = project.deploy(&["--images-only", "--changed"]);
     first.expect(0);
     let (api_image, worker_image) = (pushed(&first, "api"), pushed(&first, "worker"));
     let api_files = image_files(&api_image);
     let worker_files = image_files(&worker_image);
+    assert_eq!(
+        worker_files
+            .get("bin/worker.sh")
+            .map(|(mode, _)| mode & 0o777),
+        Some(0o755),
+        "{worker_files:?}"
+    );
 
     // 1. The deploy built api beside worker, which turns on `common/metrics`; Cargo's build
     //    of api alone (same flags, same target folder) is the reference.

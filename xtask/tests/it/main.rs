@@ -4,6 +4,7 @@ mod builds;
 mod cache;
 mod check;
 mod deploy;
+mod dockerfiles;
 mod errors;
 mod features;
 mod infra;
