@@ -25,11 +25,16 @@ fn main() {
         let version: i32 = version
             .parse()
             .unwrap_or_else(|_| panic!("{}: expected a numeric NNN prefix", path.display()));
-        let absolute = std::fs::canonicalize(path).expect("migration path resolves");
+        let file = path
+            .file_name()
+            .and_then(|s| s.to_str())
+            .expect("UTF-8 file name");
+        // Relative to the crate being compiled, not to the checkout this script ran in: a
+        // target folder shared by checkouts at other paths (another clone, CI's cache) must
+        // never compile one checkout's migrations into another's binary.
         writeln!(
             out,
-            "    ({version}, {name:?}, include_str!({:?})),",
-            absolute.display()
+            "    ({version}, {name:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/migrations/{file}\"))),"
         )
         .unwrap();
     }
