@@ -259,6 +259,22 @@ pub enum BenchCommand {
     /// Check random manifest edits against Cargo's own resolution: every change of what
     /// `cargo tree` reports for a service must change its fingerprint.
     Features(BenchFeaturesArgs),
+    /// Time a cold `cargo xtask --help` (and, with --tests, the test build) of a base
+    /// revision against this tree, each from an empty target folder.
+    Compile(BenchCompileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchCompileArgs {
+    /// The revision to compare against (built from a temporary git worktree).
+    #[arg(long, default_value = "HEAD")]
+    pub base: String,
+    /// Also time a cold `cargo nextest run --workspace --no-run`.
+    #[arg(long)]
+    pub tests: bool,
+    /// Pass `--timings` to each build (Cargo's HTML report, path printed on stderr).
+    #[arg(long)]
+    pub timings: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! noisy, so absolute times mean little). Results go in docs/benchmarks.md.
 
 mod build;
+mod compile;
 mod deploy;
 pub mod features;
 mod spa;
@@ -21,6 +22,7 @@ pub fn run(ctx: &Context, command: &BenchCommand) -> Result<()> {
         BenchCommand::Plan(args) => plan(ctx, args),
         BenchCommand::Deploy(args) => deploy::run(ctx, args),
         BenchCommand::Build(args) => build::run(ctx, args),
+        BenchCommand::Compile(args) => compile::run(ctx, args),
         BenchCommand::Spa(args) => spa::run(ctx, args),
         BenchCommand::Features(args) => features_property(ctx, args),
     }
