@@ -4,9 +4,10 @@
 use crate::cli::{Format, HistoryArgs};
 use crate::context::Context;
 use crate::ledger::{self, Entry};
-use crate::render::{short, table, trim_lines};
+use crate::render::{table, trim_lines};
 use crate::session::Session;
 use crate::state;
+use crate::text::short;
 use anyhow::Result;
 
 pub fn run(ctx: &Context, args: &HistoryArgs) -> Result<()> {

@@ -40,4 +40,5 @@ pub mod report;
 pub mod session;
 pub mod spa;
 pub mod state;
+pub mod text;
 pub mod workspace;

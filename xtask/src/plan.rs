@@ -8,6 +8,7 @@
 use crate::fingerprint::{Input, InputKey, Manifest, PackageId, UnitFingerprint};
 use crate::git::{Change, ChangeKind, ChangeSet};
 use crate::inputs::{Finding, UnitKind};
+use crate::text::short;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -642,8 +643,8 @@ fn same_version_reason(name: &str, before: &Input, after: &Input, via: &str) -> 
         return Reason::PackageSourceChanged {
             package,
             version,
-            from: format!("checksum {}", short_hash(&old.checksum)),
-            to: format!("checksum {}", short_hash(&new.checksum)),
+            from: format!("checksum {}", short(&old.checksum)),
+            to: format!("checksum {}", short(&new.checksum)),
             via,
         };
     }
@@ -657,10 +658,6 @@ fn same_version_reason(name: &str, before: &Input, after: &Input, via: &str) -> 
         removed: difference(&old.deps, &new.deps),
         via,
     }
-}
-
-fn short_hash(hash: &str) -> &str {
-    &hash[..hash.len().min(12)]
 }
 
 #[cfg(test)]

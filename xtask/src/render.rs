@@ -3,15 +3,9 @@
 
 use crate::fingerprint::{InputKey, Manifest};
 use crate::plan::{Action, Plan, Reason, UnitPlan, SCHEMA};
+use crate::text::short;
 use comfy_table::{presets, Table};
 use serde::Serialize;
-
-/// Length of a fingerprint or id shown to people.
-const SHORT: usize = 12;
-
-pub(crate) fn short(id: &str) -> &str {
-    &id[..id.len().min(SHORT)]
-}
 
 /// An input id for people: git object ids and digests shortened, composite ids (a
 /// lockfile entry, a path with a digest) shown as a short digest of the whole.

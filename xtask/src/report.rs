@@ -5,7 +5,8 @@
 
 use crate::deploy::steps::{Command, DeployPlan, ImagePlan};
 use crate::plan::Action;
-use crate::render::{first_reason, short, table, trim_lines};
+use crate::render::{first_reason, table, trim_lines};
+use crate::text::short;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -3,6 +3,7 @@
 //! per deploy) and, per service, the migrations last applied.
 
 use crate::aws::{AwsContext as _, Clients};
+use crate::text::short;
 use anyhow::Result;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -190,10 +191,6 @@ pub fn timestamp(at: SystemTime) -> String {
 /// `20261122T101500Z`: a timestamp that is also a safe, sortable key part.
 fn compact_timestamp(at: SystemTime) -> String {
     timestamp(at).replace(['-', ':'], "")
-}
-
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
 }
 
 #[cfg(test)]

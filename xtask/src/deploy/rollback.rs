@@ -15,6 +15,7 @@ use crate::live::{self, Image};
 use crate::report::Reporter;
 use crate::spa::manifest::Manifest;
 use crate::state::{self, AppliedMigrations};
+use crate::text::short;
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -197,8 +198,4 @@ fn file_names(source: &dyn git::Source, dir: &str) -> Result<BTreeSet<String>> {
         .into_iter()
         .map(|(path, _)| path.rsplit('/').next().unwrap_or(&path).to_owned())
         .collect())
-}
-
-fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
 }

@@ -9,6 +9,7 @@ use crate::config::Build;
 use crate::fingerprint::UnitFingerprint;
 use crate::live::{Image, LiveService, COMMIT_TAG};
 use crate::plan::{self, Action, Reason, UnitPlan};
+use crate::text::short;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -511,10 +512,6 @@ pub fn as_change_plan(plan: &DeployPlan, live_label: &str) -> plan::Plan {
         removed: Vec::new(),
         dirty_inputs: None,
     }
-}
-
-fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use crate::diag::{fail, Exit};
 use crate::git::Source as _;
 use crate::inputs::{target_rustflags_config, RUST_TARGET, RUST_TARGET_FLAGS};
 use crate::live::{COMMIT_TAG, FINGERPRINT_TAG};
+use crate::text::{short, tail};
 use anyhow::{Context as _, Result};
 use backon::{ExponentialBuilder, Retryable as _};
 use base64::Engine as _;
@@ -77,7 +78,7 @@ pub fn engine_version() -> Result<String, String> {
     } else {
         Err(format!(
             "the Docker engine does not answer: {}",
-            last_lines(&String::from_utf8_lossy(&out.stderr), 3)
+            tail(&String::from_utf8_lossy(&out.stderr), 3)
         ))
     }
 }
@@ -209,7 +210,7 @@ impl HostBuild {
                     Exit::Build,
                     format!(
                         "cargo build of {service} (package {package}) failed:\n{}",
-                        last_lines(&String::from_utf8_lossy(&out.stderr), 30)
+                        tail(&String::from_utf8_lossy(&out.stderr), 30)
                     ),
                 ));
             }
@@ -254,7 +255,7 @@ fn workspace_target_dir(root: &Path) -> Result<PathBuf> {
             format!(
                 "cargo metadata failed in {}:\n{}",
                 root.display(),
-                last_lines(&String::from_utf8_lossy(&out.stderr), 10)
+                tail(&String::from_utf8_lossy(&out.stderr), 10)
             ),
         ));
     }
@@ -330,7 +331,7 @@ pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
             Exit::Build,
             format!(
                 "docker build of {name} failed:\n{}",
-                last_lines(&String::from_utf8_lossy(&out.stderr), 20)
+                tail(&String::from_utf8_lossy(&out.stderr), 20)
             ),
         ));
     }
@@ -357,7 +358,7 @@ pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
     });
     Ok(format!(
         "pushed {} in {:.1}s",
-        short_digest(&image.digest),
+        short(&image.digest),
         started.elapsed().as_secs_f64()
     ))
 }
@@ -427,7 +428,7 @@ async fn push(exec: &Executor<'_>, tag: &str) -> Result<()> {
         if out.status.success() {
             Ok(())
         } else {
-            Err(last_lines(&String::from_utf8_lossy(&out.stderr), 5))
+            Err(tail(&String::from_utf8_lossy(&out.stderr), 5))
         }
     };
     attempt
@@ -503,7 +504,7 @@ async fn login(exec: &Executor<'_>) -> Result<()> {
                     Exit::Push,
                     format!(
                         "docker login to {server} failed: {}",
-                        last_lines(&String::from_utf8_lossy(&out.stderr), 3)
+                        tail(&String::from_utf8_lossy(&out.stderr), 3)
                     ),
                 ));
             }
@@ -516,16 +517,6 @@ async fn login(exec: &Executor<'_>) -> Result<()> {
 async fn output(mut command: Command) -> std::io::Result<std::process::Output> {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     command.output().await
-}
-
-fn last_lines(text: &str, count: usize) -> String {
-    let lines: Vec<&str> = text.trim_end().lines().collect();
-    lines[lines.len().saturating_sub(count)..].join("\n")
-}
-
-pub fn short_digest(digest: &str) -> &str {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    &hex[..hex.len().min(12)]
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub async fn retag(exec: &Executor<'_>, name: &str) -> Result<String> {
     match put {
         Ok(_) => Ok(format!(
             "reused {} (no build), tagged {tag}",
-            super::docker::short_digest(&digest)
+            crate::text::short(&digest)
         )),
         // Tagged meanwhile (another deploy of this commit): the same image, nothing to do.
         Err(err)
@@ -52,10 +52,7 @@ pub async fn retag(exec: &Executor<'_>, name: &str) -> Result<String> {
                 e.is_image_already_exists_exception() || e.is_image_tag_already_exists_exception()
             }) =>
         {
-            Ok(format!(
-                "reused {} (no build)",
-                super::docker::short_digest(&digest)
-            ))
+            Ok(format!("reused {} (no build)", crate::text::short(&digest)))
         }
         Err(err) => Err(fail(
             Exit::Push,

@@ -11,6 +11,7 @@ use crate::exec::ecs::{describe_stopped, register_copy};
 use crate::live;
 use crate::report::{task_definition_name, StepState};
 use crate::state::{self, AppliedMigrations};
+use crate::text::short;
 use anyhow::{Context as _, Result};
 use aws_sdk_ecs::types as ecs;
 use std::time::{Instant, SystemTime};
@@ -45,7 +46,7 @@ pub async fn run(exec: &Executor<'_>, name: &str) -> Result<String> {
         StepState::Progress,
         format!(
             "task {} of {} started",
-            short_task(&task),
+            short(&task),
             task_definition_name(&arn)
         ),
     );
@@ -72,7 +73,7 @@ pub async fn run(exec: &Executor<'_>, name: &str) -> Result<String> {
     .await?;
     Ok(format!(
         "task {} exited 0 in {:.1}s",
-        short_task(&task),
+        short(&task),
         started.elapsed().as_secs_f64()
     ))
 }
@@ -146,7 +147,7 @@ async fn wait_stopped(exec: &Executor<'_>, name: &str, task: &str) -> Result<ecs
                 Exit::Timeout,
                 format!(
                     "migration task {} of {name} did not stop within {} (last status {last}); it may still be running",
-                    short_task(task),
+                    short(task),
                     humantime::format_duration(exec.options.timeout)
                 ),
             ));
@@ -175,11 +176,6 @@ fn check_exit_codes(definition: &ecs::TaskDefinition, task: &ecs::Task) -> Resul
     } else {
         Err(describe_stopped(task))
     }
-}
-
-fn short_task(arn: &str) -> &str {
-    let id = arn.rsplit('/').next().unwrap_or(arn);
-    &id[..id.len().min(12)]
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ pub async fn build_app(root: &Path, app: &App, commit: &str, env: &str) -> Resul
         })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.trim_end().lines().rev().take(20).collect();
+
         return Err(fail(
             Exit::Build,
             format!(
@@ -68,7 +68,7 @@ pub async fn build_app(root: &Path, app: &App, commit: &str, env: &str) -> Resul
                 app.build.join(" "),
                 app.name,
                 out.status,
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                crate::text::tail(&stderr, 20)
             ),
         ));
     }

@@ -124,7 +124,5 @@ pub fn wait_healthy(what: &str, url: &str, pid: u32, marker: &str, log: &Path) -
 
 /// The last `lines` lines of a log file.
 pub fn log_tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+    crate::text::tail(&std::fs::read_to_string(path).unwrap_or_default(), lines)
 }
