@@ -42,10 +42,11 @@ fn measure(ctx: &Context, args: &BenchCompileArgs, base: &Path, scratch: &Path) 
         args.base
     );
     println!("|---|---|---|---|");
-    for (label, command) in &commands {
+    for (index, (label, command)) in commands.iter().enumerate() {
         let mut times = Vec::new();
         for (name, root) in [("base", base), ("head", ctx.root.as_path())] {
-            let target = scratch.join(format!("target-{name}-{}", times.len()));
+            // A folder of its own per build: each one is cold.
+            let target = scratch.join(format!("target-{name}-{index}"));
             eprintln!(
                 "{label} in {} (target {})",
                 root.display(),
