@@ -22,17 +22,9 @@ pub async fn roll(exec: &Executor<'_>, name: &str) -> Result<String> {
         .with_context(|| format!("service {name} has no live task definition to copy"))?;
     let image = exec.image(name)?;
     let live = live::task_definition(exec.aws, live_arn).await?;
-    let fingerprint = &exec.planned(name).unit.fingerprint;
-    let arn = register_copy(
-        exec.aws,
-        &live,
-        name,
-        &image,
-        &exec.plan.commit,
-        fingerprint,
-    )
-    .await
-    .map_err(|err| fail(Exit::Rollout, format!("{err:#}")))?;
+    let arn = register_copy(exec, &live, name, &image)
+        .await
+        .map_err(|err| fail(Exit::Rollout, format!("{err:#}")))?;
     exec.set(name, |r| r.task_definition = Some(arn.clone()));
     exec.report.step(
         Some(name),
@@ -357,16 +349,16 @@ pub fn describe_stopped(task: &ecs::Task) -> String {
     )
 }
 
-/// Registers a copy of `live` with the service container's image replaced and the deployed
-/// commit and the image's fingerprint in its environment; returns the new revision's ARN.
+/// Registers a copy of `live` with the service container's image replaced and the plan's
+/// commit and the service's fingerprint in its environment; returns the new revision's ARN.
 pub async fn register_copy(
-    aws: &Clients,
+    exec: &Executor<'_>,
     live: &ecs::TaskDefinition,
     service: &str,
     image: &str,
-    commit: &str,
-    fingerprint: &str,
 ) -> Result<String> {
+    let (aws, commit) = (exec.aws, exec.plan.commit.as_str());
+    let fingerprint = exec.planned(service).unit.fingerprint.as_str();
     let target = live::container_of(live, service)?.name().map(str::to_owned);
     let containers: Vec<ecs::ContainerDefinition> = live
         .container_definitions()

@@ -28,17 +28,9 @@ pub async fn run(exec: &Executor<'_>, name: &str) -> Result<String> {
     let definition = live::task_definition(exec.aws, &family)
         .await
         .map_err(fail_with)?;
-    let fingerprint = &exec.planned(name).unit.fingerprint;
-    let arn = register_copy(
-        exec.aws,
-        &definition,
-        name,
-        &image,
-        &exec.plan.commit,
-        fingerprint,
-    )
-    .await
-    .map_err(fail_with)?;
+    let arn = register_copy(exec, &definition, name, &image)
+        .await
+        .map_err(fail_with)?;
     let task = start(exec, name, &arn).await.map_err(fail_with)?;
     exec.report.step(
         Some(name),
