@@ -80,10 +80,13 @@ fn matches_or_parent(matcher: &GlobMatcher, path: &str) -> bool {
             .any(|(at, _)| matcher.is_match(&path[..at]))
 }
 
-/// The context's files and what a Dockerfile's sources take of them.
-pub struct Context {
-    /// Context-relative paths of the files Docker would send.
-    files: BTreeSet<String>,
+/// A context folder at one commit, read as far as sources need: only the part of the tree
+/// under each source is walked (a plan reads every service's context at two commits).
+pub struct Context<'s> {
+    source: &'s dyn Source,
+    /// Repository-relative (`""`: the root).
+    dir: String,
+    ignore: Ignore,
 }
 
 /// What a set of sources takes from a context.
@@ -95,42 +98,19 @@ pub struct Taken {
     pub missing: Vec<ContextSource>,
 }
 
-impl Context {
+impl<'s> Context<'s> {
     /// The context folder `dir` (repository-relative, `""` for the root) at `source`.
-    pub fn read(source: &dyn Source, dir: &str) -> Result<Context> {
+    pub fn read(source: &'s dyn Source, dir: &str) -> Result<Context<'s>> {
         let ignore_path = crate::config::join(dir, IGNORE_FILE);
         let ignore = match source.read(&ignore_path)? {
             Some(bytes) => Ignore::parse(&ignore_path, &String::from_utf8_lossy(&bytes))?,
             None => Ignore::default(),
         };
-        let mut files = BTreeSet::new();
-        let mut pending = vec![String::new()];
-        while let Some(folder) = pending.pop() {
-            let listed = if folder.is_empty() {
-                dir.to_owned()
-            } else {
-                crate::config::join(dir, &folder)
-            };
-            let Some(entries) = source.list(&listed)? else {
-                continue;
-            };
-            for entry in entries {
-                let path = crate::config::join(&folder, &entry.name);
-                match entry.kind {
-                    // As Docker does, a folder excluded with no `!` rule is not walked
-                    // (`target/` holds more files than the rest of a checkout).
-                    EntryKind::Dir if !(ignore.exceptions == 0 && ignore.excludes(&path)) => {
-                        pending.push(path)
-                    }
-                    EntryKind::Dir => {}
-                    EntryKind::File if !ignore.excludes(&path) => {
-                        files.insert(path);
-                    }
-                    EntryKind::File => {}
-                }
-            }
-        }
-        Ok(Context { files })
+        Ok(Context {
+            source,
+            dir: dir.to_owned(),
+            ignore,
+        })
     }
 
     /// The files `sources` copy, and the sources that copy nothing.
@@ -144,10 +124,13 @@ impl Context {
                 .collect::<Result<Vec<_>>>()?;
             let selects = Selector::new(&source.path)?;
             let mut any = false;
-            for file in self.files.iter().filter(|f| selects.matches(f)) {
+            for file in self.files_under(selects.prefix())? {
+                if !selects.matches(&file) {
+                    continue;
+                }
                 any = true;
-                if !excludes.iter().any(|e| matches_or_parent(e, file)) {
-                    taken.files.insert(file.clone());
+                if !excludes.iter().any(|e| matches_or_parent(e, &file)) {
+                    taken.files.insert(file);
                 }
             }
             if !any {
@@ -155,6 +138,51 @@ impl Context {
             }
         }
         Ok(taken)
+    }
+
+    /// The context-relative files Docker would send from under `prefix` (a file or a
+    /// folder of the context, `""` for all of it).
+    fn files_under(&self, prefix: &str) -> Result<Vec<String>> {
+        let full = |path: &str| {
+            if path.is_empty() {
+                self.dir.clone()
+            } else {
+                crate::config::join(&self.dir, path)
+            }
+        };
+        let mut files = Vec::new();
+        match self.source.kind(&full(prefix))? {
+            None => return Ok(files),
+            Some(EntryKind::File) => {
+                if !self.ignore.excludes(prefix) {
+                    files.push(prefix.to_owned());
+                }
+                return Ok(files);
+            }
+            Some(EntryKind::Dir) => {}
+        }
+        let mut pending = vec![prefix.to_owned()];
+        while let Some(folder) = pending.pop() {
+            let Some(entries) = self.source.list(&full(&folder))? else {
+                continue;
+            };
+            for entry in entries {
+                let path = crate::config::join(&folder, &entry.name);
+                match entry.kind {
+                    // As Docker does, a folder excluded with no `!` rule is not walked
+                    // (`target/` holds more files than the rest of a checkout).
+                    EntryKind::Dir
+                        if !(self.ignore.exceptions == 0 && self.ignore.excludes(&path)) =>
+                    {
+                        pending.push(path)
+                    }
+                    EntryKind::Dir => {}
+                    EntryKind::File if !self.ignore.excludes(&path) => files.push(path),
+                    EntryKind::File => {}
+                }
+            }
+        }
+        Ok(files)
     }
 }
 
@@ -175,6 +203,17 @@ impl Selector {
         } else {
             Selector::Literal(path.to_owned())
         })
+    }
+
+    /// The part of the context a match can be under.
+    fn prefix(&self) -> &str {
+        match self {
+            Selector::All => "",
+            Selector::Literal(path) => path,
+            Selector::Glob(matcher) => {
+                crate::fingerprint::literal_prefix(matcher.glob().glob()).trim_end_matches('/')
+            }
+        }
     }
 
     fn matches(&self, file: &str) -> bool {
@@ -301,19 +340,22 @@ mod tests {
 
     #[test]
     fn sources_take_files_folders_and_globs_and_report_what_they_miss() {
-        let context = Context {
-            files: [
-                "config/app.toml",
-                "config/log.toml",
-                "static/index.html",
-                "static/img/logo.png",
-                "static/img/logo.md",
-                "staticfile",
-            ]
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-        };
+        let dir = tempfile::tempdir().unwrap();
+        for file in [
+            "ctx/config/app.toml",
+            "ctx/config/log.toml",
+            "ctx/static/index.html",
+            "ctx/static/img/logo.png",
+            "ctx/static/img/logo.md",
+            "ctx/staticfile",
+            "outside.txt",
+        ] {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, file).unwrap();
+        }
+        let worktree = crate::git::Worktree::new(dir.path());
+        let context = Context::read(&worktree, "ctx").unwrap();
         let mut folder = source("static");
         folder.excludes = vec!["**/*.md".into()];
         let taken = context
@@ -331,5 +373,9 @@ mod tests {
         );
         assert_eq!(taken.missing, [source("nope.txt")]);
         assert_eq!(context.take(&[source("")]).unwrap().files.len(), 6);
+        assert_eq!(
+            context.take(&[source("staticfile")]).unwrap().files.len(),
+            1
+        );
     }
 }

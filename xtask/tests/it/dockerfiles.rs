@@ -232,7 +232,8 @@ fn the_context_is_what_docker_sends_after_dockerignore() {
         .into_iter()
         .map(|(path, _)| path)
         .collect();
-    let ours = Context::read(&Worktree::new(dir.path()), "").unwrap();
+    let context_tree = Worktree::new(dir.path());
+    let ours = Context::read(&context_tree, "").unwrap();
     let sources = [xtask::dockerfile::ContextSource {
         path: String::new(),
         excludes: Vec::new(),
