@@ -12,7 +12,6 @@ use crate::context::Context;
 use crate::exec::docker::HostBuild;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 pub fn run(ctx: &Context, args: &BenchBuildArgs) -> Result<()> {
@@ -119,7 +118,7 @@ fn generate(ctx: &Context, services: usize) -> Result<PathBuf> {
 }
 
 fn cargo(dir: &Path, args: &[&str]) -> Result<bool> {
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let status = crate::exec::docker::cargo_command()
         .current_dir(dir)
         .args(args)
         .status()?;

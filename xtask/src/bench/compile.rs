@@ -66,7 +66,7 @@ fn measure(ctx: &Context, args: &BenchCompileArgs, base: &Path, scratch: &Path) 
 
 /// One cargo command from an empty target folder; its wall time.
 fn cold(root: &Path, target: &Path, command: &[&str], timings: bool) -> Result<Duration> {
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cargo = crate::exec::docker::cargo_command();
     cargo.current_dir(root).env("CARGO_TARGET_DIR", target);
     // `--timings` is a flag of the build, before the binary's own arguments.
     match (timings, command) {

@@ -114,7 +114,7 @@ pub fn cargo_diff(before: &Observation, after: &Observation, service: &str) -> V
 /// `Err` carries Cargo's message when it refuses the manifests.
 pub fn cargo_tree(root: &Path, package: &str) -> Result<Result<BTreeSet<String>, String>> {
     let flags: Vec<String> = RUST_TARGET_FLAGS.iter().map(|f| (*f).to_owned()).collect();
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let output = crate::exec::docker::cargo_command()
         .current_dir(root)
         .args(["tree", "--offline", "--quiet", "-p", package])
         .args(["-e", "normal,build,features", "--target", RUST_TARGET])

@@ -174,8 +174,7 @@ impl HostBuild {
     /// The `cargo build` of `packages` (the deploy builds one at a time; the benchmark
     /// times a shared build too).
     pub fn command(&self, packages: &[&str]) -> std::process::Command {
-        let mut cargo =
-            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        let mut cargo = cargo_command();
         cargo
             .current_dir(&self.root)
             .args(["build", "--release", "--locked", "--target", RUST_TARGET])
@@ -225,6 +224,12 @@ impl HostBuild {
     }
 }
 
+/// The Cargo that runs this tool (`CARGO`, set by `cargo xtask`), else the one on `PATH`,
+/// so every build uses one toolchain.
+pub fn cargo_command() -> std::process::Command {
+    std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
 /// Cargo's home folder, as Cargo finds it (`CARGO_HOME`, else `~/.cargo`).
 fn cargo_home() -> Result<PathBuf> {
     if let Some(home) = std::env::var_os("CARGO_HOME") {
@@ -237,7 +242,7 @@ fn cargo_home() -> Result<PathBuf> {
 /// The workspace's target folder, from `cargo metadata` (`CARGO_TARGET_DIR` and the cargo
 /// configuration decide it).
 fn workspace_target_dir(root: &Path) -> Result<PathBuf> {
-    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = cargo_command()
         .current_dir(root)
         .args([
             "metadata",
