@@ -126,14 +126,14 @@ pub async fn write_lock_broken(
     lock: &Lock,
 ) -> Result<()> {
     let now = SystemTime::now();
-    let id = format!("{}-lock", state::timestamp(now).replace(['-', ':'], ""));
+    let id = format!("{}-lock", crate::time::compact_timestamp(now));
     let record = LockBroken {
         id: &id,
         command: "lock-release",
         who,
         env,
-        started_at: state::timestamp(now),
-        finished_at: state::timestamp(now),
+        started_at: crate::time::timestamp(now),
+        finished_at: crate::time::timestamp(now),
         outcome: "success",
         commit: &lock.commit,
         broken_lock: lock,

@@ -168,8 +168,7 @@ impl Reporter {
         match self.style {
             Style::Json => {
                 let mut line = serde_json::to_value(&event).unwrap_or_default();
-                line["time"] =
-                    serde_json::Value::String(crate::state::timestamp(SystemTime::now()));
+                line["time"] = serde_json::Value::String(crate::time::timestamp(SystemTime::now()));
                 inner.print(&line.to_string());
             }
             Style::Terminal => inner.terminal(&event),
@@ -322,7 +321,7 @@ impl Inner {
 
 /// `HH:MM:SSZ`: enough to read a CI log by.
 fn clock() -> String {
-    let stamp = crate::state::timestamp(SystemTime::now());
+    let stamp = crate::time::timestamp(SystemTime::now());
     stamp.get(11..).unwrap_or(&stamp).to_owned()
 }
 

@@ -4,6 +4,7 @@
 
 use crate::aws::{AwsContext as _, Clients};
 use crate::text::short;
+use crate::time::{compact_timestamp, timestamp};
 use anyhow::Result;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -181,16 +182,6 @@ pub async fn write_json<T: Serialize>(
         .await
         .aws_context(|| format!("writing s3://{bucket}/{key}"))?;
     Ok(())
-}
-
-/// RFC 3339, UTC, to the second.
-pub fn timestamp(at: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(at).to_string()
-}
-
-/// `20261122T101500Z`: a timestamp that is also a safe, sortable key part.
-fn compact_timestamp(at: SystemTime) -> String {
-    timestamp(at).replace(['-', ':'], "")
 }
 
 #[cfg(test)]

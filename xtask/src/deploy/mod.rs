@@ -16,7 +16,7 @@ use crate::context::Context;
 use crate::diag::{self, fail, Exit};
 use crate::exec::{self, docker, Executor, HealthTargets, Options};
 use crate::fingerprint::UnitFingerprint;
-use crate::git::{Commit, Repo};
+use crate::git::{Commit, Repo, Source as _};
 use crate::ledger;
 use crate::live::{self, Image, LiveService, Repository};
 use crate::local::Stack;
@@ -503,7 +503,7 @@ impl Deploy<'_> {
         for service in &self.config.services {
             if let Some(migrations) = &service.migrations {
                 let dir = crate::config::join(service.path.get_ref(), migrations.dir.get_ref());
-                if let Some((id, _)) = snapshot.id(&dir)? {
+                if let Some(id) = snapshot.object_id(&dir)? {
                     trees.insert(service.name.clone(), id.to_string());
                 }
             }
@@ -999,8 +999,8 @@ impl Deploy<'_> {
             id,
             command: plan.command.name(),
             who,
-            started_at: state::timestamp(started_at),
-            finished_at: state::timestamp(SystemTime::now()),
+            started_at: crate::time::timestamp(started_at),
+            finished_at: crate::time::timestamp(SystemTime::now()),
             summary,
             plan,
             digests: outcome
@@ -1178,7 +1178,7 @@ pub fn who(arn: &str) -> String {
 
 /// `20261122T101500Z-1a2b3c4d-x7k2`: sortable, names the commit, unique.
 fn deploy_id(at: SystemTime, commit: &str) -> String {
-    let stamp = state::timestamp(at).replace(['-', ':'], "");
+    let stamp = crate::time::compact_timestamp(at);
     let suffix: String = std::iter::repeat_with(fastrand::alphanumeric)
         .take(4)
         .collect::<String>()

@@ -9,7 +9,7 @@ use crate::cli::RollbackArgs;
 use crate::config::{self, Config, Names};
 use crate::deploy::steps::DeployPlan;
 use crate::diag;
-use crate::git::{self, Commit, Repo};
+use crate::git::{self, Commit, Repo, Source as _};
 use crate::ledger;
 use crate::live::{self, Image};
 use crate::report::Reporter;
@@ -165,8 +165,8 @@ pub fn schema_ahead(
         };
         let dir = config::join(service.path.get_ref(), migrations.dir.get_ref());
         if target
-            .id(&dir)?
-            .is_some_and(|(id, _)| id.to_string() == applied.tree)
+            .object_id(&dir)?
+            .is_some_and(|id| id.to_string() == applied.tree)
         {
             continue;
         }

@@ -522,17 +522,13 @@ mod tests {
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
     fn unit(name: &str, fingerprint: &str) -> UnitFingerprint {
-        UnitFingerprint {
-            unit: Unit {
-                name: name.into(),
-                kind: UnitKind::Service,
-                own_crate: Some(name.into()),
-                dockerfile: None,
-            },
-            fingerprint: fingerprint.into(),
-            slots: Vec::new(),
-            findings: Vec::new(),
-        }
+        let unit = Unit {
+            name: name.into(),
+            kind: UnitKind::Service,
+            own_crate: Some(name.into()),
+            dockerfile: None,
+        };
+        UnitFingerprint::bare(unit, fingerprint.into())
     }
 
     fn live(fingerprint: &str) -> LiveService {

@@ -54,7 +54,7 @@ pub async fn run(exec: &Executor<'_>, name: &str) -> Result<String> {
         commit: exec.plan.commit.clone(),
         image,
         task: task.clone(),
-        applied_at: state::timestamp(SystemTime::now()),
+        applied_at: crate::time::timestamp(SystemTime::now()),
     };
     state::write_json(
         exec.aws,

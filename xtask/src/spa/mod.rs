@@ -5,10 +5,7 @@
 //! deletes, and one invalidation per distribution. An error before activation leaves the
 //! live site as it was.
 
-pub mod diff;
-pub mod files;
-pub mod manifest;
-mod refs;
+pub use xtask_core::spa::{diff, files, manifest, refs, Shipped};
 
 use crate::aws::{AwsContext as _, Clients};
 use crate::diag::{fail, Exit};
@@ -19,21 +16,8 @@ use diff::{Action, ShipPlan};
 use files::{Class, LocalFile};
 use futures_util::stream::{self, StreamExt as _};
 use manifest::Manifest;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-/// What shipping one app did, for the summary and the ledger.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(default)]
-pub struct Shipped {
-    pub release: Option<String>,
-    pub uploaded: usize,
-    pub copied: usize,
-    pub deleted: usize,
-    pub unchanged: usize,
-    pub invalidated_paths: usize,
-}
 
 /// One bucket, as the tool uses it.
 pub struct Bucket<'a> {

@@ -79,8 +79,8 @@ fn the_cache_stays_the_size_of_one_workspace_however_many_commits_are_planned() 
             .unwrap();
     let crates = file["crates"].as_object().unwrap().len();
     let locks = file["locks"].as_object().unwrap().len();
-    // The workspace has 5 crates (the xtask too) and each plan reads two versions of two
-    // of them: 7 used, and a quarter more kept; without a bound, 29.
-    assert!(crates <= 8, "{crates} crates kept");
+    // The workspace has 7 crates (the xtask's three too) and each plan reads two versions
+    // of two of them: 9 used, and a quarter more kept; without a bound, 31.
+    assert!(crates <= 11, "{crates} crates kept");
     assert!(locks <= 4, "{locks} lockfiles kept");
 }

@@ -125,3 +125,52 @@ fn dev_dependencies_in_the_lockfile_stay_out_of_the_graph() {
         .iter()
         .any(|d| d.package == "tempfile" && d.kind == DepKind::Dev));
 }
+
+/// The layering of the tool's own crates, with cargo as the oracle: the core decides and
+/// links no runtime, no AWS SDK and no libgit2; the git reader adds libgit2 only; the fuzz
+/// targets link the core alone.
+#[test]
+fn the_core_links_no_runtime_no_sdk_and_no_libgit2() {
+    let root = crate::support::source_root();
+    let closures = cargo_closures(&root, &["xtask-core", "xtask-git"], true);
+    let forbidden = |name: &str| {
+        name == "tokio" || name.starts_with("aws-") || name == "git2" || name == "libgit2-sys"
+    };
+    let names = |crate_name: &str| -> BTreeSet<String> {
+        closures[crate_name]
+            .1
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    let core: Vec<String> = names("xtask-core")
+        .into_iter()
+        .filter(|n| forbidden(n))
+        .collect();
+    assert!(core.is_empty(), "xtask-core links {core:?}");
+    assert_eq!(
+        closures["xtask-core"].0,
+        BTreeSet::from(["xtask-core".to_owned()])
+    );
+    let git: Vec<String> = names("xtask-git")
+        .into_iter()
+        .filter(|n| forbidden(n))
+        .collect();
+    assert_eq!(
+        git,
+        ["git2", "libgit2-sys"],
+        "xtask-git links libgit2 and nothing else of those"
+    );
+
+    let fuzz: toml::Table = std::fs::read_to_string(root.join("fuzz/Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let deps: BTreeSet<&str> = fuzz["dependencies"]
+        .as_table()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(deps, BTreeSet::from(["libfuzzer-sys", "xtask-core"]));
+}

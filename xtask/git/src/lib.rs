@@ -1,11 +1,17 @@
 //! The repository, read without side effects: revisions, the files of one commit's tree
-//! (no checkout, no history, so shallow clones work), the working tree as the same kind of
-//! [`Source`], what changed between two trees, and which paths are dirty.
+//! (no checkout, no history, so shallow clones work) as an `xtask_core` [`Source`], what
+//! changed between two trees, and which paths are dirty. The only crate that links libgit2;
+//! object ids cross into the core as [`ObjectId`].
 
-use crate::diag;
+pub mod model;
+
 use anyhow::{bail, Context as _, Result};
 use git2::{ErrorCode, ObjectType, Oid, Repository, Tree};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use xtask_core::diag;
+pub use xtask_core::source::{
+    walk_files, Change, ChangeKind, ChangeSet, Entry, EntryKind, ObjectId, Source, Worktree,
+};
 
 /// A repository whose working directory is the monorepo root.
 pub struct Repo {
@@ -15,7 +21,7 @@ pub struct Repo {
 /// A resolved commit.
 #[derive(Debug, Clone)]
 pub struct Commit {
-    pub id: Oid,
+    pub id: ObjectId,
     tree: Oid,
 }
 
@@ -32,86 +38,22 @@ impl Commit {
 }
 
 /// The first 7 hex digits of an object id.
-pub fn short(id: Oid) -> String {
+pub fn short(id: ObjectId) -> String {
     id.to_string()[..7].to_owned()
 }
 
-/// What happened to one path between two trees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChangeKind {
-    Added,
-    Deleted,
-    Modified,
-    Renamed,
+/// libgit2's id as the core's. The crate is built for SHA-1 repositories only, whose ids are
+/// 20 bytes.
+fn to_core(id: Oid) -> ObjectId {
+    ObjectId(
+        id.as_bytes()
+            .try_into()
+            .expect("libgit2 object ids are SHA-1"),
+    )
 }
 
-/// One changed path; `old_path` is set for renames.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Change {
-    pub path: String,
-    pub old_path: Option<String>,
-    pub kind: ChangeKind,
-}
-
-/// The changes between two commits, indexed by path (both sides of a rename), so that
-/// the changes inside one folder are a binary search away, however large the diff.
-#[derive(Debug, Clone, Default)]
-pub struct ChangeSet {
-    changes: Vec<Change>,
-    /// `(change index, whether it is the old side of a rename)`, sorted by that path.
-    by_path: Vec<(usize, bool)>,
-}
-
-impl ChangeSet {
-    pub fn new(changes: Vec<Change>) -> ChangeSet {
-        let renames = changes
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.old_path.is_some());
-        let mut by_path: Vec<(usize, bool)> = (0..changes.len())
-            .map(|i| (i, false))
-            .chain(renames.map(|(i, _)| (i, true)))
-            .collect();
-        by_path.sort_by(|&a, &b| side(&changes, a).cmp(side(&changes, b)));
-        ChangeSet { changes, by_path }
-    }
-
-    /// The changes whose path (either side of a rename) is `path` or lies under the folder
-    /// `path` and satisfies `keep` (given the rest of the path), in path order, each once.
-    pub fn under(&self, path: &str, keep: impl Fn(&str) -> bool) -> Vec<&Change> {
-        let start = self
-            .by_path
-            .partition_point(|&e| side(&self.changes, e) < path);
-        let mut found: Vec<usize> = Vec::new();
-        for &entry in &self.by_path[start..] {
-            let candidate = side(&self.changes, entry);
-            let Some(rest) = candidate.strip_prefix(path) else {
-                break;
-            };
-            let inside = match rest.strip_prefix('/') {
-                Some(rest) => keep(rest),
-                // `path` itself, not a sibling such as `path2` or `path.rs`.
-                None => rest.is_empty(),
-            };
-            if inside {
-                found.push(entry.0);
-            }
-        }
-        found.sort_unstable();
-        found.dedup();
-        found.into_iter().map(|i| &self.changes[i]).collect()
-    }
-}
-
-/// One side of a change: its path, or the old path of a rename.
-fn side(changes: &[Change], (index, old): (usize, bool)) -> &str {
-    let change = &changes[index];
-    if old {
-        change.old_path.as_deref().unwrap_or_default()
-    } else {
-        &change.path
-    }
+fn to_git(id: ObjectId) -> Oid {
+    Oid::from_bytes(&id.0).expect("20 bytes is a SHA-1 id")
 }
 
 impl Repo {
@@ -159,7 +101,7 @@ impl Repo {
             .peel_to_commit()
             .map_err(|_| diag::usage(format!("{what} `{rev}` does not name a commit")))?;
         Ok(Commit {
-            id: commit.id(),
+            id: to_core(commit.id()),
             tree: commit.tree_id(),
         })
     }
@@ -175,10 +117,10 @@ impl Repo {
 
     /// The newest common ancestor of `a` and `b`, if they have one.
     pub fn merge_base(&self, a: &Commit, b: &Commit) -> Option<Commit> {
-        let id = self.inner.merge_base(a.id, b.id).ok()?;
+        let id = self.inner.merge_base(to_git(a.id), to_git(b.id)).ok()?;
         let commit = self.inner.find_commit(id).ok()?;
         Some(Commit {
-            id,
+            id: to_core(id),
             tree: commit.tree_id(),
         })
     }
@@ -248,7 +190,7 @@ impl Repo {
             i += usize::from(before.is_some());
             j += usize::from(after.is_some());
             let name = &before.or(after).expect("one side at least").0;
-            let path = crate::config::join(prefix, name);
+            let path = xtask_core::config::join(prefix, name);
             let side = |entry: Option<&(String, Oid, EntryKind)>, kind| {
                 entry.filter(|e| e.2 == kind).map(|e| e.1)
             };
@@ -353,69 +295,6 @@ fn pair_renames(changes: Vec<(Change, Oid)>) -> Vec<(Change, Oid)> {
     out
 }
 
-/// What kind of thing a directory entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    Dir,
-    File,
-}
-
-/// One entry of a directory listing. `id` is the git object id when read from a commit.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub name: String,
-    pub kind: EntryKind,
-    pub id: Option<Oid>,
-}
-
-/// Read-only access to a tree of files: one commit's, or the working tree's.
-pub trait Source {
-    /// Names this source in messages (`1a2b3c4`, `working tree`).
-    fn label(&self) -> &str;
-    /// The bytes of the file at `path`, or `None` when there is no file there.
-    fn read(&self, path: &str) -> Result<Option<Vec<u8>>>;
-    /// The entries of the directory at `path` (`""` is the root), or `None` when there is none.
-    fn list(&self, path: &str) -> Result<Option<Vec<Entry>>>;
-
-    /// What is at `path`, if anything.
-    fn kind(&self, path: &str) -> Result<Option<EntryKind>>;
-
-    /// The git object id of the file or folder at `path`, where the source has one
-    /// (commits do). Callers use it to reuse work across commits that share content.
-    fn object_id(&self, _path: &str) -> Result<Option<Oid>> {
-        Ok(None)
-    }
-
-    /// The text of a file entry from [`Source::list`], read by its object id when it has
-    /// one (no second walk down the path).
-    fn read_entry(&self, path: &str, entry: &Entry) -> Result<String> {
-        let bytes = match entry.id {
-            Some(id) => self.read_object(id)?,
-            None => self.read(path)?,
-        };
-        let bytes = bytes.ok_or_else(|| {
-            anyhow::anyhow!("{path} (at {}) vanished while reading", self.label())
-        })?;
-        text(self.label(), path, bytes)
-    }
-
-    /// The content of the blob `id`, where the source has object ids.
-    fn read_object(&self, _id: Oid) -> Result<Option<Vec<u8>>> {
-        Ok(None)
-    }
-
-    /// The file at `path` as UTF-8 text.
-    fn read_text(&self, path: &str) -> Result<Option<String>> {
-        self.read(path)?
-            .map(|bytes| text(self.label(), path, bytes))
-            .transpose()
-    }
-}
-
-fn text(label: &str, path: &str, bytes: Vec<u8>) -> Result<String> {
-    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{path} (at {label}) is not valid UTF-8"))
-}
-
 /// The files of one commit.
 pub struct Snapshot<'repo> {
     repo: &'repo Repository,
@@ -425,7 +304,7 @@ pub struct Snapshot<'repo> {
 
 impl Snapshot<'_> {
     /// The object id and kind at `path` (`""` is the root tree), if anything is there.
-    pub fn id(&self, path: &str) -> Result<Option<(Oid, EntryKind)>> {
+    fn id(&self, path: &str) -> Result<Option<(Oid, EntryKind)>> {
         if path.is_empty() {
             return Ok(Some((self.root.id(), EntryKind::Dir)));
         }
@@ -434,13 +313,6 @@ impl Snapshot<'_> {
             Err(err) if err.code() == ErrorCode::NotFound => Ok(None),
             Err(err) => Err(err.into()),
         }
-    }
-}
-
-impl Snapshot<'_> {
-    /// Whether the file at `path` is committed executable (git keeps no other mode bit).
-    pub fn is_executable(&self, path: &str) -> Result<bool> {
-        Ok(self.root.get_path(Path::new(path))?.filemode() == 0o100_755)
     }
 }
 
@@ -461,19 +333,28 @@ impl Source for Snapshot<'_> {
         Ok(self.id(path)?.map(|(_, kind)| kind))
     }
 
-    fn object_id(&self, path: &str) -> Result<Option<Oid>> {
-        Ok(self.id(path)?.map(|(id, _)| id))
+    fn object_id(&self, path: &str) -> Result<Option<ObjectId>> {
+        Ok(self.id(path)?.map(|(id, _)| to_core(id)))
+    }
+
+    fn stat(&self, path: &str) -> Result<Option<(EntryKind, Option<ObjectId>)>> {
+        Ok(self.id(path)?.map(|(id, kind)| (kind, Some(to_core(id)))))
+    }
+
+    /// Committed executable: git keeps no other mode bit.
+    fn is_executable(&self, path: &str) -> Result<bool> {
+        Ok(self.root.get_path(Path::new(path))?.filemode() == 0o100_755)
     }
 
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
         match self.id(path)? {
-            Some((id, EntryKind::File)) => self.read_object(id),
+            Some((id, EntryKind::File)) => self.read_object(to_core(id)),
             _ => Ok(None),
         }
     }
 
-    fn read_object(&self, id: Oid) -> Result<Option<Vec<u8>>> {
-        match self.repo.find_blob(id) {
+    fn read_object(&self, id: ObjectId) -> Result<Option<Vec<u8>>> {
+        match self.repo.find_blob(to_git(id)) {
             Ok(blob) => Ok(Some(blob.content().to_vec())),
             // A submodule entry names a commit, not a blob: no file content here.
             Err(err) if err.code() == ErrorCode::NotFound => Ok(None),
@@ -494,102 +375,9 @@ impl Source for Snapshot<'_> {
             entries.push(Entry {
                 name: name.to_owned(),
                 kind: kind_of(entry.kind()),
-                id: Some(entry.id()),
+                id: Some(to_core(entry.id())),
             });
         }
         Ok(Some(entries))
     }
-}
-
-/// The files on disk under the monorepo root (for `check`, which looks at what you are
-/// about to commit). `.git` is never listed.
-pub struct Worktree {
-    root: PathBuf,
-}
-
-impl Worktree {
-    pub fn new(root: &Path) -> Worktree {
-        Worktree {
-            root: root.to_path_buf(),
-        }
-    }
-}
-
-impl Source for Worktree {
-    fn label(&self) -> &str {
-        "working tree"
-    }
-
-    fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
-        let full = self.root.join(path);
-        Ok(if full.is_dir() {
-            Some(EntryKind::Dir)
-        } else if full.exists() {
-            Some(EntryKind::File)
-        } else {
-            None
-        })
-    }
-
-    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        let full = self.root.join(path);
-        if !full.is_file() {
-            return Ok(None);
-        }
-        std::fs::read(&full)
-            .map(Some)
-            .with_context(|| format!("reading {}", full.display()))
-    }
-
-    fn list(&self, path: &str) -> Result<Option<Vec<Entry>>> {
-        let full = self.root.join(path);
-        if !full.is_dir() {
-            return Ok(None);
-        }
-        let mut entries = Vec::new();
-        for entry in
-            std::fs::read_dir(&full).with_context(|| format!("listing {}", full.display()))?
-        {
-            let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else {
-                bail!("a file name under `{}` is not valid UTF-8", full.display());
-            };
-            if path.is_empty() && name == ".git" {
-                continue;
-            }
-            let kind = if entry.path().is_dir() {
-                EntryKind::Dir
-            } else {
-                EntryKind::File
-            };
-            entries.push(Entry {
-                name,
-                kind,
-                id: None,
-            });
-        }
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Some(entries))
-    }
-}
-
-/// Every file under `dir` (recursively) in `source`, sorted by path, with its object id
-/// where the source has one.
-pub fn walk_files(source: &dyn Source, dir: &str) -> Result<Vec<(String, Option<Oid>)>> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(current) = pending.pop() {
-        let Some(entries) = source.list(&current)? else {
-            continue;
-        };
-        for entry in entries {
-            let path = crate::config::join(&current, &entry.name);
-            match entry.kind {
-                EntryKind::Dir => pending.push(path),
-                EntryKind::File => files.push((path, entry.id)),
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
 }

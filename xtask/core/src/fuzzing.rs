@@ -2,7 +2,6 @@
 //! on stable (seeds and random mutations of them) and CI keeps the harness honest.
 //! `scripts/fuzz.sh` runs the targets under libFuzzer for a set time.
 
-use crate::check::migrations;
 use crate::config::Config;
 
 /// Any bytes as deploy.toml: parsing never panics; a config that parses expands every
@@ -36,9 +35,9 @@ pub fn deploy_toml(data: &[u8]) {
 pub fn migration(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let (name, sql) = text.split_once('\n').unwrap_or((&text, ""));
-    let _ = migrations::parse_name(name);
+    let _ = crate::migration::parse_name(name);
     let lines = sql.lines().count().max(1);
-    for (line, rule, message) in migrations::lint(sql) {
+    for (line, rule, message) in crate::migration::lint(sql) {
         assert!(
             (1..=lines).contains(&line),
             "{rule} at line {line} of {lines}: {message}"
@@ -51,7 +50,7 @@ mod tests {
     /// The seeds the fuzz script starts from, then random byte mutations of them.
     #[test]
     fn the_fuzz_checks_hold_on_seeds_and_mutations() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let deploy = std::fs::read(root.join("deploy.toml")).unwrap();
         let migration = b"004_add_sku.sql\nALTER TABLE items ADD COLUMN sku TEXT NOT NULL,\n  DROP COLUMN x;\n-- xtask:allow(drop-table): gone\nDROP TABLE t; CREATE INDEX i ON t (a);\n/* open comment".to_vec();
         let mut rng = fastrand::Rng::with_seed(7);

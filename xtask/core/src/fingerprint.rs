@@ -10,8 +10,8 @@
 //! table entries. The keyed [`Manifest`] view, with explanations, is built only for the
 //! units that need reasons and for `explain`.
 
-use crate::git::{walk_files, EntryKind, Snapshot};
 use crate::inputs::{Finding, Scope, Unit, UnitInputs};
+use crate::source::{walk_files, EntryKind, Source};
 use crate::workspace::{hex, Crate, Workspace};
 use anyhow::Result;
 use serde::Serialize;
@@ -190,6 +190,19 @@ pub struct UnitFingerprint {
     pub findings: Vec<Finding>,
 }
 
+impl UnitFingerprint {
+    /// A fingerprint known by its value alone, with no table behind it (the deploy
+    /// planner's tests build their facts from these).
+    pub fn bare(unit: Unit, fingerprint: String) -> Self {
+        UnitFingerprint {
+            unit,
+            fingerprint,
+            slots: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+}
+
 /// Every unit's fingerprint at one commit, and the inputs they are made of.
 #[derive(Debug, Clone, Default)]
 pub struct Fingerprints {
@@ -238,7 +251,7 @@ impl Fingerprints {
 
 /// Fingerprints every unit of one commit.
 pub fn fingerprint(
-    snapshot: &Snapshot<'_>,
+    snapshot: &dyn Source,
     workspace: &Workspace,
     units: &[UnitInputs],
 ) -> Result<Fingerprints> {
@@ -276,7 +289,7 @@ pub fn fingerprint(
 
 /// Builds the table of one commit's inputs, computing each content id once.
 struct Builder<'a> {
-    snapshot: &'a Snapshot<'a>,
+    snapshot: &'a dyn Source,
     workspace: &'a Workspace,
     table: Vec<Entry>,
     by_key: HashMap<InputKey, usize>,
@@ -455,10 +468,20 @@ impl Builder<'_> {
 
     /// The object id at `path`, or `absent`.
     fn id_of(&self, path: &str) -> Result<String> {
-        Ok(self
-            .snapshot
-            .id(path)?
-            .map_or_else(|| ABSENT.to_owned(), |(id, _)| id.to_string()))
+        Ok(self.stat(path)?.1)
+    }
+
+    /// What is at `path` and its object id (`absent` when nothing is). Fingerprints are of
+    /// commits: a source without object ids is a caller's mistake.
+    fn stat(&self, path: &str) -> Result<(Option<EntryKind>, String)> {
+        Ok(match self.snapshot.stat(path)? {
+            Some((kind, Some(id))) => (Some(kind), id.to_string()),
+            Some((_, None)) => anyhow::bail!(
+                "{path} (at {}) has no object id: only commits are fingerprinted",
+                self.snapshot.label()
+            ),
+            None => (None, ABSENT.to_owned()),
+        })
     }
 
     /// The entries of the files a path or glob names at this commit. A literal path that
@@ -489,14 +512,14 @@ impl Builder<'_> {
                 }
             }
         } else {
-            let scope = match self.snapshot.id(pattern)? {
-                Some((_, EntryKind::Dir)) => Scope::Dir {
+            let (kind, id) = self.stat(pattern)?;
+            let scope = match kind {
+                Some(EntryKind::Dir) => Scope::Dir {
                     path: pattern.to_owned(),
                     skipped: Vec::new(),
                 },
                 _ => Scope::File(pattern.to_owned()),
             };
-            let id = self.id_of(pattern)?;
             found.push(
                 self.shared(key(pattern.to_owned()), |_| {
                     Ok((id, pattern.to_owned(), scope))

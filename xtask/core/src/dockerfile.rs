@@ -625,7 +625,7 @@ mod tests {
     /// The example's own Dockerfile: the binary, nothing else.
     #[test]
     fn the_examples_dockerfile_copies_its_binary() {
-        let text = include_str!("../../services/api/Dockerfile");
+        let text = include_str!("../../../services/api/Dockerfile");
         let reading = read(text, None, &args(&[("FINGERPRINT", None)]));
         assert_eq!(paths(&reading.used), ["api"]);
         assert!(reading.problems.is_empty(), "{:?}", reading.problems);

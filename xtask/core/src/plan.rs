@@ -6,8 +6,8 @@
 //! the tree diff is known.
 
 use crate::fingerprint::{Input, InputKey, Manifest, PackageId, UnitFingerprint};
-use crate::git::{Change, ChangeKind, ChangeSet};
 use crate::inputs::{Finding, UnitKind};
+use crate::source::{Change, ChangeKind, ChangeSet};
 use crate::text::short;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeSet, HashMap};

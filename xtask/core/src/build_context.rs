@@ -9,7 +9,7 @@
 
 use crate::config::Service;
 use crate::dockerfile::{self, BuildArgs, ContextSource, Reading};
-use crate::git::{EntryKind, Source};
+use crate::source::{EntryKind, Source};
 use anyhow::{Context as _, Result};
 use globset::{GlobBuilder, GlobMatcher};
 use std::collections::BTreeSet;
@@ -354,7 +354,7 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, file).unwrap();
         }
-        let worktree = crate::git::Worktree::new(dir.path());
+        let worktree = crate::source::Worktree::new(dir.path());
         let context = Context::read(&worktree, "ctx").unwrap();
         let mut folder = source("static");
         folder.excludes = vec!["**/*.md".into()];

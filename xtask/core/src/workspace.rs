@@ -8,9 +8,9 @@
 use crate::cache::Cache;
 use crate::config::join;
 use crate::diag::usage;
-use crate::git::{Entry, EntryKind, Source};
 use crate::lockfile::Lockfile;
 use crate::platform::Platform;
+use crate::source::{Entry, EntryKind, Source};
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

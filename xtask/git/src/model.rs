@@ -1,18 +1,18 @@
 //! One commit as the tool sees it: its `deploy.toml`, its Cargo workspace, what each unit
 //! reads, and each unit's manifest and fingerprint. A [`Loader`] shares parsed files
-//! between the commits of one run, and with later runs through [`crate::cache`].
+//! between the commits of one run, and with later runs through [`xtask_core::cache`].
 
-use crate::cache::Cache;
-use crate::config::{self, Config};
-use crate::diag::Failure;
-use crate::fingerprint::{self, Fingerprints};
-use crate::git::{Commit, Repo, Source};
-use crate::inputs::{self, UnitInputs};
-use crate::workspace::Workspace;
+use crate::{Commit, Repo};
 use anyhow::Result;
-use git2::Oid;
 use std::collections::HashMap;
 use std::sync::Arc;
+use xtask_core::cache::Cache;
+use xtask_core::config::{self, Config};
+use xtask_core::diag::Failure;
+use xtask_core::fingerprint::{self, Fingerprints};
+use xtask_core::inputs::{self, UnitInputs};
+use xtask_core::source::{ObjectId, Source};
+use xtask_core::workspace::Workspace;
 
 pub struct Model {
     pub commit: Commit,
@@ -28,7 +28,7 @@ pub struct Loader<'r> {
     repo: &'r Repo,
     cache: Cache,
     /// Parsed `deploy.toml` by blob id: two commits usually share it.
-    configs: HashMap<Oid, Arc<Config>>,
+    configs: HashMap<ObjectId, Arc<Config>>,
 }
 
 impl<'r> Loader<'r> {
@@ -62,7 +62,7 @@ impl<'r> Loader<'r> {
                 }
             }),
             None if require_config => {
-                return Err(crate::diag::usage(format!(
+                return Err(xtask_core::diag::usage(format!(
                     "commit {} has no {} at the repository root",
                     commit.short(),
                     config::FILE_NAME

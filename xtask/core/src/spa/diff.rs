@@ -154,7 +154,7 @@ pub fn plan(files: &[LocalFile], remote: &Remote<'_>, target: &Target<'_>) -> Sh
         id: target.release.to_owned(),
         commit: target.commit.to_owned(),
         fingerprint: target.fingerprint.to_owned(),
-        created_at: crate::state::timestamp(target.now),
+        created_at: crate::time::timestamp(target.now),
         files: entries,
     };
     let (activation, removals) = activation(active, &release);
@@ -334,7 +334,7 @@ fn retention(manifest: &mut Manifest, target: &Target<'_>) -> Vec<Action> {
         .flat_map(|r| r.files.values().map(|e| e.stored.as_str()))
         .collect();
     let window = Duration::from_secs(target.keep_days * 24 * 3600);
-    let now = crate::state::timestamp(target.now);
+    let now = crate::time::timestamp(target.now);
     let mut due = Vec::new();
     for (key, object) in manifest.objects.iter_mut() {
         if recent.contains(key.as_str()) {

@@ -8,7 +8,7 @@ use crate::build_context;
 use crate::config::{App, Build, Config, Service, ServiceKind};
 use crate::diag::Diagnostic;
 use crate::dockerfile::{CargoBuild, ProblemKind};
-use crate::git::{Change, ChangeSet, EntryKind, Source};
+use crate::source::{Change, ChangeSet, EntryKind, Source};
 use crate::workspace::{Crate, Workspace};
 use anyhow::Result;
 use serde::Serialize;
@@ -561,7 +561,7 @@ mod tests {
 
     #[test]
     fn dir_scope_skips_test_folders_but_not_files_named_like_them() {
-        use crate::git::ChangeKind;
+        use crate::source::ChangeKind;
         let scope = Scope::Dir {
             path: "crates/a".into(),
             skipped: vec!["tests".into()],

@@ -18,7 +18,7 @@ fn short_id(id: &str) -> String {
     }
 }
 
-pub(crate) fn table(header: &[&str]) -> Table {
+pub fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::NOTHING)
@@ -70,7 +70,7 @@ pub fn plan_text(plan: &Plan) -> String {
     out
 }
 
-pub(crate) fn first_reason(reasons: &[Reason]) -> String {
+pub fn first_reason(reasons: &[Reason]) -> String {
     match reasons {
         [] => String::new(),
         [one] => one.to_string(),
@@ -79,7 +79,7 @@ pub(crate) fn first_reason(reasons: &[Reason]) -> String {
 }
 
 /// comfy-table pads every cell; trailing spaces only make diffs noisy.
-pub(crate) fn trim_lines(text: &str) -> String {
+pub fn trim_lines(text: &str) -> String {
     text.lines()
         .map(str::trim_end)
         .collect::<Vec<_>>()

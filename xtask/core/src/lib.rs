@@ -1,0 +1,34 @@
+//! The pure core of the deploy tool: everything that decides, and nothing that talks to
+//! AWS, git or a terminal. No tokio, no AWS SDK, no libgit2 here; what the core reads, it
+//! reads through [`source::Source`] (a commit, given by `xtask-git`, or the working tree).
+//!
+//! - [`config`] is `deploy.toml` and its diagnostics ([`diag`]); [`context`] finds the root.
+//! - [`workspace`], [`lockfile`] and [`platform`] model the Cargo workspace of one tree;
+//!   [`cache`] keeps their parses between runs.
+//! - [`inputs`] says what each unit reads (with [`dockerfile`] and [`build_context`]),
+//!   [`fingerprint`] what a build is, [`owners`] the reverse index.
+//! - [`plan`] decides what changed and why; [`render`] shows it.
+//! - [`spa`] plans an app's upload from one bucket listing; [`migration`] lints SQL.
+//! - [`text`] and [`time`] are the one place ids are cut and timestamps written.
+//! - [`fuzzing`] is what the fuzz targets check, so they link this crate only.
+
+pub mod build_context;
+pub mod cache;
+pub mod config;
+pub mod context;
+pub mod diag;
+pub mod dockerfile;
+pub mod fingerprint;
+pub mod fuzzing;
+pub mod inputs;
+pub mod lockfile;
+pub mod migration;
+pub mod owners;
+pub mod plan;
+pub mod platform;
+pub mod render;
+pub mod source;
+pub mod spa;
+pub mod text;
+pub mod time;
+pub mod workspace;
