@@ -5,12 +5,12 @@
 //! what that commit had).
 
 mod notify;
+mod preflight;
 pub mod rollback;
 pub mod steps;
 
 use crate::aws::{self, AwsContext as _, Clients};
 use crate::cli::{DeployArgs, Format, OnFailure, RollbackArgs, RunArgs};
-use crate::compare::dirty_inputs;
 use crate::config::{Config, Names};
 use crate::context::Context;
 use crate::diag::{self, fail, Exit};
@@ -27,6 +27,7 @@ use crate::spa::Shipped;
 use crate::state::{self, AppliedMigrations, Lock};
 use anyhow::{Context as _, Result};
 use futures_util::future::join_all;
+use preflight::SchemaPolicy;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -280,20 +281,8 @@ impl Deploy<'_> {
         let gathered = self.gather().await?;
         let plan = self.plan(&gathered, loader)?;
         self.report.emit(Event::Plan { plan: plan.clone() });
-        let preflight = self.preflight(&plan, &gathered).await?;
-        if !preflight.problems.is_empty() {
-            let only_lock = preflight.problems.len() == 1 && preflight.lock_held;
-            let exit = if only_lock {
-                Exit::LockHeld
-            } else {
-                Exit::CheckFailed
-            };
-            let mut message = String::from("pre-flight checks failed, nothing was changed:");
-            for problem in &preflight.problems {
-                message.push_str(&format!("\n  - {problem}"));
-            }
-            return Err(fail(exit, message));
-        }
+        self.preflight(&plan, &gathered).await?;
+        let who = who(&self.caller.arn);
         if self.run.dry_run {
             self.dry_run_apps(&plan).await?;
             self.report
@@ -308,7 +297,7 @@ impl Deploy<'_> {
         let id = deploy_id(started_at, &self.head.sha());
         let lock = Lock::new(
             &id,
-            &preflight.who,
+            &who,
             &self.head.sha(),
             plan.command.name(),
             lock_ttl(self.run.timeout),
@@ -329,16 +318,8 @@ impl Deploy<'_> {
         }
         let outcome = self.execute(&plan, &gathered, &id).await;
         let summary = self.summarize(&plan, &id, &outcome, clock);
-        self.finish(
-            &bucket,
-            &id,
-            started_at,
-            &preflight.who,
-            &plan,
-            &outcome,
-            &summary,
-        )
-        .await;
+        self.finish(&bucket, &id, started_at, &who, &plan, &outcome, &summary)
+            .await;
         Ok(outcome.exit)
     }
 
@@ -630,149 +611,37 @@ impl Deploy<'_> {
         Ok(())
     }
 
-    /// Every check before any action; all failures are reported together.
-    async fn preflight(&self, plan: &DeployPlan, gathered: &Gathered) -> Result<Preflight> {
-        let mut problems = Vec::new();
-        let environment = self.names.env;
-        let Caller { account, arn } = &self.caller;
-        if account != environment.account_id.get_ref() {
-            problems.push(format!(
-                "AWS account is {account}, but environment {} is account {} (deploy.toml); check your credentials or --profile",
-                self.names.env_name,
-                environment.account_id.get_ref()
-            ));
+    /// Every check before any action: facts read, then the pure rules; all failures are
+    /// reported together, and warnings go on.
+    async fn preflight(&self, plan: &DeployPlan, gathered: &Gathered) -> Result<()> {
+        let rules = preflight::Rules {
+            config: self.config,
+            names: self.config.names(self.names.env_name),
+            findings_block: matches!(self.mode, Mode::Deploy(_)),
+            schema: match self.mode {
+                Mode::Rollback(args) if args.force_schema => Some(SchemaPolicy::Force),
+                Mode::Rollback(_) => Some(SchemaPolicy::Refuse),
+                Mode::Deploy(_) => None,
+            },
+        };
+        let reader = preflight::Reader {
+            aws: self.aws,
+            repo: self.repo,
+            model: self.model,
+            rules: &rules,
+            account: &self.caller.account,
+            check_dirty: matches!(self.mode, Mode::Deploy(args) if !args.allow_dirty),
+            rollback_to: matches!(self.mode, Mode::Rollback(_)).then_some(self.head),
+        };
+        let facts = reader.gather(plan, gathered).await?;
+        let verdict = preflight::verify(plan, gathered, &facts, &rules);
+        for warning in &verdict.warnings {
+            self.report.warn(warning.clone());
         }
-        let who = who(arn);
-        if let Some(branch) = &environment.branch {
-            match self.repo.branch() {
-                Some(current) if &current == branch.get_ref() => {}
-                current => problems.push(format!(
-                    "environment {} deploys only from branch `{}`; HEAD is {}",
-                    self.names.env_name,
-                    branch.get_ref(),
-                    current.map_or("detached".into(), |b| format!("on branch `{b}`"))
-                )),
-            }
+        match verdict.exit() {
+            Some(exit) => Err(fail(exit, verdict.message())),
+            None => Ok(()),
         }
-        if matches!(self.mode, Mode::Deploy(args) if !args.allow_dirty) {
-            if self
-                .repo
-                .dirty_paths()?
-                .iter()
-                .any(|p| p == crate::config::FILE_NAME)
-            {
-                problems.push(format!(
-                    "{} has uncommitted changes: a deploy reads HEAD's (commit it, or pass --allow-dirty)",
-                    crate::config::FILE_NAME
-                ));
-            }
-            let dirty = dirty_inputs(self.repo, self.model)?;
-            if !dirty.is_empty() {
-                let paths: Vec<String> = dirty
-                    .iter()
-                    .take(10)
-                    .map(|d| format!("{} ({})", d.path, d.units.join(", ")))
-                    .collect();
-                problems.push(format!(
-                    "uncommitted changes to inputs (commit them, or pass --allow-dirty): {}",
-                    paths.join(", ")
-                ));
-            }
-        }
-        let bucket = self.names.state_bucket();
-        let mut lock_held = false;
-        match state::current_lock(self.aws, &bucket).await {
-            Ok(Some(lock)) => {
-                lock_held = true;
-                let env = self.names.env_name;
-                let mut problem = format!("the deploy lock of {env} is {}", lock.describe());
-                if lock.is_stale() {
-                    problem.push_str(&format!(
-                        "; if that run is dead, `cargo xtask lock release --env {env}` removes it"
-                    ));
-                }
-                problems.push(problem);
-            }
-            Ok(None) => {}
-            Err(err) => problems.push(format!("state bucket {bucket}: {err:#}")),
-        }
-        for planned in plan.deploying() {
-            let name = &planned.unit.name;
-            if matches!(self.mode, Mode::Deploy(_)) {
-                problems.extend(planned.unit.findings.iter().map(|f| format!("{name}: {f}")));
-            }
-            if gathered.repositories[name].uri.is_none() {
-                problems.push(format!(
-                    "ECR repository {} of {name} does not exist",
-                    gathered.repositories[name].name
-                ));
-            }
-            if !plan.images_only && !gathered.live[name].exists {
-                problems.push(format!(
-                    "ECS service {} of {name} does not exist in cluster {}",
-                    self.names
-                        .ecs_service(self.config.service(name).expect("planned")),
-                    self.names.cluster()
-                ));
-            }
-        }
-        for app in plan.apps_deploying() {
-            let config = self
-                .config
-                .app(&app.unit.name)
-                .expect("planned apps are in deploy.toml");
-            let bucket = self.names.bucket(config);
-            if self
-                .aws
-                .s3
-                .head_bucket()
-                .bucket(&bucket)
-                .send()
-                .await
-                .is_err()
-            {
-                problems.push(format!(
-                    "S3 bucket {bucket} of app {} does not exist",
-                    config.name
-                ));
-            } else if live::distribution(self.aws, &bucket).await?.is_none() {
-                problems.push(format!(
-                    "no CloudFront distribution serves app {} (none has the comment `{bucket}`)",
-                    config.name
-                ));
-            }
-        }
-        let builds = plan
-            .phases()
-            .iter()
-            .flatten()
-            .any(|s| matches!(s, steps::Step::Build { .. }));
-        if builds {
-            if let Err(why) = docker::engine_version() {
-                problems.push(why);
-            }
-        }
-        if let Mode::Rollback(args) = self.mode {
-            problems.extend(plan.missing());
-            let ahead =
-                rollback::schema_ahead(self.repo, self.config, self.head, plan, &gathered.applied)?;
-            for (service, why) in ahead {
-                let message = format!(
-                    "{service}: migrations were applied after {}: {why}; its old code will run against the newer schema",
-                    self.head.short()
-                );
-                if args.force_schema {
-                    self.report.warn(format!("{message} (--force-schema)"));
-                } else {
-                    problems.push(format!("{message}: pass --force-schema to go on"));
-                }
-            }
-        }
-        Ok(Preflight {
-            problems,
-            lock_held,
-            who,
-        })
     }
 
     /// Production asks for the environment's name; others for a yes; no terminal, no
@@ -1041,12 +910,6 @@ impl Deploy<'_> {
         let summary = self.summarize(plan, "-", &outcome, clock);
         self.report.emit(Event::Summary(summary));
     }
-}
-
-struct Preflight {
-    problems: Vec<String>,
-    lock_held: bool,
-    who: String,
 }
 
 /// How the execution ended, and what happened to each service.
