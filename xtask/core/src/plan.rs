@@ -305,7 +305,7 @@ impl fmt::Display for Reason {
             Reason::LiveUnknown { why } => write!(f, "live fingerprint unknown ({why})"),
             Reason::LiveDiffers { live } => write!(
                 f,
-                "live fingerprint {} differs (its commit is not in this clone)",
+                "live fingerprint {} differs (what changed since is not known)",
                 &live[..live.len().min(12)]
             ),
             Reason::Requested => f.write_str("unchanged; deployed because of --all"),

@@ -4,6 +4,7 @@
 //! `cargo xtask rollback` runs the same way for an earlier commit (`rollback.rs` finds
 //! what that commit had).
 
+pub mod explain;
 mod notify;
 mod preflight;
 pub mod rollback;
@@ -15,13 +16,12 @@ use crate::config::{Config, Names};
 use crate::context::Context;
 use crate::diag::{self, fail, Exit};
 use crate::exec::{self, docker, Executor, HealthTargets, Options};
-use crate::fingerprint::UnitFingerprint;
 use crate::git::{Commit, Repo, Source as _};
 use crate::ledger;
 use crate::live::{self, Image, LiveService, Repository};
 use crate::local::Stack;
 use crate::model::{Loader, Model};
-use crate::plan::{self, Reason};
+use crate::plan;
 use crate::report::{AppSummary, Event, Reporter, ServiceSummary, Style, Summary};
 use crate::spa::Shipped;
 use crate::state::{self, AppliedMigrations, Lock};
@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
-use steps::{AppFacts, Command, DeployPlan, Facts, Live, LiveApp, Selection};
+use steps::{AppFacts, Command, DeployPlan, Facts, LiveApp, Selection};
 
 /// `cargo xtask deploy`.
 pub fn run(ctx: &Context, args: &DeployArgs) -> Result<ExitCode> {
@@ -260,6 +260,8 @@ struct Gathered {
     applied: BTreeMap<String, AppliedMigrations>,
     /// A rollback's release to re-activate, per app.
     releases: BTreeMap<String, String>,
+    /// Why each changed unit's live version differs (a deploy's only).
+    explanations: explain::Explanations,
 }
 
 impl Deploy<'_> {
@@ -278,8 +280,8 @@ impl Deploy<'_> {
             environment.region.get_ref(),
             self.names.cluster()
         ));
-        let gathered = self.gather().await?;
-        let plan = self.plan(&gathered, loader)?;
+        let gathered = self.gather(loader).await?;
+        let plan = self.plan(&gathered)?;
         self.report.emit(Event::Plan { plan: plan.clone() });
         self.preflight(&plan, &gathered).await?;
         let who = who(&self.caller.arn);
@@ -323,8 +325,9 @@ impl Deploy<'_> {
         Ok(outcome.exit)
     }
 
-    /// Reads what runs, the image for each head fingerprint, and applied migrations.
-    async fn gather(&self) -> Result<Gathered> {
+    /// Reads what runs, the image for each head fingerprint, applied migrations, and the
+    /// commits that explain what changed since.
+    async fn gather(&self, loader: &mut Loader<'_>) -> Result<Gathered> {
         let bucket = self.names.state_bucket();
         let known = match self.mode {
             Mode::Rollback(_) => rollback::known(self.aws, &bucket, &self.head.sha()).await?,
@@ -385,6 +388,7 @@ impl Deploy<'_> {
             live: BTreeMap::new(),
             existing: BTreeMap::new(),
             applied: BTreeMap::new(),
+            explanations: explain::Explanations::default(),
         };
         for found in join_all(read).await {
             let (name, repository, live, existing, applied) = found?;
@@ -397,7 +401,34 @@ impl Deploy<'_> {
                 gathered.applied.insert(name, applied);
             }
         }
+        if matches!(self.mode, Mode::Deploy(_)) {
+            gathered.explanations = self.explain(&gathered, loader);
+        }
         Ok(gathered)
+    }
+
+    /// The reasons of every unit whose live commit explains its change; a live commit
+    /// that cannot be read is reported here, once.
+    fn explain(&self, gathered: &Gathered, loader: &mut Loader<'_>) -> explain::Explanations {
+        let services = gathered.live.iter().map(|(name, live)| explain::LiveUnit {
+            name,
+            fingerprint: live.fingerprint.as_deref(),
+            commit: live.commit.as_deref(),
+        });
+        let apps = gathered.apps.iter().map(|(name, live)| explain::LiveUnit {
+            name,
+            fingerprint: live.fingerprint.as_deref(),
+            commit: live.commit.as_deref(),
+        });
+        let explanations = explain::gather(self.repo, loader, self.model, services.chain(apps));
+        for unexplained in &explanations.unexplained {
+            if unexplained.is_warning() {
+                self.report.warn(unexplained.to_string());
+            } else {
+                self.report.info(unexplained.to_string());
+            }
+        }
+        explanations
     }
 
     /// Whether `--services` (or its absence) selects `name`.
@@ -478,7 +509,7 @@ impl Deploy<'_> {
         Ok((lives, releases))
     }
 
-    fn plan(&self, gathered: &Gathered, loader: &mut Loader<'_>) -> Result<DeployPlan> {
+    fn plan(&self, gathered: &Gathered) -> Result<DeployPlan> {
         let snapshot = self.repo.snapshot(self.head)?;
         let mut trees = BTreeMap::new();
         for service in &self.config.services {
@@ -504,6 +535,7 @@ impl Deploy<'_> {
                     existing: gathered.existing.get(&service.name),
                     migrations: trees.get(&service.name).map(String::as_str),
                     applied: gathered.applied.get(&service.name).map(|a| a.tree.as_str()),
+                    explained: gathered.explanations.of(&service.name),
                 })
             })
             .collect();
@@ -511,11 +543,6 @@ impl Deploy<'_> {
             all: matches!(self.mode, Mode::Deploy(args) if args.all),
             only: (!self.run.services.is_empty())
                 .then(|| self.run.services.iter().cloned().collect()),
-        };
-        let mut explainer = Explainer {
-            repo: self.repo,
-            head: self.model,
-            loaded: BTreeMap::new(),
         };
         let apps: Vec<AppFacts<'_>> = self
             .model
@@ -527,6 +554,7 @@ impl Deploy<'_> {
                     head: unit,
                     live: gathered.apps.get(&unit.unit.name)?,
                     release: gathered.releases.get(&unit.unit.name).map(String::as_str),
+                    explained: gathered.explanations.of(&unit.unit.name),
                 })
             })
             .collect();
@@ -537,7 +565,6 @@ impl Deploy<'_> {
             &apps,
             &selection,
             self.command(),
-            |live, head| explainer.reasons(loader, live, head),
         ))
     }
 
@@ -935,63 +962,6 @@ impl Outcome {
             results,
             apps: BTreeMap::new(),
             timings: Vec::new(),
-        }
-    }
-}
-
-/// Reasons against the live commit, loaded from this clone when it is here.
-struct Explainer<'a> {
-    repo: &'a Repo,
-    head: &'a Model,
-    loaded: BTreeMap<String, Option<Model>>,
-}
-
-impl Explainer<'_> {
-    fn reasons(
-        &mut self,
-        loader: &mut Loader<'_>,
-        live: Live<'_>,
-        head: &UnitFingerprint,
-    ) -> Vec<Reason> {
-        let fallback = || {
-            vec![Reason::LiveDiffers {
-                live: live.fingerprint.unwrap_or_default().to_owned(),
-            }]
-        };
-        let Some(commit) = live
-            .commit
-            .map(str::to_owned)
-            .filter(|c| self.repo.has_commit(c))
-        else {
-            return fallback();
-        };
-        let repo = self.repo;
-        let base = self.loaded.entry(commit.clone()).or_insert_with(|| {
-            let resolved = repo.resolve(&commit, "live commit").ok()?;
-            loader.load(&resolved, false).ok()
-        });
-        let Some(base) = base.as_ref() else {
-            return fallback();
-        };
-        let Some(old) = base.prints.get(&head.unit.name) else {
-            return fallback();
-        };
-        // The live image may be older than its commit (reused): only an exact match explains.
-        if Some(old.fingerprint.as_str()) != live.fingerprint {
-            return fallback();
-        }
-        let Ok(changes) = self.repo.changes(&base.commit, &self.head.commit) else {
-            return fallback();
-        };
-        let reasons = plan::reasons(
-            &base.prints.manifest(old),
-            &self.head.prints.manifest(head),
-            &changes,
-        );
-        if reasons.is_empty() {
-            fallback()
-        } else {
-            reasons
         }
     }
 }

@@ -442,7 +442,6 @@ mod tests {
     use crate::fingerprint::UnitFingerprint;
     use crate::inputs::{Unit, UnitKind};
     use crate::live::{LiveService, Repository};
-    use crate::plan::Reason;
     use std::time::Duration;
 
     const CONFIG: &str = r#"
@@ -489,15 +488,14 @@ build = ["node", "build.mjs"]
             existing: None,
             migrations: None,
             applied: None,
+            explained: None,
         }];
         let apps = [AppFacts {
             head: &admin,
             live: &live_app,
             release: None,
+            explained: None,
         }];
-        let changed = |_: steps::Live<'_>, _: &UnitFingerprint| {
-            vec![Reason::InputChanged { input: "x".into() }]
-        };
         let commit = "0123456789abcdef0123456789abcdef01234567";
         let plan = steps::plan(
             "staging",
@@ -506,7 +504,6 @@ build = ["node", "build.mjs"]
             &apps,
             &Selection::default(),
             command,
-            changed,
         );
         let repository = Repository {
             name: "acme-staging-api".into(),
@@ -519,6 +516,7 @@ build = ["node", "build.mjs"]
             existing: BTreeMap::new(),
             applied: BTreeMap::new(),
             releases: BTreeMap::new(),
+            explanations: Default::default(),
         };
         (plan, gathered)
     }

@@ -40,6 +40,8 @@ pub struct Facts<'a> {
     pub migrations: Option<&'a str>,
     /// The migrations tree id last applied.
     pub applied: Option<&'a str>,
+    /// Why the live fingerprint differs, where the live commit explained it.
+    pub explained: Option<&'a [Reason]>,
 }
 
 /// What is known of one app before planning: what its bucket's manifest says is live.
@@ -48,6 +50,8 @@ pub struct AppFacts<'a> {
     pub live: &'a LiveApp,
     /// For a rollback: the kept release the commit had, if one is known.
     pub release: Option<&'a str>,
+    /// Why the live fingerprint differs, where the live commit explained it.
+    pub explained: Option<&'a [Reason]>,
 }
 
 /// What the plan is for.
@@ -196,8 +200,7 @@ impl Step {
     }
 }
 
-/// Plans every selected service. `explain` gives the reasons of a service whose live
-/// fingerprint is known and differs.
+/// Plans every selected service and app, from facts alone.
 pub fn plan(
     env: &str,
     commit: &str,
@@ -205,7 +208,6 @@ pub fn plan(
     apps: &[AppFacts<'_>],
     selection: &Selection,
     command: Command,
-    mut explain: impl FnMut(Live<'_>, &UnitFingerprint) -> Vec<Reason>,
 ) -> DeployPlan {
     let selected = |name: &str| selection.includes(name);
     let (services, apps) = match command {
@@ -213,11 +215,11 @@ pub fn plan(
             facts
                 .iter()
                 .filter(|f| selected(&f.head.unit.name))
-                .map(|f| service_plan(commit, f, selection.all, &mut explain))
+                .map(|f| service_plan(commit, f, selection.all))
                 .collect(),
             apps.iter()
                 .filter(|f| selected(&f.head.unit.name))
-                .map(|f| app_plan(f, selection.all, &mut explain))
+                .map(|f| app_plan(f, selection.all))
                 .collect(),
         ),
         Command::Rollback => (
@@ -298,24 +300,25 @@ fn app_rollback(commit: &str, facts: &AppFacts<'_>) -> AppPlan {
     }
 }
 
-/// What runs, as the reasons need it: its fingerprint and the commit it came from.
-#[derive(Debug, Clone, Copy)]
-pub struct Live<'a> {
-    pub fingerprint: Option<&'a str>,
-    pub commit: Option<&'a str>,
-}
-
-/// Deploy or skip, and why: the head fingerprint against the live one.
+/// Deploy or skip, and why: the head fingerprint against the live one. A difference the
+/// live commit did not explain is just that, a difference.
 fn decide(
-    live: Live<'_>,
+    live: Option<&str>,
+    explained: Option<&[Reason]>,
     unknown: Option<&str>,
     head: &UnitFingerprint,
     all: bool,
-    explain: &mut impl FnMut(Live<'_>, &UnitFingerprint) -> Vec<Reason>,
 ) -> UnitPlan {
-    let mut reasons = match live.fingerprint {
+    let mut reasons = match live {
         Some(fingerprint) if fingerprint == head.fingerprint => Vec::new(),
-        Some(_) => explain(live, head),
+        Some(fingerprint) => explained.map_or_else(
+            || {
+                vec![Reason::LiveDiffers {
+                    live: fingerprint.to_owned(),
+                }]
+            },
+            <[Reason]>::to_vec,
+        ),
         None => vec![Reason::LiveUnknown {
             why: unknown.unwrap_or("nothing deployed").to_owned(),
         }],
@@ -323,42 +326,26 @@ fn decide(
     if reasons.is_empty() && all {
         reasons.push(Reason::Requested);
     }
-    UnitPlan::new(head, live.fingerprint.map(str::to_owned), reasons)
+    UnitPlan::new(head, live.map(str::to_owned), reasons)
 }
 
-fn app_plan(
-    facts: &AppFacts<'_>,
-    all: bool,
-    explain: &mut impl FnMut(Live<'_>, &UnitFingerprint) -> Vec<Reason>,
-) -> AppPlan {
-    let live = Live {
-        fingerprint: facts.live.fingerprint.as_deref(),
-        commit: facts.live.commit.as_deref(),
-    };
+fn app_plan(facts: &AppFacts<'_>, all: bool) -> AppPlan {
+    let live = facts.live.fingerprint.as_deref();
     AppPlan {
-        unit: decide(live, None, facts.head, all, explain),
+        unit: decide(live, facts.explained, None, facts.head, all),
         live_release: facts.live.release.clone(),
         live_commit: facts.live.commit.clone(),
         activate: None,
     }
 }
 
-fn service_plan(
-    commit: &str,
-    facts: &Facts<'_>,
-    all: bool,
-    explain: &mut impl FnMut(Live<'_>, &UnitFingerprint) -> Vec<Reason>,
-) -> ServicePlan {
-    let live = Live {
-        fingerprint: facts.live.fingerprint.as_deref(),
-        commit: facts.live.commit.as_deref(),
-    };
+fn service_plan(commit: &str, facts: &Facts<'_>, all: bool) -> ServicePlan {
     let unit = decide(
-        live,
+        facts.live.fingerprint.as_deref(),
+        facts.explained,
         facts.live.unknown.as_deref().or(Some("no image")),
         facts.head,
         all,
-        explain,
     );
     let deploy = unit.action == Action::Deploy;
     let commit_tag = format!("{COMMIT_TAG}{commit}");
@@ -548,17 +535,18 @@ mod tests {
             existing: None,
             migrations: None,
             applied: None,
+            explained: Some(&CHANGED),
         }
     }
 
-    /// The plan of `facts` (no apps) with every changed service explained by one reason.
+    /// Every changed service's one reason.
+    static CHANGED: std::sync::LazyLock<Vec<Reason>> =
+        std::sync::LazyLock::new(|| vec![Reason::InputChanged { input: "x".into() }]);
+
+    /// The plan of `facts` (no apps).
     fn plan_of(facts: &[Facts<'_>], selection: &Selection, images_only: bool) -> DeployPlan {
         let command = Command::Deploy { images_only };
-        super::plan("e", COMMIT, facts, &[], selection, command, changed)
-    }
-
-    fn changed(_: Live<'_>, _: &UnitFingerprint) -> Vec<Reason> {
-        vec![Reason::InputChanged { input: "x".into() }]
+        super::plan("e", COMMIT, facts, &[], selection, command)
     }
 
     #[test]
@@ -580,6 +568,19 @@ mod tests {
                 vec![Step::Roll { service: service() }],
                 vec![Step::Health { service: service() }],
             ]
+        );
+    }
+
+    #[test]
+    fn a_difference_nothing_explained_is_planned_as_just_that() {
+        let api = unit("api", "new");
+        let live_api = live("old");
+        let mut f = facts(&api, &live_api);
+        f.explained = None;
+        let plan = plan_of(&[f], &Selection::default(), false);
+        assert_eq!(
+            plan.services[0].unit.reasons,
+            [Reason::LiveDiffers { live: "old".into() }]
         );
     }
 
@@ -706,6 +707,7 @@ mod tests {
             head: &portal,
             live: &live_portal,
             release: Some("r1"),
+            explained: None,
         }];
         let plan = super::plan(
             "e",
@@ -714,7 +716,6 @@ mod tests {
             &apps,
             &Selection::default(),
             Command::Rollback,
-            |_, _| unreachable!("a rollback explains nothing"),
         );
         let rolled: Vec<&str> = plan.deploying().map(|s| s.unit.name.as_str()).collect();
         assert_eq!(rolled, ["api", "jobs"], "worker already runs its target");

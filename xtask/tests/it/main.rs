@@ -6,6 +6,7 @@ mod check;
 mod deploy;
 mod dockerfiles;
 mod errors;
+mod explain;
 mod features;
 mod infra;
 mod local;
