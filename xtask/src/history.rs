@@ -50,7 +50,7 @@ pub fn text(env: &str, entries: &[Entry]) -> String {
             short(&entry.commit).to_owned(),
             entry.who.clone(),
             changed,
-            entry.outcome.clone(),
+            entry.outcome.to_string(),
             format!("{:.0}s", entry.duration_seconds),
         ]);
     }

@@ -7,6 +7,8 @@
 use crate::aws::{AwsContext as _, Clients};
 use crate::deploy::steps::DeployPlan;
 use crate::exec::Timing;
+use crate::outcome::{RunOutcome, UnitOutcome};
+use crate::plan::Action;
 use crate::report::{AppSummary, ServiceSummary, Summary};
 use crate::state::{self, Lock};
 use anyhow::Result;
@@ -46,7 +48,7 @@ struct LockBroken<'a> {
     env: &'a str,
     started_at: String,
     finished_at: String,
-    outcome: &'static str,
+    outcome: RunOutcome,
     commit: &'a str,
     broken_lock: &'a Lock,
 }
@@ -61,7 +63,7 @@ pub struct Entry {
     #[serde(default)]
     pub finished_at: Option<String>,
     #[serde(default)]
-    pub outcome: String,
+    pub outcome: RunOutcome,
     #[serde(default)]
     pub commit: String,
     #[serde(default)]
@@ -85,23 +87,23 @@ impl Entry {
     }
 
     pub fn succeeded(&self) -> bool {
-        self.outcome == "success"
+        self.outcome == RunOutcome::Success
     }
 
     /// The services and apps it changed (or tried to).
     pub fn changed(&self) -> Vec<String> {
         self.services
             .iter()
-            .filter(|s| s.action == "deploy")
+            .filter(|s| s.action == Action::Deploy)
             .map(|s| (&s.name, &s.outcome))
             .chain(
                 self.apps
                     .iter()
-                    .filter(|a| a.action == "deploy")
+                    .filter(|a| a.action == Action::Deploy)
                     .map(|a| (&a.name, &a.outcome)),
             )
-            .map(|(name, outcome)| match outcome.as_str() {
-                "deployed" => name.clone(),
+            .map(|(name, outcome)| match outcome {
+                UnitOutcome::Deployed => name.clone(),
                 other => format!("{name} ({other})"),
             })
             .collect()
@@ -134,7 +136,7 @@ pub async fn write_lock_broken(
         env,
         started_at: crate::time::timestamp(now),
         finished_at: crate::time::timestamp(now),
-        outcome: "success",
+        outcome: RunOutcome::Success,
         commit: &lock.commit,
         broken_lock: lock,
     };

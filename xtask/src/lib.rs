@@ -13,7 +13,8 @@
 
 pub use xtask_core::{
     build_context, cache, config, context, diag, dockerfile, fingerprint, fuzzing, inputs,
-    lockfile, migration, owners, plan, platform, render, source, text, time, workspace,
+    lockfile, migration, outcome, owners, phase, plan, platform, render, source, text, time,
+    workspace,
 };
 pub use xtask_git as git;
 pub use xtask_git::model;

@@ -4,6 +4,8 @@
 //! summary; with `--format json`, one JSON object per line, the last one the summary.
 
 use crate::deploy::steps::{Command, DeployPlan, ImagePlan};
+use crate::outcome::{RunOutcome, UnitOutcome};
+use crate::phase::Phase;
 use crate::plan::Action;
 use crate::render::{first_reason, table, trim_lines};
 use crate::text::short;
@@ -31,13 +33,13 @@ pub enum Event {
     },
     /// A phase begins: its steps run in parallel.
     Phase {
-        phase: String,
+        phase: Phase,
     },
     /// A step of a service (or of the whole deploy, `service: None`) moved on.
     Step {
         #[serde(skip_serializing_if = "Option::is_none")]
         service: Option<String>,
-        phase: String,
+        phase: Phase,
         state: StepState,
         message: String,
     },
@@ -56,7 +58,7 @@ pub enum StepState {
 /// The last thing a deploy says, also its ledger record's core and the webhook's content.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub exit_code: u8,
     pub deploy_id: String,
     pub env: String,
@@ -71,10 +73,9 @@ pub struct Summary {
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct AppSummary {
     pub name: String,
-    pub action: String,
+    pub action: Action,
     pub fingerprint: String,
-    /// `deployed`, `unchanged`, `failed`, `not_started`, `interrupted`.
-    pub outcome: String,
+    pub outcome: UnitOutcome,
     /// What shipping moved; its `release` is the live one after this deploy.
     #[serde(flatten)]
     pub shipped: crate::spa::Shipped,
@@ -83,13 +84,11 @@ pub struct AppSummary {
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ServiceSummary {
     pub name: String,
-    /// `deploy` or `skip`.
-    pub action: String,
+    pub action: Action,
     pub fingerprint: String,
     pub image: Option<String>,
     pub task_definition: Option<String>,
-    /// `deployed`, `unchanged`, `failed`, `rolled_back`, `not_started`, `interrupted`...
-    pub outcome: String,
+    pub outcome: UnitOutcome,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,13 +191,13 @@ impl Reporter {
     pub fn step(
         &self,
         service: Option<&str>,
-        phase: &str,
+        phase: Phase,
         state: StepState,
         message: impl Into<String>,
     ) {
         self.emit(Event::Step {
             service: service.map(str::to_owned),
-            phase: phase.to_owned(),
+            phase,
             state,
             message: message.into(),
         });
@@ -425,7 +424,7 @@ pub fn plan_text(plan: &DeployPlan) -> String {
 }
 
 pub fn summary_text(summary: &Summary) -> String {
-    let mut out = if summary.outcome == "nothing_to_deploy" {
+    let mut out = if summary.outcome == RunOutcome::NothingToDeploy {
         format!(
             "\nNothing to deploy: every selected service of {} already runs what {} builds\n",
             summary.env,
@@ -447,8 +446,8 @@ pub fn summary_text(summary: &Summary) -> String {
         for s in &summary.services {
             rows.add_row(vec![
                 s.name.as_str(),
-                &s.action,
-                &s.outcome,
+                s.action.name(),
+                s.outcome.name(),
                 s.task_definition
                     .as_deref()
                     .map_or("-", task_definition_name),
@@ -473,8 +472,8 @@ pub fn summary_text(summary: &Summary) -> String {
         for a in &summary.apps {
             rows.add_row(vec![
                 a.name.clone(),
-                a.action.clone(),
-                a.outcome.clone(),
+                a.action.name().to_owned(),
+                a.outcome.to_string(),
                 a.shipped.release.clone().unwrap_or_else(|| "-".into()),
                 a.shipped.uploaded.to_string(),
                 a.shipped.copied.to_string(),
@@ -522,7 +521,7 @@ pub fn markdown(summary: &Summary) -> String {
         out.push_str(&format!(
             "| {} | {} | {} | {} |\n",
             s.name,
-            s.action,
+            s.action.name(),
             s.outcome,
             s.task_definition
                 .as_deref()
@@ -564,7 +563,7 @@ mod tests {
 
     fn summary() -> Summary {
         Summary {
-            outcome: "failed".into(),
+            outcome: RunOutcome::Failed,
             exit_code: 13,
             deploy_id: "d1".into(),
             env: "staging".into(),
@@ -572,11 +571,11 @@ mod tests {
             duration_seconds: 12.0,
             services: vec![ServiceSummary {
                 name: "api".into(),
-                action: "deploy".into(),
+                action: Action::Deploy,
                 fingerprint: "f".into(),
                 image: Some("repo@sha256:1".into()),
                 task_definition: Some("arn:aws:ecs:r:1:task-definition/acme-api:7".into()),
-                outcome: "rolled_back".into(),
+                outcome: UnitOutcome::RolledBack,
             }],
             apps: Vec::new(),
             error: Some("rollout of api failed\nline 2".into()),
@@ -586,7 +585,12 @@ mod tests {
     #[test]
     fn plain_lines_carry_the_service_phase_and_message() {
         let reporter = Reporter::capturing();
-        reporter.step(Some("api"), "roll", StepState::Failed, "circuit breaker");
+        reporter.step(
+            Some("api"),
+            Phase::Roll,
+            StepState::Failed,
+            "circuit breaker",
+        );
         reporter.emit(Event::Summary(summary()));
         let out = reporter.captured();
         assert!(

@@ -9,6 +9,7 @@
 //!   [`fingerprint`] what a build is, [`owners`] the reverse index.
 //! - [`plan`] decides what changed and why; [`render`] shows it.
 //! - [`spa`] plans an app's upload from one bucket listing; [`migration`] lints SQL.
+//! - [`phase`] and [`outcome`] are the words of a deploy's events, summary and ledger.
 //! - [`text`] and [`time`] are the one place ids are cut and timestamps written.
 //! - [`fuzzing`] is what the fuzz targets check, so they link this crate only.
 
@@ -23,7 +24,9 @@ pub mod fuzzing;
 pub mod inputs;
 pub mod lockfile;
 pub mod migration;
+pub mod outcome;
 pub mod owners;
+pub mod phase;
 pub mod plan;
 pub mod platform;
 pub mod render;

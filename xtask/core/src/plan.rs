@@ -38,11 +38,21 @@ pub struct DirtyInput {
     pub units: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Deploy,
     Skip,
+}
+
+impl Action {
+    /// As the plan's JSON, the summary and the ledger write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Skip => "skip",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

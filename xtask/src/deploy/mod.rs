@@ -21,6 +21,8 @@ use crate::ledger;
 use crate::live::{self, Image, LiveService, Repository};
 use crate::local::Stack;
 use crate::model::{Loader, Model};
+use crate::outcome::{RunOutcome, UnitOutcome};
+use crate::phase::Phase;
 use crate::plan;
 use crate::report::{AppSummary, Event, Reporter, ServiceSummary, Style, Summary};
 use crate::spa::Shipped;
@@ -579,7 +581,7 @@ impl Deploy<'_> {
             if let Some(release) = &planned.activate {
                 self.report.step(
                     Some(&app.name),
-                    "dry-run",
+                    Phase::DryRun,
                     crate::report::StepState::Done,
                     format!("would make kept release {release} live again"),
                 );
@@ -614,7 +616,7 @@ impl Deploy<'_> {
                         .unwrap_or_default();
                     self.report.step(
                         Some(&app.name),
-                        "dry-run",
+                        Phase::DryRun,
                         crate::report::StepState::Progress,
                         format!("would {verb} {}{from}: {}", action.key, action.reason),
                     );
@@ -622,7 +624,7 @@ impl Deploy<'_> {
             }
             self.report.step(
                 Some(&app.name),
-                "dry-run",
+                Phase::DryRun,
                 crate::report::StepState::Done,
                 format!(
                     "{} unchanged; would invalidate {}",
@@ -773,7 +775,7 @@ impl Deploy<'_> {
         match result {
             Some(Ok(())) => Outcome {
                 exit: Exit::Success,
-                label: "success",
+                outcome: RunOutcome::Success,
                 error: None,
                 results,
                 apps,
@@ -799,7 +801,7 @@ impl Deploy<'_> {
                 }
                 Outcome {
                     exit: Exit::Interrupted,
-                    label: "interrupted",
+                    outcome: RunOutcome::Interrupted,
                     error: Some(message),
                     results,
                     apps,
@@ -821,21 +823,21 @@ impl Deploy<'_> {
                     .unwrap_or_default();
                 let deploying = planned.image.is_some();
                 let done = if plan.images_only {
-                    "pushed"
+                    UnitOutcome::Pushed
                 } else {
-                    "deployed"
+                    UnitOutcome::Deployed
                 };
                 let service_outcome = unit_outcome(deploying, result.outcome, outcome.exit, done);
                 ServiceSummary {
                     name: planned.unit.name.clone(),
-                    action: if deploying { "deploy" } else { "skip" }.into(),
+                    action: planned.unit.action,
                     fingerprint: planned.unit.fingerprint.clone(),
                     image: result.image.clone(),
                     task_definition: result
                         .task_definition
                         .clone()
                         .or_else(|| planned.live_task_definition.clone()),
-                    outcome: service_outcome.into(),
+                    outcome: service_outcome,
                 }
             })
             .collect();
@@ -852,10 +854,14 @@ impl Deploy<'_> {
                 let shipped = result.shipped.unwrap_or_default();
                 AppSummary {
                     name: planned.unit.name.clone(),
-                    action: if deploying { "deploy" } else { "skip" }.into(),
+                    action: planned.unit.action,
                     fingerprint: planned.unit.fingerprint.clone(),
-                    outcome: unit_outcome(deploying, result.outcome, outcome.exit, "deployed")
-                        .into(),
+                    outcome: unit_outcome(
+                        deploying,
+                        result.outcome,
+                        outcome.exit,
+                        UnitOutcome::Deployed,
+                    ),
                     shipped: Shipped {
                         release: shipped
                             .release
@@ -868,7 +874,7 @@ impl Deploy<'_> {
             .collect();
         Summary {
             apps,
-            outcome: outcome.label.into(),
+            outcome: outcome.outcome,
             exit_code: outcome.exit as u8,
             deploy_id: id.to_owned(),
             env: plan.env.clone(),
@@ -928,7 +934,7 @@ impl Deploy<'_> {
     fn finish_without_changes(&self, plan: &DeployPlan, clock: Instant) {
         let outcome = Outcome {
             exit: Exit::Success,
-            label: "nothing_to_deploy",
+            outcome: RunOutcome::NothingToDeploy,
             error: None,
             results: BTreeMap::new(),
             apps: BTreeMap::new(),
@@ -942,7 +948,7 @@ impl Deploy<'_> {
 /// How the execution ended, and what happened to each service.
 struct Outcome {
     exit: Exit,
-    label: &'static str,
+    outcome: RunOutcome,
     error: Option<String>,
     results: BTreeMap<String, exec::ServiceResult>,
     apps: BTreeMap<String, exec::spa::AppResult>,
@@ -957,7 +963,7 @@ impl Outcome {
     ) -> Outcome {
         Outcome {
             exit,
-            label: "failed",
+            outcome: RunOutcome::Failed,
             error: Some(error),
             results,
             apps: BTreeMap::new(),
@@ -980,16 +986,16 @@ fn missing_bucket_is_nothing<T>(err: anyhow::Error) -> Result<Option<T>> {
 /// says of a unit that never got that far.
 fn unit_outcome(
     deploying: bool,
-    recorded: Option<&'static str>,
+    recorded: Option<UnitOutcome>,
     exit: Exit,
-    done: &'static str,
-) -> &'static str {
+    done: UnitOutcome,
+) -> UnitOutcome {
     match (deploying, recorded) {
-        (false, _) => "unchanged",
+        (false, _) => UnitOutcome::Unchanged,
         (true, Some(recorded)) => recorded,
-        (true, None) if exit == Exit::Interrupted => "interrupted",
+        (true, None) if exit == Exit::Interrupted => UnitOutcome::Interrupted,
         (true, None) if exit == Exit::Success => done,
-        (true, None) => "not_started",
+        (true, None) => UnitOutcome::NotStarted,
     }
 }
 

@@ -57,7 +57,11 @@ fn text(summary: &Summary) -> String {
         summary.outcome,
         summary.duration_seconds
     );
-    for service in summary.services.iter().filter(|s| s.action == "deploy") {
+    for service in summary
+        .services
+        .iter()
+        .filter(|s| s.action == crate::plan::Action::Deploy)
+    {
         text.push_str(&format!("\n• {}: {}", service.name, service.outcome));
     }
     text

@@ -8,6 +8,7 @@
 use crate::config::Build;
 use crate::fingerprint::UnitFingerprint;
 use crate::live::{Image, LiveService, COMMIT_TAG};
+use crate::phase::Phase;
 use crate::plan::{self, Action, Reason, UnitPlan};
 use crate::text::short;
 use serde::Serialize;
@@ -187,15 +188,15 @@ impl Step {
     }
 
     /// The phase name people see.
-    pub fn phase(&self) -> &'static str {
+    pub fn phase(&self) -> Phase {
         match self {
-            Step::Compile { .. } => "compile",
-            Step::Build { .. } | Step::BuildApp { .. } => "build",
-            Step::Retag { .. } => "retag",
-            Step::Migrate { .. } => "migrate",
-            Step::Roll { .. } => "roll",
-            Step::Health { .. } => "health",
-            Step::Ship { .. } | Step::Activate { .. } => "ship",
+            Step::Compile { .. } => Phase::Compile,
+            Step::Build { .. } | Step::BuildApp { .. } => Phase::Build,
+            Step::Retag { .. } => Phase::Retag,
+            Step::Migrate { .. } => Phase::Migrate,
+            Step::Roll { .. } => Phase::Roll,
+            Step::Health { .. } => Phase::Health,
+            Step::Ship { .. } | Step::Activate { .. } => Phase::Ship,
         }
     }
 }

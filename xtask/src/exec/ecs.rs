@@ -8,6 +8,8 @@ use super::Executor;
 use crate::aws::{AwsContext as _, Clients};
 use crate::diag::{fail, Exit};
 use crate::live::{self, FINGERPRINT_VAR, VERSION_VAR};
+use crate::outcome::UnitOutcome;
+use crate::phase::Phase;
 use crate::report::{task_definition_name, StepState};
 use anyhow::{Context as _, Result};
 use aws_sdk_ecs::types as ecs;
@@ -28,15 +30,15 @@ pub async fn roll(exec: &Executor<'_>, name: &str) -> Result<String> {
     exec.set(name, |r| r.task_definition = Some(arn.clone()));
     exec.report.step(
         Some(name),
-        "roll",
+        Phase::Roll,
         StepState::Progress,
         format!("registered {}", task_definition_name(&arn)),
     );
-    let outcome = update_and_wait(exec, name, &arn, "roll").await;
+    let outcome = update_and_wait(exec, name, &arn, Phase::Roll).await;
     match &outcome {
-        Ok(_) => exec.set(name, |r| r.outcome = Some("deployed")),
+        Ok(_) => exec.set(name, |r| r.outcome = Some(UnitOutcome::Deployed)),
         Err(err) if super::exit_of(err) == Exit::Rollout => {
-            exec.set(name, |r| r.outcome = Some("rolled_back"))
+            exec.set(name, |r| r.outcome = Some(UnitOutcome::RolledBack))
         }
         Err(_) => {}
     }
@@ -50,7 +52,7 @@ pub async fn restore(exec: &Executor<'_>, name: &str) -> Result<String> {
         .live_task_definition
         .clone()
         .context("no previous task definition")?;
-    update_and_wait(exec, name, &previous, "restore").await
+    update_and_wait(exec, name, &previous, Phase::Restore).await
 }
 
 /// Points the service at `arn` and waits for the deployment that creates.
@@ -58,7 +60,7 @@ async fn update_and_wait(
     exec: &Executor<'_>,
     name: &str,
     arn: &str,
-    phase: &str,
+    phase: Phase,
 ) -> Result<String> {
     let cluster = exec.names.cluster();
     let service = exec.names.ecs_service(exec.service(name));
@@ -74,7 +76,7 @@ async fn update_and_wait(
         .await
         .aws_context(|| format!("updating service {service}"))
         .map_err(|err| fail(Exit::Rollout, format!("{err:#}")))?;
-    if phase == "roll" {
+    if phase == Phase::Roll {
         exec.set(name, |r| r.rolled = true);
     }
     let deployment = updated
@@ -112,7 +114,7 @@ fn roll_started_at() -> f64 {
 struct Watch<'a> {
     exec: &'a Executor<'a>,
     name: &'a str,
-    phase: &'a str,
+    phase: Phase,
     cluster: &'a str,
     service: &'a str,
     deployment: &'a str,

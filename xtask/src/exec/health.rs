@@ -4,6 +4,7 @@
 
 use super::{Executor, HealthTargets};
 use crate::diag::{fail, Exit};
+use crate::phase::Phase;
 use crate::report::StepState;
 use anyhow::Result;
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ pub async fn check(exec: &Executor<'_>, name: &str) -> Result<String> {
                     if why != last {
                         exec.report.step(
                             Some(name),
-                            "health",
+                            Phase::Health,
                             StepState::Progress,
                             format!("{url}: {why}"),
                         );

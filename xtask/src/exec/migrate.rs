@@ -9,6 +9,7 @@ use crate::aws::AwsContext as _;
 use crate::diag::{fail, Exit};
 use crate::exec::ecs::{describe_stopped, register_copy};
 use crate::live;
+use crate::phase::Phase;
 use crate::report::{task_definition_name, StepState};
 use crate::state::{self, AppliedMigrations};
 use crate::text::short;
@@ -34,7 +35,7 @@ pub async fn run(exec: &Executor<'_>, name: &str) -> Result<String> {
     let task = start(exec, name, &arn).await.map_err(fail_with)?;
     exec.report.step(
         Some(name),
-        "migrate",
+        Phase::Migrate,
         StepState::Progress,
         format!(
             "task {} of {} started",
@@ -130,8 +131,12 @@ async fn wait_stopped(exec: &Executor<'_>, name: &str, task: &str) -> Result<ecs
             return Ok(found);
         }
         if status != last {
-            exec.report
-                .step(Some(name), "migrate", StepState::Progress, status.clone());
+            exec.report.step(
+                Some(name),
+                Phase::Migrate,
+                StepState::Progress,
+                status.clone(),
+            );
             last = status;
         }
         if started.elapsed() >= exec.options.timeout {

@@ -15,6 +15,8 @@ use crate::config::{Config, Names, Service};
 use crate::deploy::steps::{DeployPlan, ImagePlan, ServicePlan, Step};
 use crate::diag::{Exit, Failure};
 use crate::live::LiveService;
+use crate::outcome::UnitOutcome;
+use crate::phase::Phase;
 use crate::report::{Event, Reporter, StepState};
 use futures_util::stream::{self, StreamExt as _};
 use std::collections::BTreeMap;
@@ -55,7 +57,7 @@ pub struct ServiceResult {
     /// The task definition this deploy registered and rolled to.
     pub task_definition: Option<String>,
     pub binary: Option<PathBuf>,
-    pub outcome: Option<&'static str>,
+    pub outcome: Option<UnitOutcome>,
     /// Rolled (an `UpdateService` was sent): `--on-failure rollback` restores these.
     pub rolled: bool,
 }
@@ -88,7 +90,7 @@ pub struct Executor<'a> {
 pub struct Timing {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
-    pub phase: &'static str,
+    pub phase: Phase,
     pub seconds: f64,
     pub ok: bool,
 }
@@ -110,14 +112,13 @@ impl Executor<'_> {
     pub async fn run(&self) -> anyhow::Result<()> {
         for phase in self.plan.phases() {
             let name = phase[0].phase();
-            self.report.emit(Event::Phase {
-                phase: name.to_owned(),
-            });
+            self.report.emit(Event::Phase { phase: name });
             // Builds load the machine: bounded. Migrations, rolls and health checks mostly
             // wait on AWS: all at once, so twenty services take as long as the slowest.
-            let limit = match name {
-                "build" | "retag" | "ship" => self.options.concurrency.max(1),
-                _ => phase.len(),
+            let limit = if name.loads_the_machine() {
+                self.options.concurrency.max(1)
+            } else {
+                phase.len()
             };
             let outcomes: Vec<anyhow::Result<()>> = stream::iter(phase.iter())
                 .map(|step| self.step(step))
@@ -125,7 +126,7 @@ impl Executor<'_> {
                 .collect()
                 .await;
             if let Some(err) = first_failure(outcomes) {
-                if self.options.rollback_on_failure && matches!(name, "roll" | "health") {
+                if self.options.rollback_on_failure && name.after_rolling() {
                     self.restore_rolled().await;
                 }
                 return Err(err);
@@ -162,11 +163,13 @@ impl Executor<'_> {
             Err(err) => {
                 match step {
                     Step::BuildApp { app } | Step::Ship { app } | Step::Activate { app } => {
-                        self.set_app(app, |r| r.outcome = r.outcome.or(Some("failed")))
+                        self.set_app(app, |r| r.outcome = r.outcome.or(Some(UnitOutcome::Failed)))
                     }
                     _ => {
                         if let Some(service) = service {
-                            self.set(service, |r| r.outcome = r.outcome.or(Some("failed")));
+                            self.set(service, |r| {
+                                r.outcome = r.outcome.or(Some(UnitOutcome::Failed))
+                            });
                         }
                     }
                 }
@@ -186,24 +189,24 @@ impl Executor<'_> {
             .unwrap()
             .iter()
             // ECS already put back what its circuit breaker rolled back.
-            .filter(|(_, r)| r.rolled && r.outcome != Some("rolled_back"))
+            .filter(|(_, r)| r.rolled && r.outcome != Some(UnitOutcome::RolledBack))
             .map(|(name, _)| name.clone())
             .collect();
         self.report.emit(Event::Phase {
-            phase: "restore".into(),
+            phase: Phase::Restore,
         });
         let restores = rolled.iter().map(|service| async move {
             self.report
-                .step(Some(service), "restore", StepState::Started, "started");
+                .step(Some(service), Phase::Restore, StepState::Started, "started");
             match ecs::restore(self, service).await {
                 Ok(message) => {
-                    self.set(service, |r| r.outcome = Some("restored"));
+                    self.set(service, |r| r.outcome = Some(UnitOutcome::Restored));
                     self.report
-                        .step(Some(service), "restore", StepState::Done, message);
+                        .step(Some(service), Phase::Restore, StepState::Done, message);
                 }
                 Err(err) => self.report.step(
                     Some(service),
-                    "restore",
+                    Phase::Restore,
                     StepState::Failed,
                     format!("{err:#}"),
                 ),

@@ -4,6 +4,7 @@
 use super::Executor;
 use crate::config::App;
 use crate::diag::{fail, Exit};
+use crate::outcome::UnitOutcome;
 use crate::spa::diff::Target;
 use crate::spa::files::{self, LocalFile};
 use crate::spa::{Bucket, Shipped};
@@ -17,7 +18,7 @@ use std::time::Instant;
 pub struct AppResult {
     pub files: Vec<LocalFile>,
     pub shipped: Option<Shipped>,
-    pub outcome: Option<&'static str>,
+    pub outcome: Option<UnitOutcome>,
 }
 
 pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
@@ -117,7 +118,7 @@ pub async fn ship(exec: &Executor<'_>, name: &str) -> Result<String> {
         .await?;
     let message = describe(&shipped);
     exec.set_app(name, |r| {
-        r.outcome = Some("deployed");
+        r.outcome = Some(UnitOutcome::Deployed);
         r.shipped = Some(shipped);
     });
     Ok(message)
@@ -136,7 +137,7 @@ pub async fn activate(exec: &Executor<'_>, name: &str) -> Result<String> {
         .map_err(|e| fail(Exit::Spa, format!("{e:#}")))?;
     let message = describe(&shipped);
     exec.set_app(name, |r| {
-        r.outcome = Some("deployed");
+        r.outcome = Some(UnitOutcome::Deployed);
         r.shipped = Some(shipped);
     });
     Ok(message)

@@ -1,0 +1,85 @@
+//! The phases of a deploy, in the order they run, as one enum: the executor's concurrency
+//! and restore policies, the events, the timings in the ledger and the terminal's lines all
+//! match on it, never on a spelled name. Each is written as its lowercase name.
+
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// One host build of every host-built service's binary.
+    Compile,
+    /// Image builds and pushes, and app builds.
+    Build,
+    /// An image already pushed for the fingerprint, tagged with the commit.
+    Retag,
+    Migrate,
+    Roll,
+    Health,
+    /// An app's upload and activation.
+    Ship,
+    /// `--on-failure rollback`: the previous task definitions, back.
+    Restore,
+    /// `--dry-run`: what would be done, shown.
+    DryRun,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Compile => "compile",
+            Phase::Build => "build",
+            Phase::Retag => "retag",
+            Phase::Migrate => "migrate",
+            Phase::Roll => "roll",
+            Phase::Health => "health",
+            Phase::Ship => "ship",
+            Phase::Restore => "restore",
+            Phase::DryRun => "dry-run",
+        }
+    }
+
+    /// Whether the phase's steps load this machine (builds, pushes, uploads), so that they
+    /// run a bounded number at a time; the others mostly wait on AWS and all run at once.
+    pub fn loads_the_machine(self) -> bool {
+        matches!(self, Phase::Build | Phase::Retag | Phase::Ship)
+    }
+
+    /// Whether a failure in this phase leaves services rolled, so that `--on-failure
+    /// rollback` has something to restore.
+    pub fn after_rolling(self) -> bool {
+        matches!(self, Phase::Roll | Phase::Health)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, not `write_str`: the plain lines align phases with `{phase:<8}`.
+        f.pad(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_phase_is_written_as_its_name() {
+        for phase in [
+            Phase::Compile,
+            Phase::Build,
+            Phase::Retag,
+            Phase::Migrate,
+            Phase::Roll,
+            Phase::Health,
+            Phase::Ship,
+            Phase::Restore,
+            Phase::DryRun,
+        ] {
+            let json = serde_json::to_string(&phase).unwrap();
+            assert_eq!(json, format!("\"{}\"", phase.name()));
+        }
+        assert_eq!(format!("{:<8}|", Phase::Roll), "roll    |");
+    }
+}
