@@ -6,7 +6,7 @@
 
 use crate::aws::{AwsContext as _, Clients};
 use crate::deploy::steps::DeployPlan;
-use crate::exec::Timing;
+use crate::exec::tally::Timing;
 use crate::outcome::{RunOutcome, UnitOutcome};
 use crate::plan::Action;
 use crate::report::{AppSummary, ServiceSummary, Summary};

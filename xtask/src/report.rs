@@ -42,6 +42,16 @@ pub enum Event {
         phase: Phase,
         state: StepState,
         message: String,
+        /// How long the step took, on the event that ends it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seconds: Option<f64>,
+    },
+    /// A step learned something about a unit (its image, its task definition, ...): the
+    /// summary is folded from these.
+    Record {
+        unit: String,
+        #[serde(flatten)]
+        fact: crate::exec::tally::Fact,
     },
     Summary(Summary),
 }
@@ -200,6 +210,7 @@ impl Reporter {
             phase,
             state,
             message: message.into(),
+            seconds: None,
         });
     }
 }
@@ -228,6 +239,8 @@ impl Inner {
         match event {
             Event::Plan { plan } => self.print(&plan_text(plan)),
             Event::Summary(summary) => self.print(&summary_text(summary)),
+            // Facts reach people through the step lines and the summary.
+            Event::Record { .. } => {}
             _ => {
                 let line = line_of(event);
                 self.print(&format!("{time} {line}"));
@@ -242,6 +255,7 @@ impl Inner {
                 phase,
                 state,
                 message,
+                ..
             } => {
                 let multi = self
                     .multi
@@ -290,6 +304,7 @@ impl Inner {
                 phase,
                 state: StepState::Failed,
                 message,
+                ..
             } => {
                 self.plain(event);
                 let title = service.as_deref().unwrap_or("deploy");
@@ -334,6 +349,7 @@ fn line_of(event: &Event) -> String {
             phase,
             state,
             message,
+            ..
         } => {
             let mark = match state {
                 StepState::Started => "…",
@@ -346,6 +362,7 @@ fn line_of(event: &Event) -> String {
         }
         Event::Plan { plan } => plan_text(plan),
         Event::Summary(summary) => summary_text(summary),
+        Event::Record { unit, fact } => format!("{unit}: {fact}"),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::cli::{DeployArgs, Format, OnFailure, RollbackArgs, RunArgs};
 use crate::config::{Config, Names};
 use crate::context::Context;
 use crate::diag::{self, fail, Exit};
+use crate::exec::tally::Tally;
 use crate::exec::{self, docker, Executor, HealthTargets, Options};
 use crate::git::{Commit, Repo, Source as _};
 use crate::ledger;
@@ -32,7 +33,6 @@ use futures_util::future::join_all;
 use preflight::SchemaPolicy;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 use steps::{AppFacts, Command, DeployPlan, Facts, LiveApp, Selection};
 
@@ -728,7 +728,7 @@ impl Deploy<'_> {
         let docker = match docker::Docker::new() {
             Ok(docker) => docker,
             Err(err) => {
-                return Outcome::failed(Exit::Internal, format!("{err:#}"), BTreeMap::new())
+                return Outcome::failed(Exit::Internal, format!("{err:#}"), Tally::default())
             }
         };
         let executor = Executor {
@@ -759,39 +759,24 @@ impl Deploy<'_> {
                 .iter()
                 .filter_map(|u| Some((u.unit.name.clone(), u.unit.own_crate.clone()?)))
                 .collect(),
-            results: Mutex::new(BTreeMap::new()),
-            apps: Mutex::new(BTreeMap::new()),
-            timings: Mutex::new(Vec::new()),
             docker,
+            tally: Default::default(),
         };
-        executor.seed();
         let result = tokio::select! {
             result = executor.run() => Some(result),
             _ = tokio::signal::ctrl_c() => None,
         };
-        let results = executor.results.lock().unwrap().clone();
-        let apps = executor.apps.lock().unwrap().clone();
-        let timings = executor.timings.lock().unwrap().clone();
+        let tally = executor.tally();
         match result {
             Some(Ok(())) => Outcome {
                 exit: Exit::Success,
                 outcome: RunOutcome::Success,
                 error: None,
-                results,
-                apps,
-                timings,
+                tally,
             },
-            Some(Err(err)) => Outcome {
-                timings,
-                apps,
-                ..Outcome::failed(exec::exit_of(&err), format!("{err:#}"), results)
-            },
+            Some(Err(err)) => Outcome::failed(exec::exit_of(&err), format!("{err:#}"), tally),
             None => {
-                let rolling: Vec<&str> = results
-                    .iter()
-                    .filter(|(_, r)| r.rolled && r.outcome.is_none())
-                    .map(|(n, _)| n.as_str())
-                    .collect();
+                let rolling: Vec<&str> = tally.rolling().collect();
                 let mut message = "interrupted".to_owned();
                 if !rolling.is_empty() {
                     message.push_str(&format!(
@@ -803,9 +788,7 @@ impl Deploy<'_> {
                     exit: Exit::Interrupted,
                     outcome: RunOutcome::Interrupted,
                     error: Some(message),
-                    results,
-                    apps,
-                    timings,
+                    tally,
                 }
             }
         }
@@ -816,11 +799,7 @@ impl Deploy<'_> {
             .services
             .iter()
             .map(|planned| {
-                let result = outcome
-                    .results
-                    .get(&planned.unit.name)
-                    .cloned()
-                    .unwrap_or_default();
+                let result = outcome.unit(&planned.unit.name);
                 let deploying = planned.image.is_some();
                 let done = if plan.images_only {
                     UnitOutcome::Pushed
@@ -845,13 +824,9 @@ impl Deploy<'_> {
             .apps
             .iter()
             .map(|planned| {
-                let result = outcome
-                    .apps
-                    .get(&planned.unit.name)
-                    .cloned()
-                    .unwrap_or_default();
+                let result = outcome.unit(&planned.unit.name);
                 let deploying = planned.unit.action == plan::Action::Deploy;
-                let shipped = result.shipped.unwrap_or_default();
+                let shipped = result.shipped.clone().unwrap_or_default();
                 AppSummary {
                     name: planned.unit.name.clone(),
                     action: planned.unit.action,
@@ -906,11 +881,12 @@ impl Deploy<'_> {
             summary,
             plan,
             digests: outcome
-                .results
+                .tally
+                .units
                 .iter()
                 .filter_map(|(n, r)| Some((n.as_str(), r.digest.as_deref()?)))
                 .collect(),
-            steps: &outcome.timings,
+            steps: &outcome.tally.timings,
         };
         if let Err(err) = ledger::write(self.aws, bucket, started_at, &record).await {
             self.report
@@ -936,9 +912,7 @@ impl Deploy<'_> {
             exit: Exit::Success,
             outcome: RunOutcome::NothingToDeploy,
             error: None,
-            results: BTreeMap::new(),
-            apps: BTreeMap::new(),
-            timings: Vec::new(),
+            tally: Tally::default(),
         };
         let summary = self.summarize(plan, "-", &outcome, clock);
         self.report.emit(Event::Summary(summary));
@@ -950,25 +924,23 @@ struct Outcome {
     exit: Exit,
     outcome: RunOutcome,
     error: Option<String>,
-    results: BTreeMap<String, exec::ServiceResult>,
-    apps: BTreeMap<String, exec::spa::AppResult>,
-    timings: Vec<exec::Timing>,
+    /// What the executor's events added up to.
+    tally: Tally,
 }
 
 impl Outcome {
-    fn failed(
-        exit: Exit,
-        error: String,
-        results: BTreeMap<String, exec::ServiceResult>,
-    ) -> Outcome {
+    fn failed(exit: Exit, error: String, tally: Tally) -> Outcome {
         Outcome {
             exit,
             outcome: RunOutcome::Failed,
             error: Some(error),
-            results,
-            apps: BTreeMap::new(),
-            timings: Vec::new(),
+            tally,
         }
+    }
+
+    /// What is known of one unit (nothing, for one the deploy never reached).
+    fn unit(&self, name: &str) -> exec::tally::UnitResult {
+        self.tally.unit(name).cloned().unwrap_or_default()
     }
 }
 

@@ -175,7 +175,7 @@ pub enum Step {
 
 impl Step {
     /// The service or app the step is about.
-    pub fn service(&self) -> Option<&str> {
+    pub fn unit(&self) -> Option<&str> {
         match self {
             Step::Compile { .. } => None,
             Step::Build { service }

@@ -5,6 +5,7 @@
 //! The registry login reads ECR's token on stdin into a private Docker config that is
 //! deleted with the deploy: no credential is left on disk or printed.
 
+use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::aws::AwsContext as _;
 use crate::build_context;
@@ -107,7 +108,7 @@ pub async fn compile(exec: &Executor<'_>, services: &[String]) -> Result<String>
     }
     let binaries = HostBuild::new(exec.root, None)?.compile(&packages).await?;
     for (service, path) in binaries {
-        exec.set(&service, |r| r.binary = Some(path.clone()));
+        exec.record(&service, Fact::Binary { path });
     }
     Ok(format!(
         "{} built in {:.1}s ({} cargo build{}, one target folder)",
@@ -286,7 +287,7 @@ fn executables(messages: &str) -> BTreeMap<String, PathBuf> {
 }
 
 /// Builds and pushes one service's image; records its digest.
-pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
+pub async fn build(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<String> {
     let started = Instant::now();
     let service = exec.service(name);
     let planned = exec.planned(name);
@@ -295,7 +296,8 @@ pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
         format!("{uri}:{FINGERPRINT_TAG}{}", planned.unit.fingerprint),
         format!("{uri}:{COMMIT_TAG}{}", exec.plan.commit),
     ];
-    let (context, dockerfile) = build_context(exec, name)?;
+    let binary = earlier.unit(name).and_then(|r| r.binary.as_deref());
+    let (context, dockerfile) = build_context(exec, name, binary)?;
     login(exec).await?;
     let mut args: Vec<String> = Vec::new();
     for tag in &tags {
@@ -357,10 +359,13 @@ pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
             format!("{} is not in the registry after its push", tags[0]),
         )
     })?;
-    exec.set(name, |r| {
-        r.image = Some(exec.image_ref(name, &image.digest));
-        r.digest = Some(image.digest.clone());
-    });
+    exec.record(
+        name,
+        Fact::Image {
+            image: exec.image_ref(name, &image.digest),
+            digest: image.digest.clone(),
+        },
+    );
     Ok(format!(
         "pushed {} in {:.1}s",
         short(&image.digest),
@@ -372,12 +377,15 @@ pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
 /// context folder at the deploy's commit (see [`build_context`]); a host-built binary at
 /// its root; the Dockerfile beside it, outside. Nothing untracked or unfingerprinted
 /// reaches the image.
-fn build_context(exec: &Executor<'_>, name: &str) -> Result<(PathBuf, PathBuf)> {
+fn build_context(
+    exec: &Executor<'_>,
+    name: &str,
+    binary: Option<&Path>,
+) -> Result<(PathBuf, PathBuf)> {
     let service = exec.service(name);
     let binary = match service.build {
         Build::Host => Some(
-            exec.result(name)
-                .binary
+            binary
                 .with_context(|| format!("no binary for {name}: the compile step did not run"))?,
         ),
         Build::Image => None,

@@ -2,6 +2,7 @@
 //! under this commit's tag (ECR `PutImage`), so nothing is rebuilt and the commit can be
 //! found again by `rollback`.
 
+use super::tally::Tally;
 use super::Executor;
 use crate::aws::AwsContext as _;
 use crate::diag::{fail, Exit};
@@ -9,11 +10,11 @@ use crate::live::COMMIT_TAG;
 use anyhow::{Context as _, Result};
 use aws_sdk_ecr::types::ImageIdentifier;
 
-pub async fn retag(exec: &Executor<'_>, name: &str) -> Result<String> {
+pub async fn retag(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<String> {
     let repository = exec.names.ecr_repository(exec.service(name));
-    let digest = exec
-        .result(name)
-        .digest
+    let digest = earlier
+        .unit(name)
+        .and_then(|r| r.digest.as_deref())
         .context("a reused image has a digest")?;
     let tag = format!("{COMMIT_TAG}{}", exec.plan.commit);
     let got = exec
@@ -21,7 +22,7 @@ pub async fn retag(exec: &Executor<'_>, name: &str) -> Result<String> {
         .ecr
         .batch_get_image()
         .repository_name(&repository)
-        .image_ids(ImageIdentifier::builder().image_digest(&digest).build())
+        .image_ids(ImageIdentifier::builder().image_digest(digest).build())
         .send()
         .await
         .aws_context(|| format!("reading the manifest of {repository}@{digest}"))
@@ -38,13 +39,13 @@ pub async fn retag(exec: &Executor<'_>, name: &str) -> Result<String> {
         .image_tag(&tag)
         .image_manifest(image.image_manifest().unwrap_or_default())
         .set_image_manifest_media_type(image.image_manifest_media_type().map(str::to_owned))
-        .image_digest(&digest)
+        .image_digest(digest)
         .send()
         .await;
     match put {
         Ok(_) => Ok(format!(
             "reused {} (no build), tagged {tag}",
-            crate::text::short(&digest)
+            crate::text::short(digest)
         )),
         // Tagged meanwhile (another deploy of this commit): the same image, nothing to do.
         Err(err)
@@ -52,7 +53,7 @@ pub async fn retag(exec: &Executor<'_>, name: &str) -> Result<String> {
                 e.is_image_already_exists_exception() || e.is_image_tag_already_exists_exception()
             }) =>
         {
-            Ok(format!("reused {} (no build)", crate::text::short(&digest)))
+            Ok(format!("reused {} (no build)", crate::text::short(digest)))
         }
         Err(err) => Err(fail(
             Exit::Push,

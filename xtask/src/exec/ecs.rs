@@ -4,6 +4,7 @@
 //! COMPLETED; FAILED, or the PRIMARY moving to another task definition, is a circuit-breaker
 //! rollback. The `services-stable` waiter is not used: it calls a rollback success.
 
+use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::aws::{AwsContext as _, Clients};
 use crate::diag::{fail, Exit};
@@ -16,31 +17,32 @@ use aws_sdk_ecs::types as ecs;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-pub async fn roll(exec: &Executor<'_>, name: &str) -> Result<String> {
+pub async fn roll(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<String> {
     let planned = exec.planned(name);
     let live_arn = planned
         .live_task_definition
         .as_deref()
         .with_context(|| format!("service {name} has no live task definition to copy"))?;
-    let image = exec.image(name)?;
+    let image = earlier.image(name)?;
     let live = live::task_definition(exec.aws, live_arn).await?;
-    let arn = register_copy(exec, &live, name, &image)
+    let arn = register_copy(exec, &live, name, image)
         .await
         .map_err(|err| fail(Exit::Rollout, format!("{err:#}")))?;
-    exec.set(name, |r| r.task_definition = Some(arn.clone()));
-    exec.report.step(
+    exec.record(name, Fact::TaskDefinition { arn: arn.clone() });
+    exec.progress(
         Some(name),
         Phase::Roll,
         StepState::Progress,
         format!("registered {}", task_definition_name(&arn)),
     );
     let outcome = update_and_wait(exec, name, &arn, Phase::Roll).await;
-    match &outcome {
-        Ok(_) => exec.set(name, |r| r.outcome = Some(UnitOutcome::Deployed)),
-        Err(err) if super::exit_of(err) == Exit::Rollout => {
-            exec.set(name, |r| r.outcome = Some(UnitOutcome::RolledBack))
-        }
-        Err(_) => {}
+    let decided = match &outcome {
+        Ok(_) => Some(UnitOutcome::Deployed),
+        Err(err) if super::exit_of(err) == Exit::Rollout => Some(UnitOutcome::RolledBack),
+        Err(_) => None,
+    };
+    if let Some(outcome) = decided {
+        exec.record(name, Fact::Outcome { outcome });
     }
     outcome
 }
@@ -77,7 +79,7 @@ async fn update_and_wait(
         .aws_context(|| format!("updating service {service}"))
         .map_err(|err| fail(Exit::Rollout, format!("{err:#}")))?;
     if phase == Phase::Roll {
-        exec.set(name, |r| r.rolled = true);
+        exec.record(name, Fact::Rolled);
     }
     let deployment = updated
         .service()
@@ -151,7 +153,7 @@ impl Watch<'_> {
                 }
                 State::Failed(why) => return Err(self.failure(Exit::Rollout, &why).await),
                 State::Waiting(progress) if progress != last => {
-                    self.exec.report.step(
+                    self.exec.progress(
                         Some(self.name),
                         self.phase,
                         StepState::Progress,

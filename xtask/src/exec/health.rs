@@ -49,7 +49,7 @@ pub async fn check(exec: &Executor<'_>, name: &str) -> Result<String> {
                 Ok(()) => break,
                 Err(why) => {
                     if why != last {
-                        exec.report.step(
+                        exec.progress(
                             Some(name),
                             Phase::Health,
                             StepState::Progress,

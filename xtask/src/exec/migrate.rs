@@ -4,6 +4,7 @@
 //! with exit code 0. A missing exit code is a failure. Success is recorded in the state
 //! bucket; no service rolls unless every migration succeeded.
 
+use super::tally::Tally;
 use super::Executor;
 use crate::aws::AwsContext as _;
 use crate::diag::{fail, Exit};
@@ -17,13 +18,13 @@ use anyhow::{Context as _, Result};
 use aws_sdk_ecs::types as ecs;
 use std::time::{Instant, SystemTime};
 
-pub async fn run(exec: &Executor<'_>, name: &str) -> Result<String> {
+pub async fn run(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<String> {
     let started = Instant::now();
     let service = exec.service(name);
     let planned = exec.planned(name);
     let tree = planned.migrate.clone().context("planned to migrate")?;
     let family = exec.names.migration_family(service);
-    let image = exec.image(name)?;
+    let image = earlier.image(name)?.to_owned();
     let fail_with =
         |err: anyhow::Error| fail(Exit::Migration, format!("migrations of {name}: {err:#}"));
     let definition = live::task_definition(exec.aws, &family)
@@ -33,7 +34,7 @@ pub async fn run(exec: &Executor<'_>, name: &str) -> Result<String> {
         .await
         .map_err(fail_with)?;
     let task = start(exec, name, &arn).await.map_err(fail_with)?;
-    exec.report.step(
+    exec.progress(
         Some(name),
         Phase::Migrate,
         StepState::Progress,
@@ -131,7 +132,7 @@ async fn wait_stopped(exec: &Executor<'_>, name: &str, task: &str) -> Result<ecs
             return Ok(found);
         }
         if status != last {
-            exec.report.step(
+            exec.progress(
                 Some(name),
                 Phase::Migrate,
                 StepState::Progress,

@@ -9,10 +9,11 @@ pub mod ecs;
 pub mod health;
 pub mod migrate;
 pub mod spa;
+pub mod tally;
 
 use crate::aws::Clients;
 use crate::config::{Config, Names, Service};
-use crate::deploy::steps::{DeployPlan, ImagePlan, ServicePlan, Step};
+use crate::deploy::steps::{DeployPlan, ServicePlan, Step};
 use crate::diag::{Exit, Failure};
 use crate::live::LiveService;
 use crate::outcome::UnitOutcome;
@@ -20,9 +21,10 @@ use crate::phase::Phase;
 use crate::report::{Event, Reporter, StepState};
 use futures_util::stream::{self, StreamExt as _};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
+use tally::{Fact, Tally};
 
 /// How the executor behaves, from the command line and the environment.
 #[derive(Debug, Clone)]
@@ -48,20 +50,6 @@ pub enum HealthTargets {
     Unavailable { why: String },
 }
 
-/// What happened to one service.
-#[derive(Debug, Clone, Default)]
-pub struct ServiceResult {
-    /// `uri@digest`, once known.
-    pub image: Option<String>,
-    pub digest: Option<String>,
-    /// The task definition this deploy registered and rolled to.
-    pub task_definition: Option<String>,
-    pub binary: Option<PathBuf>,
-    pub outcome: Option<UnitOutcome>,
-    /// Rolled (an `UpdateService` was sent): `--on-failure rollback` restores these.
-    pub rolled: bool,
-}
-
 /// Everything a step needs.
 pub struct Executor<'a> {
     pub aws: &'a Clients,
@@ -78,41 +66,21 @@ pub struct Executor<'a> {
     pub live: BTreeMap<String, LiveService>,
     /// The package of each Rust service's own crate.
     pub own_crates: BTreeMap<String, String>,
-    pub results: Mutex<BTreeMap<String, ServiceResult>>,
-    pub apps: Mutex<BTreeMap<String, spa::AppResult>>,
-    /// Every step's duration, in the order they ended (the ledger keeps them).
-    pub timings: Mutex<Vec<Timing>>,
     pub docker: docker::Docker,
-}
-
-/// How long one step took, and whether it succeeded.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Timing {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
-    pub phase: Phase,
-    pub seconds: f64,
-    pub ok: bool,
+    /// The fold of every event sent so far (start with the default): written only by
+    /// [`Executor::send`], read by steps as the snapshot their phase started with.
+    pub(crate) tally: Mutex<Tally>,
 }
 
 impl Executor<'_> {
-    /// Seeds each deploying service's result with what the plan already knows.
-    pub fn seed(&self) {
-        let mut results = self.results.lock().unwrap();
-        for planned in self.plan.deploying() {
-            let entry = results.entry(planned.unit.name.clone()).or_default();
-            if let Some(ImagePlan::Reuse { digest, .. }) = &planned.image {
-                entry.image = Some(self.image_ref(&planned.unit.name, digest));
-                entry.digest = Some(digest.clone());
-            }
-        }
-    }
-
     /// Runs every phase; the first failure stops it (after its phase's other steps end).
     pub async fn run(&self) -> anyhow::Result<()> {
+        *self.tally.lock().unwrap() = Tally::seeded(self.plan, |s, d| self.image_ref(s, d));
         for phase in self.plan.phases() {
             let name = phase[0].phase();
-            self.report.emit(Event::Phase { phase: name });
+            self.send(Event::Phase { phase: name });
+            // Steps of a phase read what the phases before it learned, never each other.
+            let earlier = self.tally();
             // Builds load the machine: bounded. Migrations, rolls and health checks mostly
             // wait on AWS: all at once, so twenty services take as long as the slowest.
             let limit = if name.loads_the_machine() {
@@ -121,7 +89,7 @@ impl Executor<'_> {
                 phase.len()
             };
             let outcomes: Vec<anyhow::Result<()>> = stream::iter(phase.iter())
-                .map(|step| self.step(step))
+                .map(|step| self.step(step, &earlier))
                 .buffer_unordered(limit)
                 .collect()
                 .await;
@@ -136,47 +104,32 @@ impl Executor<'_> {
     }
 
     /// One step: the one place that maps a step to the module that does it.
-    async fn step(&self, step: &Step) -> anyhow::Result<()> {
-        let (service, phase) = (step.service(), step.phase());
-        self.report
-            .step(service, phase, StepState::Started, "started");
+    async fn step(&self, step: &Step, earlier: &Tally) -> anyhow::Result<()> {
+        let (unit, phase) = (step.unit(), step.phase());
+        self.progress(unit, phase, StepState::Started, "started");
         let started = std::time::Instant::now();
         let done = match step {
             Step::Compile { services } => docker::compile(self, services).await,
-            Step::Build { service } => docker::build(self, service).await,
-            Step::Retag { service } => ecr::retag(self, service).await,
-            Step::Migrate { service } => migrate::run(self, service).await,
-            Step::Roll { service } => ecs::roll(self, service).await,
+            Step::Build { service } => docker::build(self, service, earlier).await,
+            Step::Retag { service } => ecr::retag(self, service, earlier).await,
+            Step::Migrate { service } => migrate::run(self, service, earlier).await,
+            Step::Roll { service } => ecs::roll(self, service, earlier).await,
             Step::Health { service } => health::check(self, service).await,
             Step::BuildApp { app } => spa::build(self, app).await,
-            Step::Ship { app } => spa::ship(self, app).await,
+            Step::Ship { app } => spa::ship(self, app, earlier).await,
             Step::Activate { app } => spa::activate(self, app).await,
         };
-        self.timings.lock().unwrap().push(Timing {
-            service: service.map(str::to_owned),
+        let (state, message) = match &done {
+            Ok(message) => (StepState::Done, message.clone()),
+            Err(err) => (StepState::Failed, format!("{err:#}")),
+        };
+        self.send(Event::Step {
+            service: unit.map(str::to_owned),
             phase,
-            seconds: started.elapsed().as_secs_f64(),
-            ok: done.is_ok(),
+            state,
+            message,
+            seconds: Some(started.elapsed().as_secs_f64()),
         });
-        match &done {
-            Ok(message) => self.report.step(service, phase, StepState::Done, message),
-            Err(err) => {
-                match step {
-                    Step::BuildApp { app } | Step::Ship { app } | Step::Activate { app } => {
-                        self.set_app(app, |r| r.outcome = r.outcome.or(Some(UnitOutcome::Failed)))
-                    }
-                    _ => {
-                        if let Some(service) = service {
-                            self.set(service, |r| {
-                                r.outcome = r.outcome.or(Some(UnitOutcome::Failed))
-                            });
-                        }
-                    }
-                }
-                self.report
-                    .step(service, phase, StepState::Failed, format!("{err:#}"));
-            }
-        }
         done.map(drop)
     }
 
@@ -184,32 +137,32 @@ impl Executor<'_> {
     /// definition it had, and that rollout is waited for too.
     async fn restore_rolled(&self) {
         let rolled: Vec<String> = self
-            .results
-            .lock()
-            .unwrap()
-            .iter()
+            .tally()
+            .units
+            .into_iter()
             // ECS already put back what its circuit breaker rolled back.
             .filter(|(_, r)| r.rolled && r.outcome != Some(UnitOutcome::RolledBack))
-            .map(|(name, _)| name.clone())
+            .map(|(name, _)| name)
             .collect();
-        self.report.emit(Event::Phase {
+        self.send(Event::Phase {
             phase: Phase::Restore,
         });
         let restores = rolled.iter().map(|service| async move {
-            self.report
-                .step(Some(service), Phase::Restore, StepState::Started, "started");
+            let unit = Some(service.as_str());
+            self.progress(unit, Phase::Restore, StepState::Started, "started");
             match ecs::restore(self, service).await {
                 Ok(message) => {
-                    self.set(service, |r| r.outcome = Some(UnitOutcome::Restored));
-                    self.report
-                        .step(Some(service), Phase::Restore, StepState::Done, message);
+                    self.record(
+                        service,
+                        Fact::Outcome {
+                            outcome: UnitOutcome::Restored,
+                        },
+                    );
+                    self.progress(unit, Phase::Restore, StepState::Done, message);
                 }
-                Err(err) => self.report.step(
-                    Some(service),
-                    Phase::Restore,
-                    StepState::Failed,
-                    format!("{err:#}"),
-                ),
+                Err(err) => {
+                    self.progress(unit, Phase::Restore, StepState::Failed, format!("{err:#}"))
+                }
             }
         });
         stream::iter(restores)
@@ -230,25 +183,6 @@ impl Executor<'_> {
             .expect("the plan only names apps of deploy.toml")
     }
 
-    pub fn app_result(&self, name: &str) -> spa::AppResult {
-        self.apps
-            .lock()
-            .unwrap()
-            .get(name)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    pub fn set_app(&self, name: &str, update: impl FnOnce(&mut spa::AppResult)) {
-        update(
-            self.apps
-                .lock()
-                .unwrap()
-                .entry(name.to_owned())
-                .or_default(),
-        );
-    }
-
     pub fn planned(&self, name: &str) -> &ServicePlan {
         self.plan
             .service(name)
@@ -263,30 +197,40 @@ impl Executor<'_> {
         format!("{}@{digest}", self.repository_uri(service))
     }
 
-    pub fn result(&self, service: &str) -> ServiceResult {
-        self.results
-            .lock()
-            .unwrap()
-            .get(service)
-            .cloned()
-            .unwrap_or_default()
+    /// Sends an event to the reporter, folding it into the tally first.
+    pub fn send(&self, event: Event) {
+        self.tally.lock().unwrap().apply(&event);
+        self.report.emit(event);
     }
 
-    pub fn set(&self, service: &str, update: impl FnOnce(&mut ServiceResult)) {
-        update(
-            self.results
-                .lock()
-                .unwrap()
-                .entry(service.to_owned())
-                .or_default(),
-        );
+    /// A step of `unit` (or of the whole deploy) moved on; not a step's end, so untimed.
+    pub fn progress(
+        &self,
+        unit: Option<&str>,
+        phase: Phase,
+        state: StepState,
+        message: impl Into<String>,
+    ) {
+        self.send(Event::Step {
+            service: unit.map(str::to_owned),
+            phase,
+            state,
+            message: message.into(),
+            seconds: None,
+        });
     }
 
-    /// The image a later step uses: known once the images phase succeeded.
-    pub fn image(&self, service: &str) -> anyhow::Result<String> {
-        self.result(service)
-            .image
-            .ok_or_else(|| anyhow::anyhow!("no image for {service}: the images phase did not run"))
+    /// A step learned something about `unit` that later steps or the summary need.
+    pub fn record(&self, unit: &str, fact: Fact) {
+        self.send(Event::Record {
+            unit: unit.to_owned(),
+            fact,
+        });
+    }
+
+    /// What every event so far adds up to.
+    pub fn tally(&self) -> Tally {
+        self.tally.lock().unwrap().clone()
     }
 }
 

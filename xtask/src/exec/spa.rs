@@ -1,6 +1,7 @@
 //! The deploy's app steps: run an app's build command (with the commit and environment in
 //! its environment, so the page can show them), then ship the build through `spa`.
 
+use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::config::App;
 use crate::diag::{fail, Exit};
@@ -13,20 +14,18 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 
-/// What happened to one app.
-#[derive(Debug, Clone, Default)]
-pub struct AppResult {
-    pub files: Vec<LocalFile>,
-    pub shipped: Option<Shipped>,
-    pub outcome: Option<UnitOutcome>,
-}
-
 pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
     let started = Instant::now();
     let app = exec.app(name);
     let built = build_app(exec.root, app, &exec.plan.commit, &exec.plan.env).await?;
     let count = built.len();
-    exec.set_app(name, |r| r.files = built);
+    exec.record(
+        name,
+        Fact::AppBuilt {
+            files: built,
+            count,
+        },
+    );
     Ok(format!(
         "built {count} files in {:.1}s",
         started.elapsed().as_secs_f64()
@@ -93,10 +92,10 @@ fn bucket<'a>(exec: &Executor<'a>, app: &App) -> Bucket<'a> {
     }
 }
 
-pub async fn ship(exec: &Executor<'_>, name: &str) -> Result<String> {
+pub async fn ship(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<String> {
     let app = exec.app(name);
     let bucket = bucket(exec, app);
-    let built = exec.app_result(name).files;
+    let built = earlier.unit(name).map_or(&[][..], |r| &r.files);
     let fingerprint = &exec
         .plan
         .app(name)
@@ -105,23 +104,18 @@ pub async fn ship(exec: &Executor<'_>, name: &str) -> Result<String> {
         .fingerprint;
     let target = Target::for_app(app, exec.deploy_id, &exec.plan.commit, fingerprint);
     let (plan, listing) = bucket
-        .plan(&built, &target)
+        .plan(built, &target)
         .await
         .map_err(|e| fail(Exit::Spa, format!("{e:#}")))?;
     let shipped = bucket
         .ship(
             &plan,
-            &built,
+            built,
             &listing,
             &format!("{}-{name}", exec.deploy_id),
         )
         .await?;
-    let message = describe(&shipped);
-    exec.set_app(name, |r| {
-        r.outcome = Some(UnitOutcome::Deployed);
-        r.shipped = Some(shipped);
-    });
-    Ok(message)
+    Ok(shipped_as(exec, name, shipped))
 }
 
 /// A rollback: the planned kept release becomes the live one again.
@@ -135,12 +129,20 @@ pub async fn activate(exec: &Executor<'_>, name: &str) -> Result<String> {
         .activate(name, release, &format!("{}-{name}", exec.deploy_id))
         .await
         .map_err(|e| fail(Exit::Spa, format!("{e:#}")))?;
+    Ok(shipped_as(exec, name, shipped))
+}
+
+/// Records what shipping moved; the app is deployed.
+fn shipped_as(exec: &Executor<'_>, name: &str, shipped: Shipped) -> String {
     let message = describe(&shipped);
-    exec.set_app(name, |r| {
-        r.outcome = Some(UnitOutcome::Deployed);
-        r.shipped = Some(shipped);
-    });
-    Ok(message)
+    exec.record(name, Fact::Shipped { shipped });
+    exec.record(
+        name,
+        Fact::Outcome {
+            outcome: UnitOutcome::Deployed,
+        },
+    );
+    message
 }
 
 pub fn describe(shipped: &Shipped) -> String {

@@ -1,0 +1,276 @@
+//! What a deploy's steps learned, folded from the events they send: the one record later
+//! phases read (the image a roll uses, the files an app ships), `--on-failure rollback`
+//! reads (what was rolled) and the summary, ledger and webhook report. Steps never share
+//! mutable state: they send [`Fact`]s, and the executor hands each phase a snapshot of
+//! the fold of every phase before it.
+
+use crate::deploy::steps::{DeployPlan, ImagePlan};
+use crate::outcome::UnitOutcome;
+use crate::phase::Phase;
+use crate::report::{Event, StepState};
+use crate::spa::files::LocalFile;
+use crate::spa::Shipped;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// One thing a step learned about a unit, in the order it learned it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "fact", rename_all = "snake_case")]
+pub enum Fact {
+    /// The host build wrote the service's binary.
+    Binary {
+        path: PathBuf,
+    },
+    /// The service's image is in its repository.
+    Image {
+        image: String,
+        digest: String,
+    },
+    /// The task definition revision this deploy registered for the service.
+    TaskDefinition {
+        arn: String,
+    },
+    /// `UpdateService` was sent: `--on-failure rollback` must restore the service.
+    Rolled,
+    /// What an app's build wrote (the files themselves are not serialised: too many).
+    AppBuilt {
+        #[serde(skip)]
+        files: Vec<LocalFile>,
+        count: usize,
+    },
+    Shipped {
+        shipped: Shipped,
+    },
+    /// How the unit ended, when a step decides it (a failed step otherwise decides it).
+    Outcome {
+        outcome: UnitOutcome,
+    },
+}
+
+impl std::fmt::Display for Fact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fact::Binary { path } => write!(f, "binary {}", path.display()),
+            Fact::Image { image, .. } => write!(f, "image {image}"),
+            Fact::TaskDefinition { arn } => {
+                write!(
+                    f,
+                    "task definition {}",
+                    crate::report::task_definition_name(arn)
+                )
+            }
+            Fact::Rolled => f.write_str("rollout started"),
+            Fact::AppBuilt { count, .. } => write!(f, "{count} files built"),
+            Fact::Shipped { shipped } => f.write_str(&crate::exec::spa::describe(shipped)),
+            Fact::Outcome { outcome } => write!(f, "outcome {outcome}"),
+        }
+    }
+}
+
+/// What happened to one service or app.
+#[derive(Debug, Clone, Default)]
+pub struct UnitResult {
+    /// `uri@digest`, once known.
+    pub image: Option<String>,
+    pub digest: Option<String>,
+    pub task_definition: Option<String>,
+    pub binary: Option<PathBuf>,
+    pub rolled: bool,
+    pub files: Vec<LocalFile>,
+    pub shipped: Option<Shipped>,
+    pub outcome: Option<UnitOutcome>,
+}
+
+/// How long one step took, and whether it succeeded (the ledger keeps them).
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    pub phase: Phase,
+    pub seconds: f64,
+    pub ok: bool,
+}
+
+/// The fold of a deploy's events.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub units: BTreeMap<String, UnitResult>,
+    /// Every step's duration, in the order they ended.
+    pub timings: Vec<Timing>,
+}
+
+impl Tally {
+    /// What the plan already knows: the digest of each image it reuses (`image_ref`
+    /// names it in its repository).
+    pub fn seeded(plan: &DeployPlan, image_ref: impl Fn(&str, &str) -> String) -> Tally {
+        let mut tally = Tally::default();
+        for planned in plan.deploying() {
+            if let Some(ImagePlan::Reuse { digest, .. }) = &planned.image {
+                let name = &planned.unit.name;
+                let image = image_ref(name, digest);
+                let digest = digest.clone();
+                tally.learn(name, Fact::Image { image, digest });
+            }
+        }
+        tally
+    }
+
+    /// Folds one event in; events that say nothing about units change nothing.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::Record { unit, fact } => self.learn(unit, fact.clone()),
+            Event::Step {
+                service,
+                phase,
+                state,
+                seconds: Some(seconds),
+                ..
+            } => {
+                let ok = *state == StepState::Done;
+                if let (false, Some(unit)) = (ok, service) {
+                    let outcome = &mut self.unit_mut(unit).outcome;
+                    *outcome = outcome.or(Some(UnitOutcome::Failed));
+                }
+                self.timings.push(Timing {
+                    service: service.clone(),
+                    phase: *phase,
+                    seconds: *seconds,
+                    ok,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn learn(&mut self, unit: &str, fact: Fact) {
+        let result = self.unit_mut(unit);
+        match fact {
+            Fact::Binary { path } => result.binary = Some(path),
+            Fact::Image { image, digest } => {
+                result.image = Some(image);
+                result.digest = Some(digest);
+            }
+            Fact::TaskDefinition { arn } => result.task_definition = Some(arn),
+            Fact::Rolled => result.rolled = true,
+            Fact::AppBuilt { files, .. } => result.files = files,
+            Fact::Shipped { shipped } => result.shipped = Some(shipped),
+            Fact::Outcome { outcome } => result.outcome = Some(outcome),
+        }
+    }
+
+    fn unit_mut(&mut self, unit: &str) -> &mut UnitResult {
+        self.units.entry(unit.to_owned()).or_default()
+    }
+
+    /// What is known of `unit`, if anything.
+    pub fn unit(&self, unit: &str) -> Option<&UnitResult> {
+        self.units.get(unit)
+    }
+
+    /// The image a later step uses: known once the images phase succeeded.
+    pub fn image(&self, service: &str) -> anyhow::Result<&str> {
+        self.unit(service)
+            .and_then(|r| r.image.as_deref())
+            .ok_or_else(|| anyhow::anyhow!("no image for {service}: the images phase did not run"))
+    }
+
+    /// Services whose rollout this deploy started and that have no outcome yet.
+    pub fn rolling(&self) -> impl Iterator<Item = &str> {
+        self.units
+            .iter()
+            .filter(|(_, r)| r.rolled && r.outcome.is_none())
+            .map(|(name, _)| name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(unit: &str, phase: Phase, state: StepState, seconds: Option<f64>) -> Event {
+        Event::Step {
+            service: Some(unit.into()),
+            phase,
+            state,
+            message: String::new(),
+            seconds,
+        }
+    }
+
+    fn record(unit: &str, fact: Fact) -> Event {
+        Event::Record {
+            unit: unit.into(),
+            fact,
+        }
+    }
+
+    fn fold(events: &[Event]) -> Tally {
+        let mut tally = Tally::default();
+        for event in events {
+            tally.apply(event);
+        }
+        tally
+    }
+
+    #[test]
+    fn a_failed_step_fails_its_unit_unless_a_step_decided_otherwise() {
+        let tally = fold(&[
+            record("api", Fact::Rolled),
+            record(
+                "api",
+                Fact::Outcome {
+                    outcome: UnitOutcome::RolledBack,
+                },
+            ),
+            step("api", Phase::Roll, StepState::Failed, Some(3.0)),
+            step("worker", Phase::Roll, StepState::Failed, Some(1.0)),
+        ]);
+        let outcome = |unit| tally.unit(unit).and_then(|r| r.outcome);
+        assert_eq!(outcome("api"), Some(UnitOutcome::RolledBack));
+        assert_eq!(outcome("worker"), Some(UnitOutcome::Failed));
+        assert_eq!(tally.timings.len(), 2);
+        assert!(tally.timings.iter().all(|t| !t.ok));
+    }
+
+    #[test]
+    fn progress_is_not_a_timing_and_decides_nothing() {
+        let tally = fold(&[
+            step("api", Phase::Roll, StepState::Started, None),
+            step("api", Phase::Roll, StepState::Failed, None),
+        ]);
+        assert!(tally.timings.is_empty());
+        assert!(tally.unit("api").is_none());
+    }
+
+    #[test]
+    fn a_started_rollout_without_an_outcome_is_still_rolling() {
+        let tally = fold(&[
+            record("api", Fact::Rolled),
+            record("worker", Fact::Rolled),
+            record(
+                "worker",
+                Fact::Outcome {
+                    outcome: UnitOutcome::Deployed,
+                },
+            ),
+        ]);
+        assert_eq!(tally.rolling().collect::<Vec<_>>(), ["api"]);
+        assert!(tally.image("api").is_err());
+    }
+
+    #[test]
+    fn records_serialise_flat_with_their_fact_named() {
+        let event = record(
+            "api",
+            Fact::Image {
+                image: "repo@sha256:1".into(),
+                digest: "sha256:1".into(),
+            },
+        );
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            r#"{"event":"record","unit":"api","fact":"image","image":"repo@sha256:1","digest":"sha256:1"}"#
+        );
+    }
+}
