@@ -42,6 +42,14 @@ pub enum UnitOutcome {
 }
 
 impl RunOutcome {
+    /// Every outcome this version writes (not `Unknown`, which it only reads).
+    pub const WRITTEN: [RunOutcome; 4] = [
+        RunOutcome::Success,
+        RunOutcome::Failed,
+        RunOutcome::Interrupted,
+        RunOutcome::NothingToDeploy,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             RunOutcome::Success => "success",
@@ -54,6 +62,18 @@ impl RunOutcome {
 }
 
 impl UnitOutcome {
+    /// Every outcome this version writes (not `Unknown`, which it only reads).
+    pub const WRITTEN: [UnitOutcome; 8] = [
+        UnitOutcome::Deployed,
+        UnitOutcome::Pushed,
+        UnitOutcome::Unchanged,
+        UnitOutcome::Failed,
+        UnitOutcome::RolledBack,
+        UnitOutcome::Restored,
+        UnitOutcome::Interrupted,
+        UnitOutcome::NotStarted,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             UnitOutcome::Deployed => "deployed",

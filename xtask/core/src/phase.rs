@@ -26,6 +26,20 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, in the order they run (kept beside [`Phase::name`], whose match fails
+    /// to compile when a phase is added: add it here too).
+    pub const ALL: [Phase; 9] = [
+        Phase::Compile,
+        Phase::Build,
+        Phase::Retag,
+        Phase::Migrate,
+        Phase::Roll,
+        Phase::Health,
+        Phase::Ship,
+        Phase::Restore,
+        Phase::DryRun,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Phase::Compile => "compile",

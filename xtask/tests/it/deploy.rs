@@ -882,6 +882,23 @@ fn dry_run_services_and_images_only_change_only_what_they_say() {
     assert!(!images.stdout.contains("\"phase\":\"roll\""));
 }
 
+/// Progress and diagnostics on stderr, the result on stdout: `deploy > out.txt` keeps the
+/// plan and the summary, and nothing but them.
+#[test]
+fn progress_goes_to_stderr_and_the_plan_and_summary_to_stdout() {
+    let project = Project::new(Images::Shared);
+    let deployed = project.run(&["deploy", "--changed"]);
+    deployed.expect(0);
+    let (out, err) = (&deployed.stdout, &deployed.stderr);
+    assert!(out.contains(" to deploy, 0 unchanged"), "the plan:\n{out}");
+    assert!(out.contains(": success in "), "the summary:\n{out}");
+    assert!(out.contains("TASK DEFINITION"), "the summary table:\n{out}");
+    for progress in ["== roll", "✓ api", "✓ worker", "deploying "] {
+        assert!(!out.contains(progress), "{progress} on stdout:\n{out}");
+        assert!(err.contains(progress), "{progress} not on stderr:\n{err}");
+    }
+}
+
 #[test]
 fn under_github_actions_the_log_has_groups_an_error_annotation_and_a_step_summary() {
     let project = Project::new(Images::Shared);

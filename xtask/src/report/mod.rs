@@ -1,7 +1,8 @@
-//! The deploy's reporter: the executor emits [`Event`]s, a reporter renders them. On a
-//! terminal, indicatif spinners, one line per service; elsewhere plain timestamped lines;
-//! under GitHub Actions the same plus log groups, `::error::` annotations and a Markdown
-//! summary; with `--format json`, one JSON object per line, the last one the summary.
+//! The deploy's events and what people read of them: the executor sends [`Event`]s to a
+//! [`Reporter`], whose one sink (see [`sink`]) renders them; the plan table, the summary
+//! and its Markdown are rendered here, the same for every sink.
+
+pub mod sink;
 
 use crate::deploy::steps::{Command, DeployPlan, ImagePlan};
 use crate::outcome::{RunOutcome, UnitOutcome};
@@ -9,12 +10,7 @@ use crate::phase::Phase;
 use crate::plan::Action;
 use crate::render::{first_reason, table, trim_lines};
 use crate::text::short;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
-use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
 
 /// Something that happened, in the order it happened.
 #[derive(Debug, Clone, Serialize)]
@@ -110,14 +106,15 @@ pub enum Style {
 }
 
 impl Style {
-    /// The style for this process: JSON when asked, else by where the output goes.
+    /// The style for this process: JSON when asked, GitHub's under Actions, spinners when
+    /// progress goes to a terminal (stderr: stdout may be piped to a file meanwhile).
     pub fn detect(json: bool) -> Style {
         use std::io::IsTerminal as _;
         if json {
             Style::Json
         } else if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
             Style::Github
-        } else if std::io::stdout().is_terminal() {
+        } else if std::io::stderr().is_terminal() {
             Style::Terminal
         } else {
             Style::Plain
@@ -125,65 +122,33 @@ impl Style {
     }
 }
 
-/// Renders events; shared by every concurrent step.
+/// Where a deploy's events go: one sink, chosen by [`Style`], shared by every concurrent
+/// step. The reporter only forwards; each sink decides what to show and where.
 pub struct Reporter {
-    style: Style,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    multi: Option<MultiProgress>,
-    bars: BTreeMap<String, ProgressBar>,
-    in_group: bool,
-    /// Everything printed, when capturing (tests render the reporter into a string).
-    captured: Option<String>,
+    sink: Box<dyn sink::Sink>,
 }
 
 impl Reporter {
     pub fn new(style: Style) -> Reporter {
-        let multi = (style == Style::Terminal).then(MultiProgress::new);
         Reporter {
-            style,
-            inner: Mutex::new(Inner {
-                multi,
-                ..Inner::default()
-            }),
+            sink: sink::for_style(style),
         }
     }
 
-    /// A plain reporter that keeps what it prints instead.
+    /// A plain reporter that keeps what it prints instead (stdout's and stderr's lines in
+    /// one string, in order).
     pub fn capturing() -> Reporter {
-        let reporter = Reporter::new(Style::Plain);
-        reporter.inner.lock().unwrap().captured = Some(String::new());
-        reporter
+        Reporter {
+            sink: Box::new(sink::Plain::captured()),
+        }
     }
 
     pub fn captured(&self) -> String {
-        self.inner
-            .lock()
-            .unwrap()
-            .captured
-            .clone()
-            .unwrap_or_default()
-    }
-
-    pub fn style(&self) -> Style {
-        self.style
+        self.sink.captured().unwrap_or_default()
     }
 
     pub fn emit(&self, event: Event) {
-        let mut inner = self.inner.lock().unwrap();
-        match self.style {
-            Style::Json => {
-                let mut line = serde_json::to_value(&event).unwrap_or_default();
-                line["time"] = serde_json::Value::String(crate::time::timestamp(SystemTime::now()));
-                inner.print(&line.to_string());
-            }
-            Style::Terminal => inner.terminal(&event),
-            Style::Plain => inner.plain(&event),
-            Style::Github => inner.github(&event),
-        }
+        self.sink.event(&event);
     }
 
     pub fn info(&self, message: impl Into<String>) {
@@ -215,131 +180,7 @@ impl Reporter {
     }
 }
 
-impl Inner {
-    fn print(&mut self, line: &str) {
-        if let Some(captured) = &mut self.captured {
-            captured.push_str(line);
-            captured.push('\n');
-            return;
-        }
-        match &self.multi {
-            Some(multi) => {
-                let _ = multi.println(line);
-            }
-            None => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
-            }
-        }
-    }
-
-    fn plain(&mut self, event: &Event) {
-        let time = clock();
-        match event {
-            Event::Plan { plan } => self.print(&plan_text(plan)),
-            Event::Summary(summary) => self.print(&summary_text(summary)),
-            // Facts reach people through the step lines and the summary.
-            Event::Record { .. } => {}
-            _ => {
-                let line = line_of(event);
-                self.print(&format!("{time} {line}"));
-            }
-        }
-    }
-
-    fn terminal(&mut self, event: &Event) {
-        match event {
-            Event::Step {
-                service: Some(service),
-                phase,
-                state,
-                message,
-                ..
-            } => {
-                let multi = self
-                    .multi
-                    .clone()
-                    .expect("terminal style has a MultiProgress");
-                let bar = self.bars.entry(service.clone()).or_insert_with(|| {
-                    let bar = multi.add(ProgressBar::new_spinner());
-                    bar.set_style(
-                        ProgressStyle::with_template("{spinner} {prefix:<12} {wide_msg}")
-                            .expect("a valid template"),
-                    );
-                    bar.set_prefix(service.clone());
-                    bar.enable_steady_tick(Duration::from_millis(120));
-                    bar
-                });
-                let text = format!("{phase}: {message}");
-                match state {
-                    StepState::Started | StepState::Progress => bar.set_message(text),
-                    StepState::Done => bar.set_message(format!("✓ {text}")),
-                    StepState::Failed => bar.set_message(format!("✗ {text}")),
-                }
-                if *state == StepState::Failed {
-                    let line = line_of(event);
-                    self.print(&line);
-                }
-            }
-            Event::Summary(_) => {
-                for bar in std::mem::take(&mut self.bars).into_values() {
-                    bar.finish();
-                }
-                self.plain(event);
-            }
-            _ => self.plain(event),
-        }
-    }
-
-    fn github(&mut self, event: &Event) {
-        match event {
-            Event::Phase { phase } => {
-                self.end_group();
-                self.print(&format!("::group::{phase}"));
-                self.in_group = true;
-            }
-            Event::Step {
-                service,
-                phase,
-                state: StepState::Failed,
-                message,
-                ..
-            } => {
-                self.plain(event);
-                let title = service.as_deref().unwrap_or("deploy");
-                self.print(&format!(
-                    "::error title={title} {phase} failed::{}",
-                    escape_annotation(message)
-                ));
-            }
-            Event::Summary(summary) => {
-                self.end_group();
-                self.plain(event);
-                if let Err(err) = append_step_summary(summary) {
-                    self.print(&format!(
-                        "::warning::the job summary was not written: {err}"
-                    ));
-                }
-            }
-            _ => self.plain(event),
-        }
-    }
-
-    fn end_group(&mut self) {
-        if std::mem::take(&mut self.in_group) {
-            self.print("::endgroup::");
-        }
-    }
-}
-
-/// `HH:MM:SSZ`: enough to read a CI log by.
-fn clock() -> String {
-    let stamp = crate::time::timestamp(SystemTime::now());
-    stamp.get(11..).unwrap_or(&stamp).to_owned()
-}
-
-fn line_of(event: &Event) -> String {
+pub(crate) fn line_of(event: &Event) -> String {
     match event {
         Event::Info { message } => message.clone(),
         Event::Warning { message } => format!("warning: {message}"),
@@ -513,18 +354,6 @@ pub fn task_definition_name(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
-/// The summary as Markdown, appended to `$GITHUB_STEP_SUMMARY` when it is set.
-fn append_step_summary(summary: &Summary) -> std::io::Result<()> {
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
-        return Ok(());
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    file.write_all(markdown(summary).as_bytes())
-}
-
 pub fn markdown(summary: &Summary) -> String {
     let mut out = format!(
         "### Deploy to `{}`: {}\n\nCommit `{}`, deploy `{}`, {:.0}s.\n\n| service | action | outcome | task definition |\n|---|---|---|---|\n",
@@ -564,14 +393,6 @@ pub fn markdown(summary: &Summary) -> String {
         out.push_str(&format!("\n> {}\n", error.replace('\n', "\n> ")));
     }
     out
-}
-
-/// GitHub's workflow commands end at a newline; keep multi-line messages in one annotation.
-fn escape_annotation(message: &str) -> String {
-    message
-        .replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
 }
 
 #[cfg(test)]
@@ -627,8 +448,112 @@ mod tests {
         );
     }
 
+    /// Each event kind once, each fact kind once: a new variant fails the match below
+    /// until it is added here, and then the test until `docs/plan-json.md` names it.
+    fn every_event() -> Vec<Event> {
+        use crate::exec::tally::Fact;
+        let step = |state| Event::Step {
+            service: None,
+            phase: Phase::Roll,
+            state,
+            message: String::new(),
+            seconds: None,
+        };
+        let facts = [
+            Fact::Binary { path: "/b".into() },
+            Fact::Image {
+                image: String::new(),
+                digest: String::new(),
+            },
+            Fact::TaskDefinition { arn: String::new() },
+            Fact::Rolled,
+            Fact::AppBuilt {
+                files: Vec::new(),
+                count: 0,
+            },
+            Fact::Shipped {
+                shipped: Default::default(),
+            },
+            Fact::Outcome {
+                outcome: UnitOutcome::Deployed,
+            },
+        ];
+        for fact in &facts {
+            match fact {
+                Fact::Binary { .. }
+                | Fact::Image { .. }
+                | Fact::TaskDefinition { .. }
+                | Fact::Rolled
+                | Fact::AppBuilt { .. }
+                | Fact::Shipped { .. }
+                | Fact::Outcome { .. } => {}
+            }
+        }
+        let mut events = vec![
+            Event::Info {
+                message: String::new(),
+            },
+            Event::Warning {
+                message: String::new(),
+            },
+            Event::Plan {
+                plan: DeployPlan {
+                    command: Command::Rollback,
+                    env: String::new(),
+                    commit: String::new(),
+                    images_only: false,
+                    services: Vec::new(),
+                    apps: Vec::new(),
+                },
+            },
+            Event::Phase { phase: Phase::Roll },
+            step(StepState::Started),
+            step(StepState::Progress),
+            step(StepState::Done),
+            step(StepState::Failed),
+            Event::Summary(summary()),
+        ];
+        events.extend(facts.into_iter().map(|fact| Event::Record {
+            unit: "api".into(),
+            fact,
+        }));
+        for event in &events {
+            match event {
+                Event::Info { .. }
+                | Event::Warning { .. }
+                | Event::Plan { .. }
+                | Event::Phase { .. }
+                | Event::Step { .. }
+                | Event::Record { .. }
+                | Event::Summary(_) => {}
+            }
+        }
+        events
+    }
+
+    /// Oracle: the documentation users read. Every name the stream can carry is in it.
     #[test]
-    fn annotations_stay_on_one_line() {
-        assert_eq!(escape_annotation("a\nb%"), "a%0Ab%25");
+    fn docs_plan_json_names_every_event_fact_state_phase_and_outcome() {
+        let doc = include_str!("../../../docs/plan-json.md");
+        let mut names: Vec<String> = Vec::new();
+        for event in every_event() {
+            let value = serde_json::to_value(&event).unwrap();
+            for key in ["event", "fact", "state"] {
+                if let Some(name) = value[key].as_str() {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        names.extend(Phase::ALL.iter().map(|p| p.name().to_owned()));
+        names.extend(RunOutcome::WRITTEN.iter().map(|o| o.name().to_owned()));
+        names.extend(UnitOutcome::WRITTEN.iter().map(|o| o.name().to_owned()));
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|name| !doc.contains(&format!("`{name}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/plan-json.md does not name {missing:?}"
+        );
     }
 }
