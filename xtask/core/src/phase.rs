@@ -21,14 +21,12 @@ pub enum Phase {
     Ship,
     /// `--on-failure rollback`: the previous task definitions, back.
     Restore,
-    /// `--dry-run`: what would be done, shown.
-    DryRun,
 }
 
 impl Phase {
     /// Every phase, in the order they run (kept beside [`Phase::name`], whose match fails
     /// to compile when a phase is added: add it here too).
-    pub const ALL: [Phase; 9] = [
+    pub const ALL: [Phase; 8] = [
         Phase::Compile,
         Phase::Build,
         Phase::Retag,
@@ -37,7 +35,6 @@ impl Phase {
         Phase::Health,
         Phase::Ship,
         Phase::Restore,
-        Phase::DryRun,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,7 +47,6 @@ impl Phase {
             Phase::Health => "health",
             Phase::Ship => "ship",
             Phase::Restore => "restore",
-            Phase::DryRun => "dry-run",
         }
     }
 
@@ -80,17 +76,7 @@ mod tests {
 
     #[test]
     fn each_phase_is_written_as_its_name() {
-        for phase in [
-            Phase::Compile,
-            Phase::Build,
-            Phase::Retag,
-            Phase::Migrate,
-            Phase::Roll,
-            Phase::Health,
-            Phase::Ship,
-            Phase::Restore,
-            Phase::DryRun,
-        ] {
+        for phase in Phase::ALL {
             let json = serde_json::to_string(&phase).unwrap();
             assert_eq!(json, format!("\"{}\"", phase.name()));
         }

@@ -23,7 +23,6 @@ use crate::live::{self, Image, LiveService, Repository};
 use crate::local::Stack;
 use crate::model::{Loader, Model};
 use crate::outcome::{RunOutcome, UnitOutcome};
-use crate::phase::Phase;
 use crate::plan;
 use crate::report::{AppSummary, Event, Reporter, ServiceSummary, Style, Summary};
 use crate::spa::Shipped;
@@ -288,7 +287,12 @@ impl Deploy<'_> {
         self.preflight(&plan, &gathered).await?;
         let who = who(&self.caller.arn);
         if self.run.dry_run {
-            self.dry_run_apps(&plan).await?;
+            // The same executor, running only the steps that preview (apps' builds and
+            // what shipping would move); no lock: nothing remote changes.
+            let previewed = self.execute(&plan, &gathered, "(dry-run)").await;
+            if let Some(error) = previewed.error {
+                return Err(fail(previewed.exit, error));
+            }
             self.report
                 .info("dry run: pre-flight checks passed; nothing was changed");
             return Ok(Exit::Success);
@@ -570,76 +574,6 @@ impl Deploy<'_> {
         ))
     }
 
-    /// `--dry-run` of apps: each changed app is built here (nothing remote changes) and
-    /// every upload, copy and delete its shipping would do is shown with its reason.
-    async fn dry_run_apps(&self, plan: &DeployPlan) -> Result<()> {
-        for planned in plan.apps_deploying() {
-            let app = self
-                .config
-                .app(&planned.unit.name)
-                .expect("planned apps are in deploy.toml");
-            if let Some(release) = &planned.activate {
-                self.report.step(
-                    Some(&app.name),
-                    Phase::DryRun,
-                    crate::report::StepState::Done,
-                    format!("would make kept release {release} live again"),
-                );
-                continue;
-            }
-            let built = exec::spa::build_app(&self.ctx.root, app, &plan.commit, &plan.env).await?;
-            let bucket = crate::spa::Bucket {
-                aws: self.aws,
-                name: self.names.bucket(app),
-                concurrency: 1,
-            };
-            let target = crate::spa::diff::Target::for_app(
-                app,
-                "(dry-run)",
-                &plan.commit,
-                &planned.unit.fingerprint,
-            );
-            let (ship, _) = bucket.plan(&built, &target).await?;
-            let lines = [
-                ("upload", &ship.uploads),
-                ("copy", &ship.copies),
-                ("activate", &ship.activation),
-                ("remove", &ship.removals),
-                ("delete", &ship.deletes),
-            ];
-            for (verb, actions) in lines {
-                for action in actions {
-                    let from = action
-                        .from
-                        .as_deref()
-                        .map(|f| format!(" from {f}"))
-                        .unwrap_or_default();
-                    self.report.step(
-                        Some(&app.name),
-                        Phase::DryRun,
-                        crate::report::StepState::Progress,
-                        format!("would {verb} {}{from}: {}", action.key, action.reason),
-                    );
-                }
-            }
-            self.report.step(
-                Some(&app.name),
-                Phase::DryRun,
-                crate::report::StepState::Done,
-                format!(
-                    "{} unchanged; would invalidate {}",
-                    ship.unchanged,
-                    if ship.invalidation.is_empty() {
-                        "nothing".into()
-                    } else {
-                        ship.invalidation.join(" ")
-                    }
-                ),
-            );
-        }
-        Ok(())
-    }
-
     /// Every check before any action: facts read, then the pure rules; all failures are
     /// reported together, and warnings go on.
     async fn preflight(&self, plan: &DeployPlan, gathered: &Gathered) -> Result<()> {
@@ -745,6 +679,7 @@ impl Deploy<'_> {
                 poll: exec::ecs::poll_interval(self.local),
                 rollback_on_failure: self.run.on_failure == OnFailure::Rollback,
                 health: self.health.clone(),
+                dry_run: self.run.dry_run,
             },
             repositories: gathered
                 .repositories

@@ -187,6 +187,16 @@ impl Step {
         }
     }
 
+    /// Whether `--dry-run` runs the step: an app's build is local, and shipping or
+    /// activating an app shows what it would move and stops there. Every other step
+    /// changes something remote and has nothing to show beyond the plan.
+    pub fn previews(&self) -> bool {
+        matches!(
+            self,
+            Step::BuildApp { .. } | Step::Ship { .. } | Step::Activate { .. }
+        )
+    }
+
     /// The phase name people see.
     pub fn phase(&self) -> Phase {
         match self {
@@ -487,6 +497,16 @@ impl DeployPlan {
         phases.retain(|phase| !phase.is_empty());
         phases
     }
+
+    /// What `--dry-run` runs: the same phases, only the steps that preview.
+    pub fn preview_phases(&self) -> Vec<Vec<Step>> {
+        let mut phases = self.phases();
+        for phase in &mut phases {
+            phase.retain(Step::previews);
+        }
+        phases.retain(|phase| !phase.is_empty());
+        phases
+    }
 }
 
 /// The plan as the change engine's plan, for its text table.
@@ -736,5 +756,24 @@ mod tests {
             app: "portal".into()
         }));
         assert_eq!(serde_json::to_value(&plan).unwrap()["command"], "rollback");
+        // A dry run of it: only the activation, which shows the release it would make live.
+        assert_eq!(
+            plan.preview_phases(),
+            [vec![Step::Activate {
+                app: "portal".into()
+            }]]
+        );
+    }
+
+    #[test]
+    fn a_dry_run_keeps_only_steps_that_change_nothing_remote() {
+        let api = unit("api", "new");
+        let live_api = live("old");
+        let plan = plan_of(&[facts(&api, &live_api)], &Selection::default(), false);
+        assert!(!plan.phases().is_empty());
+        assert!(
+            plan.preview_phases().is_empty(),
+            "a service's steps all change something remote"
+        );
     }
 }

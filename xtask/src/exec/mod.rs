@@ -37,6 +37,9 @@ pub struct Options {
     pub poll: Duration,
     pub rollback_on_failure: bool,
     pub health: HealthTargets,
+    /// `--dry-run`: only the steps that preview run, and they stop before changing
+    /// anything remote (see [`Step::previews`]).
+    pub dry_run: bool,
 }
 
 /// Where health checks find each service.
@@ -76,7 +79,12 @@ impl Executor<'_> {
     /// Runs every phase; the first failure stops it (after its phase's other steps end).
     pub async fn run(&self) -> anyhow::Result<()> {
         *self.tally.lock().unwrap() = Tally::seeded(self.plan, |s, d| self.image_ref(s, d));
-        for phase in self.plan.phases() {
+        let phases = if self.options.dry_run {
+            self.plan.preview_phases()
+        } else {
+            self.plan.phases()
+        };
+        for phase in phases {
             let name = phase[0].phase();
             self.send(Event::Phase { phase: name });
             // Steps of a phase read what the phases before it learned, never each other.

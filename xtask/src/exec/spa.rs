@@ -6,7 +6,9 @@ use super::Executor;
 use crate::config::App;
 use crate::diag::{fail, Exit};
 use crate::outcome::UnitOutcome;
-use crate::spa::diff::Target;
+use crate::phase::Phase;
+use crate::report::StepState;
+use crate::spa::diff::{ShipPlan, Target};
 use crate::spa::files::{self, LocalFile};
 use crate::spa::{Bucket, Shipped};
 use anyhow::{Context as _, Result};
@@ -107,6 +109,9 @@ pub async fn ship(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<St
         .plan(built, &target)
         .await
         .map_err(|e| fail(Exit::Spa, format!("{e:#}")))?;
+    if exec.options.dry_run {
+        return Ok(preview(exec, name, &plan));
+    }
     let shipped = bucket
         .ship(
             &plan,
@@ -125,11 +130,45 @@ pub async fn activate(exec: &Executor<'_>, name: &str) -> Result<String> {
         .app(name)
         .and_then(|a| a.activate.as_deref())
         .context("activating a planned release")?;
+    if exec.options.dry_run {
+        return Ok(format!("would make kept release {release} live again"));
+    }
     let shipped = bucket(exec, exec.app(name))
         .activate(name, release, &format!("{}-{name}", exec.deploy_id))
         .await
         .map_err(|e| fail(Exit::Spa, format!("{e:#}")))?;
     Ok(shipped_as(exec, name, shipped))
+}
+
+/// `--dry-run`: every upload, copy and delete shipping would do, with its reason.
+fn preview(exec: &Executor<'_>, name: &str, plan: &ShipPlan) -> String {
+    let lines = [
+        ("upload", &plan.uploads),
+        ("copy", &plan.copies),
+        ("activate", &plan.activation),
+        ("remove", &plan.removals),
+        ("delete", &plan.deletes),
+    ];
+    for (verb, actions) in lines {
+        for action in actions {
+            let from = action
+                .from
+                .as_deref()
+                .map(|f| format!(" from {f}"))
+                .unwrap_or_default();
+            let line = format!("would {verb} {}{from}: {}", action.key, action.reason);
+            exec.progress(Some(name), Phase::Ship, StepState::Progress, line);
+        }
+    }
+    let invalidate = if plan.invalidation.is_empty() {
+        "nothing".to_owned()
+    } else {
+        plan.invalidation.join(" ")
+    };
+    format!(
+        "{} unchanged; would invalidate {invalidate}",
+        plan.unchanged
+    )
 }
 
 /// Records what shipping moved; the app is deployed.
