@@ -4,17 +4,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// Deploy tool of this monorepo: works out what changed, builds and ships only that.
-///
-/// Exit codes: 0 success, 1 internal error, 2 usage or configuration error,
-/// 3 a check failed, 4 deploy lock held, 10 build, 11 push, 12 migration,
-/// 13 rollout failed or rolled back, 14 timeout, 15 health check, 16 app upload
-/// or activation, 130 interrupted.
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
     bin_name = "cargo xtask",
     version,
-    max_term_width = 100
+    max_term_width = 100,
+    // From the one exit enum, as the README's table is (a test holds both to it).
+    after_help = crate::diag::Exit::help()
 )]
 pub struct Cli {
     /// Run against the monorepo rooted at DIR (holding deploy.toml) instead of this one.

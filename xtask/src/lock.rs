@@ -41,9 +41,9 @@ fn status(session: &Session, format: Format) -> Result<ExitCode> {
         },
     }
     Ok(ExitCode::from(if lock.is_some() {
-        Exit::LockHeld as u8
+        Exit::LockHeld.code()
     } else {
-        Exit::Success as u8
+        Exit::Success.code()
     }))
 }
 

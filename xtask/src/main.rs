@@ -33,10 +33,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn report(err: &anyhow::Error) -> ExitCode {
     if let Some(failure) = err.downcast_ref::<diag::Failure>() {
         eprintln!("{}", with_error_prefix(&failure.message));
-        return ExitCode::from(failure.exit as u8);
+        return ExitCode::from(failure.exit.code());
     }
     eprintln!("error: {err:#}");
-    ExitCode::from(diag::Exit::Internal as u8)
+    ExitCode::from(diag::Exit::Internal.code())
 }
 
 /// Rendered diagnostics already start with `error:`; plain messages get it here.

@@ -36,6 +36,72 @@ pub enum Exit {
     Interrupted = 130,
 }
 
+impl Exit {
+    /// Every exit code, in numeric order: the README's table and `--help` list these.
+    pub const ALL: [Exit; 13] = [
+        Exit::Success,
+        Exit::Internal,
+        Exit::Usage,
+        Exit::CheckFailed,
+        Exit::LockHeld,
+        Exit::Build,
+        Exit::Push,
+        Exit::Migration,
+        Exit::Rollout,
+        Exit::Timeout,
+        Exit::Health,
+        Exit::Spa,
+        Exit::Interrupted,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// A few words for `--help` (the README's table says more).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Success => "success",
+            Exit::Internal => "internal error",
+            Exit::Usage => "usage or configuration error",
+            Exit::CheckFailed => "a check failed",
+            Exit::LockHeld => "deploy lock held",
+            Exit::Build => "build failed",
+            Exit::Push => "push failed",
+            Exit::Migration => "migration failed",
+            Exit::Rollout => "rollout failed or rolled back",
+            Exit::Timeout => "timeout",
+            Exit::Health => "health check failed",
+            Exit::Spa => "app upload or activation failed",
+            Exit::Interrupted => "interrupted",
+        }
+    }
+
+    /// Which exit a phase that failed in several ways ends with: the highest. An interrupt
+    /// is the user's word; a timeout means something may still be changing in AWS, so it
+    /// outranks a definite failure; the deploy's own failures outrank an internal error.
+    pub fn severity(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Internal => 1,
+            Exit::Usage | Exit::CheckFailed | Exit::LockHeld => 2,
+            Exit::Build | Exit::Push | Exit::Migration | Exit::Rollout => 3,
+            Exit::Health | Exit::Spa => 4,
+            Exit::Timeout => 5,
+            Exit::Interrupted => 6,
+        }
+    }
+
+    /// The `--help` paragraph: every code and its meaning.
+    pub fn help() -> String {
+        let codes: Vec<String> = Exit::ALL
+            .iter()
+            .map(|e| format!("{} {}", e.code(), e.meaning()))
+            .collect();
+        format!("Exit codes: {}.", codes.join(", "))
+    }
+}
+
 /// An error already rendered for the user, with the exit code it stands for.
 #[derive(Debug)]
 pub struct Failure {
@@ -155,6 +221,21 @@ mod tests {
         assert!(out.contains("deploy.toml:2:1"), "{out}");
         assert!(out.contains("unknown field `name`"), "{out}");
         assert!(out.contains("help: expected one of `a`"), "{out}");
+    }
+
+    #[test]
+    fn exit_codes_are_listed_once_in_order_and_an_interrupt_outranks_every_failure() {
+        let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+        let mut sorted = codes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(codes, sorted);
+        for exit in Exit::ALL {
+            assert!(exit.severity() <= Exit::Interrupted.severity());
+            assert!(!exit.meaning().is_empty());
+        }
+        assert!(Exit::Timeout.severity() > Exit::Rollout.severity());
+        assert!(Exit::Rollout.severity() > Exit::Internal.severity());
     }
 
     #[test]

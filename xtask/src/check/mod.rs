@@ -99,7 +99,7 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
     } else {
         let names: Vec<&str> = failed.iter().map(|(name, _)| *name).collect();
         println!("\n{} check(s) failed: {}", failed.len(), names.join(", "));
-        Ok(ExitCode::from(Exit::CheckFailed as u8))
+        Ok(ExitCode::from(Exit::CheckFailed.code()))
     }
 }
 

@@ -99,7 +99,7 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
     };
     let code = rt.block_on(deploy.run(&mut loader))?;
     loader.finish();
-    Ok(ExitCode::from(code as u8))
+    Ok(ExitCode::from(code.code()))
 }
 
 /// `--env`, else deploy.toml's `default_env`; an unknown one is a usage error.
@@ -785,7 +785,7 @@ impl Deploy<'_> {
         Summary {
             apps,
             outcome: outcome.outcome,
-            exit_code: outcome.exit as u8,
+            exit_code: outcome.exit.code(),
             deploy_id: id.to_owned(),
             env: plan.env.clone(),
             commit: plan.commit.clone(),

@@ -243,13 +243,13 @@ impl Executor<'_> {
 }
 
 /// The failure that decides the exit code: the first by phase order is all one phase's,
-/// so the most severe code among them wins (a timeout over a plain failure).
+/// so the most severe among them wins ([`Exit::severity`]: a timeout over a plain failure).
 fn first_failure(outcomes: Vec<anyhow::Result<()>>) -> Option<anyhow::Error> {
     let mut errors: Vec<anyhow::Error> = outcomes.into_iter().filter_map(Result::err).collect();
     if errors.is_empty() {
         return None;
     }
-    errors.sort_by_key(|e| std::cmp::Reverse(exit_of(e) as u8));
+    errors.sort_by_key(|e| std::cmp::Reverse(exit_of(e).severity()));
     let messages: Vec<String> = errors.iter().map(|e| format!("{e:#}")).collect();
     let exit = exit_of(&errors[0]);
     Some(

@@ -19,4 +19,5 @@ mod snapshots;
 mod spa;
 mod stack;
 mod support;
+mod tidy;
 mod workflows;
