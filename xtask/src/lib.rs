@@ -27,6 +27,7 @@ pub mod compare;
 pub mod deploy;
 pub mod exec;
 pub mod history;
+pub mod http;
 pub mod ledger;
 pub mod live;
 pub mod local;

@@ -107,26 +107,12 @@ mod tests {
 
     #[test]
     fn each_word_is_written_and_read_as_its_name() {
-        for outcome in [
-            RunOutcome::Success,
-            RunOutcome::Failed,
-            RunOutcome::Interrupted,
-            RunOutcome::NothingToDeploy,
-        ] {
+        for outcome in RunOutcome::WRITTEN {
             let json = serde_json::to_string(&outcome).unwrap();
             assert_eq!(json, format!("\"{}\"", outcome.name()));
             assert_eq!(serde_json::from_str::<RunOutcome>(&json).unwrap(), outcome);
         }
-        for outcome in [
-            UnitOutcome::Deployed,
-            UnitOutcome::Pushed,
-            UnitOutcome::Unchanged,
-            UnitOutcome::Failed,
-            UnitOutcome::RolledBack,
-            UnitOutcome::Restored,
-            UnitOutcome::Interrupted,
-            UnitOutcome::NotStarted,
-        ] {
+        for outcome in UnitOutcome::WRITTEN {
             let json = serde_json::to_string(&outcome).unwrap();
             assert_eq!(json, format!("\"{}\"", outcome.name()));
             assert_eq!(serde_json::from_str::<UnitOutcome>(&json).unwrap(), outcome);

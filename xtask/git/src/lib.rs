@@ -8,10 +8,10 @@ pub mod model;
 use anyhow::{bail, Context as _, Result};
 use git2::{ErrorCode, ObjectType, Oid, Repository, Tree};
 use std::path::Path;
-use xtask_core::diag;
 pub use xtask_core::source::{
     walk_files, Change, ChangeKind, ChangeSet, Entry, EntryKind, ObjectId, Source, Worktree,
 };
+use xtask_core::{diag, text};
 
 /// A repository whose working directory is the monorepo root.
 pub struct Repo {
@@ -31,15 +31,15 @@ impl Commit {
         self.id.to_string()
     }
 
-    /// The first 7 hex digits, for people.
+    /// The id for people, as long as every other id the tool shows ([`text::short`]).
     pub fn short(&self) -> String {
         short(self.id)
     }
 }
 
-/// The first 7 hex digits of an object id.
+/// An object id for people ([`text::short`]).
 pub fn short(id: ObjectId) -> String {
-    id.to_string()[..7].to_owned()
+    text::short(&id.to_string()).to_owned()
 }
 
 /// libgit2's id as the core's. The crate is built for SHA-1 repositories only, whose ids are

@@ -146,10 +146,7 @@ impl Faults {
         };
         for operation in ["ecs:*", "ecr:*", "s3:*", "sts:*"] {
             let body = serde_json::json!({"kind": "latency", "ms": ms, "operation": operation});
-            let answer = ureq::post(&format!("{endpoint}/_xtask/faults"))
-                .send(body.to_string())?
-                .body_mut()
-                .read_to_string()?;
+            let answer = crate::http::post_json(&format!("{endpoint}/_xtask/faults"), &body)?;
             let added: serde_json::Value = serde_json::from_str(&answer)?;
             faults
                 .ids
@@ -162,7 +159,10 @@ impl Faults {
 impl Drop for Faults {
     fn drop(&mut self) {
         for id in &self.ids {
-            let _ = ureq::delete(&format!("{}/_xtask/faults/{id}", self.endpoint)).call();
+            let url = format!("{}/_xtask/faults/{id}", self.endpoint);
+            let _ = crate::http::agent(std::time::Duration::from_secs(30))
+                .delete(&url)
+                .call();
         }
     }
 }

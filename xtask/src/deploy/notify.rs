@@ -16,12 +16,7 @@ pub async fn post(var: &str, summary: &Summary) -> Result<(), String> {
     .to_string();
     let var = var.to_owned();
     tokio::task::spawn_blocking(move || {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
-        let response = agent
+        let response = crate::http::agent(Duration::from_secs(10))
             .post(&url)
             .header("content-type", "application/json")
             .send(body)

@@ -86,11 +86,7 @@ struct Expected {
 async fn probe(url: &str, expected: &Expected) -> Result<(), String> {
     let url = url.to_owned();
     let got = tokio::task::spawn_blocking(move || {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(5)))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
+        let agent = crate::http::agent(Duration::from_secs(5));
         let mut response = agent.get(&url).call().map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
         let body = response.body_mut().read_to_string().unwrap_or_default();
@@ -124,10 +120,7 @@ fn judge(status: u16, body: &str, expected: &Expected) -> Result<(), String> {
 /// URLs of the service's task containers on the local stack.
 async fn local_task_urls(endpoint: &str, cluster: &str, service: &str) -> Result<Vec<String>> {
     let url = format!("{endpoint}/_xtask/tasks");
-    let body = tokio::task::spawn_blocking(move || -> Result<String> {
-        Ok(ureq::get(&url).call()?.body_mut().read_to_string()?)
-    })
-    .await??;
+    let body = tokio::task::spawn_blocking(move || crate::http::get_text(&url)).await??;
     let listed: serde_json::Value = serde_json::from_str(&body)?;
     let group = format!("service:{service}");
     Ok(listed["tasks"]

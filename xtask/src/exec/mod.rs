@@ -219,13 +219,7 @@ impl Executor<'_> {
         state: StepState,
         message: impl Into<String>,
     ) {
-        self.send(Event::Step {
-            service: unit.map(str::to_owned),
-            phase,
-            state,
-            message: message.into(),
-            seconds: None,
-        });
+        self.send(Event::step(unit, phase, state, message));
     }
 
     /// A step learned something about `unit` that later steps or the summary need.

@@ -321,10 +321,8 @@ impl Stack {
         let Some(endpoint) = self.endpoint() else {
             return Vec::new();
         };
-        ureq::get(&format!("{endpoint}/_xtask/tasks"))
-            .call()
+        crate::http::get_text(&format!("{endpoint}/_xtask/tasks"))
             .ok()
-            .and_then(|mut r| r.body_mut().read_to_string().ok())
             .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
             .and_then(|v| v["tasks"].as_array().cloned())
             .unwrap_or_default()
@@ -376,7 +374,7 @@ impl Stack {
     pub fn network(&self, region: &str) -> Result<Network> {
         let endpoint = self.endpoint().context("the local stack is not running")?;
         let url = format!("{endpoint}/_xtask/network?region={region}");
-        let body = ureq::get(&url).call()?.body_mut().read_to_string()?;
+        let body = crate::http::get_text(&url)?;
         Ok(serde_json::from_str(&body)?)
     }
 

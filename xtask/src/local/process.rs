@@ -90,11 +90,7 @@ pub fn port_is_free(port: u16) -> bool {
 
 /// Whether `url` answers 2xx within a second.
 pub fn answers(url: &str) -> bool {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(1)))
-        .build()
-        .into();
-    agent.get(url).call().is_ok()
+    crate::http::answers(url, Duration::from_secs(1))
 }
 
 /// Waits until `url` answers; fails early if the process dies, quoting its log.

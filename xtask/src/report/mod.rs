@@ -52,6 +52,24 @@ pub enum Event {
     Summary(Summary),
 }
 
+impl Event {
+    /// A step of `unit` (or of the whole deploy) moved on, untimed: not its end.
+    pub fn step(
+        unit: Option<&str>,
+        phase: Phase,
+        state: StepState,
+        message: impl Into<String>,
+    ) -> Event {
+        Event::Step {
+            service: unit.map(str::to_owned),
+            phase,
+            state,
+            message: message.into(),
+            seconds: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {
@@ -170,13 +188,7 @@ impl Reporter {
         state: StepState,
         message: impl Into<String>,
     ) {
-        self.emit(Event::Step {
-            service: service.map(str::to_owned),
-            phase,
-            state,
-            message: message.into(),
-            seconds: None,
-        });
+        self.emit(Event::step(service, phase, state, message));
     }
 }
 

@@ -134,7 +134,10 @@ fn a_malformed_crate_manifest_names_file_line_and_commit() {
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("crates/jobs/Cargo.toml:"), "{err}");
-    assert!(err.contains(&format!("(at {})", &head[..7])), "{err}");
+    assert!(
+        err.contains(&format!("(at {})", &head[..xtask::text::SHORT])),
+        "{err}"
+    );
 }
 
 #[test]

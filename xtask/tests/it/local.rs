@@ -711,7 +711,11 @@ fn local_up_is_idempotent_and_status_reports_the_stack() {
     let stack = stack();
     let second = xtask_local(&stack.dir, &["up"]);
     let text = String::from_utf8_lossy(&second.stdout);
-    assert!(second.status.success(), "{text}");
+    assert!(
+        second.status.success(),
+        "{text}\nstderr:\n{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
     assert!(
         text.contains("exists  ecs service              acme-local-api"),
         "{text}"
