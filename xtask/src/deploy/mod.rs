@@ -251,6 +251,14 @@ impl Caller {
     }
 }
 
+/// What was read of one service.
+struct ServiceFound {
+    repository: Repository,
+    live: LiveService,
+    existing: Option<Image>,
+    applied: Option<AppliedMigrations>,
+}
+
 /// Everything read from AWS before planning, per service.
 struct Gathered {
     /// The live release of each app to consider, from its bucket's manifest.
@@ -269,6 +277,32 @@ impl Deploy<'_> {
     async fn run(&self, loader: &mut Loader<'_>) -> Result<Exit> {
         let started_at = SystemTime::now();
         let clock = Instant::now();
+        self.announce();
+        let gathered = self.gather(loader).await?;
+        let plan = self.plan(&gathered)?;
+        self.report.emit(Event::Plan { plan: plan.clone() });
+        self.preflight(&plan, &gathered).await?;
+        if self.run.dry_run {
+            return self.dry_run(&plan, &gathered).await;
+        }
+        if plan.is_empty() {
+            self.finish_without_changes(&plan, clock);
+            return Ok(Exit::Success);
+        }
+        self.confirm(&plan)?;
+        let who = who(&self.caller.arn);
+        let id = deploy_id(started_at, &self.head.sha());
+        let bucket = self.names.state_bucket();
+        self.lock(&bucket, &id, &who, &plan).await?;
+        let outcome = self.execute(&plan, &gathered, &id).await;
+        let summary = outcome.summary(&plan, &id, clock);
+        self.finish(&bucket, &id, started_at, &who, &plan, &outcome, &summary)
+            .await;
+        Ok(outcome.exit)
+    }
+
+    /// The run's first line: what, where, as whom.
+    fn announce(&self) {
         let env = self.names.env_name;
         let environment = self.names.env;
         let doing = match self.mode {
@@ -281,54 +315,41 @@ impl Deploy<'_> {
             environment.region.get_ref(),
             self.names.cluster()
         ));
-        let gathered = self.gather(loader).await?;
-        let plan = self.plan(&gathered)?;
-        self.report.emit(Event::Plan { plan: plan.clone() });
-        self.preflight(&plan, &gathered).await?;
-        let who = who(&self.caller.arn);
-        if self.run.dry_run {
-            // The same executor, running only the steps that preview (apps' builds and
-            // what shipping would move); no lock: nothing remote changes.
-            let previewed = self.execute(&plan, &gathered, "(dry-run)").await;
-            if let Some(error) = previewed.error {
-                return Err(fail(previewed.exit, error));
-            }
-            self.report
-                .info("dry run: pre-flight checks passed; nothing was changed");
-            return Ok(Exit::Success);
+    }
+
+    /// The same executor, running only the steps that preview (apps' builds and what
+    /// shipping would move); no lock: nothing remote changes.
+    async fn dry_run(&self, plan: &DeployPlan, gathered: &Gathered) -> Result<Exit> {
+        let previewed = self.execute(plan, gathered, "(dry-run)").await;
+        if let Some(error) = previewed.error {
+            return Err(fail(previewed.exit, error));
         }
-        if plan.is_empty() {
-            self.finish_without_changes(&plan, clock);
-            return Ok(Exit::Success);
-        }
-        self.confirm(&plan)?;
-        let id = deploy_id(started_at, &self.head.sha());
+        self.report
+            .info("dry run: pre-flight checks passed; nothing was changed");
+        Ok(Exit::Success)
+    }
+
+    /// Takes the environment's deploy lock, or says who holds it (nothing changed yet).
+    async fn lock(&self, bucket: &str, id: &str, who: &str, plan: &DeployPlan) -> Result<()> {
         let lock = Lock::new(
-            &id,
-            &who,
+            id,
+            who,
             &self.head.sha(),
             plan.command.name(),
             lock_ttl(self.run.timeout),
         );
-        let bucket = self.names.state_bucket();
-        match state::acquire(self.aws, &bucket, &lock).await? {
-            state::Acquired::Taken => {}
-            state::Acquired::Held(holder) => {
-                return Err(fail(
-                    Exit::LockHeld,
-                    format!(
-                        "the deploy lock of {env} is {}; nothing was changed",
-                        holder.map_or("held (and released since: try again)".into(), |l| l
-                            .describe())
-                    ),
-                ))
-            }
+        match state::acquire(self.aws, bucket, &lock).await? {
+            state::Acquired::Taken => Ok(()),
+            state::Acquired::Held(holder) => Err(fail(
+                Exit::LockHeld,
+                format!(
+                    "the deploy lock of {} is {}; nothing was changed",
+                    self.names.env_name,
+                    holder.map_or("held (and released since: try again)".into(), |l| l
+                        .describe())
+                ),
+            )),
         }
-        let outcome = self.execute(&plan, &gathered, &id).await;
-        let summary = self.summarize(&plan, &id, &outcome, clock);
-        self.finish(&bucket, &id, started_at, &who, &plan, &outcome, &summary)
-            .await;
-        Ok(outcome.exit)
     }
 
     /// Reads what runs, the image for each head fingerprint, applied migrations, and the
@@ -339,6 +360,39 @@ impl Deploy<'_> {
             Mode::Rollback(_) => rollback::known(self.aws, &bucket, &self.head.sha()).await?,
             Mode::Deploy(_) => rollback::Known::default(),
         };
+        self.report_newer();
+        let read = (self.config.services.iter())
+            .filter(|s| self.selected(&s.name) && self.exists_at_commit(&s.name))
+            .map(|service| self.read_service(service, &known, &bucket));
+        let (apps, releases) = self.gather_apps(&known).await?;
+        let mut gathered = Gathered {
+            apps,
+            releases,
+            repositories: BTreeMap::new(),
+            live: BTreeMap::new(),
+            existing: BTreeMap::new(),
+            applied: BTreeMap::new(),
+            explanations: explain::Explanations::default(),
+        };
+        for found in join_all(read).await {
+            let (name, found) = found?;
+            gathered.repositories.insert(name.clone(), found.repository);
+            gathered.live.insert(name.clone(), found.live);
+            if let Some(image) = found.existing {
+                gathered.existing.insert(name.clone(), image);
+            }
+            if let Some(applied) = found.applied {
+                gathered.applied.insert(name, applied);
+            }
+        }
+        if matches!(self.mode, Mode::Deploy(_)) {
+            gathered.explanations = self.explain(&gathered, loader);
+        }
+        Ok(gathered)
+    }
+
+    /// Selected units that today's deploy.toml has and the commit deployed does not.
+    fn report_newer(&self) {
         let newer: Vec<&str> = (self.config.services.iter().map(|s| &s.name))
             .chain(self.config.apps.iter().map(|a| &a.name))
             .filter(|name| self.selected(name) && !self.exists_at_commit(name))
@@ -351,66 +405,47 @@ impl Deploy<'_> {
                 self.head.short()
             ));
         }
-        let services: Vec<_> = self
-            .config
-            .services
-            .iter()
-            .filter(|s| self.selected(&s.name))
-            .filter(|s| self.exists_at_commit(&s.name))
-            .collect();
-        let read = services.iter().map(|service| async {
-            let repository =
-                live::repository(self.aws, &self.names.ecr_repository(service)).await?;
-            let live = live::service(self.aws, &self.names, service, &repository).await?;
-            let fingerprint = &self
-                .model
-                .prints
-                .get(&service.name)
-                .context("every service has a fingerprint")?
-                .fingerprint;
-            let existing = match (&repository.uri, self.mode) {
-                (None, _) => None,
-                (Some(_), Mode::Deploy(_)) => {
-                    live::image_for(self.aws, &repository.name, fingerprint).await?
-                }
-                (Some(_), Mode::Rollback(_)) => {
-                    let recorded = known.digests.get(&service.name).map(String::as_str);
-                    rollback::image(self.aws, &repository.name, recorded, fingerprint).await?
-                }
-            };
-            let applied = match service.migrations {
-                Some(_) => live::applied_migrations(self.aws, &bucket, &service.name)
-                    .await
-                    .or_else(missing_bucket_is_nothing)?,
-                None => None,
-            };
-            anyhow::Ok((service.name.clone(), repository, live, existing, applied))
-        });
-        let (apps, releases) = self.gather_apps(&known).await?;
-        let mut gathered = Gathered {
-            apps,
-            releases,
-            repositories: BTreeMap::new(),
-            live: BTreeMap::new(),
-            existing: BTreeMap::new(),
-            applied: BTreeMap::new(),
-            explanations: explain::Explanations::default(),
+    }
+
+    /// One service's repository, what runs, the image for its fingerprint (a rollback's:
+    /// the one its ledger recorded) and its applied migrations.
+    async fn read_service(
+        &self,
+        service: &crate::config::Service,
+        known: &rollback::Known,
+        bucket: &str,
+    ) -> Result<(String, ServiceFound)> {
+        let repository = live::repository(self.aws, &self.names.ecr_repository(service)).await?;
+        let live = live::service(self.aws, &self.names, service, &repository).await?;
+        let fingerprint = &self
+            .model
+            .prints
+            .get(&service.name)
+            .context("every service has a fingerprint")?
+            .fingerprint;
+        let existing = match (&repository.uri, self.mode) {
+            (None, _) => None,
+            (Some(_), Mode::Deploy(_)) => {
+                live::image_for(self.aws, &repository.name, fingerprint).await?
+            }
+            (Some(_), Mode::Rollback(_)) => {
+                let recorded = known.digests.get(&service.name).map(String::as_str);
+                rollback::image(self.aws, &repository.name, recorded, fingerprint).await?
+            }
         };
-        for found in join_all(read).await {
-            let (name, repository, live, existing, applied) = found?;
-            gathered.repositories.insert(name.clone(), repository);
-            gathered.live.insert(name.clone(), live);
-            if let Some(image) = existing {
-                gathered.existing.insert(name.clone(), image);
-            }
-            if let Some(applied) = applied {
-                gathered.applied.insert(name, applied);
-            }
-        }
-        if matches!(self.mode, Mode::Deploy(_)) {
-            gathered.explanations = self.explain(&gathered, loader);
-        }
-        Ok(gathered)
+        let applied = match service.migrations {
+            Some(_) => live::applied_migrations(self.aws, bucket, &service.name)
+                .await
+                .or_else(missing_bucket_is_nothing)?,
+            None => None,
+        };
+        let found = ServiceFound {
+            repository,
+            live,
+            existing,
+            applied,
+        };
+        Ok((service.name.clone(), found))
     }
 
     /// The reasons of every unit whose live commit explains its change; a live commit
@@ -665,7 +700,23 @@ impl Deploy<'_> {
                 return Outcome::failed(Exit::Internal, format!("{err:#}"), Tally::default())
             }
         };
-        let executor = Executor {
+        let executor = self.executor(plan, gathered, id, docker);
+        let result = tokio::select! {
+            result = executor.run() => Some(result),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        Outcome::ended(result, executor.tally())
+    }
+
+    /// The executor of `plan`, with what the gather read that its steps need.
+    fn executor<'e>(
+        &'e self,
+        plan: &'e DeployPlan,
+        gathered: &Gathered,
+        id: &'e str,
+        docker: docker::Docker,
+    ) -> Executor<'e> {
+        Executor {
             aws: self.aws,
             config: self.config,
             names: &self.names,
@@ -696,102 +747,6 @@ impl Deploy<'_> {
                 .collect(),
             docker,
             tally: Default::default(),
-        };
-        let result = tokio::select! {
-            result = executor.run() => Some(result),
-            _ = tokio::signal::ctrl_c() => None,
-        };
-        let tally = executor.tally();
-        match result {
-            Some(Ok(())) => Outcome {
-                exit: Exit::Success,
-                outcome: RunOutcome::Success,
-                error: None,
-                tally,
-            },
-            Some(Err(err)) => Outcome::failed(exec::exit_of(&err), format!("{err:#}"), tally),
-            None => {
-                let rolling: Vec<&str> = tally.rolling().collect();
-                let mut message = "interrupted".to_owned();
-                if !rolling.is_empty() {
-                    message.push_str(&format!(
-                        "; rollouts already started continue in ECS: {}",
-                        rolling.join(", ")
-                    ));
-                }
-                Outcome {
-                    exit: Exit::Interrupted,
-                    outcome: RunOutcome::Interrupted,
-                    error: Some(message),
-                    tally,
-                }
-            }
-        }
-    }
-
-    fn summarize(&self, plan: &DeployPlan, id: &str, outcome: &Outcome, clock: Instant) -> Summary {
-        let services = plan
-            .services
-            .iter()
-            .map(|planned| {
-                let result = outcome.unit(&planned.unit.name);
-                let deploying = planned.image.is_some();
-                let done = if plan.images_only {
-                    UnitOutcome::Pushed
-                } else {
-                    UnitOutcome::Deployed
-                };
-                let service_outcome = unit_outcome(deploying, result.outcome, outcome.exit, done);
-                ServiceSummary {
-                    name: planned.unit.name.clone(),
-                    action: planned.unit.action,
-                    fingerprint: planned.unit.fingerprint.clone(),
-                    image: result.image.clone(),
-                    task_definition: result
-                        .task_definition
-                        .clone()
-                        .or_else(|| planned.live_task_definition.clone()),
-                    outcome: service_outcome,
-                }
-            })
-            .collect();
-        let apps = plan
-            .apps
-            .iter()
-            .map(|planned| {
-                let result = outcome.unit(&planned.unit.name);
-                let deploying = planned.unit.action == plan::Action::Deploy;
-                let shipped = result.shipped.clone().unwrap_or_default();
-                AppSummary {
-                    name: planned.unit.name.clone(),
-                    action: planned.unit.action,
-                    fingerprint: planned.unit.fingerprint.clone(),
-                    outcome: unit_outcome(
-                        deploying,
-                        result.outcome,
-                        outcome.exit,
-                        UnitOutcome::Deployed,
-                    ),
-                    shipped: Shipped {
-                        release: shipped
-                            .release
-                            .clone()
-                            .or_else(|| planned.live_release.clone()),
-                        ..shipped
-                    },
-                }
-            })
-            .collect();
-        Summary {
-            apps,
-            outcome: outcome.outcome,
-            exit_code: outcome.exit.code(),
-            deploy_id: id.to_owned(),
-            env: plan.env.clone(),
-            commit: plan.commit.clone(),
-            duration_seconds: clock.elapsed().as_secs_f64(),
-            services,
-            error: outcome.error.clone(),
         }
     }
 
@@ -849,7 +804,7 @@ impl Deploy<'_> {
             error: None,
             tally: Tally::default(),
         };
-        let summary = self.summarize(plan, "-", &outcome, clock);
+        let summary = outcome.summary(plan, "-", clock);
         self.report.emit(Event::Summary(summary));
     }
 }
@@ -870,6 +825,94 @@ impl Outcome {
             outcome: RunOutcome::Failed,
             error: Some(error),
             tally,
+        }
+    }
+
+    /// How the executor's run ended (`None`: interrupted), with what its events added up to.
+    fn ended(result: Option<Result<()>>, tally: Tally) -> Outcome {
+        match result {
+            Some(Ok(())) => Outcome {
+                exit: Exit::Success,
+                outcome: RunOutcome::Success,
+                error: None,
+                tally,
+            },
+            Some(Err(err)) => Outcome::failed(exec::exit_of(&err), format!("{err:#}"), tally),
+            None => {
+                let rolling: Vec<&str> = tally.rolling().collect();
+                let mut message = "interrupted".to_owned();
+                if !rolling.is_empty() {
+                    message.push_str(&format!(
+                        "; rollouts already started continue in ECS: {}",
+                        rolling.join(", ")
+                    ));
+                }
+                Outcome {
+                    exit: Exit::Interrupted,
+                    outcome: RunOutcome::Interrupted,
+                    error: Some(message),
+                    tally,
+                }
+            }
+        }
+    }
+
+    /// The summary folded from the tally: each planned unit with what happened to it.
+    fn summary(&self, plan: &DeployPlan, id: &str, clock: Instant) -> Summary {
+        Summary {
+            services: plan
+                .services
+                .iter()
+                .map(|s| self.service(plan, s))
+                .collect(),
+            apps: plan.apps.iter().map(|a| self.app(a)).collect(),
+            outcome: self.outcome,
+            exit_code: self.exit.code(),
+            deploy_id: id.to_owned(),
+            env: plan.env.clone(),
+            commit: plan.commit.clone(),
+            duration_seconds: clock.elapsed().as_secs_f64(),
+            error: self.error.clone(),
+        }
+    }
+
+    fn service(&self, plan: &DeployPlan, planned: &steps::ServicePlan) -> ServiceSummary {
+        let result = self.unit(&planned.unit.name);
+        let done = if plan.images_only {
+            UnitOutcome::Pushed
+        } else {
+            UnitOutcome::Deployed
+        };
+        let deploying = planned.image.is_some();
+        ServiceSummary {
+            name: planned.unit.name.clone(),
+            action: planned.unit.action,
+            fingerprint: planned.unit.fingerprint.clone(),
+            image: result.image.clone(),
+            task_definition: result
+                .task_definition
+                .clone()
+                .or_else(|| planned.live_task_definition.clone()),
+            outcome: unit_outcome(deploying, result.outcome, self.exit, done),
+        }
+    }
+
+    fn app(&self, planned: &steps::AppPlan) -> AppSummary {
+        let result = self.unit(&planned.unit.name);
+        let deploying = planned.unit.action == plan::Action::Deploy;
+        let shipped = result.shipped.clone().unwrap_or_default();
+        AppSummary {
+            name: planned.unit.name.clone(),
+            action: planned.unit.action,
+            fingerprint: planned.unit.fingerprint.clone(),
+            outcome: unit_outcome(deploying, result.outcome, self.exit, UnitOutcome::Deployed),
+            shipped: Shipped {
+                release: shipped
+                    .release
+                    .clone()
+                    .or_else(|| planned.live_release.clone()),
+                ..shipped
+            },
         }
     }
 

@@ -299,29 +299,7 @@ pub async fn build(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<S
     let binary = earlier.unit(name).and_then(|r| r.binary.as_deref());
     let (context, dockerfile) = build_context(exec, name, binary)?;
     login(exec).await?;
-    let mut args: Vec<String> = Vec::new();
-    for tag in &tags {
-        args.extend(["--tag".into(), tag.clone()]);
-    }
-    let mut build_args = service.build_args.clone();
-    build_args.insert(
-        build_context::FINGERPRINT_ARG.into(),
-        planned.unit.fingerprint.clone(),
-    );
-    for (key, value) in &build_args {
-        args.extend(["--build-arg".into(), format!("{key}={value}")]);
-    }
-    for label in [
-        format!("org.opencontainers.image.revision={}", exec.plan.commit),
-        format!("dev.xtask.fingerprint={}", planned.unit.fingerprint),
-        format!("dev.xtask.service={name}"),
-    ] {
-        args.extend(["--label".into(), label]);
-    }
-    args.extend(["--file".into(), dockerfile.display().to_string()]);
-    if let Some(stage) = &service.target {
-        args.extend(["--target".into(), stage.clone()]);
-    }
+    let args = build_flags(exec, name, &tags, &dockerfile);
     let buildx = exec.docker.has_buildx().await;
     let mut command = exec.docker.command();
     if buildx {
@@ -347,18 +325,7 @@ pub async fn build(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<S
             push(exec, tag).await?;
         }
     }
-    let image = crate::live::image_for(
-        exec.aws,
-        &exec.names.ecr_repository(service),
-        &planned.unit.fingerprint,
-    )
-    .await?
-    .ok_or_else(|| {
-        fail(
-            Exit::Push,
-            format!("{} is not in the registry after its push", tags[0]),
-        )
-    })?;
+    let image = pushed(exec, name, &tags[0]).await?;
     exec.record(
         name,
         Fact::Image {
@@ -371,6 +338,48 @@ pub async fn build(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<S
         short(&image.digest),
         started.elapsed().as_secs_f64()
     ))
+}
+
+/// `docker build`'s flags: the tags, the build arguments (the fingerprint among them), the
+/// labels that name the commit, fingerprint and service, the Dockerfile and its target.
+fn build_flags(exec: &Executor<'_>, name: &str, tags: &[String], dockerfile: &Path) -> Vec<String> {
+    let service = exec.service(name);
+    let fingerprint = &exec.planned(name).unit.fingerprint;
+    let mut args: Vec<String> = Vec::new();
+    for tag in tags {
+        args.extend(["--tag".into(), tag.clone()]);
+    }
+    let mut build_args = service.build_args.clone();
+    build_args.insert(build_context::FINGERPRINT_ARG.into(), fingerprint.clone());
+    for (key, value) in &build_args {
+        args.extend(["--build-arg".into(), format!("{key}={value}")]);
+    }
+    for label in [
+        format!("org.opencontainers.image.revision={}", exec.plan.commit),
+        format!("dev.xtask.fingerprint={fingerprint}"),
+        format!("dev.xtask.service={name}"),
+    ] {
+        args.extend(["--label".into(), label]);
+    }
+    args.extend(["--file".into(), dockerfile.display().to_string()]);
+    if let Some(stage) = &service.target {
+        args.extend(["--target".into(), stage.clone()]);
+    }
+    args
+}
+
+/// The image just pushed, read back from the registry by its fingerprint tag.
+async fn pushed(exec: &Executor<'_>, name: &str, tag: &str) -> Result<crate::live::Image> {
+    let repository = exec.names.ecr_repository(exec.service(name));
+    let fingerprint = &exec.planned(name).unit.fingerprint;
+    crate::live::image_for(exec.aws, &repository, fingerprint)
+        .await?
+        .ok_or_else(|| {
+            fail(
+                Exit::Push,
+                format!("{tag} is not in the registry after its push"),
+            )
+        })
 }
 
 /// The build context: exactly the files the Dockerfile's stages take from the service's

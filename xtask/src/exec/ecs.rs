@@ -361,32 +361,8 @@ pub async fn register_copy(
     service: &str,
     image: &str,
 ) -> Result<String> {
-    let (aws, commit) = (exec.aws, exec.plan.commit.as_str());
-    let fingerprint = exec.planned(service).unit.fingerprint.as_str();
-    let target = live::container_of(live, service)?.name().map(str::to_owned);
-    let containers: Vec<ecs::ContainerDefinition> = live
-        .container_definitions()
-        .iter()
-        .map(|c| {
-            if c.name().map(str::to_owned) != target {
-                return c.clone();
-            }
-            let mut c = c.clone();
-            c.image = Some(image.to_owned());
-            let mut env: Vec<ecs::KeyValuePair> = c
-                .environment
-                .take()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|kv| kv.name() != Some(VERSION_VAR) && kv.name() != Some(FINGERPRINT_VAR))
-                .collect();
-            for (name, value) in [(VERSION_VAR, commit), (FINGERPRINT_VAR, fingerprint)] {
-                env.push(ecs::KeyValuePair::builder().name(name).value(value).build());
-            }
-            c.environment = Some(env);
-            c
-        })
-        .collect();
+    let aws = exec.aws;
+    let containers = containers_with(exec, live, service, image)?;
     let family = live
         .family()
         .context("the live task definition has a family")?;
@@ -416,6 +392,46 @@ pub async fn register_copy(
         .and_then(|d| d.task_definition_arn())
         .map(str::to_owned)
         .context("RegisterTaskDefinition returned no ARN")
+}
+
+/// The live definition's containers, the service's own with `image` and this deploy's
+/// commit and fingerprint in its environment; the others (sidecars) as they are.
+fn containers_with(
+    exec: &Executor<'_>,
+    live: &ecs::TaskDefinition,
+    service: &str,
+    image: &str,
+) -> Result<Vec<ecs::ContainerDefinition>> {
+    let commit = exec.plan.commit.as_str();
+    let fingerprint = exec.planned(service).unit.fingerprint.as_str();
+    let target = live::container_of(live, service)?.name().map(str::to_owned);
+    let ours = |c: &ecs::ContainerDefinition| {
+        let mut c = c.clone();
+        c.image = Some(image.to_owned());
+        let mut env: Vec<ecs::KeyValuePair> = c
+            .environment
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|kv| kv.name() != Some(VERSION_VAR) && kv.name() != Some(FINGERPRINT_VAR))
+            .collect();
+        for (name, value) in [(VERSION_VAR, commit), (FINGERPRINT_VAR, fingerprint)] {
+            env.push(ecs::KeyValuePair::builder().name(name).value(value).build());
+        }
+        c.environment = Some(env);
+        c
+    };
+    Ok(live
+        .container_definitions()
+        .iter()
+        .map(|c| {
+            if c.name().map(str::to_owned) == target {
+                ours(c)
+            } else {
+                c.clone()
+            }
+        })
+        .collect())
 }
 
 /// Poll interval for ECS: the local stack's clock is fast, AWS's is not.

@@ -10,26 +10,9 @@ use anyhow::Result;
 use std::time::{Duration, Instant};
 
 pub async fn check(exec: &Executor<'_>, name: &str) -> Result<String> {
-    let service = exec.service(name);
-    let urls = match &exec.options.health {
-        HealthTargets::Unavailable { why } => return Ok(format!("not checked: {why}")),
-        HealthTargets::ServiceUrl => match exec.names.service_url(service) {
-            Some(base) => vec![format!(
-                "{}{}",
-                base.trim_end_matches('/'),
-                service.health_path
-            )],
-            None => return Ok("not checked: the environment has no service_url".into()),
-        },
-        HealthTargets::LocalTasks { endpoint } => local_task_urls(
-            endpoint,
-            &exec.names.cluster(),
-            &exec.names.ecs_service(service),
-        )
-        .await?
-        .into_iter()
-        .map(|url| format!("{url}{}", service.health_path))
-        .collect(),
+    let urls = match urls(exec, name).await? {
+        Targets::Urls(urls) => urls,
+        Targets::NotChecked(why) => return Ok(format!("not checked: {why}")),
     };
     if urls.is_empty() {
         return Err(fail(
@@ -43,38 +26,77 @@ pub async fn check(exec: &Executor<'_>, name: &str) -> Result<String> {
     };
     let started = Instant::now();
     for url in &urls {
-        let mut last = String::new();
-        loop {
-            match probe(url, &expected).await {
-                Ok(()) => break,
-                Err(why) => {
-                    if why != last {
-                        exec.progress(
-                            Some(name),
-                            Phase::Health,
-                            StepState::Progress,
-                            format!("{url}: {why}"),
-                        );
-                        last = why;
-                    }
-                }
-            }
-            if started.elapsed() >= exec.options.timeout {
-                return Err(fail(
-                    Exit::Health,
-                    format!(
-                        "health of {name}: {url} did not pass within {}: {last}",
-                        humantime::format_duration(exec.options.timeout)
-                    ),
-                ));
-            }
-            tokio::time::sleep(exec.options.poll.max(Duration::from_millis(500))).await;
-        }
+        until_it_passes(exec, name, url, &expected, started).await?;
     }
     Ok(format!(
         "{} answered 200 with this deploy's version",
         urls.len()
     ))
+}
+
+/// Where a service's health is checked, or why it is not.
+enum Targets {
+    Urls(Vec<String>),
+    NotChecked(String),
+}
+
+async fn urls(exec: &Executor<'_>, name: &str) -> Result<Targets> {
+    let service = exec.service(name);
+    Ok(match &exec.options.health {
+        HealthTargets::Unavailable { why } => Targets::NotChecked(why.clone()),
+        HealthTargets::ServiceUrl => match exec.names.service_url(service) {
+            Some(base) => Targets::Urls(vec![format!(
+                "{}{}",
+                base.trim_end_matches('/'),
+                service.health_path
+            )]),
+            None => Targets::NotChecked("the environment has no service_url".into()),
+        },
+        HealthTargets::LocalTasks { endpoint } => Targets::Urls(
+            local_task_urls(
+                endpoint,
+                &exec.names.cluster(),
+                &exec.names.ecs_service(service),
+            )
+            .await?
+            .into_iter()
+            .map(|url| format!("{url}{}", service.health_path))
+            .collect(),
+        ),
+    })
+}
+
+/// Probes `url` until it passes, reporting each new reason it does not; the phase's
+/// timeout (counted from `started`, for all of the service's URLs) ends it.
+async fn until_it_passes(
+    exec: &Executor<'_>,
+    name: &str,
+    url: &str,
+    expected: &Expected,
+    started: Instant,
+) -> Result<()> {
+    let mut last = String::new();
+    loop {
+        match probe(url, expected).await {
+            Ok(()) => return Ok(()),
+            Err(why) if why != last => {
+                let line = format!("{url}: {why}");
+                exec.progress(Some(name), Phase::Health, StepState::Progress, line);
+                last = why;
+            }
+            Err(_) => {}
+        }
+        if started.elapsed() >= exec.options.timeout {
+            return Err(fail(
+                Exit::Health,
+                format!(
+                    "health of {name}: {url} did not pass within {}: {last}",
+                    humantime::format_duration(exec.options.timeout)
+                ),
+            ));
+        }
+        tokio::time::sleep(exec.options.poll.max(Duration::from_millis(500))).await;
+    }
 }
 
 struct Expected {

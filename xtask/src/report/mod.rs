@@ -4,7 +4,7 @@
 
 pub mod sink;
 
-use crate::deploy::steps::{Command, DeployPlan, ImagePlan};
+use crate::deploy::steps::{AppPlan, Command, DeployPlan, ImagePlan, ServicePlan};
 use crate::outcome::{RunOutcome, UnitOutcome};
 use crate::phase::Phase;
 use crate::plan::Action;
@@ -245,52 +245,65 @@ pub fn plan_text(plan: &DeployPlan) -> String {
         "WHY",
     ]);
     for service in &plan.services {
-        let why = first_reason(&service.unit.reasons);
-        let (action, image, why) = match (&service.unit.action, &service.image) {
-            (Action::Skip, _) => ("skip", "-", "unchanged".to_owned()),
-            (Action::Deploy, None) => ("DEPLOY", "MISSING", why),
-            (Action::Deploy, Some(ImagePlan::Build)) => ("DEPLOY", "build", why),
-            (Action::Deploy, Some(ImagePlan::Reuse { .. })) => ("DEPLOY", "reuse", why),
-        };
-        let live = service.unit.base_fingerprint.as_deref().map_or("?", short);
-        rows.add_row(vec![
-            action,
-            &service.unit.name,
-            short(&service.unit.fingerprint),
-            live,
-            image,
-            if service.migrate.is_some() {
-                "yes"
-            } else {
-                "-"
-            },
-            &why,
-        ]);
+        rows.add_row(service_row(service));
     }
     for app in &plan.apps {
-        let (action, why) = match app.unit.action {
-            Action::Deploy => ("DEPLOY", first_reason(&app.unit.reasons)),
-            Action::Skip => ("skip", "unchanged".to_owned()),
-        };
-        let source = match (plan.command, &app.activate) {
-            (Command::Deploy { .. }, _) => "app".to_owned(),
-            (Command::Rollback, Some(release)) => format!("release {}", short(release)),
-            (Command::Rollback, None) if app.unit.action == Action::Skip => "-".to_owned(),
-            (Command::Rollback, None) => "MISSING".to_owned(),
-        };
-        let live = app.unit.base_fingerprint.as_deref().map_or("?", short);
-        rows.add_row(vec![
-            action,
-            &app.unit.name,
-            short(&app.unit.fingerprint),
-            live,
-            &source,
-            "-",
-            &why,
-        ]);
+        rows.add_row(app_row(plan.command, app));
     }
     out.push_str(&trim_lines(&rows.to_string()));
     out
+}
+
+fn service_row(service: &ServicePlan) -> Vec<String> {
+    let why = first_reason(&service.unit.reasons);
+    let (action, image, why) = match (&service.unit.action, &service.image) {
+        (Action::Skip, _) => ("skip", "-", "unchanged".to_owned()),
+        (Action::Deploy, None) => ("DEPLOY", "MISSING", why),
+        (Action::Deploy, Some(ImagePlan::Build)) => ("DEPLOY", "build", why),
+        (Action::Deploy, Some(ImagePlan::Reuse { .. })) => ("DEPLOY", "reuse", why),
+    };
+    let live = service.unit.base_fingerprint.as_deref().map_or("?", short);
+    let migrate = if service.migrate.is_some() {
+        "yes"
+    } else {
+        "-"
+    };
+    [
+        action,
+        &service.unit.name,
+        short(&service.unit.fingerprint),
+        live,
+        image,
+        migrate,
+        &why,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+fn app_row(command: Command, app: &AppPlan) -> Vec<String> {
+    let (action, why) = match app.unit.action {
+        Action::Deploy => ("DEPLOY", first_reason(&app.unit.reasons)),
+        Action::Skip => ("skip", "unchanged".to_owned()),
+    };
+    let source = match (command, &app.activate) {
+        (Command::Deploy { .. }, _) => "app".to_owned(),
+        (Command::Rollback, Some(release)) => format!("release {}", short(release)),
+        (Command::Rollback, None) if app.unit.action == Action::Skip => "-".to_owned(),
+        (Command::Rollback, None) => "MISSING".to_owned(),
+    };
+    let live = app.unit.base_fingerprint.as_deref().map_or("?", short);
+    [
+        action,
+        &app.unit.name,
+        short(&app.unit.fingerprint),
+        live,
+        &source,
+        "-",
+        &why,
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 pub fn summary_text(summary: &Summary) -> String {
@@ -312,53 +325,61 @@ pub fn summary_text(summary: &Summary) -> String {
         )
     };
     if !summary.services.is_empty() {
-        let mut rows = table(&["SERVICE", "ACTION", "OUTCOME", "TASK DEFINITION", "IMAGE"]);
-        for s in &summary.services {
-            rows.add_row(vec![
-                s.name.as_str(),
-                s.action.name(),
-                s.outcome.name(),
-                s.task_definition
-                    .as_deref()
-                    .map_or("-", task_definition_name),
-                s.image.as_deref().unwrap_or("-"),
-            ]);
-        }
         out.push('\n');
-        out.push_str(&trim_lines(&rows.to_string()));
+        out.push_str(&services_table(&summary.services));
     }
     if !summary.apps.is_empty() {
-        let mut rows = table(&[
-            "APP",
-            "ACTION",
-            "OUTCOME",
-            "RELEASE",
-            "UPLOADED",
-            "COPIED",
-            "DELETED",
-            "UNCHANGED",
-            "INVALIDATED",
-        ]);
-        for a in &summary.apps {
-            rows.add_row(vec![
-                a.name.clone(),
-                a.action.name().to_owned(),
-                a.outcome.to_string(),
-                a.shipped.release.clone().unwrap_or_else(|| "-".into()),
-                a.shipped.uploaded.to_string(),
-                a.shipped.copied.to_string(),
-                a.shipped.deleted.to_string(),
-                a.shipped.unchanged.to_string(),
-                a.shipped.invalidated_paths.to_string(),
-            ]);
-        }
         out.push_str("\n\n");
-        out.push_str(&trim_lines(&rows.to_string()));
+        out.push_str(&apps_table(&summary.apps));
     }
     if let Some(error) = &summary.error {
         out.push_str(&format!("\nerror: {error}"));
     }
     out
+}
+
+fn services_table(services: &[ServiceSummary]) -> String {
+    let mut rows = table(&["SERVICE", "ACTION", "OUTCOME", "TASK DEFINITION", "IMAGE"]);
+    for s in services {
+        rows.add_row(vec![
+            s.name.as_str(),
+            s.action.name(),
+            s.outcome.name(),
+            s.task_definition
+                .as_deref()
+                .map_or("-", task_definition_name),
+            s.image.as_deref().unwrap_or("-"),
+        ]);
+    }
+    trim_lines(&rows.to_string())
+}
+
+fn apps_table(apps: &[AppSummary]) -> String {
+    let mut rows = table(&[
+        "APP",
+        "ACTION",
+        "OUTCOME",
+        "RELEASE",
+        "UPLOADED",
+        "COPIED",
+        "DELETED",
+        "UNCHANGED",
+        "INVALIDATED",
+    ]);
+    for a in apps {
+        rows.add_row(vec![
+            a.name.clone(),
+            a.action.name().to_owned(),
+            a.outcome.to_string(),
+            a.shipped.release.clone().unwrap_or_else(|| "-".into()),
+            a.shipped.uploaded.to_string(),
+            a.shipped.copied.to_string(),
+            a.shipped.deleted.to_string(),
+            a.shipped.unchanged.to_string(),
+            a.shipped.invalidated_paths.to_string(),
+        ]);
+    }
+    trim_lines(&rows.to_string())
 }
 
 /// `family:revision` of a task definition ARN.
