@@ -16,6 +16,10 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub cloudfront: aws_sdk_cloudfront::Client,
     pub sts: aws_sdk_sts::Client,
+    /// Where every call goes when not AWS's own endpoints (`AWS_ENDPOINT_URL`, the local
+    /// stack), for messages about calls that did not get there.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
 }
 
 impl Clients {
@@ -52,6 +56,8 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             cloudfront: aws_sdk_cloudfront::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
+            endpoint: config.endpoint_url().map(str::to_owned),
+            region: config.region().map(|r| r.to_string()),
         }
     }
 }
@@ -89,19 +95,55 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// SDK errors with their whole cause chain (the service's code and message), in context.
+/// SDK errors with their whole cause chain (the service's code and message), in context,
+/// on one line ([`one_line`]).
 pub trait AwsContext<T> {
     fn aws_context(self, what: impl FnOnce() -> String) -> anyhow::Result<T>;
 }
 
-impl<T, E: std::error::Error> AwsContext<T> for Result<T, E> {
+impl<T, E: std::error::Error + 'static> AwsContext<T> for Result<T, E> {
     fn aws_context(self, what: impl FnOnce() -> String) -> anyhow::Result<T> {
-        self.map_err(|err| {
-            anyhow::anyhow!(
-                "{}: {}",
-                what(),
-                aws_sdk_ecs::error::DisplayErrorContext(err)
-            )
-        })
+        self.map_err(|err| anyhow::anyhow!("{}: {}", what(), one_line(&err)))
     }
+}
+
+/// An error and its causes as one line for a person: each cause's own message once, joined
+/// by `: `. Never the SDK's `Debug` form, which `DisplayErrorContext` appends to its text.
+pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(err) = next {
+        // One line: a multi-line message's lines become `; `-separated clauses.
+        let lines: Vec<String> = (err.to_string().lines())
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|l| !l.is_empty())
+            .collect();
+        let text = lines.join("; ").replace(":; ", ": ");
+        // Wrappers often repeat their cause's text, or end with it.
+        if !text.is_empty() && !parts.last().is_some_and(|last| last.ends_with(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
+/// What to do when no credential provider of the default chain had credentials, or `None`
+/// when `err` is not that.
+pub fn missing_credentials(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if let Some(CredentialsError::CredentialsNotLoaded(_)) = err.downcast_ref() {
+            return Some(format!(
+                "no AWS credentials ({}); log in with `aws sso login --profile <name>` and \
+                 set AWS_PROFILE (or pass --profile), export AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY, or in GitHub Actions take a role by OIDC \
+                 (aws-actions/configure-aws-credentials)",
+                one_line(err)
+            ));
+        }
+        next = err.source();
+    }
+    None
 }

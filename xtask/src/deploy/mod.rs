@@ -10,7 +10,7 @@ mod preflight;
 pub mod rollback;
 pub mod steps;
 
-use crate::aws::{self, AwsContext as _, Clients};
+use crate::aws::{self, Clients};
 use crate::cli::{DeployArgs, Format, OnFailure, RollbackArgs, RunArgs};
 use crate::config::{Config, Names};
 use crate::context::Context;
@@ -236,18 +236,42 @@ impl Caller {
             .customize()
             .config_override(aws_sdk_sts::config::Builder::default().retry_config(retry))
             .send()
-            .await
-            .aws_context(|| "asking STS who the credentials are".into());
+            .await;
         match asked {
             Ok(identity) => Ok(Caller {
                 account: identity.account().unwrap_or_default().to_owned(),
                 arn: identity.arn().unwrap_or("unknown caller").to_owned(),
             }),
-            Err(err) => Err(fail(
-                Exit::CheckFailed,
-                format!("cannot reach AWS for environment {env}: {err:#}; nothing was changed"),
-            )),
+            Err(err) => {
+                let why = aws::missing_credentials(&err).unwrap_or_else(|| {
+                    let mut why = format!(
+                        "asking STS who the credentials are: {}",
+                        aws::one_line(&err)
+                    );
+                    if matches!(err, aws_sdk_sts::error::SdkError::DispatchFailure(_)) {
+                        why.push_str(&format!(
+                            " ({}): check the network, AWS_ENDPOINT_URL and the region",
+                            Self::endpoint(aws)
+                        ));
+                    }
+                    why
+                });
+                Err(fail(
+                    Exit::CheckFailed,
+                    format!("cannot reach AWS for environment {env}: {why}; nothing was changed"),
+                ))
+            }
         }
+    }
+}
+
+impl Caller {
+    /// Where STS was asked: the configured endpoint, else the region's own.
+    fn endpoint(aws: &Clients) -> String {
+        let region = aws.region.as_deref().unwrap_or("no region");
+        let endpoint =
+            (aws.endpoint.clone()).unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
+        format!("endpoint {endpoint}, region {region}")
     }
 }
 

@@ -141,10 +141,22 @@ fn refuses(project: &Project, args: &[&str], env: &[(&str, &str)], exit: i32, ex
     let mut command = project.xtask(args);
     command.stdin(Stdio::null());
     for (key, value) in env {
-        command.env(key, value);
+        // An empty value removes the variable: a run without it.
+        if value.is_empty() {
+            command.env_remove(key);
+        } else {
+            command.env(key, value);
+        }
     }
     let output = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // What people read is rendered for them: never an SDK error's Debug form.
+    for dump in ["{ source:", "Some(\"", "(DispatchFailure", "ConnectorError"] {
+        assert!(
+            !stderr.contains(dump),
+            "a Debug dump ({dump}) in:\n{stderr}"
+        );
+    }
     assert_eq!(
         output.status.code(),
         Some(exit),
@@ -557,7 +569,47 @@ fn an_unreachable_endpoint() {
         &["deploy", "--env", "remote", "--changed", "--yes"],
         &env,
         3,
-        &["127.0.0.1:9"],
+        &["127.0.0.1:9", "region us-east-1", "check the network"],
+    );
+}
+
+/// Oracle: aws-config's default credential chain, which reports each provider it tried.
+#[test]
+fn no_credentials_says_what_was_tried_and_what_to_run() {
+    let p = project();
+    p.repo.append(
+        "deploy.toml",
+        "\n[environments.remote]\naccount_id = \"000000000000\"\nregion = \"us-east-1\"\n",
+    );
+    p.repo.commit("an environment with no credentials");
+    let nowhere = p.repo.path().join("no-such-aws-file");
+    let nowhere = nowhere.to_str().unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+        ("AWS_SESSION_TOKEN", ""),
+        ("AWS_PROFILE", ""),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", ""),
+        ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", ""),
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", ""),
+        ("AWS_CONFIG_FILE", nowhere),
+        ("AWS_SHARED_CREDENTIALS_FILE", nowhere),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    refuses(
+        &p,
+        &["deploy", "--env", "remote", "--changed", "--yes"],
+        &env,
+        3,
+        &[
+            "no AWS credentials",
+            "Environment: ",
+            "WebIdentityToken: ",
+            "aws sso login --profile",
+            "AWS_PROFILE",
+            "nothing was changed",
+        ],
     );
 }
 
