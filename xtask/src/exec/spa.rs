@@ -24,7 +24,7 @@ pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
     exec.record(
         name,
         Fact::AppBuilt {
-            files: built,
+            files: built.into(),
             count,
         },
     );
@@ -97,7 +97,7 @@ fn bucket<'a>(exec: &Executor<'a>, app: &App) -> Bucket<'a> {
 pub async fn ship(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<String> {
     let app = exec.app(name);
     let bucket = bucket(exec, app);
-    let built = earlier.unit(name).map_or(&[][..], |r| &r.files);
+    let built = earlier.unit(name).map_or(&[][..], |r| &*r.files);
     let fingerprint = &exec
         .plan
         .app(name)

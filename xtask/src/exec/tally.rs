@@ -13,6 +13,7 @@ use crate::spa::Shipped;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// One thing a step learned about a unit, in the order it learned it.
 #[derive(Debug, Clone, Serialize)]
@@ -36,7 +37,7 @@ pub enum Fact {
     /// What an app's build wrote (the files themselves are not serialised: too many).
     AppBuilt {
         #[serde(skip)]
-        files: Vec<LocalFile>,
+        files: Arc<[LocalFile]>,
         count: usize,
     },
     Shipped {
@@ -77,7 +78,8 @@ pub struct UnitResult {
     pub task_definition: Option<String>,
     pub binary: Option<PathBuf>,
     pub rolled: bool,
-    pub files: Vec<LocalFile>,
+    /// Shared, not copied: each phase's snapshot of the tally holds the app's bytes once.
+    pub files: Arc<[LocalFile]>,
     pub shipped: Option<Shipped>,
     pub outcome: Option<UnitOutcome>,
 }

@@ -501,7 +501,7 @@ mod tests {
             Fact::TaskDefinition { arn: String::new() },
             Fact::Rolled,
             Fact::AppBuilt {
-                files: Vec::new(),
+                files: Vec::new().into(),
                 count: 0,
             },
             Fact::Shipped {
