@@ -3,7 +3,12 @@
 //! nothing here ever prints a credential.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_s3::config::Credentials;
+use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_s3::error::BoxError;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::operation::RequestId;
 
 /// The account the local stack's emulator runs as (`MOTO_ACCOUNT_ID`).
 pub const LOCAL_ACCOUNT: &str = "000000000000";
@@ -49,16 +54,54 @@ impl Clients {
         // The emulator serves every bucket on one host: path-style addressing.
         let s3 = aws_sdk_s3::config::Builder::from(config)
             .force_path_style(path_style)
+            .interceptor(TraceAnswers)
             .build();
+        // Each client's own configuration, to hang the tracing interceptor on.
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(config)
+                        .interceptor(TraceAnswers)
+                        .build(),
+                )
+            };
+        }
         Clients {
-            ecs: aws_sdk_ecs::Client::new(config),
-            ecr: aws_sdk_ecr::Client::new(config),
+            ecs: client!(aws_sdk_ecs),
+            ecr: client!(aws_sdk_ecr),
             s3: aws_sdk_s3::Client::from_conf(s3),
-            cloudfront: aws_sdk_cloudfront::Client::new(config),
-            sts: aws_sdk_sts::Client::new(config),
+            cloudfront: client!(aws_sdk_cloudfront),
+            sts: client!(aws_sdk_sts),
             endpoint: config.endpoint_url().map(str::to_owned),
             region: config.region().map(|r| r.to_string()),
         }
+    }
+}
+
+/// Traces every answer AWS gives (`-v`): its HTTP status and request id, inside the SDK's
+/// own span that names the service and operation, beside the SDK's attempt and retry lines.
+#[derive(Debug)]
+struct TraceAnswers;
+
+impl Intercept for TraceAnswers {
+    fn name(&self) -> &'static str {
+        "TraceAnswers"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let response = context.response();
+        tracing::debug!(
+            target: "xtask::aws",
+            status = response.status().as_u16(),
+            request_id = response.request_id().unwrap_or("none"),
+            "answered"
+        );
+        Ok(())
     }
 }
 
@@ -95,16 +138,74 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// SDK errors with their whole cause chain (the service's code and message), in context,
-/// on one line ([`one_line`]).
+/// SDK errors in context, on one line for a person ([`describe`]).
 pub trait AwsContext<T> {
     fn aws_context(self, what: impl FnOnce() -> String) -> anyhow::Result<T>;
 }
 
-impl<T, E: std::error::Error + 'static> AwsContext<T> for Result<T, E> {
+impl<T, E> AwsContext<T> for Result<T, E>
+where
+    E: std::error::Error + ProvideErrorMetadata + RequestId + 'static,
+{
     fn aws_context(self, what: impl FnOnce() -> String) -> anyhow::Result<T> {
-        self.map_err(|err| anyhow::anyhow!("{}: {}", what(), one_line(&err)))
+        self.map_err(|err| anyhow::anyhow!("{}", describe(&what(), &err)))
     }
+}
+
+/// What failed, why (the cause chain, the AWS error code), the request id AWS support
+/// asks for, and what to do where the code says: one line.
+pub fn describe<E>(what: &str, err: &E) -> String
+where
+    E: std::error::Error + ProvideErrorMetadata + RequestId + 'static,
+{
+    let mut line = format!("{what}: {}", one_line(err));
+    let code = err.code();
+    let mut tags = Vec::new();
+    if let Some(code) = code.filter(|code| !line.contains(code)) {
+        tags.push(code.to_owned());
+    }
+    if let Some(id) = err.request_id() {
+        tags.push(format!("request id {id}"));
+    }
+    if !tags.is_empty() {
+        line.push_str(&format!(" [{}]", tags.join(", ")));
+    }
+    if let Some(fix) = code.and_then(fix_for) {
+        line.push_str("; ");
+        line.push_str(fix);
+    }
+    line
+}
+
+/// What to do about an AWS error code, for the codes a deploy meets and a person can fix.
+/// Codes are AWS's (each service's API reference lists its errors; the common ones are in
+/// the "Common Errors" page of every reference).
+pub fn fix_for(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+            "the role this runs as may not do this: compare its IAM policy with infra/"
+        }
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired" => {
+            "the credentials expired: log in again (`aws sso login`) or re-run the job"
+        }
+        "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch" => {
+            "these credentials are not valid here: check AWS_PROFILE and the environment's region"
+        }
+        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "SlowDown"
+        | "RequestLimitExceeded" => {
+            "AWS still throttled after 8 attempts: run again, or lower --concurrency"
+        }
+        "ClusterNotFoundException" | "ServiceNotFoundException" | "ServiceNotActiveException"
+        | "RepositoryNotFoundException" | "NoSuchBucket" | "NoSuchDistribution" => {
+            "it does not exist: apply infra/ with Terraform (a local stack: `cargo xtask local up`)"
+        }
+        "InvalidParameterException" | "ValidationException" | "ClientException"
+        | "InvalidArgument" => {
+            "AWS refused the request as built: check deploy.toml's values for it, else report it with the request id"
+        }
+        _ => return None,
+    })
 }
 
 /// An error and its causes as one line for a person: each cause's own message once, joined
@@ -146,4 +247,52 @@ pub fn missing_credentials(err: &(dyn std::error::Error + 'static)) -> Option<St
         next = err.source();
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::config::http::HttpResponse;
+    use aws_sdk_ecs::error::{ErrorMetadata, SdkError};
+    use aws_sdk_ecs::operation::update_service::UpdateServiceError;
+    use aws_sdk_s3::primitives::SdkBody;
+
+    /// A refusal as the SDK hands it over: AWS's code and message, and the request id from
+    /// the `x-amzn-RequestId` header every AWS JSON API answers with.
+    fn refused(code: &str, request_id: Option<&str>) -> SdkError<UpdateServiceError, HttpResponse> {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("not authorized to perform ecs:UpdateService")
+            .build();
+        let mut raw = HttpResponse::new(400.try_into().unwrap(), SdkBody::empty());
+        if let Some(id) = request_id {
+            raw.headers_mut().insert("x-amzn-RequestId", id.to_owned());
+        }
+        SdkError::service_error(UpdateServiceError::generic(meta), raw)
+    }
+
+    #[test]
+    fn a_refusal_is_one_line_with_its_code_request_id_and_what_to_do() {
+        let err = refused("AccessDeniedException", Some("4b1c-req"));
+        let line = describe("updating service acme-api", &err);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.starts_with("updating service acme-api: "), "{line}");
+        assert!(line.contains("AccessDeniedException"), "{line}");
+        assert!(line.contains("request id 4b1c-req"), "{line}");
+        assert!(
+            line.ends_with(fix_for("AccessDeniedException").unwrap()),
+            "{line}"
+        );
+        assert!(!line.contains("ErrorMetadata"), "no Debug dump: {line}");
+    }
+
+    #[test]
+    fn a_code_without_a_known_fix_still_names_the_code_and_request_id() {
+        let line = describe("x", &refused("SomethingNewException", Some("r-1")));
+        assert!(line.contains("SomethingNewException"), "{line}");
+        assert!(line.ends_with("request id r-1]"), "{line}");
+        let line = describe("x", &refused("ThrottlingException", None));
+        assert!(!line.contains("request id"), "{line}");
+        assert!(line.contains("lower --concurrency"), "{line}");
+    }
 }

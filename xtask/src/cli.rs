@@ -18,6 +18,11 @@ pub struct Cli {
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
+    /// Trace what the tool does on stderr: `-v` every AWS request, retry and request id
+    /// and every subprocess line; `-vv` everything. `RUST_LOG` (a tracing filter) wins.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -45,7 +45,7 @@ pub fn text(env: &str, entries: &[Entry]) -> String {
             },
         };
         rows.add_row(vec![
-            entry.started_at.clone(),
+            entry.started_at.to_string(),
             entry.command.clone(),
             short(&entry.commit).to_owned(),
             entry.who.clone(),

@@ -5,17 +5,17 @@
 //! `history` and by `rollback` (which images and releases a commit had).
 
 use crate::aws::{AwsContext as _, Clients};
-use crate::deploy::steps::DeployPlan;
+use crate::deploy_plan::DeployPlan;
 use crate::exec::tally::Timing;
 use crate::outcome::{RunOutcome, UnitOutcome};
 use crate::plan::Action;
 use crate::report::{AppSummary, ServiceSummary, Summary};
 use crate::state::{self, Lock};
+use crate::time::Timestamp;
 use anyhow::Result;
 use futures_util::stream::{self, StreamExt as _};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 const PREFIX: &str = "ledger/";
 
@@ -28,8 +28,8 @@ pub struct Record<'a> {
     pub id: &'a str,
     pub command: &'a str,
     pub who: &'a str,
-    pub started_at: String,
-    pub finished_at: String,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
     #[serde(flatten)]
     pub summary: &'a Summary,
     pub plan: &'a DeployPlan,
@@ -46,8 +46,8 @@ struct LockBroken<'a> {
     command: &'static str,
     who: &'a str,
     env: &'a str,
-    started_at: String,
-    finished_at: String,
+    started_at: Timestamp,
+    finished_at: Timestamp,
     outcome: RunOutcome,
     commit: &'a str,
     broken_lock: &'a Lock,
@@ -59,9 +59,9 @@ pub struct Entry {
     pub id: String,
     pub command: String,
     pub who: String,
-    pub started_at: String,
+    pub started_at: Timestamp,
     #[serde(default)]
-    pub finished_at: Option<String>,
+    pub finished_at: Option<Timestamp>,
     #[serde(default)]
     pub outcome: RunOutcome,
     #[serde(default)]
@@ -111,11 +111,11 @@ impl Entry {
 }
 
 /// The key of a record started at `at` with id `id`.
-pub fn key(at: SystemTime, id: &str) -> String {
+pub fn key(at: Timestamp, id: &str) -> String {
     state::ledger_key(at, id)
 }
 
-pub async fn write(aws: &Clients, bucket: &str, at: SystemTime, record: &Record<'_>) -> Result<()> {
+pub async fn write(aws: &Clients, bucket: &str, at: Timestamp, record: &Record<'_>) -> Result<()> {
     state::write_json(aws, bucket, &key(at, record.id), record).await
 }
 
@@ -127,15 +127,15 @@ pub async fn write_lock_broken(
     who: &str,
     lock: &Lock,
 ) -> Result<()> {
-    let now = SystemTime::now();
-    let id = format!("{}-lock", crate::time::compact_timestamp(now));
+    let now = Timestamp::now();
+    let id = format!("{}-lock", now.compact());
     let record = LockBroken {
         id: &id,
         command: "lock-release",
         who,
         env,
-        started_at: crate::time::timestamp(now),
-        finished_at: crate::time::timestamp(now),
+        started_at: now,
+        finished_at: now,
         outcome: RunOutcome::Success,
         commit: &lock.commit,
         broken_lock: lock,

@@ -8,13 +8,14 @@
 //! `model`. Both are re-exported here under their module names. In this crate,
 //! `compare.rs` runs `plan`/`explain`, `check/` runs `check`, `bench/` the benchmarks.
 //! `deploy/` runs `deploy`: `live.rs` reads what runs, `deploy/steps.rs` plans (pure),
-//! `exec/` executes (the migration gate is `exec/migrate.rs`), `report.rs` renders events,
+//! `exec/` executes (the migration gate is `exec/migrate.rs`; subprocesses go through
+//! `process.rs`, traced), `report/` renders events,
 //! `state.rs` holds the lock and the ledger.
 
 pub use xtask_core::{
-    build_context, cache, config, context, diag, dockerfile, fingerprint, fuzzing, inputs,
-    lockfile, migration, outcome, owners, phase, plan, platform, render, source, text, time,
-    workspace,
+    build_context, cache, config, context, deploy_plan, diag, dockerfile, fingerprint, fuzzing,
+    inputs, lockfile, migration, outcome, owners, phase, plan, platform, render, source, text,
+    time, workspace,
 };
 pub use xtask_git as git;
 pub use xtask_git::model;
@@ -32,6 +33,7 @@ pub mod ledger;
 pub mod live;
 pub mod local;
 pub mod lock;
+pub mod process;
 pub mod report;
 pub mod session;
 pub mod spa;

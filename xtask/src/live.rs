@@ -9,47 +9,7 @@ use crate::state;
 use anyhow::{Context as _, Result};
 use aws_sdk_ecr::types::ImageIdentifier;
 use aws_sdk_ecs::types as ecs;
-
-/// Tag prefixes of every image this tool pushes: `fp-<fingerprint>` and `git-<commit>`.
-pub const FINGERPRINT_TAG: &str = "fp-";
-pub const COMMIT_TAG: &str = "git-";
-
-/// Environment variable the tool sets in each task definition: the commit deployed.
-pub const VERSION_VAR: &str = "DEPLOY_VERSION";
-
-/// Environment variable the tool sets in each task definition beside the image digest:
-/// that image's fingerprint. An `fp-` tag can move to another digest with the same
-/// fingerprint (two environments sharing a registry build it at once); the task
-/// definition's pair cannot. Not the image's own `DEPLOY_FINGERPRINT`, which the health
-/// check reads back from the running service.
-pub const FINGERPRINT_VAR: &str = "XTASK_FINGERPRINT";
-
-/// One service as it runs.
-#[derive(Debug, Clone, Default)]
-pub struct LiveService {
-    /// The ECS service exists and is ACTIVE.
-    pub exists: bool,
-    pub task_definition: Option<String>,
-    /// The container image of the service's container.
-    pub image: Option<String>,
-    pub digest: Option<String>,
-    /// From the image's `fp-` tag.
-    pub fingerprint: Option<String>,
-    /// The commit the task definition says it runs (`DEPLOY_VERSION`).
-    pub commit: Option<String>,
-    /// Why the fingerprint is unknown, when it is.
-    pub unknown: Option<String>,
-    /// The service's network configuration and launch type, for its migration task.
-    pub network: Option<ecs::NetworkConfiguration>,
-    pub launch_type: Option<ecs::LaunchType>,
-}
-
-/// An image in the repository.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Image {
-    pub digest: String,
-    pub tags: Vec<String>,
-}
+pub use xtask_core::live::*;
 
 /// A service's repository: its URI, and whether it exists.
 #[derive(Debug, Clone)]
@@ -72,8 +32,7 @@ pub async fn service(
     let mut live = LiveService {
         exists: true,
         task_definition: found.task_definition().map(str::to_owned),
-        network: found.network_configuration().cloned(),
-        launch_type: found.launch_type().cloned(),
+        placement: placement(&found),
         ..LiveService::default()
     };
     let Some(arn) = &live.task_definition else {
@@ -322,13 +281,36 @@ pub async fn applied_migrations(
     state::read_json(aws, bucket, &state::migrations_key(service)).await
 }
 
-/// The value of the first tag with `prefix`.
-pub fn tag_value(tags: &[String], prefix: &str) -> Option<String> {
-    tags.iter()
-        .find_map(|t| t.strip_prefix(prefix))
-        .map(str::to_owned)
+/// Where the service's tasks run, as plain values.
+fn placement(service: &ecs::Service) -> Placement {
+    let network = service
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .map(|vpc| AwsVpc {
+            subnets: vpc.subnets().to_vec(),
+            security_groups: vpc.security_groups().to_vec(),
+            assign_public_ip: vpc.assign_public_ip() == Some(&ecs::AssignPublicIp::Enabled),
+        });
+    Placement {
+        launch_type: service.launch_type().map(|t| t.as_str().to_owned()),
+        network,
+    }
 }
 
-fn is_commit(value: &str) -> bool {
-    value.len() == 40 && value.bytes().all(|b| b.is_ascii_hexdigit())
+/// A placement's network as `RunTask` takes it.
+pub fn network_configuration(vpc: &AwsVpc) -> Result<ecs::NetworkConfiguration> {
+    let public_ip = if vpc.assign_public_ip {
+        ecs::AssignPublicIp::Enabled
+    } else {
+        ecs::AssignPublicIp::Disabled
+    };
+    let awsvpc = ecs::AwsVpcConfiguration::builder()
+        .set_subnets(Some(vpc.subnets.clone()))
+        .set_security_groups(Some(vpc.security_groups.clone()))
+        .assign_public_ip(public_ip)
+        .build()
+        .context("the service's awsvpc configuration has no subnets")?;
+    Ok(ecs::NetworkConfiguration::builder()
+        .awsvpc_configuration(awsvpc)
+        .build())
 }

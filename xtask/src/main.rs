@@ -7,6 +7,7 @@ use xtask::{bench, check, compare, context, deploy, diag, history, local, lock};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    trace(cli.verbose);
     match run(cli) {
         Ok(code) => code,
         Err(err) => report(&err),
@@ -46,4 +47,25 @@ fn with_error_prefix(message: &str) -> String {
     } else {
         format!("error: {message}")
     }
+}
+
+/// The trace `-v` asks for, or `RUST_LOG`'s; nothing otherwise (the SDK's own warnings
+/// included: the tool reports what failed itself).
+fn trace(verbose: u8) {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::EnvFilter;
+    let ours = "xtask=debug,xtask_core=debug,xtask_git=debug";
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(filter) if !filter.trim().is_empty() => filter,
+        _ => match verbose {
+            0 => return,
+            1 => format!("{ours},aws_config=debug,aws_smithy_runtime=debug,aws_sdk_ecs=debug,aws_sdk_ecr=debug,aws_sdk_s3=debug,aws_sdk_cloudfront=debug,aws_sdk_sts=debug"),
+            _ => "trace".to_owned(),
+        },
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }

@@ -4,11 +4,11 @@
 
 use crate::aws::{AwsContext as _, Clients};
 use crate::text::short;
-use crate::time::{compact_timestamp, timestamp};
+use crate::time::Timestamp;
 use anyhow::Result;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// The lock's key in the state bucket.
 pub const LOCK_KEY: &str = "deploy.lock";
@@ -21,26 +21,26 @@ pub struct Lock {
     pub holder: String,
     pub commit: String,
     pub command: String,
-    pub acquired_at: String,
-    pub expires_at: String,
+    pub acquired_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 impl Lock {
     pub fn new(id: &str, holder: &str, commit: &str, command: &str, ttl: Duration) -> Lock {
-        let now = SystemTime::now();
+        let now = Timestamp::now();
         Lock {
             id: id.to_owned(),
             holder: holder.to_owned(),
             commit: commit.to_owned(),
             command: command.to_owned(),
-            acquired_at: timestamp(now),
-            expires_at: timestamp(now + ttl),
+            acquired_at: now,
+            expires_at: now + ttl,
         }
     }
 
     /// Past its expiry: whoever took it died without releasing it.
     pub fn is_stale(&self) -> bool {
-        humantime::parse_rfc3339(&self.expires_at).map_or(true, |t| t < SystemTime::now())
+        self.expires_at < Timestamp::now()
     }
 
     /// One line for a person: who, since when, which commit.
@@ -120,7 +120,7 @@ pub struct AppliedMigrations {
     pub commit: String,
     pub image: String,
     pub task: String,
-    pub applied_at: String,
+    pub applied_at: Timestamp,
 }
 
 pub fn migrations_key(service: &str) -> String {
@@ -128,8 +128,8 @@ pub fn migrations_key(service: &str) -> String {
 }
 
 /// The ledger record's key: sortable by time, so a listing is the history.
-pub fn ledger_key(started_at: SystemTime, id: &str) -> String {
-    format!("ledger/{}-{id}.json", compact_timestamp(started_at))
+pub fn ledger_key(started_at: Timestamp, id: &str) -> String {
+    format!("ledger/{}-{id}.json", started_at.compact())
 }
 
 /// The bucket itself is missing: callers whose pre-flight check reports it can tell this
@@ -190,7 +190,8 @@ mod tests {
 
     #[test]
     fn ledger_keys_sort_by_time() {
-        let early = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let early =
+            Timestamp::at(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000));
         let late = early + Duration::from_secs(61);
         assert_eq!(ledger_key(early, "x"), "ledger/20270115T080000Z-x.json");
         assert!(ledger_key(early, "b") < ledger_key(late, "a"));
@@ -200,7 +201,7 @@ mod tests {
     fn a_lock_past_its_expiry_is_stale() {
         let mut lock = Lock::new("id", "me", "abc", "deploy", Duration::from_secs(60));
         assert!(!lock.is_stale());
-        lock.expires_at = timestamp(SystemTime::now() - Duration::from_secs(1));
+        lock.expires_at = Timestamp::now() - Duration::from_secs(1);
         assert!(lock.is_stale());
         assert!(lock.describe().contains("STALE"), "{}", lock.describe());
     }

@@ -7,7 +7,8 @@
 //!   [`cache`] keeps their parses between runs.
 //! - [`inputs`] says what each unit reads (with [`dockerfile`] and [`build_context`]),
 //!   [`fingerprint`] what a build is, [`owners`] the reverse index.
-//! - [`plan`] decides what changed and why; [`render`] shows it.
+//! - [`plan`] decides what changed and why; [`render`] shows it. [`deploy_plan`] decides,
+//!   from what [`live`] says runs, what a deploy or rollback does, step by step.
 //! - [`spa`] plans an app's upload from one bucket listing; [`migration`] lints SQL.
 //! - [`phase`] and [`outcome`] are the words of a deploy's events, summary and ledger.
 //! - [`text`] and [`time`] are the one place ids are cut and timestamps written.
@@ -17,11 +18,13 @@ pub mod build_context;
 pub mod cache;
 pub mod config;
 pub mod context;
+pub mod deploy_plan;
 pub mod diag;
 pub mod dockerfile;
 pub mod fingerprint;
 pub mod fuzzing;
 pub mod inputs;
+pub mod live;
 pub mod lockfile;
 pub mod migration;
 pub mod outcome;

@@ -8,17 +8,20 @@ pub mod explain;
 mod notify;
 mod preflight;
 pub mod rollback;
-pub mod steps;
 
 use crate::aws::{self, Clients};
 use crate::cli::{DeployArgs, Format, OnFailure, RollbackArgs, RunArgs};
 use crate::config::{Config, Names};
 use crate::context::Context;
+use crate::deploy_plan::{
+    self, AppFacts, AppTarget, Command, DeployPlan, Facts, Selection, ServiceTarget,
+};
 use crate::diag::{self, fail, Exit};
 use crate::exec::tally::Tally;
 use crate::exec::{self, docker, Executor, HealthTargets, Options};
 use crate::git::{Commit, Repo, Source as _};
 use crate::ledger;
+use crate::live::LiveApp;
 use crate::live::{self, Image, LiveService, Repository};
 use crate::local::Stack;
 use crate::model::{Loader, Model};
@@ -27,13 +30,13 @@ use crate::plan;
 use crate::report::{AppSummary, Event, Reporter, ServiceSummary, Style, Summary};
 use crate::spa::Shipped;
 use crate::state::{self, AppliedMigrations, Lock};
+use crate::time::Timestamp;
 use anyhow::{Context as _, Result};
 use futures_util::future::join_all;
 use preflight::SchemaPolicy;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime};
-use steps::{AppFacts, Command, DeployPlan, Facts, LiveApp, Selection};
+use std::time::{Duration, Instant};
 
 /// `cargo xtask deploy`.
 pub fn run(ctx: &Context, args: &DeployArgs) -> Result<ExitCode> {
@@ -283,6 +286,12 @@ struct ServiceFound {
     applied: Option<AppliedMigrations>,
 }
 
+/// Each service's and app's names in the environment.
+struct Targets {
+    services: BTreeMap<String, ServiceTarget>,
+    apps: BTreeMap<String, AppTarget>,
+}
+
 /// Everything read from AWS before planning, per service.
 struct Gathered {
     /// The live release of each app to consider, from its bucket's manifest.
@@ -299,7 +308,7 @@ struct Gathered {
 
 impl Deploy<'_> {
     async fn run(&self, loader: &mut Loader<'_>) -> Result<Exit> {
-        let started_at = SystemTime::now();
+        let started_at = Timestamp::now();
         let clock = Instant::now();
         self.announce();
         let gathered = self.gather(loader).await?;
@@ -307,7 +316,7 @@ impl Deploy<'_> {
         self.report.emit(Event::Plan { plan: plan.clone() });
         self.preflight(&plan, &gathered).await?;
         if self.run.dry_run {
-            return self.dry_run(&plan, &gathered).await;
+            return self.dry_run(&plan).await;
         }
         if plan.is_empty() {
             self.finish_without_changes(&plan, clock);
@@ -318,7 +327,7 @@ impl Deploy<'_> {
         let id = deploy_id(started_at, &self.head.sha());
         let bucket = self.names.state_bucket();
         self.lock(&bucket, &id, &who, &plan).await?;
-        let outcome = self.execute(&plan, &gathered, &id).await;
+        let outcome = self.execute(&plan, &id).await;
         let summary = outcome.summary(&plan, &id, clock);
         self.finish(&bucket, &id, started_at, &who, &plan, &outcome, &summary)
             .await;
@@ -343,8 +352,8 @@ impl Deploy<'_> {
 
     /// The same executor, running only the steps that preview (apps' builds and what
     /// shipping would move); no lock: nothing remote changes.
-    async fn dry_run(&self, plan: &DeployPlan, gathered: &Gathered) -> Result<Exit> {
-        let previewed = self.execute(plan, gathered, "(dry-run)").await;
+    async fn dry_run(&self, plan: &DeployPlan) -> Result<Exit> {
+        let previewed = self.execute(plan, "(dry-run)").await;
         if let Some(error) = previewed.error {
             return Err(fail(previewed.exit, error));
         }
@@ -585,6 +594,7 @@ impl Deploy<'_> {
                 }
             }
         }
+        let targets = self.targets(gathered);
         let facts: Vec<Facts<'_>> = self
             .model
             .prints
@@ -595,7 +605,7 @@ impl Deploy<'_> {
                 let live = gathered.live.get(&service.name)?;
                 Some(Facts {
                     head: unit,
-                    build: service.build,
+                    target: targets.services.get(&service.name)?,
                     live,
                     existing: gathered.existing.get(&service.name),
                     migrations: trees.get(&service.name).map(String::as_str),
@@ -617,13 +627,14 @@ impl Deploy<'_> {
             .filter_map(|unit| {
                 Some(AppFacts {
                     head: unit,
+                    target: targets.apps.get(&unit.unit.name)?,
                     live: gathered.apps.get(&unit.unit.name)?,
                     release: gathered.releases.get(&unit.unit.name).map(String::as_str),
                     explained: gathered.explanations.of(&unit.unit.name),
                 })
             })
             .collect();
-        Ok(steps::plan(
+        Ok(deploy_plan::plan(
             self.names.env_name,
             &self.head.sha(),
             &facts,
@@ -631,6 +642,31 @@ impl Deploy<'_> {
             &selection,
             self.command(),
         ))
+    }
+
+    /// Where each service and app lives in the environment, for the plan's steps.
+    fn targets(&self, gathered: &Gathered) -> Targets {
+        let package = |name: &str| {
+            let unit = self
+                .model
+                .prints
+                .units
+                .iter()
+                .find(|u| u.unit.name == name)?;
+            unit.unit.own_crate.clone()
+        };
+        let services = (self.config.services.iter())
+            .filter_map(|service| {
+                let uri = gathered.repositories.get(&service.name)?.uri.clone();
+                let target =
+                    ServiceTarget::resolve(&self.names, service, package(&service.name), uri);
+                Some((service.name.clone(), target))
+            })
+            .collect();
+        let apps = (self.config.apps.iter())
+            .map(|app| (app.name.clone(), AppTarget::resolve(&self.names, app)))
+            .collect();
+        Targets { services, apps }
     }
 
     /// Every check before any action: facts read, then the pure rules; all failures are
@@ -717,14 +753,14 @@ impl Deploy<'_> {
 
     /// Runs the plan, racing Ctrl-C: an interrupt stops waiting, and the caller still
     /// writes the ledger and releases the lock.
-    async fn execute(&self, plan: &DeployPlan, gathered: &Gathered, id: &str) -> Outcome {
+    async fn execute(&self, plan: &DeployPlan, id: &str) -> Outcome {
         let docker = match docker::Docker::new() {
             Ok(docker) => docker,
             Err(err) => {
                 return Outcome::failed(Exit::Internal, format!("{err:#}"), Tally::default())
             }
         };
-        let executor = self.executor(plan, gathered, id, docker);
+        let executor = self.executor(plan, id, docker);
         let result = tokio::select! {
             result = executor.run() => Some(result),
             _ = tokio::signal::ctrl_c() => None,
@@ -732,17 +768,15 @@ impl Deploy<'_> {
         Outcome::ended(result, executor.tally())
     }
 
-    /// The executor of `plan`, with what the gather read that its steps need.
+    /// The executor of `plan`.
     fn executor<'e>(
         &'e self,
         plan: &'e DeployPlan,
-        gathered: &Gathered,
         id: &'e str,
         docker: docker::Docker,
     ) -> Executor<'e> {
         Executor {
             aws: self.aws,
-            config: self.config,
             names: &self.names,
             plan,
             report: self.report,
@@ -756,19 +790,6 @@ impl Deploy<'_> {
                 health: self.health.clone(),
                 dry_run: self.run.dry_run,
             },
-            repositories: gathered
-                .repositories
-                .iter()
-                .filter_map(|(name, r)| Some((name.clone(), r.uri.clone()?)))
-                .collect(),
-            live: gathered.live.clone(),
-            own_crates: self
-                .model
-                .prints
-                .units
-                .iter()
-                .filter_map(|u| Some((u.unit.name.clone(), u.unit.own_crate.clone()?)))
-                .collect(),
             docker,
             tally: Default::default(),
         }
@@ -780,7 +801,7 @@ impl Deploy<'_> {
         &self,
         bucket: &str,
         id: &str,
-        started_at: SystemTime,
+        started_at: Timestamp,
         who: &str,
         plan: &DeployPlan,
         outcome: &Outcome,
@@ -790,8 +811,8 @@ impl Deploy<'_> {
             id,
             command: plan.command.name(),
             who,
-            started_at: crate::time::timestamp(started_at),
-            finished_at: crate::time::timestamp(SystemTime::now()),
+            started_at,
+            finished_at: Timestamp::now(),
             summary,
             plan,
             digests: outcome
@@ -900,7 +921,7 @@ impl Outcome {
         }
     }
 
-    fn service(&self, plan: &DeployPlan, planned: &steps::ServicePlan) -> ServiceSummary {
+    fn service(&self, plan: &DeployPlan, planned: &deploy_plan::ServicePlan) -> ServiceSummary {
         let result = self.unit(&planned.unit.name);
         let done = if plan.images_only {
             UnitOutcome::Pushed
@@ -921,7 +942,7 @@ impl Outcome {
         }
     }
 
-    fn app(&self, planned: &steps::AppPlan) -> AppSummary {
+    fn app(&self, planned: &deploy_plan::AppPlan) -> AppSummary {
         let result = self.unit(&planned.unit.name);
         let deploying = planned.unit.action == plan::Action::Deploy;
         let shipped = result.shipped.clone().unwrap_or_default();
@@ -990,8 +1011,8 @@ pub fn who(arn: &str) -> String {
 }
 
 /// `20261122T101500Z-1a2b3c4d-x7k2`: sortable, names the commit, unique.
-fn deploy_id(at: SystemTime, commit: &str) -> String {
-    let stamp = crate::time::compact_timestamp(at);
+fn deploy_id(at: Timestamp, commit: &str) -> String {
+    let stamp = at.compact();
     let suffix: String = std::iter::repeat_with(fastrand::alphanumeric)
         .take(4)
         .collect::<String>()

@@ -5,11 +5,11 @@
 //! Each rule is tested below without AWS, git or Docker.
 
 use super::rollback;
-use super::steps::{DeployPlan, Step};
 use super::Gathered;
 use crate::aws::Clients;
 use crate::compare::dirty_inputs;
 use crate::config::{Config, Names, FILE_NAME};
+use crate::deploy_plan::{DeployPlan, StepKind};
 use crate::diag::Exit;
 use crate::exec::docker;
 use crate::git::{Commit, Repo};
@@ -230,7 +230,7 @@ impl Reader<'_> {
         } else {
             None
         };
-        let builds = (plan.phases().iter().flatten()).any(|s| matches!(s, Step::Build { .. }));
+        let builds = (plan.phases.iter().flatten()).any(|s| s.kind() == StepKind::Build);
         let schema_ahead = match self.rollback_to {
             Some(commit) => rollback::schema_ahead(
                 self.repo,
@@ -438,10 +438,10 @@ fn schema(plan: &DeployPlan, facts: &Facts, rules: &Rules<'_>, verdict: &mut Ver
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::steps::{self, AppFacts, Command, LiveApp, Selection};
+    use crate::deploy_plan::{self, AppFacts, Command, Selection};
     use crate::fingerprint::UnitFingerprint;
     use crate::inputs::{Unit, UnitKind};
-    use crate::live::{LiveService, Repository};
+    use crate::live::{LiveApp, LiveService, Repository};
     use std::time::Duration;
 
     const CONFIG: &str = r#"
@@ -481,9 +481,14 @@ build = ["node", "build.mjs"]
             ..LiveService::default()
         };
         let live_app = LiveApp::default();
-        let facts = [steps::Facts {
+        let config = crate::config::Config::parse("deploy.toml", CONFIG).unwrap();
+        let names = config.names("staging");
+        let service = config.service("api").unwrap();
+        let target = deploy_plan::ServiceTarget::resolve(&names, service, None, None);
+        let app_target = deploy_plan::AppTarget::resolve(&names, config.app("admin").unwrap());
+        let facts = [deploy_plan::Facts {
             head: &api,
-            build: crate::config::Build::Host,
+            target: &target,
             live: &live,
             existing: None,
             migrations: None,
@@ -492,12 +497,13 @@ build = ["node", "build.mjs"]
         }];
         let apps = [AppFacts {
             head: &admin,
+            target: &app_target,
             live: &live_app,
             release: None,
             explained: None,
         }];
         let commit = "0123456789abcdef0123456789abcdef01234567";
-        let plan = steps::plan(
+        let plan = deploy_plan::plan(
             "staging",
             commit,
             &facts,
@@ -553,7 +559,7 @@ build = ["node", "build.mjs"]
     fn lock(expires_in: Duration, expired: bool) -> Lock {
         let mut lock = Lock::new("d1", "ci", "0123456789abcdef", "deploy", expires_in);
         if expired {
-            lock.expires_at = "2020-01-01T00:00:00Z".into();
+            lock.expires_at = "2020-01-01T00:00:00Z".parse().unwrap();
         }
         lock
     }

@@ -7,7 +7,7 @@
 use crate::aws::Clients;
 use crate::cli::RollbackArgs;
 use crate::config::{self, Config, Names};
-use crate::deploy::steps::DeployPlan;
+use crate::deploy_plan::DeployPlan;
 use crate::diag;
 use crate::git::{self, Commit, Repo, Source as _};
 use crate::ledger;

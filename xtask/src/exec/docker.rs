@@ -10,10 +10,11 @@ use super::Executor;
 use crate::aws::AwsContext as _;
 use crate::build_context;
 use crate::config::Build;
+use crate::deploy_plan::{HostBinary, ImageBuild};
 use crate::diag::{fail, Exit};
 use crate::git::Source as _;
 use crate::inputs::{target_rustflags_config, RUST_TARGET, RUST_TARGET_FLAGS};
-use crate::live::{COMMIT_TAG, FINGERPRINT_TAG};
+use crate::process::output;
 use crate::text::{short, tail};
 use anyhow::{Context as _, Result};
 use backon::{ExponentialBuilder, Retryable as _};
@@ -86,45 +87,20 @@ pub fn engine_version() -> Result<String, String> {
 
 /// The host build of every listed Rust service: one `cargo build` per service's package,
 /// one after another over one target folder (see [`HostBuild`]).
-pub async fn compile(exec: &Executor<'_>, services: &[String]) -> Result<String> {
+pub async fn compile(exec: &Executor<'_>, binaries: &[HostBinary]) -> Result<String> {
     let started = Instant::now();
-    let mut packages = Vec::new();
-    for name in services {
-        let package = exec
-            .own_crates
-            .get(name)
-            .cloned()
-            .with_context(|| format!("service {name} has no crate"))?;
-        let bin = exec
-            .service(name)
-            .bin
-            .clone()
-            .unwrap_or_else(|| package.clone());
-        packages.push(Package {
-            service: name.clone(),
-            package,
-            bin,
-        });
-    }
-    let binaries = HostBuild::new(exec.root, None)?.compile(&packages).await?;
-    for (service, path) in binaries {
+    let built = HostBuild::new(exec.root, None)?.compile(binaries).await?;
+    for (service, path) in built {
         exec.record(&service, Fact::Binary { path });
     }
+    let services: Vec<&str> = binaries.iter().map(|b| b.service.as_str()).collect();
     Ok(format!(
         "{} built in {:.1}s ({} cargo build{}, one target folder)",
         services.join(", "),
         started.elapsed().as_secs_f64(),
-        packages.len(),
-        if packages.len() == 1 { "" } else { "s" }
+        binaries.len(),
+        if binaries.len() == 1 { "" } else { "s" }
     ))
-}
-
-/// One service's binary to build.
-#[derive(Debug, Clone)]
-pub struct Package {
-    pub service: String,
-    pub package: String,
-    pub bin: String,
 }
 
 /// How the host builds Rust services, so that each binary depends on its own inputs only:
@@ -194,9 +170,9 @@ impl HostBuild {
 
     /// Builds each package in turn; the binary of each service. A failure names the
     /// service and ends the build (exit 10).
-    pub async fn compile(&self, packages: &[Package]) -> Result<BTreeMap<String, PathBuf>> {
+    pub async fn compile(&self, packages: &[HostBinary]) -> Result<BTreeMap<String, PathBuf>> {
         let mut binaries = BTreeMap::new();
-        for Package {
+        for HostBinary {
             service,
             package,
             bin,
@@ -287,24 +263,19 @@ fn executables(messages: &str) -> BTreeMap<String, PathBuf> {
 }
 
 /// Builds and pushes one service's image; records its digest.
-pub async fn build(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<String> {
+pub async fn build(exec: &Executor<'_>, build: &ImageBuild, earlier: &Tally) -> Result<String> {
     let started = Instant::now();
-    let service = exec.service(name);
-    let planned = exec.planned(name);
-    let uri = exec.repository_uri(name).to_owned();
-    let tags = [
-        format!("{uri}:{FINGERPRINT_TAG}{}", planned.unit.fingerprint),
-        format!("{uri}:{COMMIT_TAG}{}", exec.plan.commit),
-    ];
+    let name = build.service.as_str();
     let binary = earlier.unit(name).and_then(|r| r.binary.as_deref());
-    let (context, dockerfile) = build_context(exec, name, binary)?;
+    let (context, dockerfile) = build_context(exec, build, binary)?;
     login(exec).await?;
-    let args = build_flags(exec, name, &tags, &dockerfile);
+    let args = build.flags(&dockerfile.display().to_string());
     let buildx = exec.docker.has_buildx().await;
     let mut command = exec.docker.command();
     if buildx {
+        let platform = &build.target.config.platform;
         command
-            .args(["buildx", "build", "--push", "--platform", &service.platform])
+            .args(["buildx", "build", "--push", "--platform", platform])
             .args(&args);
     } else {
         command.arg("build").args(&args);
@@ -321,15 +292,15 @@ pub async fn build(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<S
         ));
     }
     if !buildx {
-        for tag in &tags {
+        for tag in &build.tags {
             push(exec, tag).await?;
         }
     }
-    let image = pushed(exec, name, &tags[0]).await?;
+    let image = pushed(exec, build).await?;
     exec.record(
         name,
         Fact::Image {
-            image: exec.image_ref(name, &image.digest),
+            image: build.target.image_ref(&image.digest),
             digest: image.digest.clone(),
         },
     );
@@ -340,44 +311,14 @@ pub async fn build(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<S
     ))
 }
 
-/// `docker build`'s flags: the tags, the build arguments (the fingerprint among them), the
-/// labels that name the commit, fingerprint and service, the Dockerfile and its target.
-fn build_flags(exec: &Executor<'_>, name: &str, tags: &[String], dockerfile: &Path) -> Vec<String> {
-    let service = exec.service(name);
-    let fingerprint = &exec.planned(name).unit.fingerprint;
-    let mut args: Vec<String> = Vec::new();
-    for tag in tags {
-        args.extend(["--tag".into(), tag.clone()]);
-    }
-    let mut build_args = service.build_args.clone();
-    build_args.insert(build_context::FINGERPRINT_ARG.into(), fingerprint.clone());
-    for (key, value) in &build_args {
-        args.extend(["--build-arg".into(), format!("{key}={value}")]);
-    }
-    for label in [
-        format!("org.opencontainers.image.revision={}", exec.plan.commit),
-        format!("dev.xtask.fingerprint={fingerprint}"),
-        format!("dev.xtask.service={name}"),
-    ] {
-        args.extend(["--label".into(), label]);
-    }
-    args.extend(["--file".into(), dockerfile.display().to_string()]);
-    if let Some(stage) = &service.target {
-        args.extend(["--target".into(), stage.clone()]);
-    }
-    args
-}
-
 /// The image just pushed, read back from the registry by its fingerprint tag.
-async fn pushed(exec: &Executor<'_>, name: &str, tag: &str) -> Result<crate::live::Image> {
-    let repository = exec.names.ecr_repository(exec.service(name));
-    let fingerprint = &exec.planned(name).unit.fingerprint;
-    crate::live::image_for(exec.aws, &repository, fingerprint)
+async fn pushed(exec: &Executor<'_>, build: &ImageBuild) -> Result<crate::live::Image> {
+    crate::live::image_for(exec.aws, &build.target.repository, &build.fingerprint)
         .await?
         .ok_or_else(|| {
             fail(
                 Exit::Push,
-                format!("{tag} is not in the registry after its push"),
+                format!("{} is not in the registry after its push", build.tags[0]),
             )
         })
 }
@@ -388,10 +329,10 @@ async fn pushed(exec: &Executor<'_>, name: &str, tag: &str) -> Result<crate::liv
 /// reaches the image.
 fn build_context(
     exec: &Executor<'_>,
-    name: &str,
+    build: &ImageBuild,
     binary: Option<&Path>,
 ) -> Result<(PathBuf, PathBuf)> {
-    let service = exec.service(name);
+    let (name, service) = (&build.service, &*build.target.config);
     let binary = match service.build {
         Build::Host => Some(
             binary
@@ -516,11 +457,13 @@ async fn login(exec: &Executor<'_>) -> Result<()> {
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
+            let line = crate::process::command_line(&command);
             let mut child = command.spawn().context("running docker login")?;
-            let mut stdin = child.stdin.take().expect("piped");
+            let mut stdin = child.stdin.take().context("docker login took no stdin")?;
             stdin.write_all(password.as_bytes()).await?;
             drop(stdin);
             let out = child.wait_with_output().await?;
+            crate::process::trace_output(&line, &out);
             if !out.status.success() {
                 return Err(fail(
                     Exit::Push,
@@ -534,11 +477,6 @@ async fn login(exec: &Executor<'_>) -> Result<()> {
         })
         .await
         .map(drop)
-}
-
-async fn output(mut command: Command) -> std::io::Result<std::process::Output> {
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    command.output().await
 }
 
 #[cfg(test)]

@@ -2,26 +2,25 @@
 //! under this commit's tag (ECR `PutImage`), so nothing is rebuilt and the commit can be
 //! found again by `rollback`.
 
-use super::tally::Tally;
 use super::Executor;
 use crate::aws::AwsContext as _;
+use crate::deploy_plan::Retag;
 use crate::diag::{fail, Exit};
-use crate::live::COMMIT_TAG;
 use anyhow::{Context as _, Result};
 use aws_sdk_ecr::types::ImageIdentifier;
 
-pub async fn retag(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<String> {
-    let repository = exec.names.ecr_repository(exec.service(name));
-    let digest = earlier
-        .unit(name)
-        .and_then(|r| r.digest.as_deref())
-        .context("a reused image has a digest")?;
-    let tag = format!("{COMMIT_TAG}{}", exec.plan.commit);
+pub async fn retag(exec: &Executor<'_>, retag: &Retag) -> Result<String> {
+    let Retag {
+        repository,
+        digest,
+        tag,
+        ..
+    } = retag;
     let got = exec
         .aws
         .ecr
         .batch_get_image()
-        .repository_name(&repository)
+        .repository_name(repository)
         .image_ids(ImageIdentifier::builder().image_digest(digest).build())
         .send()
         .await
@@ -35,8 +34,8 @@ pub async fn retag(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<S
         .aws
         .ecr
         .put_image()
-        .repository_name(&repository)
-        .image_tag(&tag)
+        .repository_name(repository)
+        .image_tag(tag)
         .image_manifest(image.image_manifest().unwrap_or_default())
         .set_image_manifest_media_type(image.image_manifest_media_type().map(str::to_owned))
         .image_digest(digest)

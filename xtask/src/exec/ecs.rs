@@ -7,6 +7,7 @@
 use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::aws::{AwsContext as _, Clients};
+use crate::deploy_plan::Rollout;
 use crate::diag::{fail, Exit};
 use crate::live::{self, FINGERPRINT_VAR, VERSION_VAR};
 use crate::outcome::UnitOutcome;
@@ -17,15 +18,20 @@ use aws_sdk_ecs::types as ecs;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-pub async fn roll(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<String> {
-    let planned = exec.planned(name);
-    let live_arn = planned
-        .live_task_definition
+pub async fn roll(exec: &Executor<'_>, roll: &Rollout, earlier: &Tally) -> Result<String> {
+    let name = roll.service.as_str();
+    let live_arn = roll
+        .source_task_definition
         .as_deref()
         .with_context(|| format!("service {name} has no live task definition to copy"))?;
     let image = earlier.image(name)?;
     let live = live::task_definition(exec.aws, live_arn).await?;
-    let arn = register_copy(exec, &live, name, image)
+    let copy = Revision {
+        service: name,
+        fingerprint: &roll.fingerprint,
+        image,
+    };
+    let arn = register_copy(exec, &live, &copy)
         .await
         .map_err(|err| fail(Exit::Rollout, format!("{err:#}")))?;
     exec.record(name, Fact::TaskDefinition { arn: arn.clone() });
@@ -35,7 +41,7 @@ pub async fn roll(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<St
         StepState::Progress,
         format!("registered {}", task_definition_name(&arn)),
     );
-    let outcome = update_and_wait(exec, name, &arn, Phase::Roll).await;
+    let outcome = update_and_wait(exec, roll, &arn, Phase::Roll).await;
     let decided = match &outcome {
         Ok(_) => Some(UnitOutcome::Deployed),
         Err(err) if super::exit_of(err) == Exit::Rollout => Some(UnitOutcome::RolledBack),
@@ -48,31 +54,28 @@ pub async fn roll(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<St
 }
 
 /// `--on-failure rollback`: back to the task definition the service had before this deploy.
-pub async fn restore(exec: &Executor<'_>, name: &str) -> Result<String> {
-    let previous = exec
-        .planned(name)
-        .live_task_definition
-        .clone()
-        .context("no previous task definition")?;
-    update_and_wait(exec, name, &previous, Phase::Restore).await
+pub async fn restore(exec: &Executor<'_>, roll: &Rollout) -> Result<String> {
+    let previous =
+        (roll.source_task_definition.as_deref()).context("no previous task definition")?;
+    update_and_wait(exec, roll, previous, Phase::Restore).await
 }
 
 /// Points the service at `arn` and waits for the deployment that creates.
 async fn update_and_wait(
     exec: &Executor<'_>,
-    name: &str,
+    roll: &Rollout,
     arn: &str,
     phase: Phase,
 ) -> Result<String> {
-    let cluster = exec.names.cluster();
-    let service = exec.names.ecs_service(exec.service(name));
+    let name = roll.service.as_str();
+    let (cluster, service) = (&roll.target.cluster, &roll.target.ecs_service);
     let since = roll_started_at();
     let updated = exec
         .aws
         .ecs
         .update_service()
-        .cluster(&cluster)
-        .service(&service)
+        .cluster(cluster)
+        .service(service)
         .task_definition(arn)
         .send()
         .await
@@ -94,8 +97,8 @@ async fn update_and_wait(
         exec,
         name,
         phase,
-        cluster: &cluster,
-        service: &service,
+        cluster,
+        service,
         deployment: &deployment,
         task_definition: arn,
         since,
@@ -353,16 +356,22 @@ pub fn describe_stopped(task: &ecs::Task) -> String {
     )
 }
 
-/// Registers a copy of `live` with the service container's image replaced and the plan's
-/// commit and the service's fingerprint in its environment; returns the new revision's ARN.
+/// What a copied task definition changes: the service container's image, and the
+/// fingerprint it is (with the plan's commit) in its environment.
+pub struct Revision<'a> {
+    pub service: &'a str,
+    pub fingerprint: &'a str,
+    pub image: &'a str,
+}
+
+/// Registers a copy of `live` with `copy`'s changes; returns the new revision's ARN.
 pub async fn register_copy(
     exec: &Executor<'_>,
     live: &ecs::TaskDefinition,
-    service: &str,
-    image: &str,
+    copy: &Revision<'_>,
 ) -> Result<String> {
     let aws = exec.aws;
-    let containers = containers_with(exec, live, service, image)?;
+    let containers = containers_with(exec, live, copy)?;
     let family = live
         .family()
         .context("the live task definition has a family")?;
@@ -399,12 +408,12 @@ pub async fn register_copy(
 fn containers_with(
     exec: &Executor<'_>,
     live: &ecs::TaskDefinition,
-    service: &str,
-    image: &str,
+    copy: &Revision<'_>,
 ) -> Result<Vec<ecs::ContainerDefinition>> {
-    let commit = exec.plan.commit.as_str();
-    let fingerprint = exec.planned(service).unit.fingerprint.as_str();
-    let target = live::container_of(live, service)?.name().map(str::to_owned);
+    let (commit, fingerprint, image) = (exec.plan.commit.as_str(), copy.fingerprint, copy.image);
+    let target = live::container_of(live, copy.service)?
+        .name()
+        .map(str::to_owned);
     let ours = |c: &ecs::ContainerDefinition| {
         let mut c = c.clone();
         c.image = Some(image.to_owned());

@@ -3,14 +3,16 @@
 //! Retried until the phase's timeout, so a service that needs a moment to warm up passes.
 
 use super::{Executor, HealthTargets};
+use crate::deploy_plan::HealthCheck;
 use crate::diag::{fail, Exit};
 use crate::phase::Phase;
 use crate::report::StepState;
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
-pub async fn check(exec: &Executor<'_>, name: &str) -> Result<String> {
-    let urls = match urls(exec, name).await? {
+pub async fn check(exec: &Executor<'_>, check: &HealthCheck) -> Result<String> {
+    let name = check.service.as_str();
+    let urls = match urls(exec, check).await? {
         Targets::Urls(urls) => urls,
         Targets::NotChecked(why) => return Ok(format!("not checked: {why}")),
     };
@@ -22,7 +24,7 @@ pub async fn check(exec: &Executor<'_>, name: &str) -> Result<String> {
     }
     let expected = Expected {
         version: exec.plan.commit.clone(),
-        fingerprint: exec.planned(name).unit.fingerprint.clone(),
+        fingerprint: check.fingerprint.clone(),
     };
     let started = Instant::now();
     for url in &urls {
@@ -40,28 +42,20 @@ enum Targets {
     NotChecked(String),
 }
 
-async fn urls(exec: &Executor<'_>, name: &str) -> Result<Targets> {
-    let service = exec.service(name);
+async fn urls(exec: &Executor<'_>, check: &HealthCheck) -> Result<Targets> {
+    let target = &check.target;
     Ok(match &exec.options.health {
         HealthTargets::Unavailable { why } => Targets::NotChecked(why.clone()),
-        HealthTargets::ServiceUrl => match exec.names.service_url(service) {
-            Some(base) => Targets::Urls(vec![format!(
-                "{}{}",
-                base.trim_end_matches('/'),
-                service.health_path
-            )]),
+        HealthTargets::ServiceUrl => match &target.health_url {
+            Some(url) => Targets::Urls(vec![url.clone()]),
             None => Targets::NotChecked("the environment has no service_url".into()),
         },
         HealthTargets::LocalTasks { endpoint } => Targets::Urls(
-            local_task_urls(
-                endpoint,
-                &exec.names.cluster(),
-                &exec.names.ecs_service(service),
-            )
-            .await?
-            .into_iter()
-            .map(|url| format!("{url}{}", service.health_path))
-            .collect(),
+            local_task_urls(endpoint, &target.cluster, &target.ecs_service)
+                .await?
+                .into_iter()
+                .map(|url| format!("{url}{}", target.config.health_path))
+                .collect(),
         ),
     })
 }

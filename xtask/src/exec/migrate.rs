@@ -7,8 +7,9 @@
 use super::tally::Tally;
 use super::Executor;
 use crate::aws::AwsContext as _;
+use crate::deploy_plan::Migration;
 use crate::diag::{fail, Exit};
-use crate::exec::ecs::{describe_stopped, register_copy};
+use crate::exec::ecs::{describe_stopped, register_copy, Revision};
 use crate::live;
 use crate::phase::Phase;
 use crate::report::{task_definition_name, StepState};
@@ -16,24 +17,27 @@ use crate::state::{self, AppliedMigrations};
 use crate::text::short;
 use anyhow::{Context as _, Result};
 use aws_sdk_ecs::types as ecs;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-pub async fn run(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<String> {
+pub async fn run(exec: &Executor<'_>, migration: &Migration, earlier: &Tally) -> Result<String> {
     let started = Instant::now();
-    let service = exec.service(name);
-    let planned = exec.planned(name);
-    let tree = planned.migrate.clone().context("planned to migrate")?;
-    let family = exec.names.migration_family(service);
+    let name = migration.service.as_str();
+    let family = &migration.target.migration_family;
     let image = earlier.image(name)?.to_owned();
     let fail_with =
         |err: anyhow::Error| fail(Exit::Migration, format!("migrations of {name}: {err:#}"));
-    let definition = live::task_definition(exec.aws, &family)
+    let definition = live::task_definition(exec.aws, family)
         .await
         .map_err(fail_with)?;
-    let arn = register_copy(exec, &definition, name, &image)
+    let copy = Revision {
+        service: name,
+        fingerprint: &migration.fingerprint,
+        image: &image,
+    };
+    let arn = register_copy(exec, &definition, &copy)
         .await
         .map_err(fail_with)?;
-    let task = start(exec, name, &arn).await.map_err(fail_with)?;
+    let task = start(exec, migration, &arn).await.map_err(fail_with)?;
     exec.progress(
         Some(name),
         Phase::Migrate,
@@ -44,7 +48,7 @@ pub async fn run(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<Str
             task_definition_name(&arn)
         ),
     );
-    let stopped = wait_stopped(exec, name, &task).await?;
+    let stopped = wait_stopped(exec, migration, &task).await?;
     check_exit_codes(&definition, &stopped).map_err(|why| {
         fail(
             Exit::Migration,
@@ -52,11 +56,11 @@ pub async fn run(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<Str
         )
     })?;
     let applied = AppliedMigrations {
-        tree,
+        tree: migration.tree.clone(),
         commit: exec.plan.commit.clone(),
         image,
         task: task.clone(),
-        applied_at: crate::time::timestamp(SystemTime::now()),
+        applied_at: crate::time::Timestamp::now(),
     };
     state::write_json(
         exec.aws,
@@ -73,19 +77,26 @@ pub async fn run(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<Str
 }
 
 /// Starts the one migration task; returns its ARN.
-async fn start(exec: &Executor<'_>, name: &str, task_definition: &str) -> Result<String> {
-    let live = &exec.live[name];
+async fn start(
+    exec: &Executor<'_>,
+    migration: &Migration,
+    task_definition: &str,
+) -> Result<String> {
+    let (name, placement) = (migration.service.as_str(), &migration.placement);
+    let network = (placement.network.as_ref())
+        .map(live::network_configuration)
+        .transpose()?;
     let run = exec
         .aws
         .ecs
         .run_task()
-        .cluster(exec.names.cluster())
+        .cluster(&migration.target.cluster)
         .task_definition(task_definition)
         .count(1)
         .started_by("xtask-migrate")
         .client_token(client_token(exec.deploy_id, name))
-        .set_launch_type(live.launch_type.clone())
-        .set_network_configuration(live.network.clone())
+        .set_launch_type(placement.launch_type.as_deref().map(ecs::LaunchType::from))
+        .set_network_configuration(network)
         .send()
         .await
         .aws_context(|| format!("running the migration task of {name}"))?;
@@ -109,7 +120,8 @@ fn client_token(deploy_id: &str, service: &str) -> String {
     token.chars().take(64).collect()
 }
 
-async fn wait_stopped(exec: &Executor<'_>, name: &str, task: &str) -> Result<ecs::Task> {
+async fn wait_stopped(exec: &Executor<'_>, migration: &Migration, task: &str) -> Result<ecs::Task> {
+    let name = migration.service.as_str();
     let started = Instant::now();
     let mut last = String::new();
     loop {
@@ -117,7 +129,7 @@ async fn wait_stopped(exec: &Executor<'_>, name: &str, task: &str) -> Result<ecs
             .aws
             .ecs
             .describe_tasks()
-            .cluster(exec.names.cluster())
+            .cluster(&migration.target.cluster)
             .tasks(task)
             .send()
             .await

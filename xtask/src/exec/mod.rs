@@ -12,15 +12,13 @@ pub mod spa;
 pub mod tally;
 
 use crate::aws::Clients;
-use crate::config::{Config, Names, Service};
-use crate::deploy::steps::{DeployPlan, ServicePlan, Step};
+use crate::config::Names;
+use crate::deploy_plan::{DeployPlan, Step};
 use crate::diag::{Exit, Failure};
-use crate::live::LiveService;
 use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
 use crate::report::{Event, Reporter, StepState};
 use futures_util::stream::{self, StreamExt as _};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -56,19 +54,12 @@ pub enum HealthTargets {
 /// Everything a step needs.
 pub struct Executor<'a> {
     pub aws: &'a Clients,
-    pub config: &'a Config,
     pub names: &'a Names<'a>,
     pub plan: &'a DeployPlan,
     pub report: &'a Reporter,
     pub root: &'a Path,
     pub deploy_id: &'a str,
     pub options: Options,
-    /// Repository URI per service.
-    pub repositories: BTreeMap<String, String>,
-    /// What ran before this deploy, per planned service.
-    pub live: BTreeMap<String, LiveService>,
-    /// The package of each Rust service's own crate.
-    pub own_crates: BTreeMap<String, String>,
     pub docker: docker::Docker,
     /// The fold of every event sent so far (start with the default): written only by
     /// [`Executor::send`], read by steps as the snapshot their phase started with.
@@ -78,11 +69,11 @@ pub struct Executor<'a> {
 impl Executor<'_> {
     /// Runs every phase; the first failure stops it (after its phase's other steps end).
     pub async fn run(&self) -> anyhow::Result<()> {
-        *self.tally.lock().unwrap() = Tally::seeded(self.plan, |s, d| self.image_ref(s, d));
+        *self.tally.lock().unwrap() = Tally::seeded(self.plan);
         let phases = if self.options.dry_run {
             self.plan.preview_phases()
         } else {
-            self.plan.phases()
+            self.plan.phases.clone()
         };
         for phase in phases {
             let name = phase[0].phase();
@@ -117,15 +108,15 @@ impl Executor<'_> {
         self.progress(unit, phase, StepState::Started, "started");
         let started = std::time::Instant::now();
         let done = match step {
-            Step::Compile { services } => docker::compile(self, services).await,
-            Step::Build { service } => docker::build(self, service, earlier).await,
-            Step::Retag { service } => ecr::retag(self, service, earlier).await,
-            Step::Migrate { service } => migrate::run(self, service, earlier).await,
-            Step::Roll { service } => ecs::roll(self, service, earlier).await,
-            Step::Health { service } => health::check(self, service).await,
-            Step::BuildApp { app } => spa::build(self, app).await,
-            Step::Ship { app } => spa::ship(self, app, earlier).await,
-            Step::Activate { app } => spa::activate(self, app).await,
+            Step::Compile { binaries } => docker::compile(self, binaries).await,
+            Step::Build(build) => docker::build(self, build, earlier).await,
+            Step::Retag(retag) => ecr::retag(self, retag).await,
+            Step::Migrate(migration) => migrate::run(self, migration, earlier).await,
+            Step::Roll(roll) => ecs::roll(self, roll, earlier).await,
+            Step::Health(check) => health::check(self, check).await,
+            Step::BuildApp(app) => spa::build(self, app).await,
+            Step::Ship(app) => spa::ship(self, app, earlier).await,
+            Step::Activate { app, release } => spa::activate(self, app, release).await,
         };
         let (state, message) = match &done {
             Ok(message) => (StepState::Done, message.clone()),
@@ -158,7 +149,11 @@ impl Executor<'_> {
         let restores = rolled.iter().map(|service| async move {
             let unit = Some(service.as_str());
             self.progress(unit, Phase::Restore, StepState::Started, "started");
-            match ecs::restore(self, service).await {
+            let restored = match self.plan.rollout_of(service) {
+                Some(roll) => ecs::restore(self, roll).await,
+                None => Err(anyhow::anyhow!("{service} was not rolled by this plan")),
+            };
+            match restored {
                 Ok(message) => {
                     self.record(
                         service,
@@ -177,32 +172,6 @@ impl Executor<'_> {
             .buffer_unordered(rolled.len().max(1))
             .collect::<Vec<()>>()
             .await;
-    }
-
-    pub fn service(&self, name: &str) -> &Service {
-        self.config
-            .service(name)
-            .expect("the plan only names services of deploy.toml")
-    }
-
-    pub fn app(&self, name: &str) -> &crate::config::App {
-        self.config
-            .app(name)
-            .expect("the plan only names apps of deploy.toml")
-    }
-
-    pub fn planned(&self, name: &str) -> &ServicePlan {
-        self.plan
-            .service(name)
-            .expect("steps only name planned services")
-    }
-
-    pub fn repository_uri(&self, service: &str) -> &str {
-        &self.repositories[service]
-    }
-
-    pub fn image_ref(&self, service: &str, digest: &str) -> String {
-        format!("{}@{digest}", self.repository_uri(service))
     }
 
     /// Sends an event to the reporter, folding it into the tally first.

@@ -4,6 +4,7 @@
 use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::config::App;
+use crate::deploy_plan::AppStep;
 use crate::diag::{fail, Exit};
 use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
@@ -13,16 +14,20 @@ use crate::spa::files::{self, LocalFile};
 use crate::spa::{Bucket, Shipped};
 use anyhow::{Context as _, Result};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Instant;
 
-pub async fn build(exec: &Executor<'_>, name: &str) -> Result<String> {
+pub async fn build(exec: &Executor<'_>, app: &AppStep) -> Result<String> {
     let started = Instant::now();
-    let app = exec.app(name);
-    let built = build_app(exec.root, app, &exec.plan.commit, &exec.plan.env).await?;
+    let built = build_app(
+        exec.root,
+        &app.target.config,
+        &exec.plan.commit,
+        &exec.plan.env,
+    )
+    .await?;
     let count = built.len();
     exec.record(
-        name,
+        &app.app,
         Fact::AppBuilt {
             files: built.into(),
             count,
@@ -41,25 +46,22 @@ pub async fn build_app(root: &Path, app: &App, commit: &str, env: &str) -> Resul
         .build
         .split_first()
         .context("an app has a build command")?;
-    let out = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    command
         .args(args)
         .current_dir(&folder)
         .env("DEPLOY_VERSION", commit)
-        .env("DEPLOY_ENV", env)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|err| {
-            fail(
-                Exit::Build,
-                format!(
-                    "running `{}` for app {}: {err}",
-                    app.build.join(" "),
-                    app.name
-                ),
-            )
-        })?;
+        .env("DEPLOY_ENV", env);
+    let out = crate::process::output(command).await.map_err(|err| {
+        fail(
+            Exit::Build,
+            format!(
+                "running `{}` for app {}: {err}",
+                app.build.join(" "),
+                app.name
+            ),
+        )
+    })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
 
@@ -86,25 +88,24 @@ pub async fn build_app(root: &Path, app: &App, commit: &str, env: &str) -> Resul
 }
 
 /// The app's bucket, with as many transfers at once as the run allows (at least 8).
-fn bucket<'a>(exec: &Executor<'a>, app: &App) -> Bucket<'a> {
+fn bucket<'a>(exec: &Executor<'a>, app: &AppStep) -> Bucket<'a> {
     Bucket {
         aws: exec.aws,
-        name: exec.names.bucket(app),
+        name: app.target.bucket.clone(),
         concurrency: exec.options.concurrency.max(8),
     }
 }
 
-pub async fn ship(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<String> {
-    let app = exec.app(name);
+pub async fn ship(exec: &Executor<'_>, app: &AppStep, earlier: &Tally) -> Result<String> {
+    let name = app.app.as_str();
     let bucket = bucket(exec, app);
     let built = earlier.unit(name).map_or(&[][..], |r| &*r.files);
-    let fingerprint = &exec
-        .plan
-        .app(name)
-        .expect("shipping a planned app")
-        .unit
-        .fingerprint;
-    let target = Target::for_app(app, exec.deploy_id, &exec.plan.commit, fingerprint);
+    let target = Target::for_app(
+        &app.target.config,
+        exec.deploy_id,
+        &exec.plan.commit,
+        &app.fingerprint,
+    );
     let (plan, listing) = bucket
         .plan(built, &target)
         .await
@@ -124,16 +125,12 @@ pub async fn ship(exec: &Executor<'_>, name: &str, earlier: &Tally) -> Result<St
 }
 
 /// A rollback: the planned kept release becomes the live one again.
-pub async fn activate(exec: &Executor<'_>, name: &str) -> Result<String> {
-    let release = exec
-        .plan
-        .app(name)
-        .and_then(|a| a.activate.as_deref())
-        .context("activating a planned release")?;
+pub async fn activate(exec: &Executor<'_>, app: &AppStep, release: &str) -> Result<String> {
+    let name = app.app.as_str();
     if exec.options.dry_run {
         return Ok(format!("would make kept release {release} live again"));
     }
-    let shipped = bucket(exec, exec.app(name))
+    let shipped = bucket(exec, app)
         .activate(name, release, &format!("{}-{name}", exec.deploy_id))
         .await
         .map_err(|e| fail(Exit::Spa, format!("{e:#}")))?;

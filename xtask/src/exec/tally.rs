@@ -4,7 +4,7 @@
 //! mutable state: they send [`Fact`]s, and the executor hands each phase a snapshot of
 //! the fold of every phase before it.
 
-use crate::deploy::steps::{DeployPlan, ImagePlan};
+use crate::deploy_plan::{DeployPlan, ImagePlan};
 use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
 use crate::report::{Event, StepState};
@@ -103,14 +103,14 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// What the plan already knows: the digest of each image it reuses (`image_ref`
-    /// names it in its repository).
-    pub fn seeded(plan: &DeployPlan, image_ref: impl Fn(&str, &str) -> String) -> Tally {
+    /// What the plan already knows: the digest of each image it reuses, named in its
+    /// repository.
+    pub fn seeded(plan: &DeployPlan) -> Tally {
         let mut tally = Tally::default();
         for planned in plan.deploying() {
             if let Some(ImagePlan::Reuse { digest, .. }) = &planned.image {
                 let name = &planned.unit.name;
-                let image = image_ref(name, digest);
+                let image = planned.target.image_ref(digest);
                 let digest = digest.clone();
                 tally.learn(name, Fact::Image { image, digest });
             }

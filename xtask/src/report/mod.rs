@@ -4,7 +4,7 @@
 
 pub mod sink;
 
-use crate::deploy::steps::{AppPlan, Command, DeployPlan, ImagePlan, ServicePlan};
+use crate::deploy_plan::{AppPlan, Command, DeployPlan, ImagePlan, ServicePlan};
 use crate::outcome::{RunOutcome, UnitOutcome};
 use crate::phase::Phase;
 use crate::plan::Action;
@@ -537,6 +537,7 @@ mod tests {
                     images_only: false,
                     services: Vec::new(),
                     apps: Vec::new(),
+                    phases: Vec::new(),
                 },
             },
             Event::Phase { phase: Phase::Roll },

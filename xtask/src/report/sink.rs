@@ -17,7 +17,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Receives every event of a run, from any step's task.
 pub trait Sink: Send + Sync {
@@ -181,7 +181,7 @@ pub struct Json {
 impl Sink for Json {
     fn event(&self, event: &Event) {
         let mut line = serde_json::to_value(event).unwrap_or_default();
-        line["time"] = serde_json::Value::String(crate::time::timestamp(SystemTime::now()));
+        line["time"] = serde_json::Value::String(crate::time::Timestamp::now().to_string());
         self.out.line(Stream::Result, &line.to_string());
     }
 }
@@ -273,7 +273,7 @@ impl Terminal {
 
 /// `HH:MM:SSZ`: enough to read a CI log by.
 fn clock() -> String {
-    let stamp = crate::time::timestamp(SystemTime::now());
+    let stamp = crate::time::Timestamp::now().to_string();
     stamp.get(11..).unwrap_or(&stamp).to_owned()
 }
 

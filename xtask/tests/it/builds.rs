@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Command;
-use xtask::exec::docker::{HostBuild, Package};
+use xtask::deploy_plan::HostBinary;
+use xtask::exec::docker::HostBuild;
 
 fn sha256(path: &Path) -> String {
     xtask::workspace::hex(&Sha256::digest(std::fs::read(path).unwrap()))
@@ -120,7 +121,7 @@ fn deploy_images_hold_the_binary_cargo_builds_alone_and_the_same_files_from_anot
         .block_on(
             HostBuild::new(project.repo.path(), Some(&target))
                 .unwrap()
-                .compile(&[Package {
+                .compile(&[HostBinary {
                     service: "api".into(),
                     package: "api".into(),
                     bin: "api".into(),

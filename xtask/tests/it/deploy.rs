@@ -756,6 +756,46 @@ fn throttled_calls_are_retried_and_the_deploy_succeeds() {
     assert_eq!(deployed.service("api")["outcome"], "deployed");
 }
 
+/// Oracle: AWS's documented error shape (code, message, `x-amzn-RequestId`), which the
+/// local stack's fault answers with exactly as AWS does for a denied call.
+#[test]
+fn a_refusal_names_its_code_request_id_and_fix_and_v_traces_every_answer() {
+    let project = Project::new(Images::Shared);
+    let fault = project.stack.fault(json!({
+        "kind": "error", "operation": "ecs:UpdateService", "match": project.name,
+        "status": 400, "code": "AccessDeniedException",
+        "message": "User is not authorized to perform: ecs:UpdateService",
+    }));
+    let refused = project.deploy(&["--changed", "-v"]);
+    remove_fault(project.stack, &fault);
+    refused.expect(13);
+    let error = refused.summary()["error"].as_str().unwrap().to_owned();
+    let api = error
+        .lines()
+        .find(|l| l.contains("AccessDeniedException"))
+        .unwrap_or(&error);
+    assert!(api.contains("request id "), "{error}");
+    assert!(api.contains("compare its IAM policy"), "{error}");
+    assert!(!error.contains("ErrorMetadata"), "no Debug dump: {error}");
+    // `-v`: each of AWS's answers with its request id, on stderr; stdout stays NDJSON.
+    assert!(refused.stderr.contains("answered"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("request_id="), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("UpdateService"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn without_v_nothing_is_traced() {
+    let project = Project::new(Images::Shared);
+    let deployed = project.deploy(&["--changed", "--dry-run"]);
+    deployed.expect(0);
+    assert!(!deployed.stderr.contains("answered"), "{}", deployed.stderr);
+    assert!(!deployed.stderr.contains("xtask::"), "{}", deployed.stderr);
+}
+
 #[test]
 fn secrets_in_the_environment_never_reach_the_output_and_the_webhook_gets_the_result() {
     let project = Project::new(Images::Shared);

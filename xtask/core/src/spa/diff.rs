@@ -7,6 +7,7 @@
 
 use super::files::{classify, Class, Headers, LocalFile};
 use super::manifest::{self, Entry, Manifest, Object, Release};
+use crate::time::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
@@ -154,7 +155,7 @@ pub fn plan(files: &[LocalFile], remote: &Remote<'_>, target: &Target<'_>) -> Sh
         id: target.release.to_owned(),
         commit: target.commit.to_owned(),
         fingerprint: target.fingerprint.to_owned(),
-        created_at: crate::time::timestamp(target.now),
+        created_at: Timestamp::at(target.now),
         files: entries,
     };
     let (activation, removals) = activation(active, &release);
@@ -334,17 +335,17 @@ fn retention(manifest: &mut Manifest, target: &Target<'_>) -> Vec<Action> {
         .flat_map(|r| r.files.values().map(|e| e.stored.as_str()))
         .collect();
     let window = Duration::from_secs(target.keep_days * 24 * 3600);
-    let now = crate::time::timestamp(target.now);
+    let now = Timestamp::at(target.now);
     let mut due = Vec::new();
     for (key, object) in manifest.objects.iter_mut() {
         if recent.contains(key.as_str()) {
             object.retired_at = None;
             continue;
         }
-        let retired = object.retired_at.get_or_insert_with(|| now.clone());
-        let since = humantime::parse_rfc3339(retired).unwrap_or(target.now);
-        if target.now.duration_since(since).unwrap_or_default() >= window {
-            due.push((retired.clone(), key.clone()));
+        let retired = *object.retired_at.get_or_insert(now);
+        let since = now.system_time().duration_since(retired.system_time());
+        if since.unwrap_or_default() >= window {
+            due.push((retired, key.clone()));
         }
     }
     due.sort();

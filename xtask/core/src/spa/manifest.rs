@@ -4,6 +4,7 @@
 //! Planning an upload reads it once instead of asking for each object.
 
 use super::files::Headers;
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -38,7 +39,7 @@ pub struct Release {
     pub id: String,
     pub commit: String,
     pub fingerprint: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// Served path → what is served there.
     pub files: BTreeMap<String, Entry>,
 }
@@ -61,7 +62,7 @@ pub struct Object {
     pub size: u64,
     /// When the last release that used it stopped being one of the kept ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retired_at: Option<String>,
+    pub retired_at: Option<Timestamp>,
 }
 
 impl Manifest {

@@ -5,14 +5,16 @@
 //! earlier commit whose images and releases must already exist: nothing is built, no
 //! migration runs, apps re-activate a kept release.
 
-use crate::config::Build;
+use crate::build_context::FINGERPRINT_ARG;
+use crate::config::{App, Build, Names, Service};
 use crate::fingerprint::UnitFingerprint;
-use crate::live::{Image, LiveService, COMMIT_TAG};
+use crate::live::{Image, LiveApp, LiveService, Placement, COMMIT_TAG, FINGERPRINT_TAG};
 use crate::phase::Phase;
 use crate::plan::{self, Action, Reason, UnitPlan};
 use crate::text::short;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Which services the user asked about.
 #[derive(Debug, Clone, Default)]
@@ -32,8 +34,8 @@ impl Selection {
 /// What is known of one service before planning.
 pub struct Facts<'a> {
     pub head: &'a UnitFingerprint,
-    /// Where its binary is compiled: host-built services share the compile step.
-    pub build: Build,
+    /// Where it lives in the environment and how its image is made.
+    pub target: &'a ServiceTarget,
     pub live: &'a LiveService,
     /// The image already pushed for the head fingerprint.
     pub existing: Option<&'a Image>,
@@ -48,6 +50,8 @@ pub struct Facts<'a> {
 /// What is known of one app before planning: what its bucket's manifest says is live.
 pub struct AppFacts<'a> {
     pub head: &'a UnitFingerprint,
+    /// Its deploy.toml entry and its bucket in the environment.
+    pub target: &'a AppTarget,
     pub live: &'a LiveApp,
     /// For a rollback: the kept release the commit had, if one is known.
     pub release: Option<&'a str>,
@@ -80,14 +84,6 @@ impl Serialize for Command {
     }
 }
 
-/// The live release of an app, from its bucket's manifest.
-#[derive(Debug, Clone, Default)]
-pub struct LiveApp {
-    pub fingerprint: Option<String>,
-    pub commit: Option<String>,
-    pub release: Option<String>,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct DeployPlan {
     pub command: Command,
@@ -96,12 +92,17 @@ pub struct DeployPlan {
     pub images_only: bool,
     pub services: Vec<ServicePlan>,
     pub apps: Vec<AppPlan>,
+    /// What the executor does, phase by phase, decided with the rest (see [`Step`]).
+    #[serde(skip)]
+    pub phases: Vec<Vec<Step>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AppPlan {
     #[serde(flatten)]
     pub unit: UnitPlan,
+    #[serde(skip)]
+    pub target: AppTarget,
     pub live_release: Option<String>,
     pub live_commit: Option<String>,
     /// A rollback's kept release to make live again (`None` when it is missing).
@@ -114,11 +115,14 @@ pub struct ServicePlan {
     #[serde(flatten)]
     pub unit: UnitPlan,
     #[serde(skip)]
-    pub build: Build,
+    pub target: ServiceTarget,
     /// Where the image comes from; `None` when skipped.
     pub image: Option<ImagePlan>,
     /// The migrations tree to apply before rolling.
     pub migrate: Option<String>,
+    /// Where its tasks run now, for its migration task.
+    #[serde(skip)]
+    pub placement: Placement,
     pub live_task_definition: Option<String>,
     pub live_commit: Option<String>,
 }
@@ -132,82 +136,273 @@ pub enum ImagePlan {
     Reuse { digest: String, tag_commit: bool },
 }
 
-/// One thing the executor does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "step", rename_all = "snake_case")]
-pub enum Step {
-    /// One `cargo build --release` of every Rust service that needs an image.
-    Compile {
-        services: Vec<String>,
-    },
-    /// Build and push one image.
-    Build {
-        service: String,
-    },
-    /// Run an app's build command.
-    BuildApp {
-        app: String,
-    },
-    /// Tag an existing image for this commit (ECR `PutImage`).
-    Retag {
-        service: String,
-    },
-    /// Run the service's migration task and wait for it.
-    Migrate {
-        service: String,
-    },
-    /// New task definition revision, `UpdateService`, wait for this deployment.
-    Roll {
-        service: String,
-    },
-    Health {
-        service: String,
-    },
-    /// Upload, activate and invalidate one app.
-    Ship {
-        app: String,
-    },
-    /// Make a kept release of an app live again (a rollback).
-    Activate {
-        app: String,
-    },
+/// Where one service lives in the environment and what its image is made from: resolved
+/// once, before planning, from deploy.toml's names and the repository read from ECR, so
+/// that no step looks anything up again.
+#[derive(Debug, Clone)]
+pub struct ServiceTarget {
+    /// The service's deploy.toml entry (its Dockerfile, build arguments, platform, ...).
+    pub config: Arc<Service>,
+    /// The package of its own crate, for a Rust service.
+    pub package: Option<String>,
+    pub cluster: String,
+    pub ecs_service: String,
+    /// The ECR repository's name, and its URI (read from ECR, so a registry that is not
+    /// `*.amazonaws.com`, as the local stack's, is named as it is).
+    pub repository: String,
+    pub repository_uri: String,
+    /// The task family that runs its migrations.
+    pub migration_family: String,
+    /// `service_url` joined with the health path, where the environment has one.
+    pub health_url: Option<String>,
 }
 
-impl Step {
-    /// The service or app the step is about.
-    pub fn unit(&self) -> Option<&str> {
+impl ServiceTarget {
+    /// Resolves `service`'s names in the environment of `names`.
+    /// `repository_uri` is what ECR reported; without one (the repository does not exist
+    /// yet, which the pre-flight refuses) the URI ECR gives every repository.
+    pub fn resolve(
+        names: &Names<'_>,
+        service: &Service,
+        package: Option<String>,
+        repository_uri: Option<String>,
+    ) -> ServiceTarget {
+        let repository = names.ecr_repository(service);
+        let repository_uri = repository_uri.unwrap_or_else(|| {
+            let (account, region) = (names.env.account_id.get_ref(), names.env.region.get_ref());
+            format!("{account}.dkr.ecr.{region}.amazonaws.com/{repository}")
+        });
+        let health_url = names
+            .service_url(service)
+            .map(|base| format!("{}{}", base.trim_end_matches('/'), service.health_path));
+        ServiceTarget {
+            config: Arc::new(service.clone()),
+            package,
+            cluster: names.cluster(),
+            ecs_service: names.ecs_service(service),
+            repository,
+            repository_uri,
+            migration_family: names.migration_family(service),
+            health_url,
+        }
+    }
+
+    /// The image `digest` of this service's repository, as a task definition names it.
+    pub fn image_ref(&self, digest: &str) -> String {
+        format!("{}@{digest}", self.repository_uri)
+    }
+}
+
+/// One app's deploy.toml entry and its bucket in the environment.
+#[derive(Debug, Clone)]
+pub struct AppTarget {
+    pub config: Arc<App>,
+    pub bucket: String,
+}
+
+impl AppTarget {
+    pub fn resolve(names: &Names<'_>, app: &App) -> AppTarget {
+        AppTarget {
+            config: Arc::new(app.clone()),
+            bucket: names.bucket(app),
+        }
+    }
+}
+
+/// What kind of thing a step does: the phase it runs in and whether a dry run runs it
+/// follow from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StepKind {
+    Compile,
+    Build,
+    BuildApp,
+    Retag,
+    Migrate,
+    Roll,
+    Health,
+    Ship,
+    Activate,
+}
+
+impl StepKind {
+    /// The phase name people see.
+    pub fn phase(self) -> Phase {
         match self {
-            Step::Compile { .. } => None,
-            Step::Build { service }
-            | Step::Retag { service }
-            | Step::Migrate { service }
-            | Step::Roll { service }
-            | Step::Health { service } => Some(service),
-            Step::BuildApp { app } | Step::Ship { app } | Step::Activate { app } => Some(app),
+            StepKind::Compile => Phase::Compile,
+            StepKind::Build | StepKind::BuildApp => Phase::Build,
+            StepKind::Retag => Phase::Retag,
+            StepKind::Migrate => Phase::Migrate,
+            StepKind::Roll => Phase::Roll,
+            StepKind::Health => Phase::Health,
+            StepKind::Ship | StepKind::Activate => Phase::Ship,
         }
     }
 
     /// Whether `--dry-run` runs the step: an app's build is local, and shipping or
     /// activating an app shows what it would move and stops there. Every other step
     /// changes something remote and has nothing to show beyond the plan.
-    pub fn previews(&self) -> bool {
+    pub fn previews(self) -> bool {
         matches!(
             self,
-            Step::BuildApp { .. } | Step::Ship { .. } | Step::Activate { .. }
+            StepKind::BuildApp | StepKind::Ship | StepKind::Activate
         )
     }
+}
 
-    /// The phase name people see.
-    pub fn phase(&self) -> Phase {
-        match self {
-            Step::Compile { .. } => Phase::Compile,
-            Step::Build { .. } | Step::BuildApp { .. } => Phase::Build,
-            Step::Retag { .. } => Phase::Retag,
-            Step::Migrate { .. } => Phase::Migrate,
-            Step::Roll { .. } => Phase::Roll,
-            Step::Health { .. } => Phase::Health,
-            Step::Ship { .. } | Step::Activate { .. } => Phase::Ship,
+/// One thing the executor does, carrying everything it needs: the executor decides
+/// nothing and looks nothing up.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// One `cargo build --release` per Rust service that needs an image, one target folder.
+    Compile {
+        binaries: Vec<HostBinary>,
+    },
+    /// Build and push one image.
+    Build(ImageBuild),
+    /// Run an app's build command.
+    BuildApp(AppStep),
+    /// Tag an existing image for this commit (ECR `PutImage`).
+    Retag(Retag),
+    /// Run the service's migration task and wait for it.
+    Migrate(Migration),
+    /// New task definition revision, `UpdateService`, wait for this deployment.
+    Roll(Rollout),
+    Health(HealthCheck),
+    /// Upload, activate and invalidate one app.
+    Ship(AppStep),
+    /// Make a kept release of an app live again (a rollback).
+    Activate {
+        app: AppStep,
+        release: String,
+    },
+}
+
+/// A Rust service's binary, compiled on the host for its image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostBinary {
+    pub service: String,
+    pub package: String,
+    pub bin: String,
+}
+
+/// `docker build` of one service: its tags, build arguments and labels, decided here.
+#[derive(Debug, Clone)]
+pub struct ImageBuild {
+    pub service: String,
+    pub target: ServiceTarget,
+    pub fingerprint: String,
+    /// `fp-<fingerprint>` first (the push is read back by it), then `git-<commit>`.
+    pub tags: Vec<String>,
+    /// deploy.toml's build arguments and the fingerprint.
+    pub build_args: BTreeMap<String, String>,
+    /// The OCI revision, the fingerprint and the service name.
+    pub labels: Vec<String>,
+}
+
+impl ImageBuild {
+    /// `docker build`'s flags for a Dockerfile at `dockerfile`.
+    pub fn flags(&self, dockerfile: &str) -> Vec<String> {
+        let mut args: Vec<String> = Vec::new();
+        for tag in &self.tags {
+            args.extend(["--tag".into(), tag.clone()]);
         }
+        for (key, value) in &self.build_args {
+            args.extend(["--build-arg".into(), format!("{key}={value}")]);
+        }
+        for label in &self.labels {
+            args.extend(["--label".into(), label.clone()]);
+        }
+        args.extend(["--file".into(), dockerfile.to_owned()]);
+        if let Some(stage) = &self.target.config.target {
+            args.extend(["--target".into(), stage.clone()]);
+        }
+        args
+    }
+}
+
+/// `PutImage` of an existing image's manifest under this commit's tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retag {
+    pub service: String,
+    pub repository: String,
+    pub digest: String,
+    pub tag: String,
+}
+
+/// One migration task of a service, from its migration family with this deploy's image.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub service: String,
+    pub target: ServiceTarget,
+    /// The migrations tree this applies (recorded as applied when the task exits 0).
+    pub tree: String,
+    /// Where the service's tasks run; the migration task runs there too.
+    pub placement: Placement,
+    pub fingerprint: String,
+}
+
+/// A service's roll: the live task definition copied with this deploy's image.
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    pub service: String,
+    pub target: ServiceTarget,
+    /// The task definition the service runs now: copied, and what `--on-failure
+    /// rollback` restores.
+    pub source_task_definition: Option<String>,
+    pub fingerprint: String,
+}
+
+/// A service's health check after its roll.
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    pub service: String,
+    pub target: ServiceTarget,
+    /// What the health answer must report, where it reports it.
+    pub fingerprint: String,
+}
+
+/// An app step's app.
+#[derive(Debug, Clone)]
+pub struct AppStep {
+    pub app: String,
+    pub target: AppTarget,
+    pub fingerprint: String,
+}
+
+impl Step {
+    pub fn kind(&self) -> StepKind {
+        match self {
+            Step::Compile { .. } => StepKind::Compile,
+            Step::Build(_) => StepKind::Build,
+            Step::BuildApp(_) => StepKind::BuildApp,
+            Step::Retag(_) => StepKind::Retag,
+            Step::Migrate(_) => StepKind::Migrate,
+            Step::Roll(_) => StepKind::Roll,
+            Step::Health(_) => StepKind::Health,
+            Step::Ship(_) => StepKind::Ship,
+            Step::Activate { .. } => StepKind::Activate,
+        }
+    }
+
+    /// The service or app the step is about.
+    pub fn unit(&self) -> Option<&str> {
+        match self {
+            Step::Compile { .. } => None,
+            Step::Build(ImageBuild { service, .. })
+            | Step::Retag(Retag { service, .. })
+            | Step::Migrate(Migration { service, .. })
+            | Step::Roll(Rollout { service, .. })
+            | Step::Health(HealthCheck { service, .. }) => Some(service),
+            Step::BuildApp(app) | Step::Ship(app) | Step::Activate { app, .. } => Some(&app.app),
+        }
+    }
+
+    pub fn previews(&self) -> bool {
+        self.kind().previews()
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.kind().phase()
     }
 }
 
@@ -245,14 +440,17 @@ pub fn plan(
                 .collect(),
         ),
     };
-    DeployPlan {
+    let mut plan = DeployPlan {
         command,
         env: env.to_owned(),
         commit: commit.to_owned(),
         images_only: command == Command::Deploy { images_only: true },
         services,
         apps,
-    }
+        phases: Vec::new(),
+    };
+    plan.phases = plan.steps();
+    plan
 }
 
 /// A unit of a rollback: skipped when it already runs its target, else back to `commit`.
@@ -288,9 +486,10 @@ fn service_rollback(commit: &str, facts: &Facts<'_>) -> ServicePlan {
         .flatten();
     ServicePlan {
         unit,
-        build: facts.build,
+        target: facts.target.clone(),
         image,
         migrate: None,
+        placement: facts.live.placement.clone(),
         live_task_definition: facts.live.task_definition.clone(),
         live_commit: facts.live.commit.clone(),
     }
@@ -305,6 +504,7 @@ fn app_rollback(commit: &str, facts: &AppFacts<'_>) -> AppPlan {
         .flatten();
     AppPlan {
         unit,
+        target: facts.target.clone(),
         live_release: facts.live.release.clone(),
         live_commit: facts.live.commit.clone(),
         activate,
@@ -344,6 +544,7 @@ fn app_plan(facts: &AppFacts<'_>, all: bool) -> AppPlan {
     let live = facts.live.fingerprint.as_deref();
     AppPlan {
         unit: decide(live, facts.explained, None, facts.head, all),
+        target: facts.target.clone(),
         live_release: facts.live.release.clone(),
         live_commit: facts.live.commit.clone(),
         activate: None,
@@ -373,9 +574,10 @@ fn service_plan(commit: &str, facts: &Facts<'_>, all: bool) -> ServicePlan {
         .map(str::to_owned);
     ServicePlan {
         unit,
-        build: facts.build,
+        target: facts.target.clone(),
         image,
         migrate,
+        placement: facts.live.placement.clone(),
         live_task_definition: facts.live.task_definition.clone(),
         live_commit: facts.live.commit.clone(),
     }
@@ -437,75 +639,169 @@ impl DeployPlan {
 
     /// The steps, phase by phase: steps of one phase run in parallel; a phase starts when
     /// the one before it succeeded.
-    pub fn phases(&self) -> Vec<Vec<Step>> {
-        let named = |keep: &dyn Fn(&ServicePlan) -> bool, make: fn(String) -> Step| {
-            self.deploying()
-                .filter(|s| keep(s))
-                .map(|s| make(s.unit.name.clone()))
-                .collect::<Vec<_>>()
-        };
-        let builds = |s: &ServicePlan| s.image == Some(ImagePlan::Build);
-        let compile: Vec<String> = self
+    fn steps(&self) -> Vec<Vec<Step>> {
+        let mut images: Vec<Step> = self
             .deploying()
-            .filter(|s| builds(s) && s.build == Build::Host)
-            .map(|s| s.unit.name.clone())
+            .filter_map(|s| self.image_build(s))
             .collect();
-        let mut images = named(&builds, |service| Step::Build { service });
         images.extend(
             self.apps_deploying()
                 .filter(|a| a.activate.is_none())
-                .map(|a| Step::BuildApp {
-                    app: a.unit.name.clone(),
-                }),
+                .map(|a| Step::BuildApp(app_step(a))),
         );
-        images.extend(named(
-            &|s| {
-                matches!(
-                    s.image,
-                    Some(ImagePlan::Reuse {
-                        tag_commit: true,
-                        ..
-                    })
-                )
-            },
-            |service| Step::Retag { service },
-        ));
-        let mut phases = vec![];
-        if !compile.is_empty() {
-            phases.push(vec![Step::Compile { services: compile }]);
-        }
-        phases.push(images);
+        images.extend(
+            self.deploying()
+                .filter_map(|s| self.retag(s))
+                .map(Step::Retag),
+        );
+        let mut phases = vec![self.compile(), images];
         if !self.images_only {
-            phases.push(named(&|s| s.migrate.is_some(), |service| Step::Migrate {
-                service,
-            }));
-            phases.push(named(&|_| true, |service| Step::Roll { service }));
-            phases.push(named(&|_| true, |service| Step::Health { service }));
+            phases.push(self.deploying().filter_map(|s| self.migration(s)).collect());
             phases.push(
-                self.apps_deploying()
-                    .map(|a| match a.activate {
-                        Some(_) => Step::Activate {
-                            app: a.unit.name.clone(),
-                        },
-                        None => Step::Ship {
-                            app: a.unit.name.clone(),
-                        },
-                    })
+                self.deploying()
+                    .map(|s| Step::Roll(self.rollout(s)))
                     .collect(),
             );
+            phases.push(
+                self.deploying()
+                    .map(|s| Step::Health(self.health(s)))
+                    .collect(),
+            );
+            phases.push(self.apps_deploying().map(ship_or_activate).collect());
         }
         phases.retain(|phase| !phase.is_empty());
         phases
     }
 
+    /// The one compile step of every host-built service that needs an image (none when
+    /// nothing is host-built), as a phase.
+    fn compile(&self) -> Vec<Step> {
+        let binaries: Vec<HostBinary> = self
+            .deploying()
+            .filter(|s| s.image == Some(ImagePlan::Build) && s.target.config.build == Build::Host)
+            .filter_map(|s| {
+                let package = s.target.package.clone()?;
+                Some(HostBinary {
+                    service: s.unit.name.clone(),
+                    bin: s
+                        .target
+                        .config
+                        .bin
+                        .clone()
+                        .unwrap_or_else(|| package.clone()),
+                    package,
+                })
+            })
+            .collect();
+        if binaries.is_empty() {
+            Vec::new()
+        } else {
+            vec![Step::Compile { binaries }]
+        }
+    }
+
+    fn image_build(&self, s: &ServicePlan) -> Option<Step> {
+        if s.image != Some(ImagePlan::Build) {
+            return None;
+        }
+        let (name, fingerprint, uri) =
+            (&s.unit.name, &s.unit.fingerprint, &s.target.repository_uri);
+        let mut build_args = s.target.config.build_args.clone();
+        build_args.insert(FINGERPRINT_ARG.into(), fingerprint.clone());
+        Some(Step::Build(ImageBuild {
+            service: name.clone(),
+            target: s.target.clone(),
+            fingerprint: fingerprint.clone(),
+            tags: vec![
+                format!("{uri}:{FINGERPRINT_TAG}{fingerprint}"),
+                format!("{uri}:{COMMIT_TAG}{}", self.commit),
+            ],
+            build_args,
+            labels: vec![
+                format!("org.opencontainers.image.revision={}", self.commit),
+                format!("dev.xtask.fingerprint={fingerprint}"),
+                format!("dev.xtask.service={name}"),
+            ],
+        }))
+    }
+
+    fn retag(&self, s: &ServicePlan) -> Option<Retag> {
+        match &s.image {
+            Some(ImagePlan::Reuse {
+                digest,
+                tag_commit: true,
+            }) => Some(Retag {
+                service: s.unit.name.clone(),
+                repository: s.target.repository.clone(),
+                digest: digest.clone(),
+                tag: format!("{COMMIT_TAG}{}", self.commit),
+            }),
+            _ => None,
+        }
+    }
+
+    fn migration(&self, s: &ServicePlan) -> Option<Step> {
+        Some(Step::Migrate(Migration {
+            service: s.unit.name.clone(),
+            target: s.target.clone(),
+            tree: s.migrate.clone()?,
+            placement: s.placement.clone(),
+            fingerprint: s.unit.fingerprint.clone(),
+        }))
+    }
+
+    fn rollout(&self, s: &ServicePlan) -> Rollout {
+        Rollout {
+            service: s.unit.name.clone(),
+            target: s.target.clone(),
+            source_task_definition: s.live_task_definition.clone(),
+            fingerprint: s.unit.fingerprint.clone(),
+        }
+    }
+
+    fn health(&self, s: &ServicePlan) -> HealthCheck {
+        HealthCheck {
+            service: s.unit.name.clone(),
+            target: s.target.clone(),
+            fingerprint: s.unit.fingerprint.clone(),
+        }
+    }
+
+    /// The roll of `service`, where the plan rolls it.
+    pub fn rollout_of(&self, service: &str) -> Option<&Rollout> {
+        self.phases.iter().flatten().find_map(|step| match step {
+            Step::Roll(roll) if roll.service == service => Some(roll),
+            _ => None,
+        })
+    }
+
     /// What `--dry-run` runs: the same phases, only the steps that preview.
     pub fn preview_phases(&self) -> Vec<Vec<Step>> {
-        let mut phases = self.phases();
+        let mut phases = self.phases.clone();
         for phase in &mut phases {
             phase.retain(Step::previews);
         }
         phases.retain(|phase| !phase.is_empty());
         phases
+    }
+}
+
+fn app_step(a: &AppPlan) -> AppStep {
+    AppStep {
+        app: a.unit.name.clone(),
+        target: a.target.clone(),
+        fingerprint: a.unit.fingerprint.clone(),
+    }
+}
+
+/// A deploy ships the app's new build; a rollback makes its kept release live again.
+fn ship_or_activate(a: &AppPlan) -> Step {
+    match &a.activate {
+        Some(release) => Step::Activate {
+            app: app_step(a),
+            release: release.clone(),
+        },
+        None => Step::Ship(app_step(a)),
     }
 }
 
@@ -525,9 +821,57 @@ pub fn as_change_plan(plan: &DeployPlan, live_label: &str) -> plan::Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use crate::inputs::{Unit, UnitKind};
+    use std::sync::LazyLock;
 
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    const CONFIG: &str = r#"
+project = "acme"
+default_env = "e"
+[environments.e]
+account_id = "000000000000"
+region = "us-east-1"
+service_url = "http://{name}.example"
+[services.api]
+path = "services/api"
+build_args = { PROFILE = "release" }
+[services.worker]
+path = "services/worker"
+[services.jobs]
+path = "services/jobs"
+[apps.portal]
+path = "apps/portal"
+build = ["node", "build.mjs"]
+"#;
+
+    static TARGETS: LazyLock<(Vec<ServiceTarget>, AppTarget)> = LazyLock::new(|| {
+        let config = Config::parse("deploy.toml", CONFIG).unwrap();
+        let names = config.names("e");
+        let services = (config.services.iter())
+            .map(|s| {
+                let uri = Some(format!("registry.test/{}", s.name));
+                ServiceTarget::resolve(&names, s, Some(s.name.clone()), uri)
+            })
+            .collect();
+        (
+            services,
+            AppTarget::resolve(&names, config.app("portal").unwrap()),
+        )
+    });
+
+    fn target(name: &str) -> &'static ServiceTarget {
+        TARGETS.0.iter().find(|t| t.config.name == name).unwrap()
+    }
+
+    /// Each step as its kind and unit.
+    fn shape(phases: &[Vec<Step>]) -> Vec<Vec<(StepKind, Option<&str>)>> {
+        let step = |s| (Step::kind(s), Step::unit(s));
+        (phases.iter())
+            .map(|p| p.iter().map(step).collect())
+            .collect()
+    }
 
     fn unit(name: &str, fingerprint: &str) -> UnitFingerprint {
         let unit = Unit {
@@ -551,7 +895,7 @@ mod tests {
     fn facts<'a>(head: &'a UnitFingerprint, live: &'a LiveService) -> Facts<'a> {
         Facts {
             head,
-            build: Build::Host,
+            target: target(&head.unit.name),
             live,
             existing: None,
             migrations: None,
@@ -578,17 +922,56 @@ mod tests {
         let plan = plan_of(&facts, &Selection::default(), false);
         let deploying: Vec<&str> = plan.deploying().map(|s| s.unit.name.as_str()).collect();
         assert_eq!(deploying, ["api"]);
-        let service = || "api".to_owned();
+        let api = Some("api");
         assert_eq!(
-            plan.phases(),
-            vec![
-                vec![Step::Compile {
-                    services: vec![service()]
-                }],
-                vec![Step::Build { service: service() }],
-                vec![Step::Roll { service: service() }],
-                vec![Step::Health { service: service() }],
+            shape(&plan.phases),
+            [
+                vec![(StepKind::Compile, None)],
+                vec![(StepKind::Build, api)],
+                vec![(StepKind::Roll, api)],
+                vec![(StepKind::Health, api)],
             ]
+        );
+    }
+
+    #[test]
+    fn each_step_carries_what_it_needs_resolved_for_the_environment() {
+        let api = unit("api", "new");
+        let live_api = live("old");
+        let plan = plan_of(&[facts(&api, &live_api)], &Selection::default(), false);
+        let steps: Vec<&Step> = plan.phases.iter().flatten().collect();
+        let Step::Compile { binaries } = steps[0] else {
+            panic!("{:?}", steps[0])
+        };
+        assert_eq!(binaries[0].package, "api");
+        let Step::Build(build) = steps[1] else {
+            panic!("{:?}", steps[1])
+        };
+        assert_eq!(
+            build.tags,
+            [
+                "registry.test/api:fp-new".to_owned(),
+                format!("registry.test/api:git-{COMMIT}")
+            ]
+        );
+        let flags = build.flags("Dockerfile").join(" ");
+        assert!(flags.contains("--build-arg PROFILE=release"), "{flags}");
+        assert!(flags.contains("--build-arg FINGERPRINT=new"), "{flags}");
+        assert!(flags.contains(&format!(
+            "--label org.opencontainers.image.revision={COMMIT}"
+        )));
+        let Step::Roll(roll) = steps[2] else {
+            panic!("{:?}", steps[2])
+        };
+        assert_eq!(roll.source_task_definition.as_deref(), Some("td:1"));
+        assert_eq!(roll.target.cluster, "acme-e");
+        assert_eq!(roll.target.ecs_service, "acme-e-api");
+        let Step::Health(health) = steps[3] else {
+            panic!("{:?}", steps[3])
+        };
+        assert_eq!(
+            health.target.health_url.as_deref(),
+            Some("http://api.example/health")
         );
     }
 
@@ -624,10 +1007,15 @@ mod tests {
             })
         );
         assert_eq!(
-            plan.phases()[0],
-            vec![Step::Retag {
-                service: "api".into()
-            }]
+            plan.phases[0].iter().map(Step::kind).collect::<Vec<_>>(),
+            [StepKind::Retag]
+        );
+        let Step::Retag(retag) = &plan.phases[0][0] else {
+            unreachable!()
+        };
+        assert_eq!(
+            (retag.digest.as_str(), retag.tag.clone()),
+            ("sha256:1", format!("git-{COMMIT}"))
         );
     }
 
@@ -640,9 +1028,7 @@ mod tests {
         f.applied = Some("tree1");
         let plan = plan_of(&[f], &Selection::default(), false);
         assert_eq!(plan.services[0].migrate.as_deref(), Some("tree2"));
-        assert!(plan.phases().contains(&vec![Step::Migrate {
-            service: "api".into()
-        }]));
+        assert!(shape(&plan.phases).contains(&vec![(StepKind::Migrate, Some("api"))]));
 
         let mut f = facts(&api, &live_api);
         f.migrations = Some("tree1");
@@ -685,11 +1071,8 @@ mod tests {
         let plan = plan_of(&facts, &only, true);
         assert_eq!(plan.services.len(), 1);
         assert_eq!(plan.services[0].unit.name, "worker");
-        let phases = plan.phases();
-        assert!(phases
-            .iter()
-            .flatten()
-            .all(|s| matches!(s, Step::Compile { .. } | Step::Build { .. })));
+        assert!((plan.phases.iter().flatten())
+            .all(|s| matches!(s.kind(), StepKind::Compile | StepKind::Build)));
     }
 
     #[test]
@@ -726,6 +1109,7 @@ mod tests {
         };
         let apps = [AppFacts {
             head: &portal,
+            target: &TARGETS.1,
             live: &live_portal,
             release: Some("r1"),
             explained: None,
@@ -743,25 +1127,21 @@ mod tests {
         assert_eq!(plan.missing().len(), 1, "{:?}", plan.missing());
         assert!(plan.missing()[0].starts_with("service jobs"));
         assert_eq!(plan.app("portal").unwrap().activate.as_deref(), Some("r1"));
-        let steps: Vec<Step> = plan.phases().into_iter().flatten().collect();
+        let steps: Vec<StepKind> = plan.phases.iter().flatten().map(Step::kind).collect();
         assert!(steps.iter().all(|s| !matches!(
             s,
-            Step::Compile { .. }
-                | Step::Build { .. }
-                | Step::Retag { .. }
-                | Step::Migrate { .. }
-                | Step::BuildApp { .. }
+            StepKind::Compile
+                | StepKind::Build
+                | StepKind::Retag
+                | StepKind::Migrate
+                | StepKind::BuildApp
         )));
-        assert!(steps.contains(&Step::Activate {
-            app: "portal".into()
-        }));
+        assert!(steps.contains(&StepKind::Activate));
         assert_eq!(serde_json::to_value(&plan).unwrap()["command"], "rollback");
         // A dry run of it: only the activation, which shows the release it would make live.
         assert_eq!(
-            plan.preview_phases(),
-            [vec![Step::Activate {
-                app: "portal".into()
-            }]]
+            shape(&plan.preview_phases()),
+            [vec![(StepKind::Activate, Some("portal"))]]
         );
     }
 
@@ -770,7 +1150,7 @@ mod tests {
         let api = unit("api", "new");
         let live_api = live("old");
         let plan = plan_of(&[facts(&api, &live_api)], &Selection::default(), false);
-        assert!(!plan.phases().is_empty());
+        assert!(!plan.phases.is_empty());
         assert!(
             plan.preview_phases().is_empty(),
             "a service's steps all change something remote"

@@ -1,0 +1,84 @@
+//! What runs now, as plain values: the facts the AWS layer reads before anything is
+//! decided (each service's task definition, image, fingerprint and commit; each app's
+//! live release), and the tag and variable names that tie a running thing to a commit.
+//! No SDK types here, so the plan that is decided from these is pure.
+
+/// Tag prefixes of every image this tool pushes: `fp-<fingerprint>` and `git-<commit>`.
+pub const FINGERPRINT_TAG: &str = "fp-";
+pub const COMMIT_TAG: &str = "git-";
+
+/// Environment variable the tool sets in each task definition: the commit deployed.
+pub const VERSION_VAR: &str = "DEPLOY_VERSION";
+
+/// Environment variable the tool sets in each task definition beside the image digest:
+/// that image's fingerprint. An `fp-` tag can move to another digest with the same
+/// fingerprint (two environments sharing a registry build it at once); the task
+/// definition's pair cannot. Not the image's own `DEPLOY_FINGERPRINT`, which the health
+/// check reads back from the running service.
+pub const FINGERPRINT_VAR: &str = "XTASK_FINGERPRINT";
+
+/// One service as it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveService {
+    /// The ECS service exists and is ACTIVE.
+    pub exists: bool,
+    pub task_definition: Option<String>,
+    /// The container image of the service's container.
+    pub image: Option<String>,
+    pub digest: Option<String>,
+    /// From the image's `fp-` tag.
+    pub fingerprint: Option<String>,
+    /// The commit the task definition says it runs (`DEPLOY_VERSION`).
+    pub commit: Option<String>,
+    /// Why the fingerprint is unknown, when it is.
+    pub unknown: Option<String>,
+    /// Where the service's tasks run, for its migration task to run in the same place.
+    pub placement: Placement,
+}
+
+/// How a service's tasks are placed, copied to the one-shot migration task so that it
+/// reaches the same database the service does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// ECS's launch type as AWS names it (`FARGATE`, `EC2`, ...), handed back unchanged:
+    /// the tool has no decision to make on it, and a type added later must pass through.
+    pub launch_type: Option<String>,
+    /// The `awsvpc` network, when the service has one.
+    pub network: Option<AwsVpc>,
+}
+
+/// An `awsvpc` network configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsVpc {
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: bool,
+}
+
+/// An image in the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub digest: String,
+    pub tags: Vec<String>,
+}
+
+/// The live release of an app, from its bucket's manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveApp {
+    pub fingerprint: Option<String>,
+    pub commit: Option<String>,
+    pub release: Option<String>,
+}
+
+/// The value of the first tag with `prefix`.
+pub fn tag_value(tags: &[String], prefix: &str) -> Option<String> {
+    tags.iter()
+        .find_map(|t| t.strip_prefix(prefix))
+        .map(str::to_owned)
+}
+
+/// Whether a task definition's `DEPLOY_VERSION` names a full commit (anything else, a
+/// hand-edited value, is not trusted as the live commit).
+pub fn is_commit(value: &str) -> bool {
+    value.len() == 40 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}

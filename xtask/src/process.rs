@@ -1,0 +1,50 @@
+//! Subprocesses of the deploy path (docker, cargo, an app's build), run to completion with
+//! their output captured for the error a person reads, and traced: with `-v` (or
+//! `RUST_LOG=xtask=debug`) every command line, every line it printed and its exit status
+//! show on stderr; silent otherwise.
+
+use std::process::{Output, Stdio};
+use tokio::process::Command;
+
+/// The `tracing` target of subprocess lines, so `RUST_LOG=xtask::process=debug` shows
+/// just them.
+const TARGET: &str = "xtask::process";
+
+/// Runs `command` with stdout and stderr captured; killed if the deploy is dropped (Ctrl-C).
+pub async fn output(mut command: Command) -> std::io::Result<Output> {
+    let line = command_line(&command);
+    tracing::debug!(target: TARGET, "running {line}");
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = command.output().await;
+    match &out {
+        Ok(out) => trace_output(&line, out),
+        Err(err) => tracing::debug!(target: TARGET, "{line} did not start: {err}"),
+    }
+    out
+}
+
+/// Every line `out` holds, then how the command ended.
+pub fn trace_output(line: &str, out: &Output) {
+    if !tracing::enabled!(target: TARGET, tracing::Level::DEBUG) {
+        return;
+    }
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        for text in String::from_utf8_lossy(bytes).lines() {
+            tracing::debug!(target: TARGET, "{stream}| {text}");
+        }
+    }
+    tracing::debug!(target: TARGET, "{line}: {}", out.status);
+}
+
+/// The program and its arguments as one line; the environment is never shown (it may hold
+/// a registry password or a token).
+pub fn command_line(command: &Command) -> String {
+    let std = command.as_std();
+    let mut words = vec![std.get_program().to_string_lossy().into_owned()];
+    words.extend(std.get_args().map(|a| a.to_string_lossy().into_owned()));
+    shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
+}
