@@ -1,17 +1,22 @@
-//! The deploy tool of this monorepo, as a library: `main.rs` parses and dispatches; the
-//! tests drive the same modules directly where a whole process is not needed.
+//! `cargo xtask`, as a library: `main.rs` parses and dispatches to one module per command;
+//! the tests drive the same modules directly where a whole process is not needed.
 //!
-//! Where things live: the crate `xtask-core` (`xtask/core`) decides and holds no I/O
-//! beyond reading a tree: `plan` decides, `fingerprint` says what a build is, `inputs`
-//! what it reads, `workspace` the crate graph, `config` deploy.toml, `spa` plans uploads,
-//! `migration` lints SQL. `xtask-git` (`xtask/git`) reads commits and loads a commit's
-//! `model`. Both are re-exported here under their module names. In this crate,
-//! `compare.rs` runs `plan`/`explain`, `check/` runs `check`, `bench/` the benchmarks.
-//! `deploy/` runs `deploy`: `live.rs` reads what runs, `deploy/steps.rs` plans (pure),
-//! `exec/` executes (the migration gate is `exec/migrate.rs`; subprocesses go through
-//! `process.rs`, traced), `report/` renders events,
-//! `state.rs` holds the lock and the ledger.
+//! The crates under `xtask/`, bottom up:
+//! - `xtask-core` (`core/`) decides and holds no I/O beyond reading a tree: `config` is
+//!   deploy.toml, `fingerprint` what a build is, `plan` what changed, `deploy_plan` what a
+//!   deploy does step by step, `spa` an app's upload plan, `migration` the SQL lint.
+//! - `xtask-git` (`git/`) reads commits and loads a commit's `model`.
+//! - `xtask-aws` (`aws/`) acts: SDK clients, live reads, the executor, the lock and the
+//!   ledger, SPA shipping, the event sinks.
+//! - `xtask-local` (`local/`) is the embedded local stack; `xtask-bench` (`bench/`) the
+//!   benchmarks.
+//!
+//! All of them are re-exported here under their module names. The commands: `compare`
+//! (`plan`, `explain`), `deploy` (`deploy`, `rollback`; pre-flight rules in
+//! `deploy/preflight.rs`), `history`, `lock`, `check`, `local`; `bench` is `xtask-bench`'s.
 
+pub use xtask_aws::{aws, exec, http, ledger, live, process, report, spa, state};
+pub use xtask_bench as bench;
 pub use xtask_core::{
     build_context, cache, config, context, deploy_plan, diag, dockerfile, fingerprint, fuzzing,
     inputs, lockfile, migration, outcome, owners, phase, plan, platform, render, source, text,
@@ -20,21 +25,11 @@ pub use xtask_core::{
 pub use xtask_git as git;
 pub use xtask_git::model;
 
-pub mod aws;
-pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod deploy;
-pub mod exec;
 pub mod history;
-pub mod http;
-pub mod ledger;
-pub mod live;
 pub mod local;
 pub mod lock;
-pub mod process;
-pub mod report;
 pub mod session;
-pub mod spa;
-pub mod state;

@@ -23,7 +23,6 @@ use crate::git::{Commit, Repo, Source as _};
 use crate::ledger;
 use crate::live::LiveApp;
 use crate::live::{self, Image, LiveService, Repository};
-use crate::local::Stack;
 use crate::model::{Loader, Model};
 use crate::outcome::{RunOutcome, UnitOutcome};
 use crate::plan;
@@ -37,6 +36,7 @@ use preflight::SchemaPolicy;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use xtask_local::Stack;
 
 /// `cargo xtask deploy`.
 pub fn run(ctx: &Context, args: &DeployArgs) -> Result<ExitCode> {

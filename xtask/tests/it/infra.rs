@@ -182,19 +182,19 @@ fn iam_actions(call: &str) -> &'static [&'static str] {
     }
 }
 
-/// `service:operation` of every SDK call in the tool's deploy code (the local stack's
-/// bootstrap and the benchmarks are not run with the deploy role).
+/// `service:operation` of every SDK call in the tool's deploy code: the commands and the
+/// AWS layer (the local stack's crate and the benchmarks' are not run with the deploy role).
 fn sdk_calls() -> BTreeSet<String> {
     let mut calls = BTreeSet::new();
-    let mut pending = vec![source_root().join("xtask/src")];
+    let mut pending = vec![
+        source_root().join("xtask/src"),
+        source_root().join("xtask/aws/src"),
+    ];
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
             if path.is_dir() {
-                if name != "local" && name != "bench" {
-                    pending.push(path);
-                }
+                pending.push(path);
                 continue;
             }
             let code: String = std::fs::read_to_string(&path)

@@ -912,7 +912,7 @@ fn a_missing_part_fails_with_the_command_that_installs_it() {
 
     // With the registry but no Python, the registry starts and the emulator cannot.
     let registry =
-        xtask::local::which_registry().expect("the registry is installed on test machines");
+        xtask_local::which_registry().expect("the registry is installed on test machines");
     std::os::unix::fs::symlink(registry, bin.path().join("docker-registry")).unwrap();
     let no_python = local_with_path(dir.path(), bin.path(), &["up"]);
     let err = String::from_utf8_lossy(&no_python.stderr);

@@ -5,11 +5,11 @@
 //! first test). `--timings` writes Cargo's own HTML report beside each build.
 
 use crate::cli::BenchCompileArgs;
-use crate::context::Context;
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use xtask_aws::context::Context;
 
 pub fn run(ctx: &Context, args: &BenchCompileArgs) -> Result<()> {
     let scratch = tempfile::Builder::new()
@@ -66,7 +66,7 @@ fn measure(ctx: &Context, args: &BenchCompileArgs, base: &Path, scratch: &Path) 
 
 /// One cargo command from an empty target folder; its wall time.
 fn cold(root: &Path, target: &Path, command: &[&str], timings: bool) -> Result<Duration> {
-    let mut cargo = crate::exec::docker::cargo_command();
+    let mut cargo = xtask_aws::exec::docker::cargo_command();
     cargo.current_dir(root).env("CARGO_TARGET_DIR", target);
     // `--timings` is a flag of the build, before the binary's own arguments.
     match (timings, command) {

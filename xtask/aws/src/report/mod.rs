@@ -568,7 +568,7 @@ mod tests {
     /// Oracle: the documentation users read. Every name the stream can carry is in it.
     #[test]
     fn docs_plan_json_names_every_event_fact_state_phase_and_outcome() {
-        let doc = include_str!("../../../docs/plan-json.md");
+        let doc = include_str!("../../../../docs/plan-json.md");
         let mut names: Vec<String> = Vec::new();
         for event in every_event() {
             let value = serde_json::to_value(&event).unwrap();

@@ -90,7 +90,7 @@ pub fn port_is_free(port: u16) -> bool {
 
 /// Whether `url` answers 2xx within a second.
 pub fn answers(url: &str) -> bool {
-    crate::http::answers(url, Duration::from_secs(1))
+    xtask_aws::http::answers(url, Duration::from_secs(1))
 }
 
 /// Waits until `url` answers; fails early if the process dies, quoting its log.
@@ -120,5 +120,5 @@ pub fn wait_healthy(what: &str, url: &str, pid: u32, marker: &str, log: &Path) -
 
 /// The last `lines` lines of a log file.
 pub fn log_tail(path: &Path, lines: usize) -> String {
-    crate::text::tail(&std::fs::read_to_string(path).unwrap_or_default(), lines)
+    xtask_aws::text::tail(&std::fs::read_to_string(path).unwrap_or_default(), lines)
 }

@@ -5,18 +5,18 @@
 //! own; the tool's side is the deploy's own code (plan from one GET and one list, then the
 //! ordered upload, activation and invalidation), timed in process.
 
-use crate::aws::{self, Clients};
 use crate::cli::BenchSpaArgs;
-use crate::config::Config;
-use crate::context::Context;
-use crate::local::Stack;
-use crate::spa::diff::Target;
-use crate::spa::{files, Bucket, Shipped};
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
+use xtask_aws::aws::{self, Clients};
+use xtask_aws::config::Config;
+use xtask_aws::context::Context;
+use xtask_aws::spa::diff::Target;
+use xtask_aws::spa::{files, Bucket, Shipped};
+use xtask_local::Stack;
 
 /// The awscli release the comparison runs.
 const AWSCLI: &str = "awscli==1.46.3";
@@ -144,7 +144,7 @@ fn generate(root: &Path, count: usize, variant: usize) -> Result<()> {
                 .repeat(40),
             )
         };
-        let hash = &crate::workspace::hex(&Sha256::digest(body.as_bytes()))[..10];
+        let hash = &xtask_aws::workspace::hex(&Sha256::digest(body.as_bytes()))[..10];
         let name = format!("assets/chunk{i}.{hash}.{ext}");
         if i < 20 {
             match ext {
@@ -175,7 +175,7 @@ fn install_awscli(ctx: &Context) -> Result<PathBuf> {
         return Ok(cli);
     }
     eprintln!("installing {AWSCLI} into {} (once)", venv.display());
-    let python = crate::local::which_python().context("python3 is needed for the awscli")?;
+    let python = xtask_local::which_python().context("python3 is needed for the awscli")?;
     let made = Command::new(python)
         .args(["-m", "venv"])
         .arg(&venv)

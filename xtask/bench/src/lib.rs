@@ -3,6 +3,7 @@
 //! noisy, so absolute times mean little). Results go in docs/benchmarks.md.
 
 mod build;
+pub mod cli;
 mod compile;
 mod deploy;
 pub mod features;
@@ -10,12 +11,12 @@ mod spa;
 mod synth;
 
 use crate::cli::{BenchCommand, BenchFeaturesArgs, BenchPlanArgs};
-use crate::context::Context;
 use anyhow::{bail, Context as _, Result};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use xtask_aws::context::Context;
 
 pub fn run(ctx: &Context, command: &BenchCommand) -> Result<()> {
     match command {

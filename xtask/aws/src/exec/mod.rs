@@ -63,13 +63,13 @@ pub struct Executor<'a> {
     pub docker: docker::Docker,
     /// The fold of every event sent so far (start with the default): written only by
     /// [`Executor::send`], read by steps as the snapshot their phase started with.
-    pub(crate) tally: Mutex<Tally>,
+    pub tally: Folded,
 }
 
 impl Executor<'_> {
     /// Runs every phase; the first failure stops it (after its phase's other steps end).
     pub async fn run(&self) -> anyhow::Result<()> {
-        *self.tally.lock().unwrap() = Tally::seeded(self.plan);
+        *self.tally.0.lock().unwrap() = Tally::seeded(self.plan);
         let phases = if self.options.dry_run {
             self.plan.preview_phases()
         } else {
@@ -176,7 +176,7 @@ impl Executor<'_> {
 
     /// Sends an event to the reporter, folding it into the tally first.
     pub fn send(&self, event: Event) {
-        self.tally.lock().unwrap().apply(&event);
+        self.tally.0.lock().unwrap().apply(&event);
         self.report.emit(event);
     }
 
@@ -201,9 +201,14 @@ impl Executor<'_> {
 
     /// What every event so far adds up to.
     pub fn tally(&self) -> Tally {
-        self.tally.lock().unwrap().clone()
+        self.tally.0.lock().unwrap().clone()
     }
 }
+
+/// The executor's fold of its events: made empty (`Default`), written only by
+/// [`Executor::send`], so nothing else can change what the summary will say.
+#[derive(Debug, Default)]
+pub struct Folded(Mutex<Tally>);
 
 /// The failure that decides the exit code: the first by phase order is all one phase's,
 /// so the most severe among them wins ([`Exit::severity`]: a timeout over a plain failure).

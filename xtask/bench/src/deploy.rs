@@ -7,13 +7,13 @@
 
 use super::{measure, Sample};
 use crate::cli::BenchDeployArgs;
-use crate::config::Config;
-use crate::context::Context;
-use crate::local::Stack;
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use xtask_aws::config::Config;
+use xtask_aws::context::Context;
+use xtask_local::Stack;
 
 pub fn run(ctx: &Context, args: &BenchDeployArgs) -> Result<()> {
     let mut stack = Stack::open(ctx)?;
@@ -42,7 +42,7 @@ pub fn run(ctx: &Context, args: &BenchDeployArgs) -> Result<()> {
             .args(["deploy", "--env", env, "--all", "--yes", "--format", "json"])
             .args(extra)
             .env("AWS_ENDPOINT_URL", &endpoint)
-            .env("AWS_ACCESS_KEY_ID", crate::aws::LOCAL_ACCOUNT)
+            .env("AWS_ACCESS_KEY_ID", xtask_aws::aws::LOCAL_ACCOUNT)
             .env("AWS_SECRET_ACCESS_KEY", "local")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_PROFILE");
@@ -146,7 +146,7 @@ impl Faults {
         };
         for operation in ["ecs:*", "ecr:*", "s3:*", "sts:*"] {
             let body = serde_json::json!({"kind": "latency", "ms": ms, "operation": operation});
-            let answer = crate::http::post_json(&format!("{endpoint}/_xtask/faults"), &body)?;
+            let answer = xtask_aws::http::post_json(&format!("{endpoint}/_xtask/faults"), &body)?;
             let added: serde_json::Value = serde_json::from_str(&answer)?;
             faults
                 .ids
@@ -160,7 +160,7 @@ impl Drop for Faults {
     fn drop(&mut self) {
         for id in &self.ids {
             let url = format!("{}/_xtask/faults/{id}", self.endpoint);
-            let _ = crate::http::agent(std::time::Duration::from_secs(30))
+            let _ = xtask_aws::http::agent(std::time::Duration::from_secs(30))
                 .delete(&url)
                 .call();
         }

@@ -3,10 +3,10 @@
 //! installed where that is safe (a venv always; apt only as root on Debian), else the error
 //! says the exact command to run.
 
-use crate::diag::{Exit, Failure};
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use xtask_aws::diag::{Exit, Failure};
 
 /// The moto release the local stack is tested with.
 pub const MOTO_VERSION: &str = "5.2.5";

@@ -4,12 +4,12 @@
 //! the migration task families, the ECR repositories, the state and app buckets and one
 //! CloudFront distribution per app. Idempotent: what exists is left as it is.
 
-use crate::aws::{AwsContext as _, Clients};
-use crate::config::{App, Config, Names, Service};
 use anyhow::{Context as _, Result};
 use aws_sdk_ecs::types as ecs;
 use serde::Deserialize;
 use std::fmt;
+use xtask_aws::aws::{AwsContext as _, Clients};
+use xtask_aws::config::{App, Config, Names, Service};
 
 /// The networking awsvpc tasks need: the emulator's default VPC.
 #[derive(Debug, Clone, Deserialize)]
@@ -92,7 +92,7 @@ impl Bootstrap<'_> {
 
     async fn repository(&self, service: &Service) -> Result<Resource> {
         let name = self.names.ecr_repository(service);
-        let exists = crate::live::repository(self.aws, &name)
+        let exists = xtask_aws::live::repository(self.aws, &name)
             .await?
             .uri
             .is_some();
@@ -124,7 +124,7 @@ impl Bootstrap<'_> {
     async fn service(&self, service: &Service) -> Result<Resource> {
         let cluster = self.names.cluster();
         let name = self.names.ecs_service(service);
-        if crate::live::active_service(self.aws, &cluster, &name)
+        if xtask_aws::live::active_service(self.aws, &cluster, &name)
             .await?
             .is_some()
         {
@@ -278,7 +278,7 @@ impl Bootstrap<'_> {
     async fn distribution(&self, app: &App) -> Result<Resource> {
         use aws_sdk_cloudfront::types as cf;
         let bucket = self.names.bucket(app);
-        let exists = crate::live::distribution(self.aws, &bucket)
+        let exists = xtask_aws::live::distribution(self.aws, &bucket)
             .await?
             .is_some();
         if exists {

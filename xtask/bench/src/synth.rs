@@ -208,7 +208,8 @@ impl Model {
         let mut packages: Vec<(String, String, Option<String>, Vec<String>)> = Vec::new();
         for (i, patch) in patches.iter().enumerate() {
             let version = format!("1.0.{patch}");
-            let checksum = crate::workspace::hex(&Sha256::digest(format!("ext-{i:02}@{version}")));
+            let checksum =
+                xtask_aws::workspace::hex(&Sha256::digest(format!("ext-{i:02}@{version}")));
             // Externals depend on the next one in fives, so closures reach transitively.
             let deps = if i % 5 != 4 && i + 1 < patches.len() {
                 vec![format!("ext-{:02}", i + 1)]

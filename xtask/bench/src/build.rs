@@ -8,11 +8,11 @@
 
 use super::measure;
 use crate::cli::BenchBuildArgs;
-use crate::context::Context;
-use crate::exec::docker::HostBuild;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use xtask_aws::context::Context;
+use xtask_aws::exec::docker::HostBuild;
 
 pub fn run(ctx: &Context, args: &BenchBuildArgs) -> Result<()> {
     let dir = generate(ctx, args.services)?;
@@ -118,7 +118,7 @@ fn generate(ctx: &Context, services: usize) -> Result<PathBuf> {
 }
 
 fn cargo(dir: &Path, args: &[&str]) -> Result<bool> {
-    let status = crate::exec::docker::cargo_command()
+    let status = xtask_aws::exec::docker::cargo_command()
         .current_dir(dir)
         .args(args)
         .status()?;

@@ -1,5 +1,5 @@
-//! `cargo xtask local up | down | status | reset`: the embedded local stack, so the whole
-//! tool can be tried, and tested, with no AWS account. See docs/local-stack.md.
+//! The embedded local stack behind `cargo xtask local up | down | status | reset`, so the
+//! whole tool can be tried, and tested, with no AWS account. See docs/local-stack.md.
 //!
 //! Two processes on 127.0.0.1, started detached and recorded in `state.json` in the stack's
 //! folder (`target/local-stack`, or `$XTASK_LOCAL_STACK`): the moto server with the plugin
@@ -22,57 +22,20 @@ pub fn which_registry() -> Option<PathBuf> {
     install::which("docker-registry").or_else(|| install::which("registry"))
 }
 
-use crate::aws::{self, Clients};
-use crate::cli::{Format, LocalCommand};
-use crate::config::{Config, FILE_NAME};
-use crate::context::Context;
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::Command;
+use xtask_aws::aws::{self, Clients};
+use xtask_aws::config::{Config, FILE_NAME};
+use xtask_aws::context::Context;
 
 /// The plugin the emulator runs, shipped inside the tool.
 const PLUGIN: &str = include_str!("moto_plugin.py");
 
 /// Environment variable that moves the stack's folder (tests share one stack this way).
 pub const DIR_VAR: &str = "XTASK_LOCAL_STACK";
-
-pub fn run(ctx: &Context, command: &LocalCommand) -> Result<ExitCode> {
-    let mut stack = Stack::open(ctx)?;
-    match command {
-        LocalCommand::Up { run_containers } => {
-            stack.start(*run_containers)?;
-            stack.bootstrap_all(ctx)?;
-            print!("{}", stack.describe());
-        }
-        LocalCommand::Down => {
-            stack.stop()?;
-            println!("local stack stopped ({})", stack.dir.display());
-        }
-        LocalCommand::Status { format } => {
-            let probe = stack.probe();
-            match format {
-                Format::Text => print!("{}", stack.describe_probed(&probe)),
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&stack.status_json(&probe))?
-                ),
-            }
-            return Ok(if probe.healthy() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            });
-        }
-        LocalCommand::Reset => {
-            stack.reset()?;
-            stack.bootstrap_all(ctx)?;
-            print!("{}", stack.describe());
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
 
 /// What `state.json` records of one process.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
@@ -142,7 +105,7 @@ impl Stack {
     }
 
     /// Whether each process answers its health check now (`None`: not running).
-    fn probe(&self) -> Probe {
+    pub fn probe(&self) -> Probe {
         let answers = |process: Process, url: fn(u16) -> String| {
             self.running(process)
                 .then(|| process::answers(&url(process.port)))
@@ -157,7 +120,7 @@ impl Stack {
     /// registry moved, the plugin changed or the task mode did.
     pub fn start(&mut self, run_containers: bool) -> Result<()> {
         let registry_moved = self.start_registry()?;
-        let plugin = crate::workspace::hex(&Sha256::digest(PLUGIN));
+        let plugin = xtask_aws::workspace::hex(&Sha256::digest(PLUGIN));
         let changed = registry_moved
             || self.state.plugin != plugin
             || self.state.run_containers != run_containers;
@@ -321,7 +284,7 @@ impl Stack {
         let Some(endpoint) = self.endpoint() else {
             return Vec::new();
         };
-        crate::http::get_text(&format!("{endpoint}/_xtask/tasks"))
+        xtask_aws::http::get_text(&format!("{endpoint}/_xtask/tasks"))
             .ok()
             .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
             .and_then(|v| v["tasks"].as_array().cloned())
@@ -374,11 +337,11 @@ impl Stack {
     pub fn network(&self, region: &str) -> Result<Network> {
         let endpoint = self.endpoint().context("the local stack is not running")?;
         let url = format!("{endpoint}/_xtask/network?region={region}");
-        let body = crate::http::get_text(&url)?;
+        let body = xtask_aws::http::get_text(&url)?;
         Ok(serde_json::from_str(&body)?)
     }
 
-    fn status_json(&self, probe: &Probe) -> serde_json::Value {
+    pub fn status_json(&self, probe: &Probe) -> serde_json::Value {
         let process = |p: Process, healthy: Option<bool>, log: &str| {
             serde_json::json!({
                 "pid": p.pid,
@@ -404,11 +367,11 @@ impl Stack {
     }
 
     /// A few lines for people: what runs where, and how to talk to it.
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         self.describe_probed(&self.probe())
     }
 
-    fn describe_probed(&self, probe: &Probe) -> String {
+    pub fn describe_probed(&self, probe: &Probe) -> String {
         let line = |what: &str, p: Process, address: Option<String>, healthy: Option<bool>| {
             match address {
                 Some(address) => {
@@ -461,13 +424,13 @@ impl Stack {
 }
 
 /// What a health probe of the stack's two processes found: `None` when not running.
-struct Probe {
+pub struct Probe {
     moto: Option<bool>,
     registry: Option<bool>,
 }
 
 impl Probe {
-    fn healthy(&self) -> bool {
+    pub fn healthy(&self) -> bool {
         self.moto == Some(true) && self.registry == Some(true)
     }
 }

@@ -9,9 +9,6 @@
 //! generated crates (features, optional dependencies, two major versions of one package),
 //! so lockfile, checksums and feature resolution are Cargo's own, with no registry.
 
-use crate::git::Repo;
-use crate::inputs::{target_rustflags_config, RUST_TARGET, RUST_TARGET_FLAGS};
-use crate::model::Loader;
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,6 +16,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 use toml::{Table, Value};
+use xtask_aws::git::Repo;
+use xtask_aws::inputs::{target_rustflags_config, RUST_TARGET, RUST_TARGET_FLAGS};
+use xtask_aws::model::Loader;
 
 /// What Cargo and the tool say about every service at one commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +114,7 @@ pub fn cargo_diff(before: &Observation, after: &Observation, service: &str) -> V
 /// `Err` carries Cargo's message when it refuses the manifests.
 pub fn cargo_tree(root: &Path, package: &str) -> Result<Result<BTreeSet<String>, String>> {
     let flags: Vec<String> = RUST_TARGET_FLAGS.iter().map(|f| (*f).to_owned()).collect();
-    let output = crate::exec::docker::cargo_command()
+    let output = xtask_aws::exec::docker::cargo_command()
         .current_dir(root)
         .args(["tree", "--offline", "--quiet", "-p", package])
         .args(["-e", "normal,build,features", "--target", RUST_TARGET])
@@ -509,7 +509,7 @@ impl Workspace {
             write(&folder.join("src/lib.rs"), "")?;
             // A directory source checks the files it lists (none) and records `package`
             // as the lockfile checksum.
-            let checksum = crate::workspace::hex(&Sha256::digest(format!(
+            let checksum = xtask_aws::workspace::hex(&Sha256::digest(format!(
                 "{}-{}",
                 external.name, external.version
             )));
