@@ -21,8 +21,7 @@ use crate::exec::tally::Tally;
 use crate::exec::{self, docker, Executor, HealthTargets, Options};
 use crate::git::{Commit, Repo, Source as _};
 use crate::ledger;
-use crate::live::LiveApp;
-use crate::live::{self, Image, LiveService, Repository};
+use crate::live::{self, Image, LiveApp, LiveService, Repository};
 use crate::model::{Loader, Model};
 use crate::outcome::{RunOutcome, UnitOutcome};
 use crate::plan;
@@ -646,20 +645,13 @@ impl Deploy<'_> {
 
     /// Where each service and app lives in the environment, for the plan's steps.
     fn targets(&self, gathered: &Gathered) -> Targets {
-        let package = |name: &str| {
-            let unit = self
-                .model
-                .prints
-                .units
-                .iter()
-                .find(|u| u.unit.name == name)?;
-            unit.unit.own_crate.clone()
-        };
-        let services = (self.config.services.iter())
-            .filter_map(|service| {
+        // The planned units, as the facts are: each service's own crate is its unit's.
+        let services = (self.model.prints.units.iter())
+            .filter_map(|unit| {
+                let service = self.config.service(&unit.unit.name)?;
                 let uri = gathered.repositories.get(&service.name)?.uri.clone();
-                let target =
-                    ServiceTarget::resolve(&self.names, service, package(&service.name), uri);
+                let package = unit.unit.own_crate.clone();
+                let target = ServiceTarget::resolve(&self.names, service, package, uri);
                 Some((service.name.clone(), target))
             })
             .collect();
