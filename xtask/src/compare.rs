@@ -2,7 +2,7 @@
 
 use crate::cli::{ExplainArgs, Format, PlanArgs, PlanFormat, Revisions};
 use crate::context::Context;
-use crate::diag;
+use crate::error::Error;
 use crate::fingerprint::UnitFingerprint;
 use crate::git::{ChangeSet, Repo};
 use crate::model::{Loader, Model};
@@ -112,12 +112,13 @@ pub fn explain_command(ctx: &Context, args: &ExplainArgs) -> Result<()> {
             .iter()
             .map(|u| u.unit.name.as_str())
             .collect();
-        return Err(diag::usage(format!(
+        return Err(Error::Usage(format!(
             "`{}` is not a service or app in deploy.toml at {}; known: {}",
             args.unit,
             comparison.head.commit.short(),
             known.join(", ")
-        )));
+        ))
+        .into());
     };
     let base = comparison.base.prints.get(&args.unit);
     let unit = plan::unit_plan(base, head, |base, head| comparison.reasons(base, head));

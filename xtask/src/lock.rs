@@ -5,7 +5,8 @@
 use crate::cli::{Format, LockCommand};
 use crate::context::Context;
 use crate::deploy::{who, Caller};
-use crate::diag::{fail, Exit};
+use crate::diag::Exit;
+use crate::error::Error;
 use crate::ledger;
 use crate::session::Session;
 use crate::state;
@@ -56,13 +57,10 @@ fn release(session: &Session, force: bool) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         };
         if !lock.is_stale() && !force {
-            return Err(fail(
-                Exit::LockHeld,
-                format!(
+            return Err(Error::LockHeld(format!(
                     "the deploy lock of {env} is {}; it has not expired: if that run is dead, pass --force",
                     lock.describe()
-                ),
-            ));
+                )).into());
         }
         let breaker = who(&Caller::ask(&session.aws, env).await?.arn);
         state::release(&session.aws, &bucket, &lock.id).await?;

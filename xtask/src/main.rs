@@ -3,7 +3,8 @@
 use clap::Parser;
 use std::process::ExitCode;
 use xtask::cli::{Cli, Command};
-use xtask::{bench, check, compare, context, deploy, diag, history, local, lock};
+use xtask::error::Error;
+use xtask::{bench, check, compare, context, deploy, history, local, lock};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -14,30 +15,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// The command's exit code; what fails inside is converted to [`Error`] here, the edge.
+fn run(cli: Cli) -> Result<ExitCode, Error> {
     let ctx = context::Context::new(cli.root.as_deref())?;
-    match &cli.command {
-        Command::Plan(args) => compare::plan_command(&ctx, args)?,
-        Command::Explain(args) => compare::explain_command(&ctx, args)?,
-        Command::Deploy(args) => return deploy::run(&ctx, args),
-        Command::Rollback(args) => return deploy::rollback(&ctx, args),
-        Command::History(args) => history::run(&ctx, args)?,
-        Command::Lock(command) => return lock::run(&ctx, command),
-        Command::Check(args) => return check::run(&ctx, args),
-        Command::Local(command) => return local::run(&ctx, command),
-        Command::Bench(command) => bench::run(&ctx, command)?,
-    }
-    Ok(ExitCode::SUCCESS)
+    let code = match &cli.command {
+        Command::Plan(args) => compare::plan_command(&ctx, args).map(|()| ExitCode::SUCCESS),
+        Command::Explain(args) => compare::explain_command(&ctx, args).map(|()| ExitCode::SUCCESS),
+        Command::Deploy(args) => deploy::run(&ctx, args),
+        Command::Rollback(args) => deploy::rollback(&ctx, args),
+        Command::History(args) => history::run(&ctx, args).map(|()| ExitCode::SUCCESS),
+        Command::Lock(command) => lock::run(&ctx, command),
+        Command::Check(args) => check::run(&ctx, args),
+        Command::Local(command) => local::run(&ctx, command),
+        Command::Bench(command) => bench::run(&ctx, command).map(|()| ExitCode::SUCCESS),
+    };
+    Ok(code?)
 }
 
-/// Prints an error the way its kind asks and returns its exit code.
-fn report(err: &anyhow::Error) -> ExitCode {
-    if let Some(failure) = err.downcast_ref::<diag::Failure>() {
-        eprintln!("{}", with_error_prefix(&failure.message));
-        return ExitCode::from(failure.exit.code());
+/// Prints an error the way its kind asks and returns its exit code: an internal error with
+/// its whole chain, any other as the message written for the user.
+fn report(err: &Error) -> ExitCode {
+    match err {
+        Error::Internal(err) => eprintln!("error: {err:#}"),
+        rendered => eprintln!("{}", with_error_prefix(&rendered.message())),
     }
-    eprintln!("error: {err:#}");
-    ExitCode::from(diag::Exit::Internal.code())
+    ExitCode::from(err.exit().code())
 }
 
 /// Rendered diagnostics already start with `error:`; plain messages get it here.

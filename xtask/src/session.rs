@@ -7,7 +7,7 @@ use crate::cli::EnvArgs;
 use crate::config::{Config, Names, FILE_NAME};
 use crate::context::Context;
 use crate::deploy::{environment_name, Target};
-use crate::diag;
+use crate::error::Error;
 use crate::git::{Repo, Source as _};
 use crate::report::{Reporter, Style};
 use anyhow::Result;
@@ -24,7 +24,7 @@ impl Session {
         let repo = Repo::open(&ctx.root)?;
         let head = repo.resolve("HEAD", "HEAD")?;
         let text = repo.snapshot(&head)?.read_text(FILE_NAME)?.ok_or_else(|| {
-            diag::usage(format!("HEAD has no {FILE_NAME} at the repository root"))
+            Error::Usage(format!("HEAD has no {FILE_NAME} at the repository root"))
         })?;
         let config = Config::parse(FILE_NAME, &text)?;
         let env = environment_name(&config, args.env.as_deref())?;

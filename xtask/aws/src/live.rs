@@ -11,13 +11,6 @@ use aws_sdk_ecr::types::ImageIdentifier;
 use aws_sdk_ecs::types as ecs;
 pub use xtask_core::live::*;
 
-/// A service's repository: its URI, and whether it exists.
-#[derive(Debug, Clone)]
-pub struct Repository {
-    pub name: String,
-    pub uri: Option<String>,
-}
-
 /// Reads one service's live state.
 pub async fn service(
     aws: &Clients,

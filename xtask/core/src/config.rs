@@ -5,7 +5,8 @@
 //! Values that later stages check against a git tree (paths, Dockerfiles) keep their span,
 //! so those errors can point into `deploy.toml` too.
 
-use crate::diag::{self, Diagnostic, Exit, Failure};
+use crate::diag::{self, Diagnostic};
+use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -567,12 +568,11 @@ impl Names<'_> {
 }
 
 fn config_failure(origin: &str, source: &str, diagnostics: &[Diagnostic]) -> anyhow::Error {
-    Failure {
-        exit: Exit::Usage,
-        message: diag::render(origin, source, diagnostics)
+    Error::Usage(
+        diag::render(origin, source, diagnostics)
             .trim_end()
             .to_owned(),
-    }
+    )
     .into()
 }
 

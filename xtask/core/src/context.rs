@@ -2,7 +2,7 @@
 //! current directory.
 
 use crate::config;
-use crate::diag;
+use crate::error::Error;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -18,11 +18,12 @@ impl Context {
             None => default_root()?,
         };
         if !root.join(config::FILE_NAME).is_file() {
-            return Err(diag::usage(format!(
+            return Err(Error::Usage(format!(
                 "{} has no {}: run from a monorepo root or pass -C <dir>",
                 root.display(),
                 config::FILE_NAME
-            )));
+            ))
+            .into());
         }
         Ok(Context { root })
     }
@@ -43,10 +44,11 @@ fn default_root() -> Result<PathBuf> {
         .find(|dir| dir.join(config::FILE_NAME).is_file())
         .map(Path::to_path_buf)
         .ok_or_else(|| {
-            diag::usage(format!(
+            Error::Usage(format!(
                 "no {} in {} or above it: run from a monorepo root or pass -C <dir>",
                 config::FILE_NAME,
                 cwd.display()
             ))
+            .into()
         })
 }

@@ -1,9 +1,7 @@
 //! Errors the user sees: exit codes, and diagnostics that point at a file, line and column.
 //!
-//! Internal failures travel as `anyhow::Error`; a [`Failure`] anywhere in the chain decides
-//! the exit code and is printed as it is (it is already rendered for a person).
+//! What failed is an [`crate::error::Error`]; its kind picks one of these exit codes.
 
-use std::fmt;
 use std::ops::Range;
 
 /// Documented exit codes (see README "Exit codes").
@@ -100,39 +98,6 @@ impl Exit {
             .collect();
         format!("Exit codes: {}.", codes.join(", "))
     }
-}
-
-/// An error already rendered for the user, with the exit code it stands for.
-#[derive(Debug)]
-pub struct Failure {
-    pub exit: Exit,
-    pub message: String,
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Failure {}
-
-/// A failure with its exit code and a message for the user.
-pub fn fail(exit: Exit, message: impl Into<String>) -> anyhow::Error {
-    Failure {
-        exit,
-        message: message.into(),
-    }
-    .into()
-}
-
-/// A usage error: bad flag values, unknown names, unknown revisions.
-pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    Failure {
-        exit: Exit::Usage,
-        message: message.into(),
-    }
-    .into()
 }
 
 /// A problem at a place in a source file.

@@ -2,13 +2,15 @@
 //! AWS, git or a terminal. No tokio, no AWS SDK, no libgit2 here; what the core reads, it
 //! reads through [`source::Source`] (a commit, given by `xtask-git`, or the working tree).
 //!
-//! - [`config`] is `deploy.toml` and its diagnostics ([`diag`]); [`context`] finds the root.
+//! - [`config`] is `deploy.toml` and its diagnostics ([`diag`]); [`context`] finds the root;
+//!   [`error`] is what a command fails with, and its exit code.
 //! - [`workspace`], [`lockfile`] and [`platform`] model the Cargo workspace of one tree;
 //!   [`cache`] keeps their parses between runs.
 //! - [`inputs`] says what each unit reads (with [`dockerfile`] and [`build_context`]),
 //!   [`fingerprint`] what a build is, [`owners`] the reverse index.
 //! - [`plan`] decides what changed and why; [`render`] shows it. [`deploy_plan`] decides,
-//!   from what [`live`] says runs, what a deploy or rollback does, step by step.
+//!   from what [`live`] says runs, what a deploy or rollback does, step by step;
+//!   [`preflight`]'s rules say whether it may start.
 //! - [`spa`] plans an app's upload from one bucket listing; [`migration`] lints SQL.
 //! - [`phase`] and [`outcome`] are the words of a deploy's events, summary and ledger.
 //! - [`text`] and [`time`] are the one place ids are cut and timestamps written.
@@ -21,6 +23,7 @@ pub mod context;
 pub mod deploy_plan;
 pub mod diag;
 pub mod dockerfile;
+pub mod error;
 pub mod fingerprint;
 pub mod fuzzing;
 pub mod inputs;
@@ -32,6 +35,7 @@ pub mod owners;
 pub mod phase;
 pub mod plan;
 pub mod platform;
+pub mod preflight;
 pub mod render;
 pub mod source;
 pub mod spa;

@@ -17,6 +17,13 @@ pub const VERSION_VAR: &str = "DEPLOY_VERSION";
 /// check reads back from the running service.
 pub const FINGERPRINT_VAR: &str = "XTASK_FINGERPRINT";
 
+/// A service's repository: its URI, or `None` when it does not exist.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    pub name: String,
+    pub uri: Option<String>,
+}
+
 /// One service as it runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveService {

@@ -7,7 +7,7 @@
 
 use crate::cache::Cache;
 use crate::config::join;
-use crate::diag::usage;
+use crate::error::Error;
 use crate::lockfile::Lockfile;
 use crate::platform::Platform;
 use crate::source::{Entry, EntryKind, Source};
@@ -159,13 +159,14 @@ impl Workspace {
                     .filter_map(|d| Some((d.path.clone()?, true))),
             );
             if let Some(&other) = workspace.by_name.get(&krate.name) {
-                return Err(usage(format!(
+                return Err(Error::Usage(format!(
                     "two crates are named `{}`: {} and {} (at {})",
                     krate.name,
                     workspace.crates[other].path,
                     krate.path,
                     source.label()
-                )));
+                ))
+                .into());
             }
             let index = workspace.crates.len();
             workspace.by_path.insert(dir, index);
@@ -348,17 +349,18 @@ fn parse_toml(text: &str, path: &str, source: &dyn Source) -> Result<Table> {
         let (line, column) = err
             .span()
             .map_or((0, 0), |span| crate::diag::line_col(text, span.start));
-        usage(format!(
+        Error::Usage(format!(
             "{path}:{line}:{column} (at {}): {}",
             source.label(),
             err.message()
         ))
+        .into()
     })
 }
 
 /// A committed file the user must fix: a usage error naming it and the commit.
 fn bad_file(path: &str, source: &dyn Source, err: &anyhow::Error) -> anyhow::Error {
-    usage(format!("{path} (at {}): {err:#}", source.label()))
+    Error::Usage(format!("{path} (at {}): {err:#}", source.label())).into()
 }
 
 fn load_lock(source: &dyn Source, cache: &mut Cache) -> Result<Option<Arc<Lockfile>>> {

@@ -11,7 +11,7 @@ use std::path::Path;
 pub use xtask_core::source::{
     walk_files, Change, ChangeKind, ChangeSet, Entry, EntryKind, ObjectId, Source, Worktree,
 };
-use xtask_core::{diag, text};
+use xtask_core::{error::Error, text};
 
 /// A repository whose working directory is the monorepo root.
 pub struct Repo {
@@ -61,7 +61,7 @@ impl Repo {
     pub fn open(root: &Path) -> Result<Repo> {
         tune_libgit2();
         let inner = Repository::open(root).map_err(|err| {
-            diag::usage(format!(
+            Error::Usage(format!(
                 "{} is not the root of a git repository: {}",
                 root.display(),
                 err.message()
@@ -95,11 +95,11 @@ impl Repo {
                 }
                 _ => err.message().to_owned(),
             };
-            diag::usage(format!("{what} `{rev}` {reason}"))
+            Error::Usage(format!("{what} `{rev}` {reason}"))
         })?;
         let commit = object
             .peel_to_commit()
-            .map_err(|_| diag::usage(format!("{what} `{rev}` does not name a commit")))?;
+            .map_err(|_| Error::Usage(format!("{what} `{rev}` does not name a commit")))?;
         Ok(Commit {
             id: to_core(commit.id()),
             tree: commit.tree_id(),

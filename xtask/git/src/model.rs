@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use xtask_core::cache::Cache;
 use xtask_core::config::{self, Config};
-use xtask_core::diag::Failure;
+use xtask_core::error::Error;
 use xtask_core::fingerprint::{self, Fingerprints};
 use xtask_core::inputs::{self, UnitInputs};
 use xtask_core::source::{ObjectId, Source};
@@ -62,11 +62,12 @@ impl<'r> Loader<'r> {
                 }
             }),
             None if require_config => {
-                return Err(xtask_core::diag::usage(format!(
+                return Err(Error::Usage(format!(
                     "commit {} has no {} at the repository root",
                     commit.short(),
                     config::FILE_NAME
-                )))
+                ))
+                .into())
             }
             None => None,
         };
@@ -88,17 +89,15 @@ impl<'r> Loader<'r> {
 
 /// Says which commit a rendered configuration error comes from.
 fn at_commit(err: anyhow::Error, commit: &Commit) -> anyhow::Error {
-    match err.downcast::<Failure>() {
-        Ok(failure) => Failure {
-            exit: failure.exit,
-            message: format!(
+    match Error::from(err) {
+        Error::Internal(err) => err.context(format!("at commit {}", commit.short())),
+        rendered => rendered
+            .with_message(format!(
                 "{} at commit {} is not valid:\n{}",
                 config::FILE_NAME,
                 commit.short(),
-                failure.message
-            ),
-        }
-        .into(),
-        Err(err) => err.context(format!("at commit {}", commit.short())),
+                rendered.message()
+            ))
+            .into(),
     }
 }

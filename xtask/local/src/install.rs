@@ -6,18 +6,14 @@
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use xtask_aws::diag::{Exit, Failure};
+use xtask_aws::error::Error;
 
 /// The moto release the local stack is tested with.
 pub const MOTO_VERSION: &str = "5.2.5";
 
 /// A missing part the user must install: a usage-level failure naming the command.
 fn missing(what: &str, install: &str) -> anyhow::Error {
-    Failure {
-        exit: Exit::Usage,
-        message: format!("{what} is missing: install it with `{install}`"),
-    }
-    .into()
+    Error::Usage(format!("{what} is missing: install it with `{install}`")).into()
 }
 
 /// An executable named `name` on the PATH.

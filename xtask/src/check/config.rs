@@ -6,7 +6,8 @@ use super::{Finding, Outcome};
 use crate::cache::Cache;
 use crate::config::{join, Config, FILE_NAME};
 use crate::context::Context;
-use crate::diag::{Diagnostic, Failure};
+use crate::diag::Diagnostic;
+use crate::error::Error;
 use crate::git::{EntryKind, Source, Worktree};
 use crate::inputs;
 use crate::workspace::Workspace;
@@ -37,13 +38,9 @@ pub fn check(ctx: &Context) -> Result<Outcome> {
         });
     }
     // Both kinds at once, so one run of `check` lists everything to fix.
-    let failure = match gathered
-        .config
-        .failure(&gathered.problems)
-        .downcast::<Failure>()
-    {
-        Ok(failure) => failure.message,
-        Err(err) => return Err(err),
+    let failure = match Error::from(gathered.config.failure(&gathered.problems)) {
+        Error::Internal(err) => return Err(err),
+        rendered => rendered.message(),
     };
     let listed: Vec<String> = findings.iter().map(ToString::to_string).collect();
     Ok(Outcome::Failed(format!("{failure}\n{}", listed.join("\n"))))
@@ -51,9 +48,9 @@ pub fn check(ctx: &Context) -> Result<Outcome> {
 
 /// A config failure as the check's report; any other error stays an error.
 fn failed(err: anyhow::Error) -> Result<Outcome> {
-    match err.downcast::<Failure>() {
-        Ok(failure) => Ok(Outcome::Failed(failure.message)),
-        Err(err) => Err(err),
+    match Error::from(err) {
+        Error::Internal(err) => Err(err),
+        rendered => Ok(Outcome::Failed(rendered.message())),
     }
 }
 

@@ -16,7 +16,8 @@ use crate::context::Context;
 use crate::deploy_plan::{
     self, AppFacts, AppTarget, Command, DeployPlan, Facts, Selection, ServiceTarget,
 };
-use crate::diag::{self, fail, Exit};
+use crate::diag::Exit;
+use crate::error::Error;
 use crate::exec::tally::Tally;
 use crate::exec::{self, docker, Executor, HealthTargets, Options};
 use crate::git::{Commit, Repo, Source as _};
@@ -108,10 +109,11 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
 pub fn environment_name(config: &Config, env: Option<&str>) -> Result<String> {
     let env = env.unwrap_or(&config.default_env);
     if !config.environments.contains_key(env) {
-        return Err(diag::usage(format!(
+        return Err(Error::Usage(format!(
             "--env `{env}` is not an environment of deploy.toml; known: {}",
             config.environment_names().join(", ")
-        )));
+        ))
+        .into());
     }
     Ok(env.to_owned())
 }
@@ -131,14 +133,15 @@ fn validate_args(config: &Config, args: &RunArgs) -> Result<()> {
             .map(|s| s.name.as_str())
             .chain(config.apps.iter().map(|a| a.name.as_str()))
             .collect();
-        return Err(diag::usage(format!(
+        return Err(Error::Usage(format!(
             "--services names {} not in deploy.toml; services and apps: {}",
             unknown.join(", "),
             known.join(", ")
-        )));
+        ))
+        .into());
     }
     if args.concurrency == 0 {
-        return Err(diag::usage("--concurrency must be at least 1"));
+        return Err(Error::Usage("--concurrency must be at least 1".into()).into());
     }
     Ok(())
 }
@@ -258,10 +261,10 @@ impl Caller {
                     }
                     why
                 });
-                Err(fail(
-                    Exit::CheckFailed,
-                    format!("cannot reach AWS for environment {env}: {why}; nothing was changed"),
+                Err(Error::Check(format!(
+                    "cannot reach AWS for environment {env}: {why}; nothing was changed"
                 ))
+                .into())
             }
         }
     }
@@ -330,7 +333,7 @@ impl Deploy<'_> {
         let summary = outcome.summary(&plan, &id, clock);
         self.finish(&bucket, &id, started_at, &who, &plan, &outcome, &summary)
             .await;
-        Ok(outcome.exit)
+        Ok(outcome.exit())
     }
 
     /// The run's first line: what, where, as whom.
@@ -354,7 +357,7 @@ impl Deploy<'_> {
     async fn dry_run(&self, plan: &DeployPlan) -> Result<Exit> {
         let previewed = self.execute(plan, "(dry-run)").await;
         if let Some(error) = previewed.error {
-            return Err(fail(previewed.exit, error));
+            return Err(error.into());
         }
         self.report
             .info("dry run: pre-flight checks passed; nothing was changed");
@@ -372,15 +375,13 @@ impl Deploy<'_> {
         );
         match state::acquire(self.aws, bucket, &lock).await? {
             state::Acquired::Taken => Ok(()),
-            state::Acquired::Held(holder) => Err(fail(
-                Exit::LockHeld,
-                format!(
-                    "the deploy lock of {} is {}; nothing was changed",
-                    self.names.env_name,
-                    holder.map_or("held (and released since: try again)".into(), |l| l
-                        .describe())
-                ),
-            )),
+            state::Acquired::Held(holder) => Err(Error::LockHeld(format!(
+                "the deploy lock of {} is {}; nothing was changed",
+                self.names.env_name,
+                holder.map_or("held (and released since: try again)".into(), |l| l
+                    .describe())
+            ))
+            .into()),
         }
     }
 
@@ -684,12 +685,16 @@ impl Deploy<'_> {
             rollback_to: matches!(self.mode, Mode::Rollback(_)).then_some(self.head),
         };
         let facts = reader.gather(plan, gathered).await?;
-        let verdict = preflight::verify(plan, gathered, &facts, &rules);
+        let planned = preflight::Planned {
+            repositories: &gathered.repositories,
+            services: &gathered.live,
+        };
+        let verdict = preflight::verify(plan, planned, &facts, &rules);
         for warning in &verdict.warnings {
             self.report.warn(warning.clone());
         }
-        match verdict.exit() {
-            Some(exit) => Err(fail(exit, verdict.message())),
+        match verdict.error() {
+            Some(error) => Err(error.into()),
             None => Ok(()),
         }
     }
@@ -702,9 +707,10 @@ impl Deploy<'_> {
             return Ok(());
         }
         if !std::io::stdin().is_terminal() {
-            return Err(diag::usage(
-                "no terminal to confirm on: pass --yes to deploy without a question",
-            ));
+            return Err(Error::Usage(
+                "no terminal to confirm on: pass --yes to deploy without a question".into(),
+            )
+            .into());
         }
         let env = self.names.env_name;
         let count = plan.deploying().count() + plan.apps_deploying().count();
@@ -736,10 +742,7 @@ impl Deploy<'_> {
         if yes {
             Ok(())
         } else {
-            Err(fail(
-                Exit::CheckFailed,
-                "not confirmed: nothing was changed",
-            ))
+            Err(Error::Check("not confirmed: nothing was changed".into()).into())
         }
     }
 
@@ -748,9 +751,7 @@ impl Deploy<'_> {
     async fn execute(&self, plan: &DeployPlan, id: &str) -> Outcome {
         let docker = match docker::Docker::new() {
             Ok(docker) => docker,
-            Err(err) => {
-                return Outcome::failed(Exit::Internal, format!("{err:#}"), Tally::default())
-            }
+            Err(err) => return Outcome::failed(err.into(), Tally::default()),
         };
         let executor = self.executor(plan, id, docker);
         let result = tokio::select! {
@@ -836,7 +837,6 @@ impl Deploy<'_> {
 
     fn finish_without_changes(&self, plan: &DeployPlan, clock: Instant) {
         let outcome = Outcome {
-            exit: Exit::Success,
             outcome: RunOutcome::NothingToDeploy,
             error: None,
             tally: Tally::default(),
@@ -848,17 +848,15 @@ impl Deploy<'_> {
 
 /// How the execution ended, and what happened to each service.
 struct Outcome {
-    exit: Exit,
     outcome: RunOutcome,
-    error: Option<String>,
+    error: Option<Error>,
     /// What the executor's events added up to.
     tally: Tally,
 }
 
 impl Outcome {
-    fn failed(exit: Exit, error: String, tally: Tally) -> Outcome {
+    fn failed(error: Error, tally: Tally) -> Outcome {
         Outcome {
-            exit,
             outcome: RunOutcome::Failed,
             error: Some(error),
             tally,
@@ -866,15 +864,14 @@ impl Outcome {
     }
 
     /// How the executor's run ended (`None`: interrupted), with what its events added up to.
-    fn ended(result: Option<Result<()>>, tally: Tally) -> Outcome {
+    fn ended(result: Option<Result<(), Error>>, tally: Tally) -> Outcome {
         match result {
             Some(Ok(())) => Outcome {
-                exit: Exit::Success,
                 outcome: RunOutcome::Success,
                 error: None,
                 tally,
             },
-            Some(Err(err)) => Outcome::failed(exec::exit_of(&err), format!("{err:#}"), tally),
+            Some(Err(err)) => Outcome::failed(err, tally),
             None => {
                 let rolling: Vec<&str> = tally.rolling().collect();
                 let mut message = "interrupted".to_owned();
@@ -885,13 +882,17 @@ impl Outcome {
                     ));
                 }
                 Outcome {
-                    exit: Exit::Interrupted,
                     outcome: RunOutcome::Interrupted,
-                    error: Some(message),
+                    error: Some(Error::Interrupted(message)),
                     tally,
                 }
             }
         }
+    }
+
+    /// The exit code: success unless something failed (the error's kind says which).
+    fn exit(&self) -> Exit {
+        self.error.as_ref().map_or(Exit::Success, Error::exit)
     }
 
     /// The summary folded from the tally: each planned unit with what happened to it.
@@ -904,12 +905,12 @@ impl Outcome {
                 .collect(),
             apps: plan.apps.iter().map(|a| self.app(a)).collect(),
             outcome: self.outcome,
-            exit_code: self.exit.code(),
+            exit_code: self.exit().code(),
             deploy_id: id.to_owned(),
             env: plan.env.clone(),
             commit: plan.commit.clone(),
             duration_seconds: clock.elapsed().as_secs_f64(),
-            error: self.error.clone(),
+            error: self.error.as_ref().map(Error::message),
         }
     }
 
@@ -930,7 +931,7 @@ impl Outcome {
                 .task_definition
                 .clone()
                 .or_else(|| planned.live_task_definition.clone()),
-            outcome: unit_outcome(deploying, result.outcome, self.exit, done),
+            outcome: unit_outcome(deploying, result.outcome, self.exit(), done),
         }
     }
 
@@ -942,7 +943,12 @@ impl Outcome {
             name: planned.unit.name.clone(),
             action: planned.unit.action,
             fingerprint: planned.unit.fingerprint.clone(),
-            outcome: unit_outcome(deploying, result.outcome, self.exit, UnitOutcome::Deployed),
+            outcome: unit_outcome(
+                deploying,
+                result.outcome,
+                self.exit(),
+                UnitOutcome::Deployed,
+            ),
             shipped: Shipped {
                 release: shipped
                     .release

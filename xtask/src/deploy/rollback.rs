@@ -8,7 +8,7 @@ use crate::aws::Clients;
 use crate::cli::RollbackArgs;
 use crate::config::{self, Config, Names};
 use crate::deploy_plan::DeployPlan;
-use crate::diag;
+use crate::error::Error;
 use crate::git::{self, Commit, Repo, Source as _};
 use crate::ledger;
 use crate::live::{self, Image};
@@ -44,10 +44,10 @@ pub async fn commit(
         found => found?,
     };
     let Some(previous) = previous else {
-        return Err(diag::usage(format!(
+        return Err(Error::Usage(format!(
             "--previous: the ledger of {env} has no successful deploy before {}; name a commit with --sha",
             live.map_or("the live one".into(), |l| format!("the last one ({})", l.id))
-        )));
+        )).into());
     };
     if let Some(live) = &live {
         report.info(format!(
@@ -62,10 +62,11 @@ pub async fn commit(
         ));
     }
     if !repo.has_commit(&previous.commit) {
-        return Err(diag::usage(format!(
+        return Err(Error::Usage(format!(
             "--previous is commit {}, which is not in this clone: `git fetch origin {}` brings it",
             previous.commit, previous.commit
-        )));
+        ))
+        .into());
     }
     repo.resolve(&previous.commit, "--previous")
 }

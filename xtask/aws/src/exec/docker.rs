@@ -11,7 +11,7 @@ use crate::aws::AwsContext as _;
 use crate::build_context;
 use crate::config::Build;
 use crate::deploy_plan::{HostBinary, ImageBuild};
-use crate::diag::{fail, Exit};
+use crate::error::Error;
 use crate::git::Source as _;
 use crate::inputs::{target_rustflags_config, RUST_TARGET, RUST_TARGET_FLAGS};
 use crate::process::output;
@@ -182,13 +182,11 @@ impl HostBuild {
             cargo.kill_on_drop(true);
             let out = output(cargo).await.context("running cargo build")?;
             if !out.status.success() {
-                return Err(fail(
-                    Exit::Build,
-                    format!(
-                        "cargo build of {service} (package {package}) failed:\n{}",
-                        tail(&String::from_utf8_lossy(&out.stderr), 30)
-                    ),
-                ));
+                return Err(Error::Build(format!(
+                    "cargo build of {service} (package {package}) failed:\n{}",
+                    tail(&String::from_utf8_lossy(&out.stderr), 30)
+                ))
+                .into());
             }
             let path = executables(&String::from_utf8_lossy(&out.stdout))
                 .remove(bin)
@@ -232,14 +230,12 @@ fn workspace_target_dir(root: &Path) -> Result<PathBuf> {
         .output()
         .context("running cargo metadata")?;
     if !out.status.success() {
-        return Err(fail(
-            Exit::Build,
-            format!(
-                "cargo metadata failed in {}:\n{}",
-                root.display(),
-                tail(&String::from_utf8_lossy(&out.stderr), 10)
-            ),
-        ));
+        return Err(Error::Build(format!(
+            "cargo metadata failed in {}:\n{}",
+            root.display(),
+            tail(&String::from_utf8_lossy(&out.stderr), 10)
+        ))
+        .into());
     }
     let metadata: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     metadata["target_directory"]
@@ -283,13 +279,11 @@ pub async fn build(exec: &Executor<'_>, build: &ImageBuild, earlier: &Tally) -> 
     command.arg(&context);
     let out = output(command).await.context("running docker build")?;
     if !out.status.success() {
-        return Err(fail(
-            Exit::Build,
-            format!(
-                "docker build of {name} failed:\n{}",
-                tail(&String::from_utf8_lossy(&out.stderr), 20)
-            ),
-        ));
+        return Err(Error::Build(format!(
+            "docker build of {name} failed:\n{}",
+            tail(&String::from_utf8_lossy(&out.stderr), 20)
+        ))
+        .into());
     }
     if !buildx {
         for tag in &build.tags {
@@ -316,10 +310,11 @@ async fn pushed(exec: &Executor<'_>, build: &ImageBuild) -> Result<crate::live::
     crate::live::image_for(exec.aws, &build.target.repository, &build.fingerprint)
         .await?
         .ok_or_else(|| {
-            fail(
-                Exit::Push,
-                format!("{} is not in the registry after its push", build.tags[0]),
-            )
+            Error::Push(format!(
+                "{} is not in the registry after its push",
+                build.tags[0]
+            ))
+            .into()
         })
 }
 
@@ -407,7 +402,7 @@ async fn push(exec: &Executor<'_>, tag: &str) -> Result<()> {
             ))
         })
         .await
-        .map_err(|err| fail(Exit::Push, format!("docker push {tag} failed: {err}")))
+        .map_err(|err| Error::Push(format!("docker push {tag} failed: {err}")).into())
 }
 
 /// Refusals that a retry cannot fix; everything else (timeouts, resets, 5xx) may pass.
@@ -465,13 +460,11 @@ async fn login(exec: &Executor<'_>) -> Result<()> {
             let out = child.wait_with_output().await?;
             crate::process::trace_output(&line, &out);
             if !out.status.success() {
-                return Err(fail(
-                    Exit::Push,
-                    format!(
-                        "docker login to {server} failed: {}",
-                        tail(&String::from_utf8_lossy(&out.stderr), 3)
-                    ),
-                ));
+                return Err(Error::Push(format!(
+                    "docker login to {server} failed: {}",
+                    tail(&String::from_utf8_lossy(&out.stderr), 3)
+                ))
+                .into());
             }
             Ok(())
         })

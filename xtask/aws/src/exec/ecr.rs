@@ -5,7 +5,7 @@
 use super::Executor;
 use crate::aws::AwsContext as _;
 use crate::deploy_plan::Retag;
-use crate::diag::{fail, Exit};
+use crate::error::Error;
 use anyhow::{Context as _, Result};
 use aws_sdk_ecr::types::ImageIdentifier;
 
@@ -25,7 +25,7 @@ pub async fn retag(exec: &Executor<'_>, retag: &Retag) -> Result<String> {
         .send()
         .await
         .aws_context(|| format!("reading the manifest of {repository}@{digest}"))
-        .map_err(|err| fail(Exit::Push, format!("{err:#}")))?;
+        .map_err(|err| Error::Push(format!("{err:#}")))?;
     let image = got
         .images()
         .first()
@@ -54,14 +54,12 @@ pub async fn retag(exec: &Executor<'_>, retag: &Retag) -> Result<String> {
         {
             Ok(format!("reused {} (no build)", crate::text::short(digest)))
         }
-        Err(err) => Err(fail(
-            Exit::Push,
-            format!(
-                "{:#}",
-                Err::<(), _>(err)
-                    .aws_context(|| format!("tagging {repository}@{digest} as {tag}"))
-                    .unwrap_err()
-            ),
-        )),
+        Err(err) => Err(Error::Push(format!(
+            "{:#}",
+            Err::<(), _>(err)
+                .aws_context(|| format!("tagging {repository}@{digest} as {tag}"))
+                .unwrap_err()
+        ))
+        .into()),
     }
 }

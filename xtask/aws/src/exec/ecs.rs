@@ -8,7 +8,7 @@ use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::aws::{AwsContext as _, Clients};
 use crate::deploy_plan::Rollout;
-use crate::diag::{fail, Exit};
+use crate::error::Error;
 use crate::live::{self, FINGERPRINT_VAR, VERSION_VAR};
 use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
@@ -33,7 +33,7 @@ pub async fn roll(exec: &Executor<'_>, roll: &Rollout, earlier: &Tally) -> Resul
     };
     let arn = register_copy(exec, &live, &copy)
         .await
-        .map_err(|err| fail(Exit::Rollout, format!("{err:#}")))?;
+        .map_err(|err| Error::Rollout(format!("{err:#}")))?;
     exec.record(name, Fact::TaskDefinition { arn: arn.clone() });
     exec.progress(
         Some(name),
@@ -44,7 +44,9 @@ pub async fn roll(exec: &Executor<'_>, roll: &Rollout, earlier: &Tally) -> Resul
     let outcome = update_and_wait(exec, roll, &arn, Phase::Roll).await;
     let decided = match &outcome {
         Ok(_) => Some(UnitOutcome::Deployed),
-        Err(err) if super::exit_of(err) == Exit::Rollout => Some(UnitOutcome::RolledBack),
+        Err(err) if matches!(err.downcast_ref(), Some(Error::Rollout(_))) => {
+            Some(UnitOutcome::RolledBack)
+        }
         Err(_) => None,
     };
     if let Some(outcome) = decided {
@@ -80,7 +82,7 @@ async fn update_and_wait(
         .send()
         .await
         .aws_context(|| format!("updating service {service}"))
-        .map_err(|err| fail(Exit::Rollout, format!("{err:#}")))?;
+        .map_err(|err| Error::Rollout(format!("{err:#}")))?;
     if phase == Phase::Roll {
         exec.record(name, Fact::Rolled);
     }
@@ -154,7 +156,7 @@ impl Watch<'_> {
                         started.elapsed().as_secs_f64()
                     ))
                 }
-                State::Failed(why) => return Err(self.failure(Exit::Rollout, &why).await),
+                State::Failed(why) => return Err(self.failure(Error::Rollout, &why).await),
                 State::Waiting(progress) if progress != last => {
                     self.exec.progress(
                         Some(self.name),
@@ -171,7 +173,7 @@ impl Watch<'_> {
                     "the deployment did not complete within {}",
                     humantime::format_duration(self.exec.options.timeout)
                 );
-                return Err(self.failure(Exit::Timeout, &why).await);
+                return Err(self.failure(Error::Timeout, &why).await);
             }
             tokio::time::sleep(self.exec.options.poll).await;
         }
@@ -260,7 +262,7 @@ impl Watch<'_> {
 
     /// The failure, with the service's events since the roll began and the stopped tasks'
     /// reasons and exit codes.
-    async fn failure(&self, exit: Exit, why: &str) -> anyhow::Error {
+    async fn failure(&self, kind: fn(String) -> Error, why: &str) -> anyhow::Error {
         let mut message = format!("{} of {} failed: {why}", self.phase, self.name);
         if let Ok(service) = self.describe().await {
             let mut seen = BTreeSet::new();
@@ -289,7 +291,7 @@ impl Watch<'_> {
             Ok(_) => {}
             Err(err) => message.push_str(&format!("\n  (stopped tasks unavailable: {err:#})")),
         }
-        fail(exit, message)
+        kind(message).into()
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::{Executor, HealthTargets};
 use crate::deploy_plan::HealthCheck;
-use crate::diag::{fail, Exit};
+use crate::error::Error;
 use crate::phase::Phase;
 use crate::report::StepState;
 use anyhow::Result;
@@ -17,10 +17,7 @@ pub async fn check(exec: &Executor<'_>, check: &HealthCheck) -> Result<String> {
         Targets::NotChecked(why) => return Ok(format!("not checked: {why}")),
     };
     if urls.is_empty() {
-        return Err(fail(
-            Exit::Health,
-            format!("health of {name}: no running task to check"),
-        ));
+        return Err(Error::Health(format!("health of {name}: no running task to check")).into());
     }
     let expected = Expected {
         version: exec.plan.commit.clone(),
@@ -81,13 +78,11 @@ async fn until_it_passes(
             Err(_) => {}
         }
         if started.elapsed() >= exec.options.timeout {
-            return Err(fail(
-                Exit::Health,
-                format!(
-                    "health of {name}: {url} did not pass within {}: {last}",
-                    humantime::format_duration(exec.options.timeout)
-                ),
-            ));
+            return Err(Error::Health(format!(
+                "health of {name}: {url} did not pass within {}: {last}",
+                humantime::format_duration(exec.options.timeout)
+            ))
+            .into());
         }
         tokio::time::sleep(exec.options.poll.max(Duration::from_millis(500))).await;
     }

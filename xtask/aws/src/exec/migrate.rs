@@ -8,7 +8,7 @@ use super::tally::Tally;
 use super::Executor;
 use crate::aws::AwsContext as _;
 use crate::deploy_plan::Migration;
-use crate::diag::{fail, Exit};
+use crate::error::Error;
 use crate::exec::ecs::{describe_stopped, register_copy, Revision};
 use crate::live;
 use crate::phase::Phase;
@@ -24,8 +24,7 @@ pub async fn run(exec: &Executor<'_>, migration: &Migration, earlier: &Tally) ->
     let name = migration.service.as_str();
     let family = &migration.target.migration_family;
     let image = earlier.image(name)?.to_owned();
-    let fail_with =
-        |err: anyhow::Error| fail(Exit::Migration, format!("migrations of {name}: {err:#}"));
+    let fail_with = |err: anyhow::Error| Error::Migration(format!("migrations of {name}: {err:#}"));
     let definition = live::task_definition(exec.aws, family)
         .await
         .map_err(fail_with)?;
@@ -49,12 +48,8 @@ pub async fn run(exec: &Executor<'_>, migration: &Migration, earlier: &Tally) ->
         ),
     );
     let stopped = wait_stopped(exec, migration, &task).await?;
-    check_exit_codes(&definition, &stopped).map_err(|why| {
-        fail(
-            Exit::Migration,
-            format!("migrations of {name} failed: {why}"),
-        )
-    })?;
+    check_exit_codes(&definition, &stopped)
+        .map_err(|why| Error::Migration(format!("migrations of {name} failed: {why}")))?;
     let applied = AppliedMigrations {
         tree: migration.tree.clone(),
         commit: exec.plan.commit.clone(),
@@ -153,14 +148,11 @@ async fn wait_stopped(exec: &Executor<'_>, migration: &Migration, task: &str) ->
             last = status;
         }
         if started.elapsed() >= exec.options.timeout {
-            return Err(fail(
-                Exit::Timeout,
-                format!(
+            return Err(Error::Timeout(format!(
                     "migration task {} of {name} did not stop within {} (last status {last}); it may still be running",
                     short(task),
                     humantime::format_duration(exec.options.timeout)
-                ),
-            ));
+                )).into());
         }
         tokio::time::sleep(exec.options.poll).await;
     }

@@ -14,7 +14,7 @@ pub mod tally;
 use crate::aws::Clients;
 use crate::config::Names;
 use crate::deploy_plan::{DeployPlan, Step};
-use crate::diag::{Exit, Failure};
+use crate::error::Error;
 use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
 use crate::report::{Event, Reporter, StepState};
@@ -68,7 +68,7 @@ pub struct Executor<'a> {
 
 impl Executor<'_> {
     /// Runs every phase; the first failure stops it (after its phase's other steps end).
-    pub async fn run(&self) -> anyhow::Result<()> {
+    pub async fn run(&self) -> Result<(), Error> {
         *self.tally.0.lock().unwrap() = Tally::seeded(self.plan);
         let phases = if self.options.dry_run {
             self.plan.preview_phases()
@@ -87,7 +87,7 @@ impl Executor<'_> {
             } else {
                 phase.len()
             };
-            let outcomes: Vec<anyhow::Result<()>> = stream::iter(phase.iter())
+            let outcomes: Vec<Result<(), Error>> = stream::iter(phase.iter())
                 .map(|step| self.step(step, &earlier))
                 .buffer_unordered(limit)
                 .collect()
@@ -103,7 +103,7 @@ impl Executor<'_> {
     }
 
     /// One step: the one place that maps a step to the module that does it.
-    async fn step(&self, step: &Step, earlier: &Tally) -> anyhow::Result<()> {
+    async fn step(&self, step: &Step, earlier: &Tally) -> Result<(), Error> {
         let (unit, phase) = (step.unit(), step.phase());
         self.progress(unit, phase, StepState::Started, "started");
         let started = std::time::Instant::now();
@@ -129,7 +129,11 @@ impl Executor<'_> {
             message,
             seconds: Some(started.elapsed().as_secs_f64()),
         });
-        done.map(drop)
+        // The message keeps the whole chain; the kind comes from the error it carries.
+        done.map(drop).map_err(|err| {
+            let message = format!("{err:#}");
+            Error::from(err).with_message(message)
+        })
     }
 
     /// `--on-failure rollback`: every service this deploy rolled goes back to the task
@@ -212,24 +216,11 @@ pub struct Folded(Mutex<Tally>);
 
 /// The failure that decides the exit code: the first by phase order is all one phase's,
 /// so the most severe among them wins ([`Exit::severity`]: a timeout over a plain failure).
-fn first_failure(outcomes: Vec<anyhow::Result<()>>) -> Option<anyhow::Error> {
-    let mut errors: Vec<anyhow::Error> = outcomes.into_iter().filter_map(Result::err).collect();
-    if errors.is_empty() {
-        return None;
-    }
-    errors.sort_by_key(|e| std::cmp::Reverse(exit_of(e).severity()));
-    let messages: Vec<String> = errors.iter().map(|e| format!("{e:#}")).collect();
-    let exit = exit_of(&errors[0]);
-    Some(
-        Failure {
-            exit,
-            message: messages.join("\n"),
-        }
-        .into(),
-    )
-}
-
-pub fn exit_of(err: &anyhow::Error) -> Exit {
-    err.downcast_ref::<Failure>()
-        .map_or(Exit::Internal, |f| f.exit)
+///
+/// [`Exit::severity`]: crate::diag::Exit::severity
+fn first_failure(outcomes: Vec<Result<(), Error>>) -> Option<Error> {
+    let mut errors: Vec<Error> = outcomes.into_iter().filter_map(Result::err).collect();
+    errors.sort_by_key(|e| std::cmp::Reverse(e.exit().severity()));
+    let messages: Vec<String> = errors.iter().map(Error::message).collect();
+    Some(errors.first()?.with_message(messages.join("\n")))
 }

@@ -5,7 +5,7 @@ use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::config::App;
 use crate::deploy_plan::AppStep;
-use crate::diag::{fail, Exit};
+use crate::error::Error;
 use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
 use crate::report::StepState;
@@ -53,36 +53,33 @@ pub async fn build_app(root: &Path, app: &App, commit: &str, env: &str) -> Resul
         .env("DEPLOY_VERSION", commit)
         .env("DEPLOY_ENV", env);
     let out = crate::process::output(command).await.map_err(|err| {
-        fail(
-            Exit::Build,
-            format!(
-                "running `{}` for app {}: {err}",
-                app.build.join(" "),
-                app.name
-            ),
-        )
+        Error::Build(format!(
+            "running `{}` for app {}: {err}",
+            app.build.join(" "),
+            app.name
+        ))
     })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
 
-        return Err(fail(
-            Exit::Build,
-            format!(
-                "`{}` of app {} failed ({}):\n{}",
-                app.build.join(" "),
-                app.name,
-                out.status,
-                crate::text::tail(&stderr, 20)
-            ),
-        ));
+        return Err(Error::Build(format!(
+            "`{}` of app {} failed ({}):\n{}",
+            app.build.join(" "),
+            app.name,
+            out.status,
+            crate::text::tail(&stderr, 20)
+        ))
+        .into());
     }
     let dist = folder.join(&app.dist);
     let built = files::read_dist(&dist, &app.cache_control)?;
     if built.is_empty() {
-        return Err(fail(
-            Exit::Build,
-            format!("app {} built nothing into {}", app.name, dist.display()),
-        ));
+        return Err(Error::Build(format!(
+            "app {} built nothing into {}",
+            app.name,
+            dist.display()
+        ))
+        .into());
     }
     Ok(built)
 }
@@ -109,7 +106,7 @@ pub async fn ship(exec: &Executor<'_>, app: &AppStep, earlier: &Tally) -> Result
     let (plan, listing) = bucket
         .plan(built, &target)
         .await
-        .map_err(|e| fail(Exit::Spa, format!("{e:#}")))?;
+        .map_err(|e| Error::Spa(format!("{e:#}")))?;
     if exec.options.dry_run {
         return Ok(preview(exec, name, &plan));
     }
@@ -133,7 +130,7 @@ pub async fn activate(exec: &Executor<'_>, app: &AppStep, release: &str) -> Resu
     let shipped = bucket(exec, app)
         .activate(name, release, &format!("{}-{name}", exec.deploy_id))
         .await
-        .map_err(|e| fail(Exit::Spa, format!("{e:#}")))?;
+        .map_err(|e| Error::Spa(format!("{e:#}")))?;
     Ok(shipped_as(exec, name, shipped))
 }
 

@@ -8,7 +8,7 @@
 pub use xtask_core::spa::{diff, files, manifest, refs, Shipped};
 
 use crate::aws::{AwsContext as _, Clients};
-use crate::diag::{fail, Exit};
+use crate::error::Error;
 use anyhow::{Context as _, Result};
 use aws_sdk_s3::types::MetadataDirective;
 use backon::{ExponentialBuilder, Retryable as _};
@@ -137,13 +137,11 @@ impl Bucket<'_> {
             .filter(|key| !listing.contains_key(*key))
             .collect();
         if !missing.is_empty() {
-            return Err(fail(
-                Exit::Spa,
-                format!(
-                    "release {release} of {app} cannot be activated: missing from the bucket: {}",
-                    missing.join(", ")
-                ),
-            ));
+            return Err(Error::Spa(format!(
+                "release {release} of {app} cannot be activated: missing from the bucket: {}",
+                missing.join(", ")
+            ))
+            .into());
         }
         let (activation, removals) = diff::activation(manifest.active(), &target);
         manifest.active = Some(release.to_owned());
@@ -190,14 +188,11 @@ impl Bucket<'_> {
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(fail(
-                Exit::Spa,
-                format!(
+            Err(Error::Spa(format!(
                     "not activated, the live site is unchanged: files the new HTML loads are not in s3://{}: {}",
                     self.name,
                     missing.join("; ")
-                ),
-            ))
+                )).into())
         }
     }
 
@@ -276,7 +271,7 @@ impl Bucket<'_> {
         }
         let id = crate::live::distribution(self.aws, &self.name)
             .await?
-            .ok_or_else(|| fail(Exit::Spa, format!("no CloudFront distribution serves s3://{} (its comment must be the bucket's name)", self.name)))?;
+            .ok_or_else(|| Error::Spa(format!("no CloudFront distribution serves s3://{} (its comment must be the bucket's name)", self.name)))?;
         let batch = InvalidationBatch::builder()
             .paths(
                 Paths::builder()
@@ -313,7 +308,7 @@ impl Bucket<'_> {
 }
 
 fn spa_failure(err: anyhow::Error) -> anyhow::Error {
-    fail(Exit::Spa, format!("{err:#}"))
+    Error::Spa(format!("{err:#}")).into()
 }
 
 /// A key in a copy source: percent-encoded except `/` and unreserved characters.

@@ -1,0 +1,663 @@
+//! Pre-flight's pure half: the plan, what planning read and what pre-flight read in; every
+//! problem out, each with what to do about it, reported together. The binary gathers the
+//! [`Facts`] (git, the lock, buckets, Docker); nothing here reads anything.
+//! Each rule is tested below without AWS, git or Docker.
+
+use crate::config::{Config, Names, FILE_NAME};
+use crate::deploy_plan::DeployPlan;
+use crate::error::Error;
+use crate::live::{LiveService, Repository};
+use crate::plan::DirtyInput;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What the rules hold the facts to: the environment in deploy.toml and the run's flags.
+pub struct Rules<'a> {
+    pub config: &'a Config,
+    pub names: Names<'a>,
+    /// A deploy refuses units with findings; a rollback goes back to what ran before.
+    pub findings_block: bool,
+    /// A rollback: what to say when the schema is ahead of the commit rolled back to.
+    pub schema: Option<SchemaPolicy>,
+}
+
+/// A rollback onto a schema newer than its code: refused, or warned with `--force-schema`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaPolicy {
+    Refuse,
+    Force,
+}
+
+/// What pre-flight read, beyond what planning read.
+pub struct Facts {
+    /// The account the credentials belong to (STS).
+    pub account: String,
+    /// HEAD's branch; `None` when detached.
+    pub branch: Option<String>,
+    /// Uncommitted changes; `None` when they are allowed (`--allow-dirty`, a rollback).
+    pub dirty: Option<Dirty>,
+    pub lock: LockState,
+    /// Each app the plan ships, by name.
+    pub apps: BTreeMap<String, AppTarget>,
+    /// The Docker engine's version, or why it does not answer; `None` when nothing is built.
+    pub docker: Option<Result<String, String>>,
+    /// A rollback's services whose applied migrations are ahead of its commit, with why.
+    pub schema_ahead: Vec<(String, String)>,
+}
+
+/// Uncommitted changes that a deploy of HEAD would not include.
+#[derive(Debug, Default)]
+pub struct Dirty {
+    pub config: bool,
+    pub inputs: Vec<DirtyInput>,
+}
+
+/// The environment's deploy lock, as read from the state bucket.
+pub enum LockState {
+    Free,
+    /// `holder` says who, since when and until when; `stale` when that time has passed.
+    Held {
+        holder: String,
+        stale: bool,
+    },
+    Unreadable {
+        bucket: String,
+        why: String,
+    },
+}
+
+/// What planning read that the rules look at again: each planned service's repository and
+/// its live ECS service.
+#[derive(Clone, Copy)]
+pub struct Planned<'a> {
+    pub repositories: &'a BTreeMap<String, Repository>,
+    pub services: &'a BTreeMap<String, LiveService>,
+}
+
+/// Where an app ships to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppTarget {
+    Ready,
+    NoBucket { bucket: String },
+    NoDistribution { bucket: String },
+}
+
+/// One reason the run must not start. Each says what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    WrongAccount {
+        account: String,
+        env: String,
+        expected: String,
+    },
+    WrongBranch {
+        env: String,
+        branch: String,
+        head: Option<String>,
+    },
+    DirtyConfig,
+    DirtyInputs(Vec<String>),
+    LockHeld {
+        env: String,
+        holder: String,
+        stale: bool,
+    },
+    StateBucket {
+        bucket: String,
+        why: String,
+    },
+    Finding {
+        unit: String,
+        finding: String,
+    },
+    NoRepository {
+        unit: String,
+        repository: String,
+    },
+    NoService {
+        unit: String,
+        service: String,
+        cluster: String,
+    },
+    NoBucket {
+        app: String,
+        bucket: String,
+    },
+    NoDistribution {
+        app: String,
+        bucket: String,
+    },
+    NoDocker(String),
+    /// A rollback target (image or release) that is nowhere to be found.
+    Missing(String),
+    SchemaAhead {
+        message: String,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::WrongAccount { account, env, expected } => write!(
+                f,
+                "AWS account is {account}, but environment {env} is account {expected} ({FILE_NAME}); check your credentials or --profile"
+            ),
+            Problem::WrongBranch { env, branch, head } => write!(
+                f,
+                "environment {env} deploys only from branch `{branch}`; HEAD is {}",
+                head.as_ref().map_or("detached".into(), |b| format!("on branch `{b}`"))
+            ),
+            Problem::DirtyConfig => write!(
+                f,
+                "{FILE_NAME} has uncommitted changes: a deploy reads HEAD's (commit it, or pass --allow-dirty)"
+            ),
+            Problem::DirtyInputs(paths) => write!(
+                f,
+                "uncommitted changes to inputs (commit them, or pass --allow-dirty): {}",
+                paths.join(", ")
+            ),
+            Problem::LockHeld { env, holder, stale } => {
+                write!(f, "the deploy lock of {env} is {holder}")?;
+                if *stale {
+                    write!(
+                        f,
+                        "; if that run is dead, `cargo xtask lock release --env {env}` removes it"
+                    )?;
+                }
+                Ok(())
+            }
+            Problem::StateBucket { bucket, why } => write!(f, "state bucket {bucket}: {why}"),
+            Problem::Finding { unit, finding } => write!(f, "{unit}: {finding}"),
+            Problem::NoRepository { unit, repository } => {
+                write!(f, "ECR repository {repository} of {unit} does not exist")
+            }
+            Problem::NoService { unit, service, cluster } => write!(
+                f,
+                "ECS service {service} of {unit} does not exist in cluster {cluster}"
+            ),
+            Problem::NoBucket { app, bucket } => {
+                write!(f, "S3 bucket {bucket} of app {app} does not exist")
+            }
+            Problem::NoDistribution { app, bucket } => write!(
+                f,
+                "no CloudFront distribution serves app {app} (none has the comment `{bucket}`)"
+            ),
+            Problem::NoDocker(why) | Problem::Missing(why) => f.write_str(why),
+            Problem::SchemaAhead { message } => f.write_str(message),
+        }
+    }
+}
+
+/// What [`verify`] found: problems stop the run; warnings are shown and it goes on.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<String>,
+}
+
+impl Verdict {
+    /// How the run ends when it cannot start: a held lock alone is its own exit code, so
+    /// that a CI job can wait and retry; anything else is a failed check.
+    pub fn error(&self) -> Option<Error> {
+        match self.problems.as_slice() {
+            [] => None,
+            [Problem::LockHeld { .. }] => Some(Error::LockHeld(self.message())),
+            _ => Some(Error::Check(self.message())),
+        }
+    }
+
+    /// The one message that lists every problem.
+    pub fn message(&self) -> String {
+        let mut message = String::from("pre-flight checks failed, nothing was changed:");
+        for problem in &self.problems {
+            message.push_str(&format!("\n  - {problem}"));
+        }
+        message
+    }
+}
+
+/// Every rule, over the plan and what was read. Pure.
+pub fn verify(plan: &DeployPlan, read: Planned<'_>, facts: &Facts, rules: &Rules<'_>) -> Verdict {
+    let mut verdict = Verdict::default();
+    verdict.problems.extend(identity(facts, rules));
+    verdict.problems.extend(worktree(facts));
+    verdict.problems.extend(lock(facts, rules));
+    verdict.problems.extend(services(plan, read, rules));
+    verdict.problems.extend(apps(facts));
+    if let Some(Err(why)) = &facts.docker {
+        verdict.problems.push(Problem::NoDocker(why.clone()));
+    }
+    verdict
+        .problems
+        .extend(plan.missing().into_iter().map(Problem::Missing));
+    schema(plan, facts, rules, &mut verdict);
+    verdict
+}
+
+/// The credentials are the environment's account, and HEAD is on its branch.
+fn identity(facts: &Facts, rules: &Rules<'_>) -> Vec<Problem> {
+    let env = rules.names.env;
+    let mut problems = Vec::new();
+    if &facts.account != env.account_id.get_ref() {
+        problems.push(Problem::WrongAccount {
+            account: facts.account.clone(),
+            env: rules.names.env_name.to_owned(),
+            expected: env.account_id.get_ref().clone(),
+        });
+    }
+    if let Some(branch) = &env.branch {
+        if facts.branch.as_ref() != Some(branch.get_ref()) {
+            problems.push(Problem::WrongBranch {
+                env: rules.names.env_name.to_owned(),
+                branch: branch.get_ref().clone(),
+                head: facts.branch.clone(),
+            });
+        }
+    }
+    problems
+}
+
+/// What a deploy of HEAD would leave out: uncommitted deploy.toml and inputs.
+fn worktree(facts: &Facts) -> Vec<Problem> {
+    let Some(dirty) = &facts.dirty else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    if dirty.config {
+        problems.push(Problem::DirtyConfig);
+    }
+    if !dirty.inputs.is_empty() {
+        let paths = dirty.inputs.iter().take(10);
+        let paths = paths.map(|d| format!("{} ({})", d.path, d.units.join(", ")));
+        problems.push(Problem::DirtyInputs(paths.collect()));
+    }
+    problems
+}
+
+fn lock(facts: &Facts, rules: &Rules<'_>) -> Option<Problem> {
+    match &facts.lock {
+        LockState::Free => None,
+        LockState::Held { holder, stale } => Some(Problem::LockHeld {
+            env: rules.names.env_name.to_owned(),
+            holder: holder.clone(),
+            stale: *stale,
+        }),
+        LockState::Unreadable { bucket, why } => Some(Problem::StateBucket {
+            bucket: bucket.clone(),
+            why: why.clone(),
+        }),
+    }
+}
+
+/// Each service the plan deploys has no findings (a deploy), a repository, and (unless
+/// only images are pushed) an ECS service to roll.
+fn services(plan: &DeployPlan, read: Planned<'_>, rules: &Rules<'_>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for planned in plan.deploying() {
+        let unit = &planned.unit.name;
+        if rules.findings_block {
+            problems.extend(planned.unit.findings.iter().map(|f| Problem::Finding {
+                unit: unit.clone(),
+                finding: f.to_string(),
+            }));
+        }
+        let repository = &read.repositories[unit];
+        if repository.uri.is_none() {
+            problems.push(Problem::NoRepository {
+                unit: unit.clone(),
+                repository: repository.name.clone(),
+            });
+        }
+        if !plan.images_only && !read.services[unit].exists {
+            let service = rules
+                .config
+                .service(unit)
+                .expect("planned services are in deploy.toml");
+            problems.push(Problem::NoService {
+                unit: unit.clone(),
+                service: rules.names.ecs_service(service),
+                cluster: rules.names.cluster(),
+            });
+        }
+    }
+    problems
+}
+
+fn apps(facts: &Facts) -> Vec<Problem> {
+    let problem = |(app, target): (&String, &AppTarget)| match target {
+        AppTarget::Ready => None,
+        AppTarget::NoBucket { bucket } => Some(Problem::NoBucket {
+            app: app.clone(),
+            bucket: bucket.clone(),
+        }),
+        AppTarget::NoDistribution { bucket } => Some(Problem::NoDistribution {
+            app: app.clone(),
+            bucket: bucket.clone(),
+        }),
+    };
+    facts.apps.iter().filter_map(problem).collect()
+}
+
+/// A rollback onto a schema that is ahead of its code: refused unless forced, then warned.
+fn schema(plan: &DeployPlan, facts: &Facts, rules: &Rules<'_>, verdict: &mut Verdict) {
+    let Some(policy) = rules.schema else {
+        return;
+    };
+    for (service, why) in &facts.schema_ahead {
+        let message = format!(
+            "{service}: migrations were applied after {}: {why}; its old code will run against the newer schema",
+            crate::text::short(&plan.commit)
+        );
+        match policy {
+            SchemaPolicy::Force => verdict.warnings.push(format!("{message} (--force-schema)")),
+            SchemaPolicy::Refuse => verdict.problems.push(Problem::SchemaAhead {
+                message: format!("{message}: pass --force-schema to go on"),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy_plan::{self, AppFacts, Command, Selection};
+    use crate::diag::Exit;
+    use crate::fingerprint::UnitFingerprint;
+    use crate::inputs::{Unit, UnitKind};
+    use crate::live::LiveApp;
+
+    const CONFIG: &str = r#"
+project = "acme"
+default_env = "staging"
+
+[environments.staging]
+account_id = "111111111111"
+region = "eu-west-1"
+branch = "main"
+
+[services.api]
+path = "services/api"
+
+[apps.admin]
+path = "apps/admin"
+build = ["node", "build.mjs"]
+"#;
+
+    fn unit(name: &str, kind: UnitKind) -> UnitFingerprint {
+        let unit = Unit {
+            name: name.into(),
+            kind,
+            own_crate: None,
+            dockerfile: None,
+        };
+        UnitFingerprint::bare(unit, "new".into())
+    }
+
+    /// What planning read: the service exists, and so does its repository.
+    struct Read {
+        repositories: BTreeMap<String, Repository>,
+        services: BTreeMap<String, LiveService>,
+    }
+
+    impl Read {
+        fn view(&self) -> Planned<'_> {
+            Planned {
+                repositories: &self.repositories,
+                services: &self.services,
+            }
+        }
+    }
+
+    /// The plan that deploys `api` and ships `admin` (or rolls both back), and what was
+    /// read before planning.
+    fn planned(command: Command) -> (DeployPlan, Read) {
+        let (api, admin) = (unit("api", UnitKind::Service), unit("admin", UnitKind::App));
+        let live = LiveService {
+            exists: true,
+            fingerprint: Some("old".into()),
+            ..LiveService::default()
+        };
+        let live_app = LiveApp::default();
+        let config = crate::config::Config::parse("deploy.toml", CONFIG).unwrap();
+        let names = config.names("staging");
+        let service = config.service("api").unwrap();
+        let target = deploy_plan::ServiceTarget::resolve(&names, service, None, None);
+        let app_target = deploy_plan::AppTarget::resolve(&names, config.app("admin").unwrap());
+        let facts = [deploy_plan::Facts {
+            head: &api,
+            target: &target,
+            live: &live,
+            existing: None,
+            migrations: None,
+            applied: None,
+            explained: None,
+        }];
+        let apps = [AppFacts {
+            head: &admin,
+            target: &app_target,
+            live: &live_app,
+            release: None,
+            explained: None,
+        }];
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let plan = deploy_plan::plan(
+            "staging",
+            commit,
+            &facts,
+            &apps,
+            &Selection::default(),
+            command,
+        );
+        let repository = Repository {
+            name: "acme-staging-api".into(),
+            uri: Some("1.dkr.ecr/acme-staging-api".into()),
+        };
+        let read = Read {
+            repositories: BTreeMap::from([("api".into(), repository)]),
+            services: BTreeMap::from([("api".into(), live)]),
+        };
+        (plan, read)
+    }
+
+    /// Facts with nothing wrong.
+    fn clean() -> Facts {
+        Facts {
+            account: "111111111111".into(),
+            branch: Some("main".into()),
+            dirty: Some(Dirty::default()),
+            lock: LockState::Free,
+            apps: BTreeMap::from([("admin".into(), AppTarget::Ready)]),
+            docker: Some(Ok("20.10".into())),
+            schema_ahead: Vec::new(),
+        }
+    }
+
+    fn verdict_of(command: Command, facts: &Facts, schema: Option<SchemaPolicy>) -> Verdict {
+        let config = Config::parse("deploy.toml", CONFIG).unwrap();
+        let rules = Rules {
+            config: &config,
+            names: config.names("staging"),
+            findings_block: command != Command::Rollback,
+            schema,
+        };
+        let (plan, read) = planned(command);
+        verify(&plan, read.view(), facts, &rules)
+    }
+
+    fn deploy(facts: &Facts) -> Verdict {
+        verdict_of(Command::Deploy { images_only: false }, facts, None)
+    }
+
+    fn lock_held(stale: bool) -> LockState {
+        LockState::Held {
+            holder: "held by ci since 2026-01-01T00:00:00Z (deploy of commit 0123456789ab)".into(),
+            stale,
+        }
+    }
+
+    #[test]
+    fn clean_facts_pass() {
+        let verdict = deploy(&clean());
+        assert_eq!(verdict.problems, []);
+        assert!(verdict.error().is_none());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let facts = Facts {
+            account: "222222222222".into(),
+            branch: None,
+            dirty: Some(Dirty {
+                config: true,
+                inputs: vec![DirtyInput {
+                    path: "services/api/src/main.rs".into(),
+                    units: vec!["api".into()],
+                }],
+            }),
+            docker: Some(Err("the Docker engine is not running".into())),
+            ..clean()
+        };
+        let verdict = deploy(&facts);
+        let message = verdict.message();
+        assert_eq!(verdict.problems.len(), 5, "{message}");
+        assert_eq!(verdict.error().map(|e| e.exit()), Some(Exit::CheckFailed));
+        for needle in [
+            "AWS account is 222222222222, but environment staging is account 111111111111",
+            "deploys only from branch `main`; HEAD is detached",
+            "deploy.toml has uncommitted changes",
+            "services/api/src/main.rs (api)",
+            "the Docker engine is not running",
+        ] {
+            assert!(message.contains(needle), "{needle} in {message}");
+        }
+    }
+
+    #[test]
+    fn allowed_dirt_and_no_build_are_not_checked() {
+        let facts = Facts {
+            dirty: None,
+            docker: None,
+            ..clean()
+        };
+        assert_eq!(deploy(&facts).problems, []);
+    }
+
+    #[test]
+    fn a_held_lock_alone_has_its_own_exit_and_a_stale_one_says_how_to_break_it() {
+        let held = Facts {
+            lock: lock_held(false),
+            ..clean()
+        };
+        let verdict = deploy(&held);
+        assert_eq!(verdict.error().map(|e| e.exit()), Some(Exit::LockHeld));
+        assert!(!verdict.message().contains("lock release"));
+
+        let stale = Facts {
+            lock: lock_held(true),
+            ..clean()
+        };
+        let message = deploy(&stale).message();
+        assert!(
+            message.contains("`cargo xtask lock release --env staging`"),
+            "{message}"
+        );
+
+        let and_more = Facts {
+            account: "222222222222".into(),
+            ..held
+        };
+        assert_eq!(
+            deploy(&and_more).error().map(|e| e.exit()),
+            Some(Exit::CheckFailed)
+        );
+    }
+
+    #[test]
+    fn an_unreadable_state_bucket_is_a_problem_not_a_free_lock() {
+        let facts = Facts {
+            lock: LockState::Unreadable {
+                bucket: "acme-staging-state".into(),
+                why: "AccessDenied".into(),
+            },
+            ..clean()
+        };
+        let verdict = deploy(&facts);
+        assert_eq!(verdict.error().map(|e| e.exit()), Some(Exit::CheckFailed));
+        assert!(verdict
+            .message()
+            .contains("state bucket acme-staging-state: AccessDenied"));
+    }
+
+    #[test]
+    fn targets_that_do_not_exist_are_named() {
+        let config = Config::parse("deploy.toml", CONFIG).unwrap();
+        let rules = Rules {
+            config: &config,
+            names: config.names("staging"),
+            findings_block: true,
+            schema: None,
+        };
+        let (plan, mut read) = planned(Command::Deploy { images_only: false });
+        read.repositories.get_mut("api").unwrap().uri = None;
+        read.services.get_mut("api").unwrap().exists = false;
+        let facts = Facts {
+            apps: BTreeMap::from([(
+                "admin".into(),
+                AppTarget::NoDistribution {
+                    bucket: "acme-staging-admin".into(),
+                },
+            )]),
+            ..clean()
+        };
+        let problems = verify(&plan, read.view(), &facts, &rules).problems;
+        assert_eq!(
+            problems,
+            [
+                Problem::NoRepository {
+                    unit: "api".into(),
+                    repository: "acme-staging-api".into()
+                },
+                Problem::NoService {
+                    unit: "api".into(),
+                    service: "acme-staging-api".into(),
+                    cluster: "acme-staging".into()
+                },
+                Problem::NoDistribution {
+                    app: "admin".into(),
+                    bucket: "acme-staging-admin".into()
+                },
+            ]
+        );
+        // Pushing images needs the repository, not the service.
+        let (plan, _) = planned(Command::Deploy { images_only: true });
+        let problems = verify(&plan, read.view(), &facts, &rules).problems;
+        assert!(!problems
+            .iter()
+            .any(|p| matches!(p, Problem::NoService { .. })));
+    }
+
+    #[test]
+    fn a_schema_ahead_of_a_rollback_is_refused_unless_forced() {
+        let facts = Facts {
+            schema_ahead: vec![("api".into(), "002_add_sku.sql".into())],
+            ..clean()
+        };
+        let refused = verdict_of(Command::Rollback, &facts, Some(SchemaPolicy::Refuse));
+        let message = refused.message();
+        assert!(
+            message.contains("api: migrations were applied after 0123456789ab: 002_add_sku.sql")
+        );
+        assert!(
+            message.contains("pass --force-schema to go on"),
+            "{message}"
+        );
+
+        let forced = verdict_of(Command::Rollback, &facts, Some(SchemaPolicy::Force));
+        assert!(!forced
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::SchemaAhead { .. })));
+        assert_eq!(forced.warnings.len(), 1);
+        assert!(forced.warnings[0].ends_with("(--force-schema)"));
+    }
+}
