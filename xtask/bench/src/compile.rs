@@ -7,7 +7,6 @@
 use crate::cli::BenchCompileArgs;
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use xtask_aws::context::Context;
 
@@ -16,15 +15,16 @@ pub fn run(ctx: &Context, args: &BenchCompileArgs) -> Result<()> {
         .prefix("xtask-bench-compile-")
         .tempdir()?;
     let base = scratch.path().join("base");
-    git(
+    let path = base
+        .to_str()
+        .context("the scratch folder's path is not UTF-8")?;
+    super::git(
         &ctx.root,
-        &["worktree", "add", "--detach", "--quiet"],
-        &base,
-        &args.base,
+        &["worktree", "add", "--detach", "--quiet", path, &args.base],
     )?;
     let result = measure(ctx, args, &base, scratch.path());
     // The worktree is registered in the repository: always remove it.
-    git(&ctx.root, &["worktree", "remove", "--force"], &base, "")?;
+    super::git(&ctx.root, &["worktree", "remove", "--force", path])?;
     result
 }
 
@@ -86,17 +86,4 @@ fn cold(root: &Path, target: &Path, command: &[&str], timings: bool) -> Result<D
         eprintln!("timings: {}", target.join("cargo-timings").display());
     }
     Ok(elapsed)
-}
-
-fn git(root: &Path, args: &[&str], path: &Path, rev: &str) -> Result<()> {
-    let mut git = Command::new("git");
-    git.current_dir(root).args(args).arg(path);
-    if !rev.is_empty() {
-        git.arg(rev);
-    }
-    let status = git.status().context("running git")?;
-    if !status.success() {
-        bail!("git {} {} failed", args.join(" "), path.display());
-    }
-    Ok(())
 }

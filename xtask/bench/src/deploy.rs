@@ -5,10 +5,10 @@
 //! slowest of a few single-service deploys; the figure is the whole deploy's wall time
 //! against it. Every deploy goes to fresh environments, so every service really rolls.
 
-use super::{measure, Sample};
+use super::{git, measure, Sample};
 use crate::cli::BenchDeployArgs;
-use anyhow::{bail, Context as _, Result};
-use std::path::{Path, PathBuf};
+use anyhow::{Context as _, Result};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 use xtask_aws::config::Config;
@@ -122,14 +122,6 @@ fn generate(ctx: &Context, project: &str, args: &BenchDeployArgs) -> Result<Path
         ],
     )?;
     Ok(dir)
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<()> {
-    let status = Command::new("git").current_dir(dir).args(args).status()?;
-    if !status.success() {
-        bail!("git {} failed in {}", args.join(" "), dir.display());
-    }
-    Ok(())
 }
 
 /// Latency faults on every AWS service the deploy calls, removed on drop.

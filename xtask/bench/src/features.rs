@@ -9,12 +9,12 @@
 //! generated crates (features, optional dependencies, two major versions of one package),
 //! so lockfile, checksums and feature resolution are Cargo's own, with no registry.
 
-use anyhow::{bail, Context as _, Result};
+use crate::git;
+use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 use toml::{Table, Value};
 use xtask_aws::git::Repo;
 use xtask_aws::inputs::{target_rustflags_config, RUST_TARGET, RUST_TARGET_FLAGS};
@@ -219,23 +219,6 @@ pub fn run_property(dir: &Path, cases: usize, seed: u64) -> Result<Report> {
         }
     }
     Ok(report)
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<()> {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .context("running git")?;
-    if !output.status.success() {
-        bail!(
-            "git {} failed in {}: {}",
-            args.join(" "),
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
 }
 
 /// Commits everything in `dir` (an edit that changes no file makes an empty commit).

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use xshell::{cmd, Shell};
 use xtask_aws::context::Context;
 
 pub fn run(ctx: &Context, command: &BenchCommand) -> Result<()> {
@@ -110,34 +111,38 @@ fn repeat(runs: usize, mut make: impl FnMut() -> Command) -> Result<Sample> {
     })
 }
 
-fn git(dir: &Path) -> Command {
+/// A `git` in `dir` to time: the measured commands stay `std::process::Command`, whose
+/// children's CPU and memory [`measure`] reads.
+fn git_command(dir: &Path) -> Command {
     let mut command = Command::new("git");
     command.current_dir(dir);
     command
 }
 
+/// A shell in `dir` for the benchmarks' set-up commands.
+fn shell(dir: &Path) -> Result<Shell> {
+    let sh = Shell::new()?;
+    sh.change_dir(dir);
+    Ok(sh)
+}
+
+/// `git <args>` in `dir`; a failure names the command (git's stderr is the user's).
+fn git(dir: &Path, args: &[&str]) -> Result<()> {
+    let sh = shell(dir)?;
+    Ok(cmd!(sh, "git {args...}").quiet().run()?)
+}
+
+/// What `git <args>` prints in `dir`, trimmed.
 fn git_output(dir: &Path, args: &[&str]) -> Result<String> {
-    let output = git(dir).args(args).output()?;
-    if !output.status.success() {
-        bail!(
-            "git {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
+    let sh = shell(dir)?;
+    Ok(cmd!(sh, "git {args...}").quiet().read()?.trim().to_owned())
 }
 
 /// Builds the release binary of this xtask and returns its path.
 fn release_binary(ctx: &Context) -> Result<PathBuf> {
     eprintln!("building the release xtask");
-    let status = Command::new("cargo")
-        .args(["build", "--release", "--quiet", "--package", "xtask"])
-        .current_dir(&ctx.root)
-        .status()?;
-    if !status.success() {
-        bail!("cargo build --release --package xtask failed");
-    }
+    let sh = shell(&ctx.root)?;
+    cmd!(sh, "cargo build --release --quiet --package xtask").run()?;
     Ok(ctx.root.join("target/release/xtask"))
 }
 
@@ -205,7 +210,7 @@ fn plan(ctx: &Context, args: &BenchPlanArgs) -> Result<()> {
             .lines()
             .count();
         let floor = repeat(args.runs, || {
-            let mut c = git(&repo);
+            let mut c = git_command(&repo);
             c.args(["diff", "--name-only", &base, &head]);
             c
         })?;
@@ -312,7 +317,7 @@ fn diff_loop(
 ) -> Result<BTreeSet<String>> {
     let mut changed = BTreeSet::new();
     for (name, paths) in services {
-        let status = git(repo)
+        let status = git_command(repo)
             .args(["diff", "--quiet", base, head, "--"])
             .args(paths)
             .stdout(Stdio::null())

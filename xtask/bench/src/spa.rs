@@ -11,6 +11,7 @@ use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
+use xshell::{cmd, Shell};
 use xtask_aws::aws::{self, Clients};
 use xtask_aws::config::Config;
 use xtask_aws::context::Context;
@@ -176,19 +177,12 @@ fn install_awscli(ctx: &Context) -> Result<PathBuf> {
     }
     eprintln!("installing {AWSCLI} into {} (once)", venv.display());
     let python = xtask_local::which_python().context("python3 is needed for the awscli")?;
-    let made = Command::new(python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()?;
+    let sh = Shell::new()?;
     let pip = venv.join("bin/pip");
-    if !made.success()
-        || !Command::new(&pip)
-            .args(["install", "-q", AWSCLI])
-            .status()?
-            .success()
-    {
-        bail!("installing {AWSCLI} failed (PyPI must be reachable)");
-    }
+    cmd!(sh, "{python} -m venv {venv}")
+        .run()
+        .and_then(|()| cmd!(sh, "{pip} install -q {AWSCLI}").run())
+        .with_context(|| format!("installing {AWSCLI} failed (PyPI must be reachable)"))?;
     Ok(cli)
 }
 

@@ -2,6 +2,7 @@
 //! between them, a lockfile of external packages, many files, and a long linear history,
 //! streamed into `git fast-import` (seeded, so the same shape gives the same repository).
 
+use super::git;
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -52,6 +53,8 @@ pub fn generate(dir: &Path, shape: Shape) -> Result<Synth> {
     git(dir, &["init", "--quiet", "--initial-branch=main"])?;
     let mut rng = fastrand::Rng::with_seed(0x5eed);
     let model = Model::new(shape, &mut rng);
+    // Streamed: the history is written into git's stdin as it is generated, which a
+    // shell's whole-buffer stdin would hold in memory.
     let mut import = Command::new("git")
         .args(["fast-import", "--quiet"])
         .current_dir(dir)
@@ -75,14 +78,6 @@ pub fn generate(dir: &Path, shape: Shape) -> Result<Synth> {
     })
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<()> {
-    let status = Command::new("git").args(args).current_dir(dir).status()?;
-    if !status.success() {
-        bail!("git {} failed in {}", args.join(" "), dir.display());
-    }
-    Ok(())
-}
-
 impl Model {
     fn new(shape: Shape, rng: &mut fastrand::Rng) -> Model {
         let fixed = 5 + shape.services; // root files and one Dockerfile per service
@@ -102,9 +97,13 @@ impl Model {
             .map(|i| Krate {
                 name: format!("svc-{i:03}"),
                 dir: format!("services/svc-{i:03}"),
+                // One more library, always: a set, so it cannot name one twice (a
+                // duplicate key in the manifest) when there are few libraries.
                 libs: pick(rng, shape.crates, 3)
                     .into_iter()
                     .chain([rng.usize(..shape.crates)])
+                    .collect::<BTreeSet<usize>>()
+                    .into_iter()
                     .collect(),
                 externals: pick(rng, EXTERNALS, 1),
                 files: per_crate - 1,

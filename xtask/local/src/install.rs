@@ -5,7 +5,7 @@
 
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use xshell::{cmd, Shell};
 use xtask_aws::error::Error;
 
 /// The moto release the local stack is tested with.
@@ -39,32 +39,20 @@ pub fn moto_python(dir: &Path) -> Result<PathBuf> {
         "installing moto {MOTO_VERSION} into {} (once)",
         venv.display()
     );
-    let created = Command::new(&system)
-        .args(["-m", "venv", "--clear"])
-        .arg(&venv)
-        .status()
-        .context("running python3 -m venv")?;
-    if !created.success() {
+    let sh = Shell::new()?;
+    if cmd!(sh, "{system} -m venv --clear {venv}").run().is_err() {
         return Err(missing(
             "Python's venv module",
             "sudo apt-get install -y python3-venv",
         ));
     }
-    let installed = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg(format!("moto[server]=={MOTO_VERSION}"))
-        .status()
-        .context("running pip")?;
-    anyhow::ensure!(
-        installed.success(),
-        "pip could not install moto {MOTO_VERSION} (is PyPI reachable?)"
-    );
+    let moto = format!("moto[server]=={MOTO_VERSION}");
+    cmd!(
+        sh,
+        "{python} -m pip install --quiet --disable-pip-version-check {moto}"
+    )
+    .run()
+    .with_context(|| format!("pip could not install moto {MOTO_VERSION} (is PyPI reachable?)"))?;
     std::fs::write(&marker, MOTO_VERSION)?;
     Ok(python)
 }
@@ -80,12 +68,12 @@ pub fn registry_binary() -> Result<PathBuf> {
     let root = unsafe { libc::geteuid() } == 0;
     if root && which("apt-get").is_some() {
         eprintln!("installing docker-registry with apt-get (once)");
-        let updated = Command::new("apt-get").args(["update", "-qq"]).status()?;
-        let installed = Command::new("apt-get")
-            .args(["install", "-y", "-qq", "docker-registry"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()?;
-        if updated.success() && installed.success() {
+        let sh = Shell::new()?;
+        let installed = cmd!(sh, "apt-get update -qq").run().and_then(|()| {
+            let install = cmd!(sh, "apt-get install -y -qq docker-registry");
+            install.env("DEBIAN_FRONTEND", "noninteractive").run()
+        });
+        if installed.is_ok() {
             if let Some(found) = find() {
                 return Ok(found);
             }

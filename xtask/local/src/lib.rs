@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use xshell::{cmd, Shell};
 use xtask_aws::aws::{self, Clients};
 use xtask_aws::config::{Config, FILE_NAME};
 use xtask_aws::context::Context;
@@ -243,18 +244,14 @@ impl Stack {
             return Ok(());
         }
         let label = format!("label=xtask.stack={}", self.marker);
-        let listed = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &label])
-            .output()?;
-        let ids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
+        let sh = Shell::new()?;
+        let listed = cmd!(sh, "docker ps -aq --filter {label}").quiet().read()?;
+        let ids: Vec<&str> = listed.split_whitespace().collect();
         if !ids.is_empty() {
-            Command::new("docker")
-                .args(["rm", "-f"])
-                .args(&ids)
-                .output()?;
+            cmd!(sh, "docker rm -f {ids...}")
+                .quiet()
+                .ignore_stdout()
+                .run()?;
         }
         Ok(())
     }

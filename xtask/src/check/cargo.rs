@@ -3,8 +3,8 @@
 
 use super::Outcome;
 use crate::context::Context;
-use anyhow::{Context as _, Result};
-use std::process::Command;
+use anyhow::Result;
+use xshell::{cmd, Shell};
 
 pub fn fmt(ctx: &Context) -> Result<Outcome> {
     cargo(ctx, &["fmt", "--all", "--", "--check"])
@@ -43,25 +43,23 @@ pub fn test(ctx: &Context) -> Result<Outcome> {
 }
 
 fn has_nextest(ctx: &Context) -> bool {
-    Command::new("cargo")
-        .args(["nextest", "--version"])
-        .current_dir(&ctx.root)
-        .output()
-        .is_ok_and(|out| out.status.success())
+    shell(ctx).is_ok_and(|sh| {
+        let probe = cmd!(sh, "cargo nextest --version").quiet().ignore_stdout();
+        probe.ignore_stderr().run().is_ok()
+    })
 }
 
+/// `cargo <args>` at the root, its output streamed; a failure is the check's finding.
 fn cargo(ctx: &Context, args: &[&str]) -> Result<Outcome> {
-    let status = Command::new("cargo")
-        .args(args)
-        .current_dir(&ctx.root)
-        .status()
-        .with_context(|| format!("running `cargo {}`", args.join(" ")))?;
-    Ok(if status.success() {
-        Outcome::Passed
-    } else {
-        Outcome::Failed(format!(
-            "`cargo {}` failed ({status}); its output is above",
-            args.join(" ")
-        ))
+    let sh = shell(ctx)?;
+    Ok(match cmd!(sh, "cargo {args...}").run() {
+        Ok(()) => Outcome::Passed,
+        Err(err) => Outcome::Failed(format!("{err}; its output is above")),
     })
+}
+
+fn shell(ctx: &Context) -> Result<Shell> {
+    let sh = Shell::new()?;
+    sh.change_dir(&ctx.root);
+    Ok(sh)
 }
