@@ -127,6 +127,17 @@ pub struct ServicePlan {
     pub live_commit: Option<String>,
 }
 
+impl ServicePlan {
+    /// What every step of this service carries.
+    fn step(&self) -> ServiceStep {
+        ServiceStep {
+            service: self.unit.name.clone(),
+            target: self.target.clone(),
+            fingerprint: self.unit.fingerprint.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum ImagePlan {
@@ -267,7 +278,7 @@ pub enum Step {
     Migrate(Migration),
     /// New task definition revision, `UpdateService`, wait for this deployment.
     Roll(Rollout),
-    Health(HealthCheck),
+    Health(ServiceStep),
     /// Upload, activate and invalidate one app.
     Ship(AppStep),
     /// Make a kept release of an app live again (a rollback).
@@ -288,9 +299,7 @@ pub struct HostBinary {
 /// `docker build` of one service: its tags, build arguments and labels, decided here.
 #[derive(Debug, Clone)]
 pub struct ImageBuild {
-    pub service: String,
-    pub target: ServiceTarget,
-    pub fingerprint: String,
+    pub unit: ServiceStep,
     /// `fp-<fingerprint>` first (the push is read back by it), then `git-<commit>`.
     pub tags: Vec<String>,
     /// deploy.toml's build arguments and the fingerprint.
@@ -313,7 +322,7 @@ impl ImageBuild {
             args.extend(["--label".into(), label.clone()]);
         }
         args.extend(["--file".into(), dockerfile.to_owned()]);
-        if let Some(stage) = &self.target.config.target {
+        if let Some(stage) = &self.unit.target.config.target {
             args.extend(["--target".into(), stage.clone()]);
         }
         args
@@ -332,32 +341,29 @@ pub struct Retag {
 /// One migration task of a service, from its migration family with this deploy's image.
 #[derive(Debug, Clone)]
 pub struct Migration {
-    pub service: String,
-    pub target: ServiceTarget,
+    pub unit: ServiceStep,
     /// The migrations tree this applies (recorded as applied when the task exits 0).
     pub tree: String,
     /// Where the service's tasks run; the migration task runs there too.
     pub placement: Placement,
-    pub fingerprint: String,
 }
 
 /// A service's roll: the live task definition copied with this deploy's image.
 #[derive(Debug, Clone)]
 pub struct Rollout {
-    pub service: String,
-    pub target: ServiceTarget,
+    pub unit: ServiceStep,
     /// The task definition the service runs now: copied, and what `--on-failure
     /// rollback` restores.
     pub source_task_definition: Option<String>,
-    pub fingerprint: String,
 }
 
-/// A service's health check after its roll.
+/// The service a step is about: its name, where it runs, and the fingerprint this deploy
+/// ships (what the image is tagged with and what the health answer must report). A health
+/// check needs nothing more.
 #[derive(Debug, Clone)]
-pub struct HealthCheck {
+pub struct ServiceStep {
     pub service: String,
     pub target: ServiceTarget,
-    /// What the health answer must report, where it reports it.
     pub fingerprint: String,
 }
 
@@ -388,11 +394,11 @@ impl Step {
     pub fn unit(&self) -> Option<&str> {
         match self {
             Step::Compile { .. } => None,
-            Step::Build(ImageBuild { service, .. })
-            | Step::Retag(Retag { service, .. })
-            | Step::Migrate(Migration { service, .. })
-            | Step::Roll(Rollout { service, .. })
-            | Step::Health(HealthCheck { service, .. }) => Some(service),
+            Step::Retag(Retag { service, .. }) => Some(service),
+            Step::Build(ImageBuild { unit, .. })
+            | Step::Migrate(Migration { unit, .. })
+            | Step::Roll(Rollout { unit, .. })
+            | Step::Health(unit) => Some(&unit.service),
             Step::BuildApp(app) | Step::Ship(app) | Step::Activate { app, .. } => Some(&app.app),
         }
     }
@@ -662,11 +668,7 @@ impl DeployPlan {
                     .map(|s| Step::Roll(self.rollout(s)))
                     .collect(),
             );
-            phases.push(
-                self.deploying()
-                    .map(|s| Step::Health(self.health(s)))
-                    .collect(),
-            );
+            phases.push(self.deploying().map(|s| Step::Health(s.step())).collect());
             phases.push(self.apps_deploying().map(ship_or_activate).collect());
         }
         phases.retain(|phase| !phase.is_empty());
@@ -709,9 +711,7 @@ impl DeployPlan {
         let mut build_args = s.target.config.build_args.clone();
         build_args.insert(FINGERPRINT_ARG.into(), fingerprint.clone());
         Some(Step::Build(ImageBuild {
-            service: name.clone(),
-            target: s.target.clone(),
-            fingerprint: fingerprint.clone(),
+            unit: s.step(),
             tags: vec![
                 format!("{uri}:{FINGERPRINT_TAG}{fingerprint}"),
                 format!("{uri}:{COMMIT_TAG}{}", self.commit),
@@ -742,35 +742,23 @@ impl DeployPlan {
 
     fn migration(&self, s: &ServicePlan) -> Option<Step> {
         Some(Step::Migrate(Migration {
-            service: s.unit.name.clone(),
-            target: s.target.clone(),
+            unit: s.step(),
             tree: s.migrate.clone()?,
             placement: s.placement.clone(),
-            fingerprint: s.unit.fingerprint.clone(),
         }))
     }
 
     fn rollout(&self, s: &ServicePlan) -> Rollout {
         Rollout {
-            service: s.unit.name.clone(),
-            target: s.target.clone(),
+            unit: s.step(),
             source_task_definition: s.live_task_definition.clone(),
-            fingerprint: s.unit.fingerprint.clone(),
-        }
-    }
-
-    fn health(&self, s: &ServicePlan) -> HealthCheck {
-        HealthCheck {
-            service: s.unit.name.clone(),
-            target: s.target.clone(),
-            fingerprint: s.unit.fingerprint.clone(),
         }
     }
 
     /// The roll of `service`, where the plan rolls it.
     pub fn rollout_of(&self, service: &str) -> Option<&Rollout> {
         self.phases.iter().flatten().find_map(|step| match step {
-            Step::Roll(roll) if roll.service == service => Some(roll),
+            Step::Roll(roll) if roll.unit.service == service => Some(roll),
             _ => None,
         })
     }
@@ -822,33 +810,15 @@ pub fn as_change_plan(plan: &DeployPlan, live_label: &str) -> plan::Plan {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::inputs::{Unit, UnitKind};
+    use crate::inputs::UnitKind;
+    use crate::testing::CONFIG;
     use std::sync::LazyLock;
 
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
-    const CONFIG: &str = r#"
-project = "acme"
-default_env = "e"
-[environments.e]
-account_id = "000000000000"
-region = "us-east-1"
-service_url = "http://{name}.example"
-[services.api]
-path = "services/api"
-build_args = { PROFILE = "release" }
-[services.worker]
-path = "services/worker"
-[services.jobs]
-path = "services/jobs"
-[apps.portal]
-path = "apps/portal"
-build = ["node", "build.mjs"]
-"#;
-
     static TARGETS: LazyLock<(Vec<ServiceTarget>, AppTarget)> = LazyLock::new(|| {
         let config = Config::parse("deploy.toml", CONFIG).unwrap();
-        let names = config.names("e");
+        let names = config.names("staging");
         let services = (config.services.iter())
             .map(|s| {
                 let uri = Some(format!("registry.test/{}", s.name));
@@ -857,7 +827,7 @@ build = ["node", "build.mjs"]
             .collect();
         (
             services,
-            AppTarget::resolve(&names, config.app("portal").unwrap()),
+            AppTarget::resolve(&names, config.app("admin").unwrap()),
         )
     });
 
@@ -874,13 +844,7 @@ build = ["node", "build.mjs"]
     }
 
     fn unit(name: &str, fingerprint: &str) -> UnitFingerprint {
-        let unit = Unit {
-            name: name.into(),
-            kind: UnitKind::Service,
-            own_crate: Some(name.into()),
-            dockerfile: None,
-        };
-        UnitFingerprint::bare(unit, fingerprint.into())
+        crate::testing::unit(name, UnitKind::Service, fingerprint)
     }
 
     fn live(fingerprint: &str) -> LiveService {
@@ -911,7 +875,7 @@ build = ["node", "build.mjs"]
     /// The plan of `facts` (no apps).
     fn plan_of(facts: &[Facts<'_>], selection: &Selection, images_only: bool) -> DeployPlan {
         let command = Command::Deploy { images_only };
-        super::plan("e", COMMIT, facts, &[], selection, command)
+        super::plan("staging", COMMIT, facts, &[], selection, command)
     }
 
     #[test]
@@ -964,8 +928,8 @@ build = ["node", "build.mjs"]
             panic!("{:?}", steps[2])
         };
         assert_eq!(roll.source_task_definition.as_deref(), Some("td:1"));
-        assert_eq!(roll.target.cluster, "acme-e");
-        assert_eq!(roll.target.ecs_service, "acme-e-api");
+        assert_eq!(roll.unit.target.cluster, "acme-staging");
+        assert_eq!(roll.unit.target.ecs_service, "acme-staging-api");
         let Step::Health(health) = steps[3] else {
             panic!("{:?}", steps[3])
         };
@@ -1102,20 +1066,20 @@ build = ["node", "build.mjs"]
         facts[1].existing = Some(&target_worker);
         // Migrations are never run by a rollback, whatever differs.
         facts[0].migrations = Some("tree-a");
-        let portal = unit("portal", "p");
-        let live_portal = LiveApp {
+        let admin = unit("admin", "p");
+        let live_admin = LiveApp {
             release: Some("r2".into()),
             ..LiveApp::default()
         };
         let apps = [AppFacts {
-            head: &portal,
+            head: &admin,
             target: &TARGETS.1,
-            live: &live_portal,
+            live: &live_admin,
             release: Some("r1"),
             explained: None,
         }];
         let plan = super::plan(
-            "e",
+            "staging",
             COMMIT,
             &facts,
             &apps,
@@ -1126,7 +1090,7 @@ build = ["node", "build.mjs"]
         assert_eq!(rolled, ["api", "jobs"], "worker already runs its target");
         assert_eq!(plan.missing().len(), 1, "{:?}", plan.missing());
         assert!(plan.missing()[0].starts_with("service jobs"));
-        assert_eq!(plan.app("portal").unwrap().activate.as_deref(), Some("r1"));
+        assert_eq!(plan.app("admin").unwrap().activate.as_deref(), Some("r1"));
         let steps: Vec<StepKind> = plan.phases.iter().flatten().map(Step::kind).collect();
         assert!(steps.iter().all(|s| !matches!(
             s,
@@ -1141,7 +1105,7 @@ build = ["node", "build.mjs"]
         // A dry run of it: only the activation, which shows the release it would make live.
         assert_eq!(
             shape(&plan.preview_phases()),
-            [vec![(StepKind::Activate, Some("portal"))]]
+            [vec![(StepKind::Activate, Some("admin"))]]
         );
     }
 

@@ -39,6 +39,8 @@ pub mod preflight;
 pub mod render;
 pub mod source;
 pub mod spa;
+#[cfg(test)]
+mod testing;
 pub mod text;
 pub mod time;
 pub mod workspace;

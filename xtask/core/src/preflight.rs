@@ -363,34 +363,12 @@ mod tests {
     use crate::deploy_plan::{self, AppFacts, Command, Selection};
     use crate::diag::Exit;
     use crate::fingerprint::UnitFingerprint;
-    use crate::inputs::{Unit, UnitKind};
+    use crate::inputs::UnitKind;
     use crate::live::LiveApp;
-
-    const CONFIG: &str = r#"
-project = "acme"
-default_env = "staging"
-
-[environments.staging]
-account_id = "111111111111"
-region = "eu-west-1"
-branch = "main"
-
-[services.api]
-path = "services/api"
-
-[apps.admin]
-path = "apps/admin"
-build = ["node", "build.mjs"]
-"#;
+    use crate::testing::CONFIG;
 
     fn unit(name: &str, kind: UnitKind) -> UnitFingerprint {
-        let unit = Unit {
-            name: name.into(),
-            kind,
-            own_crate: None,
-            dockerfile: None,
-        };
-        UnitFingerprint::bare(unit, "new".into())
+        crate::testing::unit(name, kind, "new")
     }
 
     /// What planning read: the service exists, and so does its repository.

@@ -549,14 +549,20 @@ fn no_docker() {
     );
 }
 
-#[test]
-fn an_unreachable_endpoint() {
+/// The project with one more environment, `remote`: an AWS account, not the local stack.
+fn with_remote_environment(why: &str) -> Project {
     let p = project();
     p.repo.append(
         "deploy.toml",
         "\n[environments.remote]\naccount_id = \"000000000000\"\nregion = \"us-east-1\"\n",
     );
-    p.repo.commit("an environment out of reach");
+    p.repo.commit(why);
+    p
+}
+
+#[test]
+fn an_unreachable_endpoint() {
+    let p = with_remote_environment("an environment out of reach");
     let env = [
         ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
         ("AWS_ACCESS_KEY_ID", "000000000000"),
@@ -576,12 +582,7 @@ fn an_unreachable_endpoint() {
 /// Oracle: aws-config's default credential chain, which reports each provider it tried.
 #[test]
 fn no_credentials_says_what_was_tried_and_what_to_run() {
-    let p = project();
-    p.repo.append(
-        "deploy.toml",
-        "\n[environments.remote]\naccount_id = \"000000000000\"\nregion = \"us-east-1\"\n",
-    );
-    p.repo.commit("an environment with no credentials");
+    let p = with_remote_environment("an environment with no credentials");
     let nowhere = p.repo.path().join("no-such-aws-file");
     let nowhere = nowhere.to_str().unwrap();
     let env = [

@@ -261,7 +261,7 @@ fn executables(messages: &str) -> BTreeMap<String, PathBuf> {
 /// Builds and pushes one service's image; records its digest.
 pub async fn build(exec: &Executor<'_>, build: &ImageBuild, earlier: &Tally) -> Result<String> {
     let started = Instant::now();
-    let name = build.service.as_str();
+    let name = build.unit.service.as_str();
     let binary = earlier.unit(name).and_then(|r| r.binary.as_deref());
     let (context, dockerfile) = build_context(exec, build, binary)?;
     login(exec).await?;
@@ -269,7 +269,7 @@ pub async fn build(exec: &Executor<'_>, build: &ImageBuild, earlier: &Tally) -> 
     let buildx = exec.docker.has_buildx().await;
     let mut command = exec.docker.command();
     if buildx {
-        let platform = &build.target.config.platform;
+        let platform = &build.unit.target.config.platform;
         command
             .args(["buildx", "build", "--push", "--platform", platform])
             .args(&args);
@@ -294,7 +294,7 @@ pub async fn build(exec: &Executor<'_>, build: &ImageBuild, earlier: &Tally) -> 
     exec.record(
         name,
         Fact::Image {
-            image: build.target.image_ref(&image.digest),
+            image: build.unit.target.image_ref(&image.digest),
             digest: image.digest.clone(),
         },
     );
@@ -307,15 +307,19 @@ pub async fn build(exec: &Executor<'_>, build: &ImageBuild, earlier: &Tally) -> 
 
 /// The image just pushed, read back from the registry by its fingerprint tag.
 async fn pushed(exec: &Executor<'_>, build: &ImageBuild) -> Result<crate::live::Image> {
-    crate::live::image_for(exec.aws, &build.target.repository, &build.fingerprint)
-        .await?
-        .ok_or_else(|| {
-            Error::Push(format!(
-                "{} is not in the registry after its push",
-                build.tags[0]
-            ))
-            .into()
-        })
+    crate::live::image_for(
+        exec.aws,
+        &build.unit.target.repository,
+        &build.unit.fingerprint,
+    )
+    .await?
+    .ok_or_else(|| {
+        Error::Push(format!(
+            "{} is not in the registry after its push",
+            build.tags[0]
+        ))
+        .into()
+    })
 }
 
 /// The build context: exactly the files the Dockerfile's stages take from the service's
@@ -327,7 +331,7 @@ fn build_context(
     build: &ImageBuild,
     binary: Option<&Path>,
 ) -> Result<(PathBuf, PathBuf)> {
-    let (name, service) = (&build.service, &*build.target.config);
+    let (name, service) = (&build.unit.service, &*build.unit.target.config);
     let binary = match service.build {
         Build::Host => Some(
             binary

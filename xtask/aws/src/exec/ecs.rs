@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 pub async fn roll(exec: &Executor<'_>, roll: &Rollout, earlier: &Tally) -> Result<String> {
-    let name = roll.service.as_str();
+    let name = roll.unit.service.as_str();
     let live_arn = roll
         .source_task_definition
         .as_deref()
@@ -28,7 +28,7 @@ pub async fn roll(exec: &Executor<'_>, roll: &Rollout, earlier: &Tally) -> Resul
     let live = live::task_definition(exec.aws, live_arn).await?;
     let copy = Revision {
         service: name,
-        fingerprint: &roll.fingerprint,
+        fingerprint: &roll.unit.fingerprint,
         image,
     };
     let arn = register_copy(exec, &live, &copy)
@@ -69,8 +69,8 @@ async fn update_and_wait(
     arn: &str,
     phase: Phase,
 ) -> Result<String> {
-    let name = roll.service.as_str();
-    let (cluster, service) = (&roll.target.cluster, &roll.target.ecs_service);
+    let name = roll.unit.service.as_str();
+    let (cluster, service) = (&roll.unit.target.cluster, &roll.unit.target.ecs_service);
     let since = roll_started_at();
     let updated = exec
         .aws

@@ -3,14 +3,14 @@
 //! Retried until the phase's timeout, so a service that needs a moment to warm up passes.
 
 use super::{Executor, HealthTargets};
-use crate::deploy_plan::HealthCheck;
+use crate::deploy_plan::ServiceStep;
 use crate::error::Error;
 use crate::phase::Phase;
 use crate::report::StepState;
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
-pub async fn check(exec: &Executor<'_>, check: &HealthCheck) -> Result<String> {
+pub async fn check(exec: &Executor<'_>, check: &ServiceStep) -> Result<String> {
     let name = check.service.as_str();
     let urls = match urls(exec, check).await? {
         Targets::Urls(urls) => urls,
@@ -39,7 +39,7 @@ enum Targets {
     NotChecked(String),
 }
 
-async fn urls(exec: &Executor<'_>, check: &HealthCheck) -> Result<Targets> {
+async fn urls(exec: &Executor<'_>, check: &ServiceStep) -> Result<Targets> {
     let target = &check.target;
     Ok(match &exec.options.health {
         HealthTargets::Unavailable { why } => Targets::NotChecked(why.clone()),

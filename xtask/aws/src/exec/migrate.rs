@@ -21,8 +21,8 @@ use std::time::Instant;
 
 pub async fn run(exec: &Executor<'_>, migration: &Migration, earlier: &Tally) -> Result<String> {
     let started = Instant::now();
-    let name = migration.service.as_str();
-    let family = &migration.target.migration_family;
+    let name = migration.unit.service.as_str();
+    let family = &migration.unit.target.migration_family;
     let image = earlier.image(name)?.to_owned();
     let fail_with = |err: anyhow::Error| Error::Migration(format!("migrations of {name}: {err:#}"));
     let definition = live::task_definition(exec.aws, family)
@@ -30,7 +30,7 @@ pub async fn run(exec: &Executor<'_>, migration: &Migration, earlier: &Tally) ->
         .map_err(fail_with)?;
     let copy = Revision {
         service: name,
-        fingerprint: &migration.fingerprint,
+        fingerprint: &migration.unit.fingerprint,
         image: &image,
     };
     let arn = register_copy(exec, &definition, &copy)
@@ -77,7 +77,7 @@ async fn start(
     migration: &Migration,
     task_definition: &str,
 ) -> Result<String> {
-    let (name, placement) = (migration.service.as_str(), &migration.placement);
+    let (name, placement) = (migration.unit.service.as_str(), &migration.placement);
     let network = (placement.network.as_ref())
         .map(live::network_configuration)
         .transpose()?;
@@ -85,7 +85,7 @@ async fn start(
         .aws
         .ecs
         .run_task()
-        .cluster(&migration.target.cluster)
+        .cluster(&migration.unit.target.cluster)
         .task_definition(task_definition)
         .count(1)
         .started_by("xtask-migrate")
@@ -116,7 +116,7 @@ fn client_token(deploy_id: &str, service: &str) -> String {
 }
 
 async fn wait_stopped(exec: &Executor<'_>, migration: &Migration, task: &str) -> Result<ecs::Task> {
-    let name = migration.service.as_str();
+    let name = migration.unit.service.as_str();
     let started = Instant::now();
     let mut last = String::new();
     loop {
@@ -124,7 +124,7 @@ async fn wait_stopped(exec: &Executor<'_>, migration: &Migration, task: &str) ->
             .aws
             .ecs
             .describe_tasks()
-            .cluster(&migration.target.cluster)
+            .cluster(&migration.unit.target.cluster)
             .tasks(task)
             .send()
             .await
