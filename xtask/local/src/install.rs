@@ -11,6 +11,11 @@ use xtask_aws::error::Error;
 /// The moto release the local stack is tested with.
 pub const MOTO_VERSION: &str = "5.2.5";
 
+/// The botocore (and boto3, released in lockstep) whose API models the stack validates
+/// requests against: pinned so the spec does not drift between installs. Bump it with the
+/// AWS SDK crates, or an enum value newer than these models is refused.
+pub const BOTOCORE_VERSION: &str = "1.44.18";
+
 /// A missing part the user must install: a usage-level failure naming the command.
 fn missing(what: &str, install: &str) -> anyhow::Error {
     Error::Usage(format!("{what} is missing: install it with `{install}`")).into()
@@ -29,7 +34,7 @@ pub fn which(name: &str) -> Option<PathBuf> {
 pub fn moto_python(dir: &Path) -> Result<PathBuf> {
     let venv = dir.join("venv");
     let python = venv.join("bin/python");
-    let marker = venv.join(format!(".moto-{MOTO_VERSION}"));
+    let marker = venv.join(format!(".moto-{MOTO_VERSION}-botocore-{BOTOCORE_VERSION}"));
     if marker.is_file() && python.is_file() {
         return Ok(python);
     }
@@ -47,12 +52,16 @@ pub fn moto_python(dir: &Path) -> Result<PathBuf> {
         ));
     }
     let moto = format!("moto[server]=={MOTO_VERSION}");
+    let botocore = format!("botocore=={BOTOCORE_VERSION}");
+    let boto3 = format!("boto3=={BOTOCORE_VERSION}");
     cmd!(
         sh,
-        "{python} -m pip install --quiet --disable-pip-version-check {moto}"
+        "{python} -m pip install --quiet --disable-pip-version-check {moto} {botocore} {boto3}"
     )
     .run()
-    .with_context(|| format!("pip could not install moto {MOTO_VERSION} (is PyPI reachable?)"))?;
+    .with_context(|| {
+        format!("pip could not install moto {MOTO_VERSION} with botocore {BOTOCORE_VERSION} (is PyPI reachable?)")
+    })?;
     std::fs::write(&marker, MOTO_VERSION)?;
     Ok(python)
 }

@@ -35,6 +35,10 @@ use xtask_aws::context::Context;
 /// The plugin the emulator runs, shipped inside the tool.
 const PLUGIN: &str = include_str!("moto_plugin.py");
 
+/// The plugin's request validator: every request checked against AWS's published API
+/// models (botocore's) and the naming rules AWS documents, refused as AWS would.
+const SPEC: &str = include_str!("aws_spec.py");
+
 /// Environment variable that moves the stack's folder (tests share one stack this way).
 pub const DIR_VAR: &str = "XTASK_LOCAL_STACK";
 
@@ -121,7 +125,12 @@ impl Stack {
     /// registry moved, the plugin changed or the task mode did.
     pub fn start(&mut self, run_containers: bool) -> Result<()> {
         let registry_moved = self.start_registry()?;
-        let plugin = xtask_aws::workspace::hex(&Sha256::digest(PLUGIN));
+        let plugin = xtask_aws::workspace::hex(
+            &Sha256::new()
+                .chain_update(PLUGIN)
+                .chain_update(SPEC)
+                .finalize(),
+        );
         let changed = registry_moved
             || self.state.plugin != plugin
             || self.state.run_containers != run_containers;
@@ -172,6 +181,7 @@ impl Stack {
         let python = install::moto_python(&self.dir)?;
         let plugin = self.dir.join("moto_plugin.py");
         std::fs::write(&plugin, PLUGIN)?;
+        std::fs::write(self.dir.join("aws_spec.py"), SPEC)?;
         let port = self.port_for(self.state.moto.port)?;
         let log = self.dir.join("moto.log");
         let mut command = Command::new(python);
@@ -184,6 +194,7 @@ impl Stack {
                 &format!("127.0.0.1:{}", self.state.registry.port),
             ])
             .env("MOTO_ACCOUNT_ID", aws::LOCAL_ACCOUNT)
+            .env("XTASK_BOTOCORE_VERSION", install::BOTOCORE_VERSION)
             .env("XTASK_STACK", &self.marker)
             .env(
                 "XTASK_RUN_CONTAINERS",

@@ -51,6 +51,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import run_simple
 
+import aws_spec  # beside this file: AWS's request rules (docs/local-stack.md)
+
 # Seconds per step of the ECS model's clock (XTASK_STEP_SECONDS); a healthy rollout takes
 # four steps, a RunTask task four.
 STEP = float(os.environ.get("XTASK_STEP_SECONDS", "0.5"))
@@ -286,7 +288,7 @@ class Middleware:
         delay = latency_for(operation, body)
         if delay:
             time.sleep(delay / 1000)
-        fault = take_request_fault(operation, body)
+        fault = take_request_fault(operation, body) or aws_spec.check(environ, raw)
         if fault:
             status, headers, payload = error_response(operation, fault)
             start_response(f"{status} Error", headers + [("Content-Length", str(len(payload)))])
@@ -322,6 +324,8 @@ class Middleware:
                 return self.json(start_response, 200, {})
             if route == "network":
                 return self.json(start_response, 200, default_network(environ))
+            if route == "spec":
+                return self.json(start_response, *aws_spec.api(method, environ.get("QUERY_STRING", "")))
             if route == "tasks":
                 with LOCK:
                     return self.json(start_response, 200, {"tasks": running_tasks()})

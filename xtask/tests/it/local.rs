@@ -994,3 +994,67 @@ fn reset_forgets_everything_and_down_stops_everything() {
         assert!(!alive, "{process} (pid {pid}) still runs: {stat}");
     }
 }
+
+/// Oracle: AWS's published API models (botocore's, pinned with moto) and boto3, a client
+/// AWS wrote from them. The self-test sends, through boto3 with its own validation off,
+/// requests of every kind the tool makes (they must pass) and requests AWS refuses (a bad
+/// enum, a name too long, a bad bucket name, a missing member, a wrong type): each must be
+/// refused with the code AWS answers it with.
+#[test]
+fn requests_aws_would_refuse_are_refused_as_aws_answers_them() {
+    let stack = stack();
+    let script = stack.dir.join("aws_spec_selftest.py");
+    std::fs::write(
+        &script,
+        include_str!("../../local/src/aws_spec_selftest.py"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(stack.dir.join("venv/bin/python"))
+        .arg(&script)
+        .arg(&stack.endpoint)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the stack's request validation disagrees with AWS's models:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The same rules reach the AWS SDK for Rust, the tool's client, as AWS's error codes: an
+/// ECS name with a dot (ECS names are letters, digits, `-` and `_`) and an S3 bucket name
+/// with capitals (S3's bucket naming rules), both of which AWS refuses.
+#[test]
+fn the_rust_sdk_sees_aws_validation_errors() {
+    let stack = stack();
+    let rt = xtask::aws::runtime().unwrap();
+    let aws = stack.clients(&rt);
+    let bad_cluster = format!("{}.dotted", unique("cluster"));
+    let refused = rt
+        .block_on(aws.ecs.create_cluster().cluster_name(&bad_cluster).send())
+        .unwrap_err();
+    let code = refused.as_service_error().and_then(|e| e.meta().code());
+    assert_eq!(code, Some("InvalidParameterException"), "{refused:?}");
+
+    let bad_bucket = unique("Bucket-With-Capitals");
+    let refused = rt
+        .block_on(aws.s3.create_bucket().bucket(&bad_bucket).send())
+        .unwrap_err();
+    let code = refused.as_service_error().and_then(|e| e.meta().code());
+    assert_eq!(code, Some("InvalidBucketName"), "{refused:?}");
+
+    let spec = get_json(&format!("{}/_xtask/spec", stack.endpoint));
+    let refused: Vec<String> = spec["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    for name in [&bad_cluster, &bad_bucket] {
+        assert!(
+            refused.iter().any(|m| m.contains(name.as_str())),
+            "{name} is not among the recorded refusals: {refused:?}"
+        );
+    }
+}
