@@ -859,12 +859,17 @@ def ecs_update_service(params):
     return found
 
 
-def ecs_describe_services(params):
-    found = at_most(params, "services", 10)  # "You may specify up to 10 services to describe"
-    for i, service in enumerate(params.get("services") or [], 1):
-        if isinstance(service, str):
-            found += ecs_reference("service", service, f"services.{i}.member")
+def ecs_references(params, member, kind, most):
+    """A Describe call's list of names or ARNs: at most `most` of them, each an ECS name."""
+    found = at_most(params, member, most)
+    for i, value in enumerate(params.get(member) or [], 1):
+        if isinstance(value, str):
+            found += ecs_reference(kind, value, f"{member}.{i}.member")
     return found
+
+
+def ecs_describe_services(params):
+    return ecs_references(params, "services", "service", 10)  # "You may specify up to 10 services to describe"
 
 
 def ecs_list_tasks(params):
@@ -905,11 +910,8 @@ def ecs_describe_tasks(params):
 
 
 def ecs_describe_clusters(params):
-    found = at_most(params, "clusters", 100)  # "A list of up to 100 cluster names or full cluster ARN entries."
-    for i, cluster in enumerate(params.get("clusters") or [], 1):
-        if isinstance(cluster, str):
-            found += ecs_reference("cluster", cluster, f"clusters.{i}.member")
-    return found
+    # "A list of up to 100 cluster names or full cluster ARN entries."
+    return ecs_references(params, "clusters", "cluster", 100)
 
 
 def ecs_describe_task_definition(params):
