@@ -13,6 +13,12 @@ fn main() {
         .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
         .collect();
     files.sort();
+    // Each file as well as the folder: a target folder shared by another checkout (a second
+    // worktree, CI's cache, tests) may hold this script's output for a different list, and
+    // a file it named that is missing here makes Cargo run the script again.
+    for path in &files {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
     let mut out = String::from("&[\n");
     for path in &files {
         let stem = path

@@ -152,6 +152,33 @@ where
     }
 }
 
+/// Whether a call that failed so may pass when made again a little later: no answer
+/// (connection, timeout, an unreadable response), throttling, or a server error. The SDK
+/// already retried it; a wait loop that polls anyway loses one poll, not the deploy.
+pub fn transient<E: ProvideErrorMetadata, R>(err: &aws_sdk_ecs::error::SdkError<E, R>) -> bool {
+    use aws_sdk_ecs::error::SdkError;
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(service) => matches!(
+            service.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "Throttling"
+                    | "TooManyRequestsException"
+                    | "RequestLimitExceeded"
+                    | "SlowDown"
+                    | "ServerException"
+                    | "InternalFailure"
+                    | "InternalError"
+                    | "ServiceUnavailable"
+            )
+        ),
+        _ => false,
+    }
+}
+
 /// What failed, why (the cause chain, the AWS error code), the request id AWS support
 /// asks for, and what to do where the code says: one line.
 pub fn describe<E>(what: &str, err: &E) -> String

@@ -284,10 +284,40 @@ fn placement(service: &ecs::Service) -> Placement {
             security_groups: vpc.security_groups().to_vec(),
             assign_public_ip: vpc.assign_public_ip() == Some(&ecs::AssignPublicIp::Enabled),
         });
+    let capacity_providers = service
+        .capacity_provider_strategy()
+        .iter()
+        .map(|item| CapacityProvider {
+            name: item.capacity_provider().to_owned(),
+            weight: item.weight(),
+            base: item.base(),
+        })
+        .collect();
     Placement {
         launch_type: service.launch_type().map(|t| t.as_str().to_owned()),
         network,
+        capacity_providers,
+        platform_version: service.platform_version().map(str::to_owned),
     }
+}
+
+/// A placement's capacity provider strategy as `RunTask` takes it (`None` when it has none,
+/// so the launch type, not an empty strategy, decides).
+pub fn capacity_provider_strategy(
+    placement: &Placement,
+) -> Result<Option<Vec<ecs::CapacityProviderStrategyItem>>> {
+    if placement.capacity_providers.is_empty() {
+        return Ok(None);
+    }
+    let items = placement.capacity_providers.iter().map(|provider| {
+        ecs::CapacityProviderStrategyItem::builder()
+            .capacity_provider(&provider.name)
+            .weight(provider.weight)
+            .base(provider.base)
+            .build()
+            .context("a capacity provider strategy item")
+    });
+    Ok(Some(items.collect::<Result<_>>()?))
 }
 
 /// A placement's network as `RunTask` takes it.

@@ -152,9 +152,9 @@ impl Drop for Faults {
     fn drop(&mut self) {
         for id in &self.ids {
             let url = format!("{}/_xtask/faults/{id}", self.endpoint);
-            let _ = xtask_aws::http::agent(std::time::Duration::from_secs(30))
-                .delete(&url)
-                .call();
+            if let Ok(agent) = xtask_aws::http::agent(std::time::Duration::from_secs(30)) {
+                let _ = agent.delete(&url).call();
+            }
         }
     }
 }

@@ -27,9 +27,12 @@ pub enum Error {
     Push(String),
     #[error("{0}")]
     Migration(String),
-    /// A rollout failed, or ECS's circuit breaker rolled it back.
+    /// A rollout failed and nothing put the previous task definition back.
     #[error("{0}")]
     Rollout(String),
+    /// A rollout failed and ECS's circuit breaker put the previous task definition back.
+    #[error("{0}")]
+    RolledBack(String),
     /// A waiting phase ran out of time: something may still be changing in AWS.
     #[error("{0}")]
     Timeout(String),
@@ -59,7 +62,7 @@ impl Error {
             Error::Build(_) => Exit::Build,
             Error::Push(_) => Exit::Push,
             Error::Migration(_) => Exit::Migration,
-            Error::Rollout(_) => Exit::Rollout,
+            Error::Rollout(_) | Error::RolledBack(_) => Exit::Rollout,
             Error::Timeout(_) => Exit::Timeout,
             Error::Health(_) => Exit::Health,
             Error::Spa(_) => Exit::Spa,
@@ -79,6 +82,7 @@ impl Error {
             | Error::Push(m)
             | Error::Migration(m)
             | Error::Rollout(m)
+            | Error::RolledBack(m)
             | Error::Timeout(m)
             | Error::Health(m)
             | Error::Spa(m)
@@ -96,6 +100,7 @@ impl Error {
             Error::Push(_) => Error::Push,
             Error::Migration(_) => Error::Migration,
             Error::Rollout(_) => Error::Rollout,
+            Error::RolledBack(_) => Error::RolledBack,
             Error::Timeout(_) => Error::Timeout,
             Error::Health(_) => Error::Health,
             Error::Spa(_) => Error::Spa,

@@ -52,6 +52,19 @@ pub struct Placement {
     pub launch_type: Option<String>,
     /// The `awsvpc` network, when the service has one.
     pub network: Option<AwsVpc>,
+    /// The service's capacity provider strategy (Fargate Spot, an EC2 auto scaling group):
+    /// without it and without a launch type, `RunTask` uses the cluster's default or EC2.
+    pub capacity_providers: Vec<CapacityProvider>,
+    /// The Fargate platform version the service runs on (`LATEST` when unset).
+    pub platform_version: Option<String>,
+}
+
+/// One capacity provider of a strategy, as ECS names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapacityProvider {
+    pub name: String,
+    pub weight: i32,
+    pub base: i32,
 }
 
 /// An `awsvpc` network configuration.

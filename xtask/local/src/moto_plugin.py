@@ -43,6 +43,7 @@ from moto.ecr import models as ecr_models
 from moto.ecr import responses as ecr_responses
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
+from moto.ecs.exceptions import InvalidParameterException
 from moto.moto_api import state_manager
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -83,10 +84,12 @@ def add_fault(fault):
         "never_stable": ("service", "image"),
         "exit_code": ("family", "command"),
         "no_exit_code": ("family", "command"),
+        "runs_forever": ("family", "command"),
         "throttle": ("operation",),
         "server_error": ("operation",),
         "error": ("operation",),
         "latency": ("operation",),
+        "stale_reads": ("cluster",),
     }
     if kind not in scoped:
         raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(scoped)}")
@@ -98,6 +101,8 @@ def add_fault(fault):
         raise ValueError("an error fault needs `code` (the AWS error code) and `status`")
     if kind == "latency" and not isinstance(fault.get("ms"), int):
         raise ValueError("a latency fault needs integer `ms`")
+    if kind == "stale_reads" and not isinstance(fault.get("seconds"), (int, float)):
+        raise ValueError("a stale_reads fault needs `seconds` (how long a change stays unseen)")
     fault = dict(fault, id=fault.get("id") or uuid.uuid4().hex[:12])
     with LOCK:
         FAULTS[fault["id"]] = fault
@@ -116,6 +121,15 @@ def find_fault(kinds, **scope):
             if keys and all(scope_matches(key, fault[key], scope[key]) for key in keys):
                 return fault
     return None
+
+
+def staleness(cluster):
+    """Seconds a change in `cluster` stays invisible to reads (a `stale_reads` fault): ECS's
+    reads are eventually consistent, so a deployment `UpdateService` just created can be
+    missing from `DescribeServices`, and a task `RunTask` just started `MISSING` from
+    `DescribeTasks`."""
+    fault = find_fault({"stale_reads"}, cluster=cluster)
+    return fault["seconds"] if fault else 0
 
 
 def scope_matches(key, pattern, value):
@@ -612,7 +626,7 @@ def docker(*args):
 def launch(task, definition, command=None):
     """Starts the task's container (pulling its image from the registry); a failure is kept
     as the reason the task will stop with, as ECS reports it."""
-    spec = (definition.container_definitions or [{}])[0]
+    spec = main_container(definition)
     ports = spec.get("portMappings") or []
     task._port = ports[0].get("containerPort") if ports else None
     task._health = (spec.get("dockerLabels") or {}).get("xtask.health-path", "/health")
@@ -628,6 +642,33 @@ def launch(task, definition, command=None):
     task._container = out if code == 0 else None
     last = err.splitlines()[-1] if err else "docker run failed"
     task._launch_error = None if code == 0 else f"CannotPullContainerError: {last}"
+
+
+def is_sidecar(spec):
+    """A container that runs until ECS stops it (a log router, a proxy), marked with the
+    `xtask.sidecar` docker label: the model cannot tell from an image what runs forever."""
+    return (spec.get("dockerLabels") or {}).get("xtask.sidecar") == "true"
+
+
+def main_container(definition):
+    """The container whose exit ends the task: the first that is not a sidecar."""
+    specs = definition.container_definitions or [{}]
+    return next((c for c in specs if not is_sidecar(c)), specs[0])
+
+
+def containers_of(definition):
+    """One container per container definition, as ECS reports a task's (moto makes one,
+    of the first definition only)."""
+    made = []
+    for spec in definition.container_definitions or []:
+        container = ecs_models.Container(definition)
+        container.name, container.image = spec.get("name"), spec.get("image")
+        container.command, container.environment = spec.get("command"), spec.get("environment")
+        container.cpu, container.memory = spec.get("cpu"), spec.get("memory")
+        container.last_status, container.exitCode = "PENDING", None
+        container._sidecar = is_sidecar(spec)
+        made.append(container)
+    return made
 
 
 def container_state(task):
@@ -774,7 +815,9 @@ def mark_stopped(task, reason, stop_code, exit_code):
     task.stopped_at = task.stopping_at = task.execution_stopped_at = now()
     for container in task.containers:
         container.last_status = "STOPPED"
-        container.exitCode = exit_code
+        # The essential container's exit stops the others: a sidecar ends on ECS's SIGTERM.
+        sidecar = getattr(container, "_sidecar", False) and exit_code is not None
+        container.exitCode = 143 if sidecar else exit_code
         if exit_code is None:
             container.reason = reason.split(":", 1)[0]
     remove_container(task)
@@ -954,7 +997,7 @@ def advance_run_task(backend, task):
         if state == "running":
             return set_running(task)
         return mark_stopped(task, "Essential container in task exited", "EssentialContainerExited", code)
-    if steps < 4:
+    if steps < 4 or find_fault({"runs_forever"}, family=model["family"], command=model["command"]):
         return set_running(task)
     scope = {"family": model["family"], "command": model["command"]}
     if find_fault({"no_exit_code"}, **scope):
@@ -1011,6 +1054,9 @@ def patch_ecs():
                 service.deployments = saved
             arn = self.describe_task_definition(wanted).arn if wanted else before
             updated.task_definition = before
+            if properties.get("capacity_provider_strategy"):
+                # A service moved to a capacity provider strategy has no launch type.
+                updated.launch_type = None
             if desired is not None:
                 for deployment in updated.deployments:
                     if deployment["status"] == "PRIMARY":
@@ -1025,7 +1071,7 @@ def patch_ecs():
             found, failures = original["describe_services"](self, cluster, names)
             for service in found:
                 advance_service(self, service)
-            return [ServiceView(s) for s in found], failures
+            return [ServiceView(s, staleness(s.cluster_name)) for s in found], failures
 
     def list_tasks(self, cluster_str=None, container_instance=None, family=None, started_by=None,
                    service_name=None, desiredStatus=None):
@@ -1049,18 +1095,18 @@ def patch_ecs():
             found = original["describe_tasks"](self, cluster_str, tasks)
             for task in found:
                 advance_run_task(self, task)
-            return found
+            cutoff = time.time() - staleness(cluster_str.split("/")[-1])
+            return [t for t in found if getattr(t, "_xtask", {}).get("started", 0) <= cutoff]
 
     def run_task(self, cluster_str, task_definition_str, count, overrides, *args, **kwargs):
         with LOCK:
             tasks = original["run_task"](self, cluster_str, task_definition_str, count, overrides, *args, **kwargs)
             definition = self.describe_task_definition(task_definition_str)
-            command = " ".join(
-                ((overrides or {}).get("containerOverrides") or [{}])[0].get("command")
-                or (definition.container_definitions or [{}])[0].get("command")
-                or []
-            )
-            override = ((overrides or {}).get("containerOverrides") or [{}])[0].get("command")
+            main = main_container(definition)
+            # The main container's override (by name, as ECS matches them), else its command.
+            override = next((o.get("command") for o in (overrides or {}).get("containerOverrides") or []
+                             if o.get("name") == main.get("name")), None)
+            command = " ".join(override or main.get("command") or [])
             faulted = find_fault({"exit_code", "no_exit_code"}, family=definition.family, command=command)
             for task in tasks:
                 simulated = not RUN_CONTAINERS or faulted is not None
@@ -1068,9 +1114,7 @@ def patch_ecs():
                                "simulated": simulated}
                 task.status = "PROVISIONING"
                 task.created_at = now()
-                for container in task.containers:
-                    container.last_status = "PENDING"
-                    container.exitCode = None
+                task.containers = containers_of(definition)
                 if not simulated:
                     launch(task, definition, override)
             return tasks
@@ -1093,6 +1137,44 @@ def patch_ecs():
 
     ecs_responses.EC2ContainerServiceResponse.create_service = response_create_service
 
+    original_response_describe_tasks = ecs_responses.EC2ContainerServiceResponse.describe_tasks
+
+    def response_describe_tasks(self):
+        """Tasks asked for and not found are `failures` with reason MISSING, as ECS answers
+        (moto leaves them out and answers no failures)."""
+        result = original_response_describe_tasks(self)
+        arns = [t.task_arn for t in result.result["tasks"]]
+        result.result["failures"] = [
+            {"arn": wanted, "reason": "MISSING"}
+            for wanted in self._get_param("tasks", [])
+            if not any(arn == wanted or arn.endswith("/" + wanted) for arn in arns)
+        ]
+        return result
+
+    ecs_responses.EC2ContainerServiceResponse.describe_tasks = response_describe_tasks
+
+    original_response_run_task = ecs_responses.EC2ContainerServiceResponse.run_task
+
+    def response_run_task(self):
+        """Where ECS runs a task given neither a launch type nor a capacity provider
+        strategy: the cluster's default strategy, else EC2, which a Fargate-only task
+        definition does not support (RunTask's API reference, `launchType`)."""
+        if not self._get_param("launchType") and not self._get_param("capacityProviderStrategy"):
+            cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+            definition = self.ecs_backend.describe_task_definition(self._get_param("taskDefinition"))
+            compatible = definition.requires_compatibilities or ["EC2"]
+            if not cluster.default_capacity_provider_strategy and "EC2" not in compatible:
+                raise InvalidParameterException("Task definition does not support launch_type EC2.")
+        definition = self.ecs_backend.describe_task_definition(self._get_param("taskDefinition"))
+        names = {c.get("name") for c in definition.container_definitions or []}
+        for override in (self._get_param("overrides") or {}).get("containerOverrides") or []:
+            if override.get("name") not in names:
+                raise InvalidParameterException(
+                    f"Override for container named {override.get('name')} is not a container in the TaskDefinition.")
+        return original_response_run_task(self)
+
+    ecs_responses.EC2ContainerServiceResponse.run_task = response_run_task
+
     # moto sums container memory to place tasks; a Fargate container may leave it to the
     # task (task-level memory only), which AWS accepts and moto would fail on.
     original_requirements = backend_class._calculate_task_resource_requirements
@@ -1112,11 +1194,18 @@ def patch_ecs():
 
 
 class ServiceView:
-    """A service as DescribeServices returns it: the model's bookkeeping left out."""
+    """A service as DescribeServices returns it: the model's bookkeeping left out, and
+    deployments younger than `stale` seconds not yet visible (the newest one left is shown
+    as PRIMARY, as the service was before them)."""
 
-    def __init__(self, service):
+    def __init__(self, service, stale=0):
         self._service = service
-        self.deployments = [{k: v for k, v in d.items() if not k.startswith("_")} for d in service.deployments]
+        cutoff = time.time() - stale
+        visible = [d for d in service.deployments if d.get("_kind") == "initial" or d["_started"] <= cutoff]
+        self.deployments = [{k: v for k, v in d.items() if not k.startswith("_")} for d in visible]
+        if len(visible) < len(service.deployments) and self.deployments:
+            self.deployments[0]["status"] = "PRIMARY"
+            self.task_definition = self.deployments[0]["taskDefinition"]
 
     def __getattr__(self, name):
         return getattr(self._service, name)

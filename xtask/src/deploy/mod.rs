@@ -66,6 +66,8 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
         .expect("loaded with a required deploy.toml");
     let env = environment_name(&config, run.env.as_deref())?;
     validate_args(&config, run)?;
+    // Health checks and the webhook need it, after the deploy changed things: read now.
+    crate::http::tls().map_err(|err| Error::Usage(format!("{err:#}")))?;
     if let Mode::Rollback(args) = mode {
         rollback::validate(&repo, args)?;
     }
@@ -183,7 +185,11 @@ impl Target {
         let endpoint = stack
             .endpoint()
             .context("the local stack has no endpoint")?;
-        let health = if stack.runs_containers() {
+        // An environment that names its services' URLs is checked there, as on AWS (a
+        // proxy or a TLS endpoint in front of the tasks); else at the tasks themselves.
+        let health = if config.environments[env].service_url.is_some() {
+            HealthTargets::ServiceUrl
+        } else if stack.runs_containers() {
             HealthTargets::LocalTasks {
                 endpoint: endpoint.clone(),
             }

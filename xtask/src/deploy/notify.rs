@@ -16,11 +16,16 @@ pub async fn post(var: &str, summary: &Summary) -> Result<(), String> {
     .to_string();
     let var = var.to_owned();
     tokio::task::spawn_blocking(move || {
-        let response = crate::http::agent(Duration::from_secs(10))
+        let agent = crate::http::agent(Duration::from_secs(10)).map_err(|e| format!("{e:#}"))?;
+        let response = agent
             .post(&url)
             .header("content-type", "application/json")
             .send(body)
-            .map_err(|err| format!("posting to ${var} failed ({})", error_kind(&err)))?;
+            .map_err(|err| {
+                let hint = crate::http::hint(&err).map(|h| format!("; {h}"));
+                let hint = hint.unwrap_or_default();
+                format!("posting to ${var} failed ({}){hint}", error_kind(&err))
+            })?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             Ok(())
@@ -34,6 +39,12 @@ pub async fn post(var: &str, summary: &Summary) -> Result<(), String> {
 
 /// What went wrong, without the URL (ureq's messages may contain it).
 fn error_kind(err: &ureq::Error) -> &'static str {
+    if crate::http::hint(err).is_some() {
+        return "certificate not trusted";
+    }
+    if crate::http::tls_failure(err).is_some() {
+        return "TLS failed";
+    }
     match err {
         ureq::Error::Timeout(_) => "timeout",
         ureq::Error::Io(_) | ureq::Error::ConnectionFailed => "connection failed",

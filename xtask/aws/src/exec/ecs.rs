@@ -1,8 +1,10 @@
 //! Rolling a service: a new task definition revision copied from the live one with only the
 //! image (and the deployed commit) changed, `UpdateService`, then waiting for the
 //! deployment this roll created. Success is that deployment PRIMARY with rolloutState
-//! COMPLETED; FAILED, or the PRIMARY moving to another task definition, is a circuit-breaker
-//! rollback. The `services-stable` waiter is not used: it calls a rollback success.
+//! COMPLETED. FAILED, or the PRIMARY moving to another task definition, is a failure; it is
+//! a rollback only once ECS's deployment of the previous task definition has completed
+//! (with `rollback = false` in the circuit breaker nothing goes back, and `--on-failure
+//! rollback` must). The `services-stable` waiter is not used: it calls a rollback success.
 
 use super::tally::{Fact, Tally};
 use super::Executor;
@@ -44,10 +46,11 @@ pub async fn roll(exec: &Executor<'_>, roll: &Rollout, earlier: &Tally) -> Resul
     let outcome = update_and_wait(exec, roll, &arn, Phase::Roll).await;
     let decided = match &outcome {
         Ok(_) => Some(UnitOutcome::Deployed),
-        Err(err) if matches!(err.downcast_ref(), Some(Error::Rollout(_))) => {
-            Some(UnitOutcome::RolledBack)
-        }
-        Err(_) => None,
+        Err(err) => match err.downcast_ref() {
+            Some(Error::RolledBack(_)) => Some(UnitOutcome::RolledBack),
+            Some(Error::Rollout(_)) => Some(UnitOutcome::Failed),
+            _ => None,
+        },
     };
     if let Some(outcome) = decided {
         exec.record(name, Fact::Outcome { outcome });
@@ -71,7 +74,6 @@ async fn update_and_wait(
 ) -> Result<String> {
     let name = roll.unit.service.as_str();
     let (cluster, service) = (&roll.unit.target.cluster, &roll.unit.target.ecs_service);
-    let since = roll_started_at();
     let updated = exec
         .aws
         .ecs
@@ -92,8 +94,6 @@ async fn update_and_wait(
         .unwrap_or_default()
         .iter()
         .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(arn))
-        .and_then(|d| d.id())
-        .map(str::to_owned)
         .with_context(|| format!("UpdateService of {service} created no deployment of {arn}"))?;
     let watch = Watch {
         exec,
@@ -101,21 +101,22 @@ async fn update_and_wait(
         phase,
         cluster,
         service,
-        deployment: &deployment,
+        deployment: deployment.id().unwrap_or_default(),
         task_definition: arn,
-        since,
+        // Only a roll has a previous definition ECS's circuit breaker can go back to.
+        previous: (phase == Phase::Roll)
+            .then_some(roll.source_task_definition.as_deref())
+            .flatten(),
+        // ECS's clock, not ours: events at or after the deployment's creation are its own.
+        since: deployment.created_at().map_or(0.0, |t| t.as_secs_f64()),
     };
     watch.wait().await
 }
 
-/// Epoch seconds a roll starts at, for telling its service events from older ones.
-fn roll_started_at() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-        // Event clocks may be a little behind ours: events of this second count.
-        - 1.0
-}
+/// How long a deployment `UpdateService` answered with may be missing from
+/// `DescribeServices` before that means it was replaced: ECS's reads are eventually
+/// consistent, and a new deployment can be missing from the first describes after it.
+pub const VISIBILITY_GRACE: Duration = Duration::from_secs(60);
 
 /// One deployment being waited for.
 struct Watch<'a> {
@@ -126,29 +127,64 @@ struct Watch<'a> {
     service: &'a str,
     deployment: &'a str,
     task_definition: &'a str,
-    /// Epoch seconds when the roll began: events before it are not this roll's.
+    /// The task definition the service ran before: ECS's circuit breaker goes back to it.
+    previous: Option<&'a str>,
+    /// Epoch seconds (ECS's clock) the deployment was created at: earlier events are not
+    /// this roll's.
     since: f64,
 }
 
 enum State {
     Waiting(String),
     Completed,
+    /// ECS's circuit breaker rolled back, and its deployment of the previous task
+    /// definition completed: the service runs what it ran before.
+    RolledBack(String),
+    /// Nothing put the previous task definition back.
     Failed(String),
+}
+
+/// One poll's answer, or why there was none this time.
+enum Poll {
+    Answer(ecs::Service),
+    Transient(String),
+}
+
+/// What the polls so far have learned.
+#[derive(Default)]
+struct Seen {
+    /// The deployment has appeared in a `DescribeServices` answer.
+    deployment: bool,
+    /// The first reason the deployment failed: later polls may only say it is gone.
+    failure: Option<String>,
 }
 
 impl Watch<'_> {
     async fn wait(&self) -> Result<String> {
         let started = Instant::now();
-        let mut seen = BTreeSet::new();
+        let mut events = BTreeSet::new();
+        let mut seen = Seen::default();
         let mut last = String::new();
         loop {
-            let found = self.describe().await?;
-            for event in self.new_events(&found, &mut seen) {
+            // A transient error (throttling past the SDK's retries, a reset connection) is
+            // one poll lost, not the roll: the timeout still bounds the wait.
+            let found = match self.describe().await? {
+                Poll::Answer(found) => found,
+                Poll::Transient(why) if started.elapsed() < self.exec.options.timeout => {
+                    let why = format!("{why}; polling again");
+                    self.exec
+                        .progress(Some(self.name), self.phase, StepState::Progress, why);
+                    tokio::time::sleep(self.exec.options.poll).await;
+                    continue;
+                }
+                Poll::Transient(why) => return Err(Error::Timeout(why).into()),
+            };
+            for event in self.new_events(&found, &mut events) {
                 self.exec
                     .report
                     .step(Some(self.name), self.phase, StepState::Progress, event);
             }
-            match self.state(&found) {
+            match self.state(&found, &mut seen, started.elapsed()) {
                 State::Completed => {
                     return Ok(format!(
                         "{} COMPLETED in {:.1}s",
@@ -156,6 +192,7 @@ impl Watch<'_> {
                         started.elapsed().as_secs_f64()
                     ))
                 }
+                State::RolledBack(why) => return Err(self.failure(Error::RolledBack, &why).await),
                 State::Failed(why) => return Err(self.failure(Error::Rollout, &why).await),
                 State::Waiting(progress) if progress != last => {
                     self.exec.progress(
@@ -173,70 +210,104 @@ impl Watch<'_> {
                     "the deployment did not complete within {}",
                     humantime::format_duration(self.exec.options.timeout)
                 );
+                let why = match seen.failure {
+                    Some(failure) => format!("{failure}; {why}"),
+                    None => why,
+                };
                 return Err(self.failure(Error::Timeout, &why).await);
             }
             tokio::time::sleep(self.exec.options.poll).await;
         }
     }
 
-    async fn describe(&self) -> Result<ecs::Service> {
-        let out = self
-            .exec
-            .aws
-            .ecs
-            .describe_services()
+    async fn describe(&self) -> Result<Poll> {
+        let what = || format!("describing service {}", self.service);
+        let sent = (self.exec.aws.ecs.describe_services())
             .cluster(self.cluster)
             .services(self.service)
             .send()
-            .await
-            .aws_context(|| format!("describing service {}", self.service))?;
+            .await;
+        let out = match sent {
+            Err(err) if crate::aws::transient(&err) => {
+                return Ok(Poll::Transient(crate::aws::describe(&what(), &err)))
+            }
+            sent => sent.aws_context(what)?,
+        };
         out.services()
             .first()
             .cloned()
+            .map(Poll::Answer)
             .with_context(|| format!("service {} is gone", self.service))
     }
 
-    fn state(&self, service: &ecs::Service) -> State {
+    fn state(&self, service: &ecs::Service, seen: &mut Seen, waited: Duration) -> State {
         let deployments = service.deployments();
-        let ours = deployments.iter().find(|d| d.id() == Some(self.deployment));
         let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"));
-        let Some(ours) = ours else {
-            return State::Failed(format!(
+        let ours = deployments.iter().find(|d| d.id() == Some(self.deployment));
+        match ours {
+            Some(_) => seen.deployment = true,
+            None if !seen.deployment && waited < VISIBILITY_GRACE => {
+                return State::Waiting(format!(
+                    "deployment {} is not visible yet (ECS's reads are eventually consistent)",
+                    self.deployment
+                ))
+            }
+            None => {}
+        }
+        let runs = |d: Option<&ecs::Deployment>| {
+            d.and_then(|d| d.task_definition())
+                .map_or("?", task_definition_name)
+                .to_owned()
+        };
+        let failure = match ours {
+            None => format!(
                 "deployment {} is gone; the service now runs {}",
                 self.deployment,
-                primary
-                    .and_then(|p| p.task_definition())
-                    .map_or("?", task_definition_name)
-            ));
+                runs(primary)
+            ),
+            Some(ours) => match ours.rollout_state() {
+                Some(ecs::DeploymentRolloutState::Completed)
+                    if ours.status() == Some("PRIMARY") =>
+                {
+                    return State::Completed
+                }
+                Some(ecs::DeploymentRolloutState::Failed) => ours
+                    .rollout_state_reason()
+                    .unwrap_or("the deployment FAILED")
+                    .to_owned(),
+                _ if primary.and_then(|p| p.task_definition()) != Some(self.task_definition)
+                    && primary.is_some() =>
+                {
+                    format!("the service's PRIMARY deployment runs {}", runs(primary))
+                }
+                _ => return State::Waiting(progress(ours)),
+            },
         };
-        match ours.rollout_state() {
+        let why = seen.failure.get_or_insert(failure).clone();
+        self.after_failure(primary, why)
+    }
+
+    /// Our deployment failed or was replaced: rolled back once ECS's deployment of the
+    /// previous task definition completed, waiting while it rolls, failed otherwise.
+    fn after_failure(&self, primary: Option<&ecs::Deployment>, why: String) -> State {
+        let restoring = primary
+            .filter(|p| p.task_definition().is_some() && p.task_definition() == self.previous);
+        let Some(restoring) = restoring else {
+            return State::Failed(why);
+        };
+        let previous = task_definition_name(self.previous.unwrap_or_default());
+        match restoring.rollout_state() {
+            Some(ecs::DeploymentRolloutState::Completed) => {
+                State::RolledBack(format!("{why}; ECS rolled back to {previous}"))
+            }
             Some(ecs::DeploymentRolloutState::Failed) => {
-                return State::Failed(
-                    ours.rollout_state_reason()
-                        .unwrap_or("the deployment FAILED")
-                        .to_owned(),
-                )
+                State::Failed(format!("{why}; ECS's rollback to {previous} failed too"))
             }
-            Some(ecs::DeploymentRolloutState::Completed) if ours.status() == Some("PRIMARY") => {
-                return State::Completed
-            }
-            _ => {}
+            _ => State::Waiting(format!(
+                "{why}; ECS is rolling back to {previous}: {}",
+                progress(restoring)
+            )),
         }
-        if let Some(primary) = primary.filter(|p| p.task_definition() != Some(self.task_definition))
-        {
-            return State::Failed(format!(
-                "rolled back: the service's PRIMARY deployment runs {}",
-                primary.task_definition().map_or("?", task_definition_name)
-            ));
-        }
-        State::Waiting(format!(
-            "{}: {} running, {} pending of {} desired, {} failed",
-            ours.rollout_state().map_or("IN_PROGRESS", |s| s.as_str()),
-            ours.running_count(),
-            ours.pending_count(),
-            ours.desired_count(),
-            ours.failed_tasks()
-        ))
     }
 
     /// Service events of this roll not yet shown, oldest first.
@@ -264,7 +335,7 @@ impl Watch<'_> {
     /// reasons and exit codes.
     async fn failure(&self, kind: fn(String) -> Error, why: &str) -> anyhow::Error {
         let mut message = format!("{} of {} failed: {why}", self.phase, self.name);
-        if let Ok(service) = self.describe().await {
+        if let Ok(Poll::Answer(service)) = self.describe().await {
             let mut seen = BTreeSet::new();
             let events = self.new_events(&service, &mut seen);
             if !events.is_empty() {
@@ -329,6 +400,20 @@ async fn stopped_tasks(
         .take(5)
         .map(describe_stopped)
         .collect())
+}
+
+/// `IN_PROGRESS: 1 running, 1 pending of 2 desired, 0 failed` for one deployment.
+fn progress(deployment: &ecs::Deployment) -> String {
+    format!(
+        "{}: {} running, {} pending of {} desired, {} failed",
+        deployment
+            .rollout_state()
+            .map_or("IN_PROGRESS", |s| s.as_str()),
+        deployment.running_count(),
+        deployment.pending_count(),
+        deployment.desired_count(),
+        deployment.failed_tasks()
+    )
 }
 
 /// `task 1a2b…: <stoppedReason>; app exit 1` for one stopped task.

@@ -97,8 +97,14 @@ struct Expected {
 async fn probe(url: &str, expected: &Expected) -> Result<(), String> {
     let url = url.to_owned();
     let got = tokio::task::spawn_blocking(move || {
-        let agent = crate::http::agent(Duration::from_secs(5));
-        let mut response = agent.get(&url).call().map_err(|e| e.to_string())?;
+        let agent = crate::http::agent(Duration::from_secs(5)).map_err(|e| format!("{e:#}"))?;
+        let mut response = agent
+            .get(&url)
+            .call()
+            .map_err(|err| match crate::http::hint(&err) {
+                Some(hint) => format!("{err}: {hint}"),
+                None => err.to_string(),
+            })?;
         let status = response.status().as_u16();
         let body = response.body_mut().read_to_string().unwrap_or_default();
         Ok::<_, String>((status, body))

@@ -1,8 +1,11 @@
 //! The migrations gate: the service's migration task family gets a revision with the new
-//! image, one task runs it (`RunTask` with the service's network configuration and a client
-//! token, so a retried request never starts two), and every essential container must stop
-//! with exit code 0. A missing exit code is a failure. Success is recorded in the state
-//! bucket; no service rolls unless every migration succeeded.
+//! image, one task runs it (`RunTask` where the service's tasks run: its network, launch
+//! type or capacity provider strategy and platform version; `migrations.command` as the
+//! container's override; a client token, so a retried request never starts two), and the
+//! service's container must stop with exit code 0. Sidecars are shown, not judged: ECS
+//! stops them (137/143) when the migration exits. A missing exit code is a failure. A task
+//! that outlives the timeout is stopped. Success is recorded in the state bucket; no
+//! service rolls unless every migration succeeded.
 
 use super::tally::Tally;
 use super::Executor;
@@ -36,7 +39,15 @@ pub async fn run(exec: &Executor<'_>, migration: &Migration, earlier: &Tally) ->
     let arn = register_copy(exec, &definition, &copy)
         .await
         .map_err(fail_with)?;
-    let task = start(exec, migration, &arn).await.map_err(fail_with)?;
+    // The container `migrations.command` overrides: the one running the service's image.
+    let container = live::container_of(&definition, name)
+        .map_err(fail_with)?
+        .name()
+        .unwrap_or(name)
+        .to_owned();
+    let task = start(exec, migration, &arn, &container)
+        .await
+        .map_err(fail_with)?;
     exec.progress(
         Some(name),
         Phase::Migrate,
@@ -47,8 +58,11 @@ pub async fn run(exec: &Executor<'_>, migration: &Migration, earlier: &Tally) ->
             task_definition_name(&arn)
         ),
     );
-    let stopped = wait_stopped(exec, migration, &task).await?;
-    check_exit_codes(&definition, &stopped)
+    let stopped = match wait_stopped(exec, migration, &task).await {
+        Ok(stopped) => stopped,
+        Err(err) => return Err(stop_after(exec, migration, &task, err).await),
+    };
+    check_exit_codes(&definition, name, &stopped)
         .map_err(|why| Error::Migration(format!("migrations of {name} failed: {why}")))?;
     let applied = AppliedMigrations {
         tree: migration.tree.clone(),
@@ -76,11 +90,17 @@ async fn start(
     exec: &Executor<'_>,
     migration: &Migration,
     task_definition: &str,
+    container: &str,
 ) -> Result<String> {
     let (name, placement) = (migration.unit.service.as_str(), &migration.placement);
     let network = (placement.network.as_ref())
         .map(live::network_configuration)
         .transpose()?;
+    let strategy = live::capacity_provider_strategy(placement)?;
+    // ECS refuses a launch type beside a capacity provider strategy.
+    let launch_type = (placement.launch_type.as_deref())
+        .filter(|_| strategy.is_none())
+        .map(ecs::LaunchType::from);
     let run = exec
         .aws
         .ecs
@@ -90,8 +110,11 @@ async fn start(
         .count(1)
         .started_by("xtask-migrate")
         .client_token(client_token(exec.deploy_id, name))
-        .set_launch_type(placement.launch_type.as_deref().map(ecs::LaunchType::from))
+        .set_launch_type(launch_type)
+        .set_capacity_provider_strategy(strategy)
+        .set_platform_version(placement.platform_version.clone())
         .set_network_configuration(network)
+        .set_overrides(command_override(migration, container))
         .send()
         .await
         .aws_context(|| format!("running the migration task of {name}"))?;
@@ -109,10 +132,56 @@ async fn start(
         .context("RunTask started no task")
 }
 
-/// At most 64 ASCII characters, the same for a retry of this deploy's request.
+/// `migrations.command` for the service's container: the family Terraform declares runs
+/// what it was registered with, which need not be the command deploy.toml names.
+fn command_override(migration: &Migration, container: &str) -> Option<ecs::TaskOverride> {
+    let migrations = migration.unit.target.config.migrations.as_ref()?;
+    let container = ecs::ContainerOverride::builder()
+        .name(container)
+        .set_command(Some(migrations.command.clone()))
+        .build();
+    Some(
+        ecs::TaskOverride::builder()
+            .container_overrides(container)
+            .build(),
+    )
+}
+
+/// A token of at most 64 characters (ECS's limit), the same for a retry of this deploy's
+/// request and different for every service: a hash, since two long service names may share
+/// the first 64 characters of `{deploy_id}-{service}`.
 fn client_token(deploy_id: &str, service: &str) -> String {
-    let token = format!("{deploy_id}-{service}");
-    token.chars().take(64).collect()
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{deploy_id}/{service}"));
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("xtask-{}", &hex[..40])
+}
+
+/// A wait that ended without the task stopping (timeout, an error): stop the task, so no
+/// migration runs on unwatched while the lock is released and the next deploy starts
+/// another. The original failure is what is reported, with what became of the task.
+async fn stop_after(
+    exec: &Executor<'_>,
+    migration: &Migration,
+    task: &str,
+    failure: anyhow::Error,
+) -> anyhow::Error {
+    let stopped = exec
+        .aws
+        .ecs
+        .stop_task()
+        .cluster(&migration.unit.target.cluster)
+        .task(task)
+        .reason("xtask: the deploy stopped waiting for this migration")
+        .send()
+        .await
+        .aws_context(|| format!("stopping migration task {}", short(task)));
+    let what = match stopped {
+        Ok(_) => format!("; task {} was stopped", short(task)),
+        Err(err) => format!("; {err:#}: stop it before the next deploy"),
+    };
+    let message = format!("{failure:#}{what}");
+    Error::from(failure).with_message(message).into()
 }
 
 async fn wait_stopped(exec: &Executor<'_>, migration: &Migration, task: &str) -> Result<ecs::Task> {
@@ -120,20 +189,18 @@ async fn wait_stopped(exec: &Executor<'_>, migration: &Migration, task: &str) ->
     let started = Instant::now();
     let mut last = String::new();
     loop {
-        let described = exec
-            .aws
-            .ecs
-            .describe_tasks()
-            .cluster(&migration.unit.target.cluster)
-            .tasks(task)
-            .send()
-            .await
-            .aws_context(|| format!("describing migration task {task}"))?;
-        let found = described
-            .tasks()
-            .first()
-            .cloned()
-            .with_context(|| format!("migration task {task} is gone"))?;
+        let Some(found) = describe(exec, migration, task, started.elapsed()).await? else {
+            if started.elapsed() >= exec.options.timeout {
+                return Err(Error::Timeout(format!(
+                    "migration task {} of {name} could not be read within {}",
+                    short(task),
+                    humantime::format_duration(exec.options.timeout)
+                ))
+                .into());
+            }
+            tokio::time::sleep(exec.options.poll).await;
+            continue;
+        };
         let status = found.last_status().unwrap_or("?").to_owned();
         if status == "STOPPED" {
             return Ok(found);
@@ -158,22 +225,61 @@ async fn wait_stopped(exec: &Executor<'_>, migration: &Migration, task: &str) ->
     }
 }
 
-/// Every essential container stopped with exit code 0.
-fn check_exit_codes(definition: &ecs::TaskDefinition, task: &ecs::Task) -> Result<(), String> {
-    let essential = |name: Option<&str>| {
-        definition
-            .container_definitions()
-            .iter()
-            .find(|c| c.name() == name)
-            .is_none_or(|c| c.essential().unwrap_or(true))
+/// The migration task, or `None` while it cannot be read yet: right after `RunTask`,
+/// `DescribeTasks` may answer MISSING (its reads are eventually consistent), and a
+/// transient error loses one poll. MISSING past the grace period means the task is gone.
+async fn describe(
+    exec: &Executor<'_>,
+    migration: &Migration,
+    task: &str,
+    waited: std::time::Duration,
+) -> Result<Option<ecs::Task>> {
+    let what = || format!("describing migration task {}", short(task));
+    let sent = (exec.aws.ecs.describe_tasks())
+        .cluster(&migration.unit.target.cluster)
+        .tasks(task)
+        .send()
+        .await;
+    let described = match sent {
+        Err(err) if crate::aws::transient(&err) => {
+            let why = crate::aws::describe(&what(), &err);
+            let name = migration.unit.service.as_str();
+            exec.progress(Some(name), Phase::Migrate, StepState::Progress, why);
+            return Ok(None);
+        }
+        sent => sent.aws_context(what)?,
     };
-    let ok = !task.containers().is_empty()
-        && task
-            .containers()
-            .iter()
-            .filter(|c| essential(c.name()))
-            .all(|c| c.exit_code() == Some(0));
-    if ok {
+    if let Some(found) = described.tasks().first() {
+        return Ok(Some(found.clone()));
+    }
+    let reason = (described.failures().first())
+        .and_then(|f| f.reason())
+        .unwrap_or("not listed")
+        .to_owned();
+    if waited < super::ecs::VISIBILITY_GRACE {
+        return Ok(None);
+    }
+    anyhow::bail!(
+        "migration task {} is gone ({reason} for {}s after it started)",
+        short(task),
+        waited.as_secs()
+    )
+}
+
+/// The service's container stopped with exit code 0. Other containers (a log router, a
+/// proxy) are stopped by ECS when it exits, with 137 or 143: shown, not judged.
+fn check_exit_codes(
+    definition: &ecs::TaskDefinition,
+    service: &str,
+    task: &ecs::Task,
+) -> Result<(), String> {
+    let judged = live::container_of(definition, service)
+        .map_err(|err| format!("{err:#}"))?
+        .name();
+    let exit = (task.containers().iter())
+        .find(|c| c.name() == judged)
+        .and_then(|c| c.exit_code());
+    if exit == Some(0) {
         Ok(())
     } else {
         Err(describe_stopped(task))
@@ -202,19 +308,31 @@ mod tests {
             .build()
     }
 
-    #[test]
-    fn a_missing_exit_code_is_a_failure() {
-        let definition = ecs::TaskDefinition::builder().build();
-        assert!(check_exit_codes(&definition, &task(&[Some(0)])).is_ok());
-        let err = check_exit_codes(&definition, &task(&[None])).unwrap_err();
-        assert!(err.contains("api no exit code"), "{err}");
-        let err = check_exit_codes(&definition, &task(&[Some(3)])).unwrap_err();
-        assert!(err.contains("api exit 3"), "{err}");
-        assert!(check_exit_codes(&definition, &task(&[])).is_err());
+    fn definition() -> ecs::TaskDefinition {
+        let container = |name: &str| ecs::ContainerDefinition::builder().name(name).build();
+        ecs::TaskDefinition::builder()
+            .container_definitions(container("log-router"))
+            .container_definitions(container("api"))
+            .build()
     }
 
     #[test]
-    fn client_tokens_fit_ecs_limit() {
-        assert!(client_token(&"x".repeat(80), "api").len() <= 64);
+    fn a_missing_exit_code_is_a_failure() {
+        let definition = definition();
+        assert!(check_exit_codes(&definition, "api", &task(&[Some(0)])).is_ok());
+        let err = check_exit_codes(&definition, "api", &task(&[None])).unwrap_err();
+        assert!(err.contains("api no exit code"), "{err}");
+        let err = check_exit_codes(&definition, "api", &task(&[Some(3)])).unwrap_err();
+        assert!(err.contains("api exit 3"), "{err}");
+        assert!(check_exit_codes(&definition, "api", &task(&[])).is_err());
+    }
+
+    #[test]
+    fn client_tokens_fit_ecs_limit_and_differ_for_long_names() {
+        let deploy = "x".repeat(80);
+        let (a, b) = ("a".repeat(70) + "-api", "a".repeat(70) + "-worker");
+        assert!(client_token(&deploy, &a).len() <= 64);
+        assert_ne!(client_token(&deploy, &a), client_token(&deploy, &b));
+        assert_eq!(client_token(&deploy, &a), client_token(&deploy, &a));
     }
 }

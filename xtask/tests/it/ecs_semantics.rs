@@ -1,0 +1,266 @@
+//! What ECS does that a convenient model would not, each made a behaviour of the local stack
+//! and met by a deploy: reads that lag behind writes, a circuit breaker that does not roll
+//! back, RunTask's launch type when none is given, sidecars that ECS stops when the
+//! migration exits, a migration family whose command is not deploy.toml's, and a migration
+//! that never ends. The oracle for each is the ECS API reference's description of it;
+//! docs/local-stack.md lists them.
+
+use crate::deploy::{remove_fault, Images, Project};
+use aws_sdk_ecs::types as ecs;
+use serde_json::json;
+
+impl Project {
+    /// A new migration for `api`, committed: the next deploy runs the migration task.
+    fn add_migration(&self, name: &str) {
+        self.repo.write(
+            &format!("services/api/migrations/{name}.sql"),
+            "ALTER TABLE items ADD COLUMN note TEXT;\n",
+        );
+        self.repo.commit(&format!("migration {name}"));
+    }
+
+    /// Registers a revision of api's migration family made by `edit` from the newest one.
+    fn edit_migration_family(&self, edit: impl FnOnce(&mut Vec<ecs::ContainerDefinition>)) {
+        let family = format!("{}-migrate", self.ecs_service("api"));
+        let live = self
+            .rt
+            .block_on(
+                self.aws
+                    .ecs
+                    .describe_task_definition()
+                    .task_definition(&family)
+                    .send(),
+            )
+            .unwrap();
+        let live = live.task_definition().unwrap();
+        let mut containers = live.container_definitions().to_vec();
+        edit(&mut containers);
+        self.rt
+            .block_on(
+                self.aws
+                    .ecs
+                    .register_task_definition()
+                    .family(&family)
+                    .set_container_definitions(Some(containers))
+                    .set_requires_compatibilities(Some(live.requires_compatibilities().to_vec()))
+                    .set_network_mode(live.network_mode().cloned())
+                    .set_cpu(live.cpu().map(str::to_owned))
+                    .set_memory(live.memory().map(str::to_owned))
+                    .send(),
+            )
+            .unwrap();
+    }
+
+    /// The digest of the image `deployed` pushed for `service`, read from ECR by its tag.
+    fn image_digest(&self, deployed: &crate::deploy::Deployed, service: &str) -> String {
+        let plan = &deployed
+            .events
+            .iter()
+            .find(|e| e["event"] == "plan")
+            .unwrap()["plan"];
+        let unit = plan["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == service)
+            .unwrap();
+        let tag = format!("fp-{}", unit["fingerprint"].as_str().unwrap());
+        let image = aws_sdk_ecr::types::ImageIdentifier::builder()
+            .image_tag(tag)
+            .build();
+        let found = self
+            .rt
+            .block_on(
+                self.aws
+                    .ecr
+                    .describe_images()
+                    .repository_name(format!("it/{service}"))
+                    .image_ids(image)
+                    .send(),
+            )
+            .unwrap();
+        found.image_details()[0].image_digest().unwrap().to_owned()
+    }
+
+    /// The newest stopped migration task of api.
+    fn last_migration_task(&self) -> ecs::Task {
+        let listed = self
+            .rt
+            .block_on(
+                self.aws
+                    .ecs
+                    .list_tasks()
+                    .cluster(self.cluster())
+                    .started_by("xtask-migrate")
+                    .desired_status(ecs::DesiredStatus::Stopped)
+                    .send(),
+            )
+            .unwrap();
+        let described = self
+            .rt
+            .block_on(
+                self.aws
+                    .ecs
+                    .describe_tasks()
+                    .cluster(self.cluster())
+                    .set_tasks(Some(listed.task_arns().to_vec()))
+                    .send(),
+            )
+            .unwrap();
+        let mut tasks = described.tasks().to_vec();
+        tasks.sort_by_key(|t| t.created_at().map(|c| c.as_secs_f64() as i64));
+        tasks.pop().expect("a migration task")
+    }
+}
+
+#[test]
+fn reads_that_lag_behind_writes_are_waited_for_not_taken_for_failures() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    project.add_migration("003_note");
+    project.change("services/api/src/main.rs");
+    // For 2 s after UpdateService, DescribeServices shows the service as it was (the old
+    // deployment PRIMARY and COMPLETED); for 2 s after RunTask, DescribeTasks answers MISSING.
+    let fault = project.stack.fault(json!({
+        "kind": "stale_reads", "cluster": project.cluster(), "seconds": 2,
+    }));
+    let deployed = project.deploy(&["--changed"]);
+    remove_fault(project.stack, &fault);
+    deployed.expect(0);
+    assert_eq!(deployed.service("api")["outcome"], "deployed");
+    let all = deployed.all_output();
+    assert!(all.contains("not visible yet"), "{all}");
+}
+
+#[test]
+fn a_failed_rollout_ecs_did_not_roll_back_is_failed_and_on_failure_rollback_restores_it() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    let api = project.task_definition("api");
+    // The circuit breaker stops the deployment but leaves it in place (`rollback = false`).
+    let breaker = ecs::DeploymentCircuitBreaker::builder()
+        .enable(true)
+        .rollback(false)
+        .build();
+    let configuration = ecs::DeploymentConfiguration::builder()
+        .deployment_circuit_breaker(breaker)
+        .maximum_percent(200)
+        .minimum_healthy_percent(100)
+        .build();
+    project
+        .rt
+        .block_on(
+            project
+                .aws
+                .ecs
+                .update_service()
+                .cluster(project.cluster())
+                .service(project.ecs_service("api"))
+                .deployment_configuration(configuration)
+                .send(),
+        )
+        .unwrap();
+
+    project.change("services/api/src/main.rs");
+    // Only the new image crash-loops (the one restored runs): push it first to know it.
+    let pushed = project.deploy(&["--changed", "--images-only"]);
+    pushed.expect(0);
+    let digest = project.image_digest(&pushed, "api");
+    let fault = project.stack.fault(json!({
+        "kind": "crash_loop", "service": project.ecs_service("api"), "image": digest,
+    }));
+    let failed = project.deploy(&["--changed", "--on-failure", "rollback"]);
+    remove_fault(project.stack, &fault);
+    failed.expect(13);
+    // ECS put nothing back: the tool did, and says so.
+    assert_eq!(
+        failed.service("api")["outcome"],
+        "restored",
+        "{}",
+        failed.all_output()
+    );
+    assert_eq!(project.task_definition("api"), api);
+}
+
+#[test]
+fn the_migration_task_runs_where_the_service_runs_and_is_judged_by_its_own_container() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    // The service moves to a capacity provider strategy (no launch type any more) on a
+    // cluster without a default one: a RunTask with neither would be an EC2 task, which
+    // the Fargate-only family refuses.
+    let spot = ecs::CapacityProviderStrategyItem::builder()
+        .capacity_provider("FARGATE_SPOT")
+        .weight(1)
+        .build()
+        .unwrap();
+    project
+        .rt
+        .block_on(
+            project
+                .aws
+                .ecs
+                .update_service()
+                .cluster(project.cluster())
+                .service(project.ecs_service("api"))
+                .capacity_provider_strategy(spot)
+                .platform_version("1.4.0")
+                .force_new_deployment(true)
+                .send(),
+        )
+        .unwrap();
+    // Terraform's family: a log router sidecar first, and a command that is not
+    // deploy.toml's `migrations.command` (it would exit 3).
+    project.edit_migration_family(|containers| {
+        for container in containers.iter_mut() {
+            container.command = Some(vec!["terraform-command".into()]);
+        }
+        let sidecar = ecs::ContainerDefinition::builder()
+            .name("log-router")
+            .image(containers[0].image().unwrap_or_default())
+            .essential(true)
+            .docker_labels("xtask.sidecar", "true")
+            .build();
+        containers.insert(0, sidecar);
+    });
+    let fault = project.stack.fault(json!({
+        "kind": "exit_code", "code": 3, "command": "terraform-command",
+        "family": format!("{}-migrate", project.ecs_service("api")),
+    }));
+    project.add_migration("003_note");
+    let deployed = project.deploy(&["--changed"]);
+    remove_fault(project.stack, &fault);
+    deployed.expect(0);
+    let task = project.last_migration_task();
+    assert_eq!(task.platform_version(), Some("1.4.0"), "{task:?}");
+    let exits: Vec<(String, Option<i32>)> = task
+        .containers()
+        .iter()
+        .map(|c| (c.name().unwrap_or_default().to_owned(), c.exit_code()))
+        .collect();
+    assert!(
+        exits.contains(&("log-router".to_owned(), Some(143))),
+        "{exits:?}"
+    );
+}
+
+#[test]
+fn a_migration_that_outlives_the_timeout_is_stopped_not_left_running() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    let fault = project.stack.fault(json!({
+        "kind": "runs_forever", "family": format!("{}-migrate", project.ecs_service("api")),
+    }));
+    project.add_migration("003_note");
+    let timed_out = project.deploy(&["--changed", "--timeout", "3s"]);
+    remove_fault(project.stack, &fault);
+    timed_out.expect(14);
+    let all = timed_out.all_output();
+    assert!(all.contains("was stopped"), "{all}");
+    let task = project.last_migration_task();
+    assert_eq!(task.desired_status(), Some("STOPPED"), "{task:?}");
+    assert!(
+        task.stopped_reason().unwrap_or_default().contains("xtask"),
+        "{task:?}"
+    );
+}
