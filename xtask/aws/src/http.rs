@@ -90,9 +90,8 @@ pub fn tls_failure(err: &ureq::Error) -> Option<&rustls::Error> {
 /// Says what to do about a failed request, when the failure is one a person can fix here:
 /// a certificate nobody told the tool to trust.
 pub fn hint(err: &ureq::Error) -> Option<String> {
-    matches!(tls_failure(err), Some(rustls::Error::InvalidCertificate(_))).then(|| {
-        format!("trust its CA with ${CA_BUNDLE_VAR} (a PEM bundle) or SSL_CERT_FILE")
-    })
+    matches!(tls_failure(err), Some(rustls::Error::InvalidCertificate(_)))
+        .then(|| format!("trust its CA with ${CA_BUNDLE_VAR} (a PEM bundle) or SSL_CERT_FILE"))
 }
 
 /// How long the local stack's control endpoints may take to answer.

@@ -26,6 +26,9 @@ pub async fn service(
         exists: true,
         task_definition: found.task_definition().map(str::to_owned),
         placement: placement(&found),
+        controller: found.deployment_controller().map_or(Controller::Ecs, |c| {
+            Controller::from_name(c.r#type().as_str())
+        }),
         ..LiveService::default()
     };
     let Some(arn) = &live.task_definition else {

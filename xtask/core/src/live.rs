@@ -41,6 +41,59 @@ pub struct LiveService {
     pub unknown: Option<String>,
     /// Where the service's tasks run, for its migration task to run in the same place.
     pub placement: Placement,
+    /// Who deploys the service's new task definitions.
+    pub controller: Controller,
+}
+
+/// A service's deployment controller. Only ECS's own takes `UpdateService` with a task
+/// definition, which is how this tool deploys; the others refuse it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Controller {
+    #[default]
+    Ecs,
+    /// Blue/green through CodeDeploy: a deployment is a CodeDeploy AppSpec.
+    CodeDeploy,
+    /// A third-party controller working through task sets.
+    External,
+    /// A type this version does not know, as ECS names it.
+    Other(String),
+}
+
+impl Controller {
+    /// The controller ECS names `name` (`ECS`, `CODE_DEPLOY`, `EXTERNAL`).
+    pub fn from_name(name: &str) -> Controller {
+        match name {
+            "ECS" => Controller::Ecs,
+            "CODE_DEPLOY" => Controller::CodeDeploy,
+            "EXTERNAL" => Controller::External,
+            other => Controller::Other(other.to_owned()),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Controller::Ecs => "ECS",
+            Controller::CodeDeploy => "CODE_DEPLOY",
+            Controller::External => "EXTERNAL",
+            Controller::Other(name) => name,
+        }
+    }
+
+    /// What to do instead, for a controller this tool cannot deploy through.
+    pub fn refusal(&self) -> Option<&'static str> {
+        match self {
+            Controller::Ecs => None,
+            Controller::CodeDeploy => Some(
+                "it refuses UpdateService with a task definition; deploy it with a CodeDeploy deployment, or move it to the ECS controller (ECS's own blue/green is deploymentConfiguration.strategy = BLUE_GREEN)",
+            ),
+            Controller::External => Some(
+                "it refuses UpdateService with a task definition; its controller deploys through task sets (CreateTaskSet)",
+            ),
+            Controller::Other(_) => {
+                Some("this version of the tool deploys only services with the ECS controller")
+            }
+        }
+    }
 }
 
 /// How a service's tasks are placed, copied to the one-shot migration task so that it

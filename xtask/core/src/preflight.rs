@@ -6,7 +6,7 @@
 use crate::config::{Config, Names, FILE_NAME};
 use crate::deploy_plan::DeployPlan;
 use crate::error::Error;
-use crate::live::{LiveService, Repository};
+use crate::live::{Controller, LiveService, Repository};
 use crate::plan::DirtyInput;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -119,6 +119,12 @@ pub enum Problem {
         service: String,
         cluster: String,
     },
+    /// The service's deployment controller refuses how this tool deploys.
+    Controller {
+        unit: String,
+        service: String,
+        controller: Controller,
+    },
     NoBucket {
         app: String,
         bucket: String,
@@ -174,6 +180,12 @@ impl fmt::Display for Problem {
             Problem::NoService { unit, service, cluster } => write!(
                 f,
                 "ECS service {service} of {unit} does not exist in cluster {cluster}"
+            ),
+            Problem::Controller { unit, service, controller } => write!(
+                f,
+                "ECS service {service} of {unit} has the {} deployment controller: {}",
+                controller.name(),
+                controller.refusal().unwrap_or_default()
             ),
             Problem::NoBucket { app, bucket } => {
                 write!(f, "S3 bucket {bucket} of app {app} does not exist")
@@ -308,15 +320,26 @@ fn services(plan: &DeployPlan, read: Planned<'_>, rules: &Rules<'_>) -> Vec<Prob
                 repository: repository.name.clone(),
             });
         }
-        if !plan.images_only && !read.services[unit].exists {
-            let service = rules
-                .config
-                .service(unit)
-                .expect("planned services are in deploy.toml");
+        if plan.images_only {
+            continue;
+        }
+        let service = rules
+            .config
+            .service(unit)
+            .expect("planned services are in deploy.toml");
+        let live = &read.services[unit];
+        if !live.exists {
             problems.push(Problem::NoService {
                 unit: unit.clone(),
                 service: rules.names.ecs_service(service),
                 cluster: rules.names.cluster(),
+            });
+        } else if live.controller.refusal().is_some() {
+            // Before any migration runs: the roll after it could not happen.
+            problems.push(Problem::Controller {
+                unit: unit.clone(),
+                service: rules.names.ecs_service(service),
+                controller: live.controller.clone(),
             });
         }
     }
@@ -612,6 +635,36 @@ mod tests {
         assert!(!problems
             .iter()
             .any(|p| matches!(p, Problem::NoService { .. })));
+    }
+
+    #[test]
+    fn services_another_controller_deploys_are_refused_before_anything_runs() {
+        let config = Config::parse("deploy.toml", CONFIG).unwrap();
+        let rules = Rules {
+            config: &config,
+            names: config.names("staging"),
+            findings_block: true,
+            schema: None,
+        };
+        let (plan, mut read) = planned(Command::Deploy { images_only: false });
+        read.services.get_mut("api").unwrap().controller = Controller::CodeDeploy;
+        let verdict = verify(&plan, read.view(), &clean(), &rules);
+        assert_eq!(
+            verdict.problems,
+            [Problem::Controller {
+                unit: "api".into(),
+                service: "acme-staging-api".into(),
+                controller: Controller::CodeDeploy,
+            }]
+        );
+        assert!(verdict
+            .message()
+            .contains("CODE_DEPLOY deployment controller"));
+        // Pushing images does not touch the service.
+        let (plan, _) = planned(Command::Deploy { images_only: true });
+        assert!(verify(&plan, read.view(), &clean(), &rules)
+            .problems
+            .is_empty());
     }
 
     #[test]

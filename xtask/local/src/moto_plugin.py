@@ -1041,6 +1041,11 @@ def patch_ecs():
             cluster = properties.get("cluster", "default")
             name = properties["service"].split("/")[-1]
             service = self._get_service(cluster, name)
+            controller = (getattr(service, "deployment_controller", None) or {}).get("type", "ECS")
+            if properties.get("task_definition") and controller != "ECS":
+                # As ECS answers: only its own controller takes a task definition here.
+                raise InvalidParameterException(
+                    f"Unable to update task definition on services with a {controller} deployment controller.")
             advance_service(self, service)
             before = service.task_definition
             wanted = properties.get("task_definition")

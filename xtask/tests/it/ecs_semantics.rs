@@ -264,3 +264,33 @@ fn a_migration_that_outlives_the_timeout_is_stopped_not_left_running() {
         "{task:?}"
     );
 }
+
+#[test]
+fn a_service_another_controller_deploys_is_refused_before_its_migration_runs() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    let controller = ecs::DeploymentController::builder()
+        .r#type(ecs::DeploymentControllerType::CodeDeploy)
+        .build()
+        .unwrap();
+    project
+        .rt
+        .block_on(
+            project
+                .aws
+                .ecs
+                .update_service()
+                .cluster(project.cluster())
+                .service(project.ecs_service("api"))
+                .deployment_controller(controller)
+                .send(),
+        )
+        .unwrap();
+    let migrations = project.migration_tasks();
+    project.add_migration("003_note");
+    let refused = project.deploy(&["--changed"]);
+    refused.expect(3);
+    let all = refused.all_output();
+    assert!(all.contains("CODE_DEPLOY deployment controller"), "{all}");
+    assert_eq!(project.migration_tasks(), migrations, "no migration ran");
+}
