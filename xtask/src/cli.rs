@@ -238,7 +238,7 @@ pub enum OnFailure {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Skip clippy and the tests (for a pre-commit hook).
+    /// Skip clippy, the workflow linters and the tests (for a pre-commit hook).
     #[arg(long)]
     pub fast: bool,
     /// Migrations that exist at this revision must not be edited or deleted [default: the

@@ -32,8 +32,8 @@ fn status(session: &Session, format: Format) -> Result<ExitCode> {
             serde_json::json!({
                 "env": session.env,
                 "held": lock.is_some(),
-                "stale": lock.as_ref().map(state::Lock::is_stale),
-                "lock": lock,
+                "stale": lock.as_ref().map(state::HeldLock::is_stale),
+                "lock": lock.as_ref().map(|held| &held.lock),
             })
         ),
         Format::Text => match &lock {
@@ -63,8 +63,15 @@ fn release(session: &Session, force: bool) -> Result<ExitCode> {
                 )).into());
         }
         let breaker = who(&Caller::ask(&session.aws, env).await?.arn);
-        state::release(&session.aws, &bucket, &lock.id).await?;
-        ledger::write_lock_broken(&session.aws, &bucket, env, &breaker, &lock).await?;
+        // Only the version just read: a lock renewed or retaken meanwhile is left alone.
+        let etag = lock.etag.as_deref().unwrap_or("*");
+        if !state::release(&session.aws, &bucket, etag).await? {
+            return Err(Error::LockHeld(format!(
+                "the deploy lock of {env} changed while it was being released (renewed or retaken): nothing was released; look again with `cargo xtask lock status --env {env}`"
+            ))
+            .into());
+        }
+        ledger::write_lock_broken(&session.aws, &bucket, env, &breaker, &lock.lock).await?;
         println!(
             "released the deploy lock of {env} (it was {}); the ledger records that {breaker} broke it",
             lock.describe()

@@ -312,9 +312,10 @@ class Middleware:
         if path == "/moto-api/reset":
             with LOCK:
                 FAULTS.clear()
-        if environ.get("HTTP_IF_NONE_MATCH") == "*" and environ.get("REQUEST_METHOD") == "PUT":
-            # S3 decides a conditional write atomically; moto checks, then writes. Serialise
-            # them so exactly one of two racing writers wins, as on S3 (the deploy lock).
+        conditional = environ.get("HTTP_IF_NONE_MATCH") == "*" or environ.get("HTTP_IF_MATCH")
+        if conditional and environ.get("REQUEST_METHOD") in ("PUT", "DELETE"):
+            # S3 decides a conditional write or delete atomically; moto checks, then writes.
+            # Serialise them so exactly one of two racing writers wins, as on S3 (the lock).
             with CONDITIONAL_WRITES:
                 return list(self.app(environ, start_response))
         return self.app(environ, start_response)

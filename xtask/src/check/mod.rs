@@ -8,6 +8,7 @@ mod config;
 pub mod infra;
 pub mod migrations;
 mod ownership;
+pub mod workflows;
 
 use crate::cli::CheckArgs;
 use crate::context::Context;
@@ -45,13 +46,15 @@ pub enum Outcome {
 
 type CheckFn = fn(&Context, &CheckArgs) -> Result<Outcome>;
 
-/// Every check in the order it runs; `slow` ones are skipped by `--fast`.
+/// Every check in the order it runs; `slow` ones (compiling, or installing their tools on
+/// first use) are skipped by `--fast`.
 const CHECKS: &[(&str, bool, CheckFn)] = &[
     ("deploy.toml", false, |ctx, _| config::check(ctx)),
     ("migrations", false, migrations::check),
     ("infra", false, |ctx, _| infra::check(ctx)),
     ("ownership", false, |ctx, _| ownership::check(ctx)),
     ("fmt", false, |ctx, _| cargo::fmt(ctx)),
+    ("workflows", true, |ctx, _| workflows::check(ctx)),
     ("clippy", true, |ctx, _| cargo::clippy(ctx)),
     ("test", true, |ctx, _| cargo::test(ctx)),
 ];

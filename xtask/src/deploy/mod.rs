@@ -35,7 +35,7 @@ use futures_util::future::join_all;
 use preflight::SchemaPolicy;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use xtask_local::Stack;
 
 /// `cargo xtask deploy`.
@@ -334,10 +334,18 @@ impl Deploy<'_> {
         let who = who(&self.caller.arn);
         let id = deploy_id(started_at, &self.head.sha());
         let bucket = self.names.state_bucket();
-        self.lock(&bucket, &id, &who, &plan).await?;
-        let outcome = self.execute(&plan, &id).await;
+        let held = self.lock(&bucket, &id, &who, &plan).await?;
+        let outcome = {
+            // The lock is renewed for as long as the deploy runs, however long that is.
+            let execute = std::pin::pin!(self.execute(&plan, &id));
+            let heartbeat = std::pin::pin!(self.heartbeat(&bucket, &held));
+            match futures_util::future::select(execute, heartbeat).await {
+                futures_util::future::Either::Left((outcome, _)) => outcome,
+                futures_util::future::Either::Right((never, _)) => match never {},
+            }
+        };
         let summary = outcome.summary(&plan, &id, clock);
-        self.finish(&bucket, &id, started_at, &who, &plan, &outcome, &summary)
+        self.finish(&bucket, &held, started_at, &who, &plan, &outcome, &summary)
             .await;
         Ok(outcome.exit())
     }
@@ -371,16 +379,13 @@ impl Deploy<'_> {
     }
 
     /// Takes the environment's deploy lock, or says who holds it (nothing changed yet).
-    async fn lock(&self, bucket: &str, id: &str, who: &str, plan: &DeployPlan) -> Result<()> {
-        let lock = Lock::new(
-            id,
-            who,
-            &self.head.sha(),
-            plan.command.name(),
-            lock_ttl(self.run.timeout),
-        );
+    async fn lock(&self, bucket: &str, id: &str, who: &str, plan: &DeployPlan) -> Result<Held> {
+        let lock = Lock::new(id, who, &self.head.sha(), plan.command.name());
         match state::acquire(self.aws, bucket, &lock).await? {
-            state::Acquired::Taken => Ok(()),
+            state::Acquired::Taken(etag) => Ok(Held {
+                lock,
+                etag: std::sync::Mutex::new(Some(etag)),
+            }),
             state::Acquired::Held(holder) => Err(Error::LockHeld(format!(
                 "the deploy lock of {} is {}; nothing was changed",
                 self.names.env_name,
@@ -794,12 +799,35 @@ impl Deploy<'_> {
         }
     }
 
+    /// Renews the lock every heartbeat, with `If-Match` on our last write; never returns. A
+    /// lock someone broke (the renewal refused) is reported once and left to them; a failed
+    /// renewal is reported and tried again at the next beat.
+    async fn heartbeat(&self, bucket: &str, held: &Held) -> std::convert::Infallible {
+        loop {
+            tokio::time::sleep(state::heartbeat()).await;
+            let Some(etag) = held.etag() else { continue };
+            match state::renew(self.aws, bucket, &held.lock, &etag).await {
+                Ok(Some(etag)) => *held.etag.lock().expect("not poisoned") = Some(etag),
+                Ok(None) => {
+                    *held.etag.lock().expect("not poisoned") = None;
+                    self.report.warn(format!(
+                        "the deploy lock of {} was broken by someone else while this deploy ran: another deploy may start",
+                        self.names.env_name
+                    ));
+                }
+                Err(err) => self.report.warn(format!(
+                    "renewing the deploy lock failed, retrying: {err:#}"
+                )),
+            }
+        }
+    }
+
     /// The ledger, the lock, the webhook, the summary: each failure reported, none fatal.
     #[allow(clippy::too_many_arguments)]
     async fn finish(
         &self,
         bucket: &str,
-        id: &str,
+        held: &Held,
         started_at: Timestamp,
         who: &str,
         plan: &DeployPlan,
@@ -807,7 +835,7 @@ impl Deploy<'_> {
         summary: &Summary,
     ) {
         let record = ledger::Record {
-            id,
+            id: &held.lock.id,
             command: plan.command.name(),
             who,
             started_at,
@@ -826,11 +854,19 @@ impl Deploy<'_> {
             self.report
                 .warn(format!("the ledger record was not written: {err:#}"));
         }
-        if let Err(err) = state::release(self.aws, bucket, id).await {
-            self.report.warn(format!(
-                "the deploy lock was NOT released ({err:#}); release it with `cargo xtask lock release --env {}`",
-                plan.env
-            ));
+        match held.etag() {
+            // Broken by someone else: it is theirs now, not ours to delete.
+            None => {}
+            Some(etag) => match state::release(self.aws, bucket, &etag).await {
+                Ok(true) => {}
+                Ok(false) => self.report.warn(
+                    "the deploy lock was not ours any more at the end (someone broke it): left as it is",
+                ),
+                Err(err) => self.report.warn(format!(
+                    "the deploy lock was NOT released ({err:#}); release it with `cargo xtask lock release --env {}`",
+                    plan.env
+                )),
+            },
         }
         if let Some(var) = &self.names.env.webhook_env {
             if let Err(why) = notify::post(var.get_ref(), summary).await {
@@ -1024,7 +1060,15 @@ fn deploy_id(at: Timestamp, commit: &str) -> String {
     format!("{stamp}-{}-{suffix}", &commit[..8.min(commit.len())])
 }
 
-/// A lock outlives a deploy that died holding it by this much at most.
-fn lock_ttl(timeout: Duration) -> Duration {
-    timeout * 3 + Duration::from_secs(30 * 60)
+/// The deploy lock this run holds: its record, and the ETag of our last write of it
+/// (`None` once someone broke it).
+struct Held {
+    lock: Lock,
+    etag: std::sync::Mutex<Option<String>>,
+}
+
+impl Held {
+    fn etag(&self) -> Option<String> {
+        self.etag.lock().expect("not poisoned").clone()
+    }
 }

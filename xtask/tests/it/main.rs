@@ -15,6 +15,7 @@ mod metadata;
 mod plan;
 mod refusals;
 mod rollback;
+mod s3_lock;
 mod shallow;
 mod snapshots;
 mod spa;

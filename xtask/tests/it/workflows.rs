@@ -1,7 +1,8 @@
 //! The GitHub workflows in `.github/workflows`: every `cargo xtask` command line in them
 //! parses with the real CLI, and each workflow does what the README promises (checks on
-//! every push and pull request, staging on main, production by hand behind an environment,
-//! AWS credentials from OIDC only).
+//! every push and pull request, staging after CI passed on main, production by hand behind
+//! an environment, AWS credentials from OIDC only); and zizmor and actionlint, the field's
+//! own workflow linters, find nothing in them and do find an action pinned by a tag.
 
 use crate::support::source_root;
 use clap::Parser as _;
@@ -80,13 +81,23 @@ fn ci_runs_the_checks_on_every_push_and_pull_request() {
 #[test]
 fn deploy_goes_to_staging_on_main_and_to_production_by_hand_with_oidc() {
     let deploy = workflow("deploy.yml");
-    assert_eq!(deploy["on"]["push"]["branches"][0].as_str(), Some("main"));
+    // Staging only after CI passed on main, never in parallel with it.
+    let after_ci = &deploy["on"]["workflow_run"];
+    assert_eq!(after_ci["workflows"][0].as_str(), Some("ci"));
+    assert_eq!(after_ci["branches"][0].as_str(), Some("main"));
+    assert!(deploy["jobs"]["deploy"]["if"]
+        .as_str()
+        .unwrap()
+        .contains("conclusion == 'success'"));
     let choices = &deploy["on"]["workflow_dispatch"]["inputs"]["environment"]["options"];
     assert!(choices
         .as_vec()
         .unwrap()
         .contains(&Yaml::String("production".into())));
-    assert_eq!(deploy["permissions"]["id-token"].as_str(), Some("write"));
+    assert_eq!(
+        deploy["jobs"]["deploy"]["permissions"]["id-token"].as_str(),
+        Some("write")
+    );
     let job = &deploy["jobs"]["deploy"];
     // The job runs in a GitHub environment: production's required reviewers gate it.
     assert!(job["environment"].as_str().unwrap().contains("staging"));
@@ -161,4 +172,31 @@ fn force_schema_comes_from_the_environment_as_the_rollback_workflow_sets_it() {
     };
     assert!(parse("true"));
     assert!(!parse("false"));
+}
+
+#[test]
+fn zizmor_and_actionlint_pass_the_workflows_and_catch_an_action_pinned_by_tag() {
+    use xtask::check::{workflows, Outcome};
+    let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lint-venv");
+    let repo = crate::support::Repo::example();
+    let outcome = workflows::lint(repo.path(), &venv).unwrap();
+    if let Outcome::Failed(report) = &outcome {
+        panic!("the workflows have findings:\n{report}");
+    }
+    let ci = repo.read(".github/workflows/ci.yml");
+    let pinned = ci
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("- uses: actions/checkout@"))
+        .expect("ci.yml checks out the repository")
+        .to_owned();
+    repo.replace(
+        ".github/workflows/ci.yml",
+        &format!("actions/checkout@{pinned}"),
+        "actions/checkout@v4",
+    );
+    let Outcome::Failed(report) = workflows::lint(repo.path(), &venv).unwrap() else {
+        panic!("an action pinned by a movable tag passed");
+    };
+    assert!(report.contains("unpinned-uses"), "{report}");
+    assert!(report.contains("node20"), "{report}");
 }
