@@ -70,6 +70,7 @@ data "aws_iam_policy_document" "deploy" {
       "ecs:DescribeTasks",
       "ecs:ListTasks",
       "ecs:RunTask",
+      "ecs:StopTask",
       "ecs:UpdateService",
     ]
     resources = ["*"]

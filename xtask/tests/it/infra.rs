@@ -171,6 +171,8 @@ fn iam_actions(call: &str) -> &'static [&'static str] {
         "ecs:register_task_definition" => &["ecs:RegisterTaskDefinition", "iam:PassRole"],
         "ecs:run_task" => &["ecs:RunTask", "iam:PassRole"],
         "ecs:update_service" => &["ecs:UpdateService"],
+        // A migration task still running at the timeout is stopped.
+        "ecs:stop_task" => &["ecs:StopTask"],
         "s3:copy_object" => &["s3:GetObject", "s3:PutObject"],
         "s3:delete_object" => &["s3:DeleteObject"],
         "s3:get_object" => &["s3:GetObject"],

@@ -146,7 +146,7 @@ enum State {
 
 /// One poll's answer, or why there was none this time.
 enum Poll {
-    Answer(ecs::Service),
+    Answer(Box<ecs::Service>),
     Transient(String),
 }
 
@@ -236,7 +236,7 @@ impl Watch<'_> {
         out.services()
             .first()
             .cloned()
-            .map(Poll::Answer)
+            .map(|service| Poll::Answer(Box::new(service)))
             .with_context(|| format!("service {} is gone", self.service))
     }
 

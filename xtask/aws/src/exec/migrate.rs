@@ -25,39 +25,9 @@ use std::time::Instant;
 pub async fn run(exec: &Executor<'_>, migration: &Migration, earlier: &Tally) -> Result<String> {
     let started = Instant::now();
     let name = migration.unit.service.as_str();
-    let family = &migration.unit.target.migration_family;
     let image = earlier.image(name)?.to_owned();
     let fail_with = |err: anyhow::Error| Error::Migration(format!("migrations of {name}: {err:#}"));
-    let definition = live::task_definition(exec.aws, family)
-        .await
-        .map_err(fail_with)?;
-    let copy = Revision {
-        service: name,
-        fingerprint: &migration.unit.fingerprint,
-        image: &image,
-    };
-    let arn = register_copy(exec, &definition, &copy)
-        .await
-        .map_err(fail_with)?;
-    // The container `migrations.command` overrides: the one running the service's image.
-    let container = live::container_of(&definition, name)
-        .map_err(fail_with)?
-        .name()
-        .unwrap_or(name)
-        .to_owned();
-    let task = start(exec, migration, &arn, &container)
-        .await
-        .map_err(fail_with)?;
-    exec.progress(
-        Some(name),
-        Phase::Migrate,
-        StepState::Progress,
-        format!(
-            "task {} of {} started",
-            short(&task),
-            task_definition_name(&arn)
-        ),
-    );
+    let (definition, task) = launch(exec, migration, &image).await.map_err(fail_with)?;
     let stopped = match wait_stopped(exec, migration, &task).await {
         Ok(stopped) => stopped,
         Err(err) => return Err(stop_after(exec, migration, &task, err).await),
@@ -83,6 +53,41 @@ pub async fn run(exec: &Executor<'_>, migration: &Migration, earlier: &Tally) ->
         short(&task),
         started.elapsed().as_secs_f64()
     ))
+}
+
+/// Registers the family's revision with `image` and starts its task: the family's live
+/// definition (to judge the exit codes by) and the task's ARN.
+async fn launch(
+    exec: &Executor<'_>,
+    migration: &Migration,
+    image: &str,
+) -> Result<(ecs::TaskDefinition, String)> {
+    let name = migration.unit.service.as_str();
+    let definition =
+        live::task_definition(exec.aws, &migration.unit.target.migration_family).await?;
+    let copy = Revision {
+        service: name,
+        fingerprint: &migration.unit.fingerprint,
+        image,
+    };
+    let arn = register_copy(exec, &definition, &copy).await?;
+    // The container `migrations.command` overrides: the one running the service's image.
+    let container = live::container_of(&definition, name)?
+        .name()
+        .unwrap_or(name)
+        .to_owned();
+    let task = start(exec, migration, &arn, &container).await?;
+    exec.progress(
+        Some(name),
+        Phase::Migrate,
+        StepState::Progress,
+        format!(
+            "task {} of {} started",
+            short(&task),
+            task_definition_name(&arn)
+        ),
+    );
+    Ok((definition, task))
 }
 
 /// Starts the one migration task; returns its ARN.
