@@ -548,8 +548,15 @@ fn decide(
 
 fn app_plan(facts: &AppFacts<'_>, all: bool) -> AppPlan {
     let live = facts.live.fingerprint.as_deref();
+    let mut unit = decide(live, facts.explained, None, facts.head, all);
+    if facts.live.pending_invalidation > 0 {
+        unit.reasons.push(Reason::InvalidationPending {
+            paths: facts.live.pending_invalidation,
+        });
+        unit.action = Action::Deploy;
+    }
     AppPlan {
-        unit: decide(live, facts.explained, None, facts.head, all),
+        unit,
         target: facts.target.clone(),
         live_release: facts.live.release.clone(),
         live_commit: facts.live.commit.clone(),

@@ -141,6 +141,8 @@ pub struct LiveApp {
     pub fingerprint: Option<String>,
     pub commit: Option<String>,
     pub release: Option<String>,
+    /// Paths an earlier run activated but could not invalidate.
+    pub pending_invalidation: usize,
 }
 
 /// The value of the first tag with `prefix`.

@@ -178,6 +178,10 @@ pub enum Reason {
     },
     /// Unchanged, and deployed anyway because `--all` asked.
     Requested,
+    /// An app's CloudFront invalidation an earlier run could not send: sent now.
+    InvalidationPending {
+        paths: usize,
+    },
     /// A rollback puts back what this commit had.
     RollbackTo {
         commit: String,
@@ -205,7 +209,9 @@ impl Reason {
             Reason::GlobalInputChanged { .. } => 8,
             Reason::InputChanged { .. } => 9,
             Reason::LiveUnknown { .. } | Reason::LiveDiffers { .. } => 10,
-            Reason::Requested | Reason::RollbackTo { .. } => 11,
+            Reason::Requested | Reason::RollbackTo { .. } | Reason::InvalidationPending { .. } => {
+                11
+            }
         }
     }
 
@@ -319,6 +325,10 @@ impl fmt::Display for Reason {
                 &live[..live.len().min(12)]
             ),
             Reason::Requested => f.write_str("unchanged; deployed because of --all"),
+            Reason::InvalidationPending { paths } => write!(
+                f,
+                "an earlier run's CloudFront invalidation of {paths} path(s) is still to send"
+            ),
             Reason::RollbackTo { commit } => {
                 write!(
                     f,

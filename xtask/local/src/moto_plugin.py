@@ -39,6 +39,8 @@ import uuid
 from datetime import datetime, timezone
 
 from moto.core.responses import ActionResult
+from moto.cloudfront import models as cloudfront_models
+from moto.cloudfront.exceptions import CloudFrontException
 from moto.ecr import models as ecr_models
 from moto.ecr import responses as ecr_responses
 from moto.ecs import models as ecs_models
@@ -1217,6 +1219,49 @@ class ServiceView:
         return getattr(self._service, name)
 
 
+# ---------------------------------------------------------- CloudFront ---------------------
+
+# Seconds an invalidation stays InProgress (real ones take minutes): 20 steps of the model.
+INVALIDATION_SECONDS = float(os.environ.get("XTASK_INVALIDATION_SECONDS", str(STEP * 20)))
+# Paths in progress per distribution (CloudFront developer guide, "Concurrent invalidation
+# request maximum"): 3,000 file paths, 15 wildcard paths.
+IN_PROGRESS_FILES, IN_PROGRESS_WILDCARDS = 3000, 15
+
+
+class TooManyInvalidations(CloudFrontException):
+    def __init__(self, what):
+        super().__init__("TooManyInvalidationsInProgress",
+                         f"Processing your request will cause the maximum number of {what} in progress "
+                         "to be exceeded.")
+
+
+def invalidation_status(invalidation):
+    """InProgress for a while after it is created, then Completed (moto says COMPLETED at once)."""
+    created = getattr(invalidation, "_created", 0)
+    return "InProgress" if time.time() - created < INVALIDATION_SECONDS else "Completed"
+
+
+def patch_cloudfront():
+    cloudfront_models.Invalidation.status = property(invalidation_status, lambda self, value: None)
+    backend_class = cloudfront_models.CloudFrontBackend
+    original = backend_class.create_invalidation
+
+    def create_invalidation(self, dist_id, paths, caller_ref):
+        with LOCK:
+            running = [i for i in self.invalidations.get(dist_id, []) if i.status == "InProgress"]
+            wildcards = lambda ps: sum(1 for p in ps if p.endswith("*"))
+            files = lambda ps: len(ps) - wildcards(ps)
+            if wildcards(paths) and sum(wildcards(i.paths) for i in running) + wildcards(paths) > IN_PROGRESS_WILDCARDS:
+                raise TooManyInvalidations("wildcard invalidations")
+            if files(paths) and sum(files(i.paths) for i in running) + files(paths) > IN_PROGRESS_FILES:
+                raise TooManyInvalidations("file invalidations")
+            invalidation = original(self, dist_id, paths, caller_ref)
+            invalidation._created = time.time()
+            return invalidation
+
+    backend_class.create_invalidation = create_invalidation
+
+
 # ---------------------------------------------------------------- main ----------------------
 
 
@@ -1232,6 +1277,7 @@ def main():
     os.environ["MOTO_PORT"] = str(args.port)
     patch_ecs()
     patch_ecr()
+    patch_cloudfront()
     app = Middleware(DomainDispatcherApplication(create_backend_app))
     run_simple(args.host, args.port, app, threaded=True, use_reloader=False, request_handler=MotoRequestHandler)
 

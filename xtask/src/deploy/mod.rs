@@ -565,6 +565,9 @@ impl Deploy<'_> {
                 fingerprint: active.map(|r| r.fingerprint.clone()),
                 commit: active.map(|r| r.commit.clone()),
                 release: active.map(|r| r.id.clone()),
+                pending_invalidation: manifest
+                    .as_ref()
+                    .map_or(0, |m| m.pending_invalidation.len()),
             };
             let release = match (self.mode, &manifest) {
                 (Mode::Rollback(_), Some(manifest)) => rollback::release(

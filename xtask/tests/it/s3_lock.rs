@@ -8,7 +8,7 @@ use crate::deploy::{remove_fault, Images, Project};
 use serde_json::{json, Value};
 use std::io::Read as _;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn a_conflicting_conditional_write_is_retried_not_taken_for_a_failure() {
@@ -45,7 +45,7 @@ fn a_running_deploy_renews_its_lock_and_leaves_a_lock_someone_else_took_alone() 
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let renewed = wait_for(|| {
+    let renewed = crate::stack::eventually("a renewal", Duration::from_secs(20), || {
         let lock = project
             .keys("deploy.lock")
             .first()
@@ -97,19 +97,4 @@ fn a_lock_not_renewed_within_its_ttl_is_stale_by_s3s_clock_whatever_it_says() {
     assert_eq!(status["stale"], true, "{status}");
     project.run(&["lock", "release"]).expect(0);
     assert!(project.keys("deploy.lock").is_empty());
-}
-
-/// Polls `probe` every 100 ms until it gives a value (at most 20 s).
-fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "not seen within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

@@ -4,7 +4,8 @@
 //! chunks; activating an earlier release rolls the app back without a build.
 
 use crate::deploy::{fault_is_used_up, remove_fault, Images, Project};
-use serde_json::json;
+use serde_json::{json, Value};
+use std::time::Duration;
 use xtask::spa::Bucket;
 
 /// One object of the app's bucket: its text and the headers it is served with.
@@ -39,6 +40,24 @@ impl Project {
             content_type,
             cache_control,
         })
+    }
+
+    /// The app's manifest in its bucket.
+    fn app_manifest(&self, app: &str) -> Value {
+        let key = xtask::spa::manifest::key(app);
+        let got = self
+            .rt
+            .block_on(
+                self.aws
+                    .s3
+                    .get_object()
+                    .bucket(self.app_bucket(app))
+                    .key(key)
+                    .send(),
+            )
+            .unwrap();
+        let bytes = self.rt.block_on(got.body.collect()).unwrap().into_bytes();
+        serde_json::from_slice(&bytes).unwrap()
     }
 
     /// Every invalidation of the app's distribution, newest first, as path lists.
@@ -374,4 +393,153 @@ fn a_failed_app_build_stops_the_deploy_before_anything_ships_or_rolls() {
         "nothing shipped"
     );
     assert_eq!(failed.app("admin")["outcome"], "failed");
+}
+
+#[test]
+fn files_whose_names_cloudfront_wants_encoded_are_invalidated_encoded() {
+    let project = Project::new(Images::Shared);
+    // A space, a non-ASCII letter and a `~`: CloudFront refuses them raw in a path.
+    project
+        .repo
+        .write("apps/admin/public/press kit ü~1.txt", "press\n");
+    project.repo.commit("a file with a name to encode");
+    let deployed = project.deploy(&["--changed", "--services", "admin"]);
+    deployed.expect(0);
+    assert!(project.served("admin", "press kit ü~1.txt").is_some());
+    let paths = &project.invalidations("admin")[0];
+    assert!(
+        paths.contains(&"/press%20kit%20%C3%BC%7E1.txt".to_owned()),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn an_invalidation_cloudfront_would_not_take_is_kept_and_sent_by_the_next_deploy() {
+    let project = Project::new(Images::Shared);
+    project
+        .deploy(&["--changed", "--services", "admin"])
+        .expect(0);
+    // A file of this test's own: the fault below refuses only invalidations naming it.
+    // (`<unique>-notes.txt`: a name ending in a hex tag would be a hashed asset, which
+    // is never invalidated.)
+    let file = format!("{}-notes.txt", crate::stack::unique("pending"));
+    project
+        .repo
+        .write(&format!("apps/admin/public/{file}"), "note\n");
+    project.repo.commit("a new public file");
+    // CloudFront keeps refusing (more than the tool's retries): the release is live, its
+    // invalidation is not sent.
+    let busy = project.stack.fault(json!({
+        "kind": "error", "status": 400, "code": "TooManyInvalidationsInProgress",
+        "operation": "cloudfront:CreateInvalidation", "count": 100, "match": file,
+    }));
+    let refused = project.deploy(&["--changed", "--services", "admin"]);
+    remove_fault(project.stack, &busy);
+    refused.expect(16);
+    assert!(
+        refused.all_output().contains("kept in the app's manifest"),
+        "{}",
+        refused.all_output()
+    );
+    let manifest = project.app_manifest("admin");
+    let pending: Vec<String> = serde_json::from_value(manifest["pending_invalidation"].clone())
+        .unwrap_or_else(|_| panic!("{manifest}"));
+    assert!(pending.contains(&format!("/{file}")), "{pending:?}");
+    let before = project.invalidations("admin").len();
+
+    // Nothing changed since, but the next deploy sends what is pending, and says why.
+    let next = project.deploy(&["--changed", "--services", "admin"]);
+    next.expect(0);
+    let plan = &next.events.iter().find(|e| e["event"] == "plan").unwrap()["plan"];
+    let admin = plan["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "admin")
+        .unwrap();
+    assert_eq!(admin["action"], "deploy", "{admin}");
+    assert_eq!(
+        admin["reasons"][0]["kind"], "invalidation_pending",
+        "{admin}"
+    );
+    let invalidations = project.invalidations("admin");
+    assert_eq!(invalidations.len(), before + 1);
+    assert_eq!(invalidations[0], pending);
+    assert!(project.app_manifest("admin")["pending_invalidation"].is_null());
+}
+
+#[test]
+fn cloudfront_keeps_invalidations_in_progress_and_refuses_past_its_limits() {
+    use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+    let project = Project::new(Images::Shared);
+    project.bootstrap();
+    let id = project
+        .rt
+        .block_on(xtask::live::distribution(
+            &project.aws,
+            &project.app_bucket("admin"),
+        ))
+        .unwrap()
+        .unwrap();
+    let send = |paths: &[String]| {
+        let batch = InvalidationBatch::builder()
+            .paths(
+                Paths::builder()
+                    .quantity(paths.len() as i32)
+                    .set_items(Some(paths.to_vec()))
+                    .build()
+                    .unwrap(),
+            )
+            .caller_reference(crate::stack::unique("ref"))
+            .build()
+            .unwrap();
+        project.rt.block_on(
+            project
+                .aws
+                .cloudfront
+                .create_invalidation()
+                .distribution_id(&id)
+                .invalidation_batch(batch)
+                .send(),
+        )
+    };
+    let wildcards =
+        |n: usize, tag: &str| -> Vec<String> { (0..n).map(|i| format!("/{tag}{i}/*")).collect() };
+    // 15 wildcard paths in progress at most (CloudFront developer guide, "Concurrent
+    // invalidation request maximum"); file paths have their own allowance.
+    let first = send(&wildcards(15, "a")).unwrap();
+    let refused = send(&wildcards(1, "b")).unwrap_err();
+    assert!(
+        refused
+            .as_service_error()
+            .is_some_and(|e| e.is_too_many_invalidations_in_progress()),
+        "{refused:?}"
+    );
+    send(&["/index.html".to_owned()]).unwrap();
+    let first = first.invalidation().unwrap().id().to_owned();
+    let status = || {
+        project
+            .rt
+            .block_on(
+                project
+                    .aws
+                    .cloudfront
+                    .get_invalidation()
+                    .distribution_id(&id)
+                    .id(&first)
+                    .send(),
+            )
+            .unwrap()
+            .invalidation()
+            .unwrap()
+            .status()
+            .to_owned()
+    };
+    assert_eq!(status(), "InProgress");
+    crate::stack::eventually(
+        "the invalidation to complete",
+        Duration::from_secs(60),
+        || (status() == "Completed").then_some(()),
+    );
+    send(&wildcards(1, "c")).unwrap();
 }

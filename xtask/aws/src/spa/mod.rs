@@ -110,7 +110,22 @@ impl Bucket<'_> {
         }
         let deletes: Vec<&Action> = plan.deletes.iter().collect();
         self.each(&deletes, |a| self.delete(a)).await?;
-        self.invalidate(&plan.invalidation, reference).await?;
+        self.invalidate(&plan.invalidation, reference)
+            .await
+            .map_err(|err| {
+                Error::Spa(format!(
+                    "{err:#}; the invalidation is kept in the app's manifest and the next deploy sends it"
+                ))
+            })?;
+        if !plan.manifest.pending_invalidation.is_empty() {
+            // Sent: nothing is pending any more.
+            let mut manifest = plan.manifest.clone();
+            manifest.pending_invalidation.clear();
+            let key = manifest::key(&manifest.app);
+            crate::state::write_json(self.aws, &self.name, &key, &manifest)
+                .await
+                .map_err(spa_failure)?;
+        }
         Ok(Shipped {
             release: plan.release.clone(),
             uploaded: plan.uploads.len(),
@@ -145,14 +160,15 @@ impl Bucket<'_> {
         }
         let (activation, removals) = diff::activation(manifest.active(), &target);
         manifest.active = Some(release.to_owned());
-        let plan = ShipPlan {
+        let mut plan = ShipPlan {
             release: Some(release.to_owned()),
             invalidation: diff::invalidation(&activation, &removals),
             activation,
             removals,
-            manifest,
             ..ShipPlan::default()
         };
+        diff::send_pending(&mut plan, &mut manifest);
+        plan.manifest = manifest;
         self.ship(&plan, &[], &listing, reference).await
     }
 

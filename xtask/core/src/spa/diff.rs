@@ -100,8 +100,35 @@ impl<'a> Target<'a> {
     }
 }
 
-/// Paths above which invalidations collapse into folder wildcards.
-pub const INVALIDATION_LIMIT: usize = 15;
+/// File paths one invalidation names before they collapse into folder wildcards. CloudFront
+/// allows 3,000 file paths in progress per distribution, and invalidations take minutes: a
+/// third of that leaves room for the runs that follow this one.
+pub const INVALIDATION_FILES: usize = 1000;
+
+/// Wildcard paths one invalidation names before it becomes `/*`: CloudFront allows 15 in
+/// progress per distribution; a third of that, as for file paths.
+pub const INVALIDATION_WILDCARDS: usize = 5;
+
+/// What CloudFront wants URL-encoded in an invalidation path: controls, non-ASCII (always
+/// encoded as UTF-8) and RFC 1738's unsafe characters, with `%` itself. Nothing else: "don't
+/// URL-encode any other characters in the path, or CloudFront will not invalidate the old
+/// version" (developer guide, "Specify the objects to invalidate").
+const UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'<')
+    .add(b'>')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'{')
+    .add(b'}')
+    .add(b'|')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'~')
+    .add(b'[')
+    .add(b']')
+    .add(b'`');
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ShipPlan {
@@ -200,8 +227,29 @@ pub fn plan(files: &[LocalFile], remote: &Remote<'_>, target: &Target<'_>) -> Sh
         }
     }
     plan.invalidation = invalidation(&plan.activation, &plan.removals);
+    send_pending(&mut plan, &mut manifest);
     plan.manifest = manifest;
     plan
+}
+
+/// An earlier run's invalidation that was not sent goes with this one's; the manifest
+/// records all of it as pending until CloudFront takes it.
+pub fn send_pending(plan: &mut ShipPlan, manifest: &mut Manifest) {
+    let paths: BTreeSet<String> = manifest
+        .pending_invalidation
+        .drain(..)
+        .chain(plan.invalidation.drain(..))
+        .collect();
+    if paths.contains("/*") {
+        plan.invalidation = vec!["/*".to_owned()];
+    } else {
+        plan.invalidation = paths.into_iter().collect();
+    }
+    if !plan.invalidation.is_empty() && plan.release.is_none() {
+        // Nothing else moves, but the manifest must be written to clear the pending paths.
+        plan.manifest_only = true;
+    }
+    manifest.pending_invalidation = plan.invalidation.clone();
 }
 
 /// A hashed asset: its live key is its path.
@@ -364,8 +412,10 @@ fn retention(manifest: &mut Manifest, target: &Target<'_>) -> Vec<Action> {
         .collect()
 }
 
-/// CloudFront paths of what changed or went: a folder's `index.html` also invalidates the
-/// folder; past the limit, paths collapse into folder wildcards, then into `/*`.
+/// CloudFront paths of what changed or went, URL-encoded: a folder's `index.html` also
+/// invalidates the folder. File paths first (they are exact, and CloudFront allows far more
+/// of them); past [`INVALIDATION_FILES`], top folders become wildcards, and past
+/// [`INVALIDATION_WILDCARDS`] of those, `/*`.
 pub fn invalidation(activation: &[Action], removals: &[Action]) -> Vec<String> {
     let mut paths = BTreeSet::new();
     for action in activation.iter().chain(removals) {
@@ -374,21 +424,36 @@ pub fn invalidation(activation: &[Action], removals: &[Action]) -> Vec<String> {
             paths.insert(format!("/{folder}"));
         }
     }
-    if paths.len() <= INVALIDATION_LIMIT {
-        return paths.into_iter().collect();
-    }
-    let folders: BTreeSet<String> = paths
-        .iter()
-        .map(|p| match p[1..].split_once('/') {
-            Some((top, _)) => format!("/{top}/*"),
-            None => p.clone(),
-        })
-        .collect();
-    if folders.len() <= INVALIDATION_LIMIT {
-        folders.into_iter().collect()
+    let collapsed = if paths.len() <= INVALIDATION_FILES {
+        paths
     } else {
-        vec!["/*".to_owned()]
-    }
+        let folders: BTreeSet<String> = paths
+            .iter()
+            .map(|p| match p[1..].split_once('/') {
+                Some((top, _)) => format!("/{top}/*"),
+                None => p.clone(),
+            })
+            .collect();
+        let wildcards = folders.iter().filter(|p| p.ends_with('*')).count();
+        if wildcards <= INVALIDATION_WILDCARDS && folders.len() <= INVALIDATION_FILES {
+            folders
+        } else {
+            return vec!["/*".to_owned()];
+        }
+    };
+    collapsed.iter().map(|p| encode_path(p)).collect()
+}
+
+/// One invalidation path as CloudFront matches it; a trailing `*` stays the wildcard.
+fn encode_path(path: &str) -> String {
+    let (path, wildcard) = match path.strip_suffix('*') {
+        Some(folder) => (folder, "*"),
+        None => (path, ""),
+    };
+    format!(
+        "{}{wildcard}",
+        percent_encoding::utf8_percent_encode(path, UNSAFE)
+    )
 }
 
 #[cfg(test)]
@@ -425,7 +490,10 @@ mod tests {
         target: &Target<'_>,
     ) -> (ShipPlan, BTreeMap<String, String>) {
         let built = files(built);
-        let plan = plan(&built, &Remote { manifest, listing }, target);
+        let mut plan = plan(&built, &Remote { manifest, listing }, target);
+        // The executor clears the pending paths once CloudFront took the invalidation.
+        assert_eq!(plan.manifest.pending_invalidation, plan.invalidation);
+        plan.manifest.pending_invalidation.clear();
         let mut after = listing.clone();
         for action in plan
             .uploads
@@ -596,15 +664,42 @@ mod tests {
     }
 
     #[test]
-    fn many_changed_paths_collapse_into_folder_wildcards() {
-        let actions: Vec<Action> = (0..20)
+    fn file_paths_come_first_then_few_folder_wildcards_then_everything() {
+        let few: Vec<Action> = (0..20)
+            .map(|i| Action::delete(&format!("docs/page{i}.html"), "x"))
+            .collect();
+        assert_eq!(invalidation(&few, &[]).len(), 20, "exact paths");
+        let actions: Vec<Action> = (0..INVALIDATION_FILES)
             .map(|i| Action::delete(&format!("docs/page{i}.html"), "x"))
             .chain([Action::delete("index.html", "x")])
             .collect();
         assert_eq!(invalidation(&actions, &[]), ["/", "/docs/*", "/index.html"]);
-        let spread: Vec<Action> = (0..20)
-            .map(|i| Action::delete(&format!("f{i}/index.html"), "x"))
+        let spread: Vec<Action> = (0..INVALIDATION_FILES + 1)
+            .map(|i| Action::delete(&format!("f{}/page{i}.html", i % 6), "x"))
             .collect();
-        assert_eq!(invalidation(&spread, &[]), ["/*"]);
+        assert_eq!(
+            invalidation(&spread, &[]),
+            ["/*"],
+            "six wildcards are too many"
+        );
+    }
+
+    #[test]
+    fn invalidation_paths_encode_what_cloudfront_says_and_nothing_else() {
+        let actions = [
+            Action::delete("press kit/ü~[1].txt", "x"),
+            Action::delete("a-b_c.d/e(f)+g=h&i,j@k$l!m'n;o:p.txt", "x"),
+            Action::delete("100%.html", "x"),
+        ];
+        assert_eq!(
+            invalidation(&actions, &[]),
+            [
+                "/100%25.html",
+                "/a-b_c.d/e(f)+g=h&i,j@k$l!m'n;o:p.txt",
+                "/press%20kit/%C3%BC%7E%5B1%5D.txt",
+            ]
+        );
+        let wildcard = encode_path("/my docs/*");
+        assert_eq!(wildcard, "/my%20docs/*");
     }
 }

@@ -32,6 +32,10 @@ pub struct Manifest {
     pub releases: Vec<Release>,
     /// Every key this tool stored, by key.
     pub objects: BTreeMap<String, Object>,
+    /// Invalidation paths of an activation whose invalidation was not (yet) sent: written
+    /// before it is sent, cleared once CloudFront took it, sent by the next run otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_invalidation: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
