@@ -25,6 +25,8 @@ pub struct Clients {
     /// stack), for messages about calls that did not get there.
     pub endpoint: Option<String>,
     pub region: Option<String>,
+    /// Where the credentials come from, to ask when they expire.
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 impl Clients {
@@ -74,6 +76,7 @@ impl Clients {
             sts: client!(aws_sdk_sts),
             endpoint: config.endpoint_url().map(str::to_owned),
             region: config.region().map(|r| r.to_string()),
+            credentials: config.credentials_provider(),
         }
     }
 }
@@ -131,6 +134,45 @@ fn retries() -> aws_config::retry::RetryConfig {
         .with_max_backoff(std::time::Duration::from_secs(10))
 }
 
+/// The variable that says when exported temporary credentials expire (RFC 3339), as
+/// aws-vault and others set it; the deploy workflow sets it from configure-aws-credentials'
+/// `aws-expiration` output.
+pub const EXPIRATION_VAR: &str = "AWS_CREDENTIAL_EXPIRATION";
+
+/// How long the run's credentials keep working, as pre-flight judges it.
+pub async fn credential_life(clients: &Clients) -> CredentialLife {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    let Some(provider) = &clients.credentials else {
+        return CredentialLife::Renewed;
+    };
+    let Ok(credentials) = provider.provide_credentials().await else {
+        // Caller::ask already reported missing credentials; nothing more to judge here.
+        return CredentialLife::Renewed;
+    };
+    // Long-lived keys, or a provider that tells their expiry and is asked again before it
+    // (SSO, a role profile, web identity, instance and container credentials).
+    if credentials.session_token().is_none() || credentials.expiry().is_some() {
+        return CredentialLife::Renewed;
+    }
+    // Temporary credentials exported as variables: nothing renews them.
+    let Ok(text) = std::env::var(EXPIRATION_VAR) else {
+        return CredentialLife::Unknown(format!(
+            "temporary AWS credentials (a session token) with no known expiry: if they may expire before the deploy ends, export {EXPIRATION_VAR}"
+        ));
+    };
+    match humantime::parse_rfc3339_weak(text.trim().trim_matches('"')) {
+        Ok(at) => CredentialLife::ExpiresIn(
+            at.duration_since(std::time::SystemTime::now())
+                .unwrap_or_default(),
+        ),
+        Err(err) => CredentialLife::Unknown(format!(
+            "{EXPIRATION_VAR} is not an RFC 3339 time ({err}): the credentials' expiry is not known"
+        )),
+    }
+}
+
+pub use xtask_core::preflight::CredentialLife;
+
 /// A tokio runtime for one command: the SDK is async, the tool is not.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
@@ -185,8 +227,13 @@ pub fn describe<E>(what: &str, err: &E) -> String
 where
     E: std::error::Error + ProvideErrorMetadata + RequestId + 'static,
 {
-    let mut line = format!("{what}: {}", one_line(err));
     let code = err.code();
+    // AWS's own code and message, when it answered: an error the SDK's model does not
+    // name (an "unhandled" one) would otherwise print its metadata's `Debug` form.
+    let mut line = match (code, err.message()) {
+        (Some(code), Some(message)) => format!("{what}: {code}: {message}"),
+        _ => format!("{what}: {}", one_line(err)),
+    };
     let mut tags = Vec::new();
     if let Some(code) = code.filter(|code| !line.contains(code)) {
         tags.push(code.to_owned());

@@ -56,6 +56,21 @@ impl Phase {
         matches!(self, Phase::Build | Phase::Retag | Phase::Ship)
     }
 
+    /// Whether the phase may take a whole `--timeout` at worst: the waits on AWS, which it
+    /// bounds, and the builds, which get the same allowance. Re-tags and app shipping are a
+    /// handful of quick calls.
+    pub fn may_take_the_timeout(self) -> bool {
+        matches!(
+            self,
+            Phase::Compile
+                | Phase::Build
+                | Phase::Migrate
+                | Phase::Roll
+                | Phase::Health
+                | Phase::Restore
+        )
+    }
+
     /// Whether a failure in this phase leaves services rolled, so that `--on-failure
     /// rollback` has something to restore.
     pub fn after_rolling(self) -> bool {

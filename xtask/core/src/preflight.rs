@@ -10,11 +10,16 @@ use crate::live::{Controller, LiveService, Repository};
 use crate::plan::DirtyInput;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 /// What the rules hold the facts to: the environment in deploy.toml and the run's flags.
 pub struct Rules<'a> {
     pub config: &'a Config,
     pub names: Names<'a>,
+    /// `--timeout`: what each phase of the plan may take, at worst.
+    pub timeout: Duration,
+    /// `--on-failure rollback`: a restore phase may follow.
+    pub restore: bool,
     /// A deploy refuses units with findings; a rollback goes back to what ran before.
     pub findings_block: bool,
     /// A rollback: what to say when the schema is ahead of the commit rolled back to.
@@ -43,6 +48,18 @@ pub struct Facts {
     pub docker: Option<Result<String, String>>,
     /// A rollback's services whose applied migrations are ahead of its commit, with why.
     pub schema_ahead: Vec<(String, String)>,
+    pub credentials: CredentialLife,
+}
+
+/// How long the run's AWS credentials keep working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialLife {
+    /// Long-lived keys, or renewed by their provider before they expire.
+    Renewed,
+    /// Temporary and not renewable (exported as variables): they stop working after this.
+    ExpiresIn(Duration),
+    /// Temporary, expiry not known: why, as a warning.
+    Unknown(String),
 }
 
 /// Uncommitted changes that a deploy of HEAD would not include.
@@ -139,6 +156,12 @@ pub enum Problem {
     SchemaAhead {
         message: String,
     },
+    /// The credentials expire before the deploy could end.
+    CredentialsExpire {
+        left: Duration,
+        worst_case: Duration,
+        phases: usize,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -196,6 +219,12 @@ impl fmt::Display for Problem {
             ),
             Problem::NoDocker(why) | Problem::Missing(why) => f.write_str(why),
             Problem::SchemaAhead { message } => f.write_str(message),
+            Problem::CredentialsExpire { left, worst_case, phases } => write!(
+                f,
+                "the AWS credentials expire in {}, and this deploy may take {} ({phases} phases of --timeout): assume the role for longer (configure-aws-credentials' role-duration-seconds, up to the role's max_session_duration) or lower --timeout",
+                humantime::format_duration(Duration::from_secs(left.as_secs())),
+                humantime::format_duration(*worst_case)
+            ),
         }
     }
 }
@@ -243,7 +272,35 @@ pub fn verify(plan: &DeployPlan, read: Planned<'_>, facts: &Facts, rules: &Rules
         .problems
         .extend(plan.missing().into_iter().map(Problem::Missing));
     schema(plan, facts, rules, &mut verdict);
+    credentials(plan, facts, rules, &mut verdict);
     verdict
+}
+
+/// Temporary credentials that nothing renews must outlive the deploy's worst case: each
+/// phase of the plan that may take `--timeout` taking it, and a restore after them.
+/// Otherwise the lock release and the ledger fail with ExpiredToken and the lock stays.
+fn credentials(plan: &DeployPlan, facts: &Facts, rules: &Rules<'_>, verdict: &mut Verdict) {
+    let long = (plan.phases.iter())
+        .filter(|steps| {
+            steps
+                .first()
+                .is_some_and(|s| s.phase().may_take_the_timeout())
+        })
+        .count();
+    let phases = long + usize::from(rules.restore);
+    let worst_case = rules.timeout * u32::try_from(phases).unwrap_or(u32::MAX);
+    match &facts.credentials {
+        CredentialLife::Renewed => {}
+        CredentialLife::Unknown(why) => verdict.warnings.push(why.clone()),
+        CredentialLife::ExpiresIn(left) if *left < worst_case => {
+            verdict.problems.push(Problem::CredentialsExpire {
+                left: *left,
+                worst_case,
+                phases,
+            })
+        }
+        CredentialLife::ExpiresIn(_) => {}
+    }
 }
 
 /// The credentials are the environment's account, and HEAD is on its branch.
@@ -470,6 +527,7 @@ mod tests {
             apps: BTreeMap::from([("admin".into(), AppTarget::Ready)]),
             docker: Some(Ok("20.10".into())),
             schema_ahead: Vec::new(),
+            credentials: CredentialLife::Renewed,
         }
     }
 
@@ -480,6 +538,8 @@ mod tests {
             names: config.names("staging"),
             findings_block: command != Command::Rollback,
             schema,
+            timeout: Duration::from_secs(15 * 60),
+            restore: false,
         };
         let (plan, read) = planned(command);
         verify(&plan, read.view(), facts, &rules)
@@ -597,6 +657,8 @@ mod tests {
             names: config.names("staging"),
             findings_block: true,
             schema: None,
+            timeout: Duration::from_secs(15 * 60),
+            restore: false,
         };
         let (plan, mut read) = planned(Command::Deploy { images_only: false });
         read.repositories.get_mut("api").unwrap().uri = None;
@@ -638,6 +700,44 @@ mod tests {
     }
 
     #[test]
+    fn credentials_that_expire_before_the_worst_case_are_refused() {
+        let with = |credentials| Facts {
+            credentials,
+            ..clean()
+        };
+        let (plan, _) = planned(Command::Deploy { images_only: false });
+        let long = (plan.phases.iter())
+            .filter(|p| p[0].phase().may_take_the_timeout())
+            .count();
+        assert!(
+            long >= 3 && long < plan.phases.len(),
+            "{long} of {}",
+            plan.phases.len()
+        );
+        let worst = Duration::from_secs(15 * 60) * u32::try_from(long).unwrap();
+        let short = deploy(&with(CredentialLife::ExpiresIn(
+            worst - Duration::from_secs(60),
+        )));
+        assert!(
+            matches!(short.problems[..], [Problem::CredentialsExpire { .. }]),
+            "{:?}",
+            short.problems
+        );
+        assert!(
+            short.message().contains("role-duration-seconds"),
+            "{}",
+            short.message()
+        );
+        let long = deploy(&with(CredentialLife::ExpiresIn(
+            worst + Duration::from_secs(60),
+        )));
+        assert!(long.problems.is_empty(), "{:?}", long.problems);
+        let unknown = deploy(&with(CredentialLife::Unknown("no expiry known".into())));
+        assert!(unknown.problems.is_empty());
+        assert_eq!(unknown.warnings, ["no expiry known"]);
+    }
+
+    #[test]
     fn services_another_controller_deploys_are_refused_before_anything_runs() {
         let config = Config::parse("deploy.toml", CONFIG).unwrap();
         let rules = Rules {
@@ -645,6 +745,8 @@ mod tests {
             names: config.names("staging"),
             findings_block: true,
             schema: None,
+            timeout: Duration::from_secs(15 * 60),
+            restore: false,
         };
         let (plan, mut read) = planned(Command::Deploy { images_only: false });
         read.services.get_mut("api").unwrap().controller = Controller::CodeDeploy;

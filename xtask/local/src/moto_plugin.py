@@ -36,11 +36,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from moto.core.responses import ActionResult
 from moto.cloudfront import models as cloudfront_models
 from moto.cloudfront.exceptions import CloudFrontException
+from moto.core.responses import ActionResult
 from moto.ecr import models as ecr_models
 from moto.ecr import responses as ecr_responses
 from moto.ecs import models as ecs_models
@@ -52,6 +52,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.sts import models as sts_models
 from werkzeug.serving import run_simple
 
 import aws_spec  # beside this file: AWS's request rules (docs/local-stack.md)
@@ -283,6 +284,32 @@ def error_response(operation, fault):
     return status, headers, body.encode()
 
 
+# ------------------------------------------------------------- credentials -------------
+
+# Seconds added to the stack's clock when judging credentials' expiry (`POST /_xtask/clock`):
+# STS issues credentials for at least 900 s, and tests should not wait that long.
+CLOCK_OFFSET = 0.0
+
+
+def expired_token(environ):
+    """An error for a request signed with credentials STS issued that have expired, as AWS
+    answers it (`ExpiredTokenException` on JSON services, `ExpiredToken` elsewhere)."""
+    token = environ.get("HTTP_X_AMZ_SECURITY_TOKEN")
+    if not token:
+        return None
+    for backends in sts_models.sts_backends.values():
+        for backend in backends.values():
+            for role in backend.assumed_roles:
+                if role.session_token != token:
+                    continue
+                expiration = role.expiration.replace(tzinfo=timezone.utc)
+                if now() + timedelta(seconds=CLOCK_OFFSET) < expiration:
+                    return None
+                return {"kind": "error", "status": 400, "code": "ExpiredToken",
+                        "message": "The security token included in the request is expired"}
+    return None
+
+
 class Middleware:
     """Wraps moto: the `/_xtask/` API, then faults, then moto itself."""
 
@@ -304,7 +331,9 @@ class Middleware:
         delay = latency_for(operation, body)
         if delay:
             time.sleep(delay / 1000)
-        fault = take_request_fault(operation, body) or aws_spec.check(environ, raw)
+        fault = take_request_fault(operation, body) or expired_token(environ) or aws_spec.check(environ, raw)
+        if fault and fault.get("code") == "ExpiredToken" and operation.split(":", 1)[0] in JSON_TARGETS.values():
+            fault = dict(fault, code="ExpiredTokenException")
         if fault:
             status, headers, payload = error_response(operation, fault)
             start_response(f"{status} Error", headers + [("Content-Length", str(len(payload)))])
@@ -343,6 +372,13 @@ class Middleware:
                 return self.json(start_response, 200, default_network(environ))
             if route == "spec":
                 return self.json(start_response, *aws_spec.api(method, environ.get("QUERY_STRING", "")))
+            if route == "clock" and method == "POST":
+                global CLOCK_OFFSET
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                CLOCK_OFFSET = float(json.loads(environ["wsgi.input"].read(length) or b"{}").get("offset_seconds", 0))
+                return self.json(start_response, 200, {"offset_seconds": CLOCK_OFFSET})
+            if route == "clock":
+                return self.json(start_response, 200, {"offset_seconds": CLOCK_OFFSET})
             if route == "tasks":
                 with LOCK:
                     return self.json(start_response, 200, {"tasks": running_tasks()})

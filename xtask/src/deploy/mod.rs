@@ -255,10 +255,7 @@ impl Caller {
             }),
             Err(err) => {
                 let why = aws::missing_credentials(&err).unwrap_or_else(|| {
-                    let mut why = format!(
-                        "asking STS who the credentials are: {}",
-                        aws::one_line(&err)
-                    );
+                    let mut why = aws::describe("asking STS who the credentials are", &err);
                     if matches!(err, aws_sdk_sts::error::SdkError::DispatchFailure(_)) {
                         why.push_str(&format!(
                             " ({}): check the network, AWS_ENDPOINT_URL and the region",
@@ -688,6 +685,8 @@ impl Deploy<'_> {
                 Mode::Rollback(_) => Some(SchemaPolicy::Refuse),
                 Mode::Deploy(_) => None,
             },
+            timeout: self.run.timeout,
+            restore: self.run.on_failure == OnFailure::Rollback,
         };
         let reader = preflight::Reader {
             aws: self.aws,

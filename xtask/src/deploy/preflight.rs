@@ -56,6 +56,7 @@ impl Reader<'_> {
             apps: self.apps(plan).await?,
             docker: builds.then(docker::engine_version),
             schema_ahead,
+            credentials: crate::aws::credential_life(self.aws).await,
         })
     }
 

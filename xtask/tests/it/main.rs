@@ -3,6 +3,7 @@
 mod builds;
 mod cache;
 mod check;
+mod credentials;
 mod deploy;
 mod dockerfiles;
 mod ecs_semantics;

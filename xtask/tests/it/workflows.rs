@@ -159,6 +159,48 @@ fn no_workflow_holds_long_lived_aws_keys_and_every_environment_exists() {
 }
 
 #[test]
+fn credentials_last_as_long_as_the_role_allows_and_the_tool_knows_when_they_expire() {
+    let max_session = std::fs::read_to_string(source_root().join("infra/terraform/oidc.tf"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("max_session_duration"))
+        .and_then(|l| l.trim_start_matches([' ', '=']).trim().parse::<i64>().ok())
+        .expect("the deploy role's max_session_duration");
+    for name in ["deploy.yml", "rollback.yml"] {
+        let flow = workflow(name);
+        let steps = flow["jobs"].as_hash().unwrap().values().next().unwrap()["steps"]
+            .as_vec()
+            .unwrap()
+            .clone();
+        let login = steps
+            .iter()
+            .find(|s| {
+                s["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.contains("configure-aws-credentials"))
+            })
+            .unwrap();
+        assert_eq!(
+            login["with"]["role-duration-seconds"].as_i64(),
+            Some(max_session),
+            "{name}"
+        );
+        let id = login["id"].as_str().expect("the login step has an id");
+        for step in steps
+            .iter()
+            .filter(|s| s["run"].as_str().is_some_and(|r| r.contains("cargo xtask")))
+        {
+            assert_eq!(
+                step["env"]["AWS_CREDENTIAL_EXPIRATION"].as_str(),
+                Some(format!("${{{{ steps.{id}.outputs.aws-expiration }}}}").as_str()),
+                "{name}: {:?}",
+                step["name"]
+            );
+        }
+    }
+}
+
+#[test]
 fn force_schema_comes_from_the_environment_as_the_rollback_workflow_sets_it() {
     let parse = |value: &str| {
         // SAFETY: this test alone reads XTASK_FORCE_SCHEMA, and the parse is in-process.
