@@ -64,6 +64,18 @@ data "aws_iam_policy_document" "deploy" {
     resources = ["*"]
   }
   statement {
+    sid = "TagNewTaskDefinitions"
+    # A new revision carries the live one's tags: tagging on create needs TagResource, for
+    # that action only.
+    actions   = ["ecs:TagResource"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RegisterTaskDefinition"]
+    }
+  }
+  statement {
     sid = "Rollouts"
     actions = [
       "ecs:DescribeServices",

@@ -97,14 +97,29 @@ pub async fn active_service(
 
 /// A task definition, whole.
 pub async fn task_definition(aws: &Clients, arn: &str) -> Result<ecs::TaskDefinition> {
-    aws.ecs
+    Ok(task_definition_with_tags(aws, arn).await?.0)
+}
+
+/// A task definition and its tags: a copy must carry them (organisations' tag policies
+/// deny a `RegisterTaskDefinition` without the tags they require, and cost reports read
+/// them), and `DescribeTaskDefinition` leaves them out unless asked.
+pub async fn task_definition_with_tags(
+    aws: &Clients,
+    arn: &str,
+) -> Result<(ecs::TaskDefinition, Vec<ecs::Tag>)> {
+    let out = aws
+        .ecs
         .describe_task_definition()
         .task_definition(arn)
+        .include(ecs::TaskDefinitionField::Tags)
         .send()
         .await
-        .aws_context(|| format!("describing task definition {arn}"))?
+        .aws_context(|| format!("describing task definition {arn}"))?;
+    let tags = out.tags().to_vec();
+    let definition = out
         .task_definition
-        .with_context(|| format!("task definition {arn} not found"))
+        .with_context(|| format!("task definition {arn} not found"))?;
+    Ok((definition, tags))
 }
 
 /// The container a service's image runs in: the one named for the service, else the only

@@ -93,6 +93,7 @@ def add_fault(fault):
         "error": ("operation",),
         "latency": ("operation",),
         "stale_reads": ("cluster",),
+        "tag_policy": ("family",),
     }
     if kind not in scoped:
         raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(scoped)}")
@@ -104,6 +105,8 @@ def add_fault(fault):
         raise ValueError("an error fault needs `code` (the AWS error code) and `status`")
     if kind == "latency" and not isinstance(fault.get("ms"), int):
         raise ValueError("a latency fault needs integer `ms`")
+    if kind == "tag_policy" and not (isinstance(fault.get("keys"), list) and fault["keys"]):
+        raise ValueError("a tag_policy fault needs `keys`: the tag keys a task definition must carry")
     if kind == "stale_reads" and not isinstance(fault.get("seconds"), (int, float)):
         raise ValueError("a stale_reads fault needs `seconds` (how long a change stays unseen)")
     fault = dict(fault, id=fault.get("id") or uuid.uuid4().hex[:12])
@@ -124,6 +127,27 @@ def find_fault(kinds, **scope):
             if keys and all(scope_matches(key, fault[key], scope[key]) for key in keys):
                 return fault
     return None
+
+
+def tag_policy_refusal(operation, body):
+    """A `tag_policy` fault is an organisation's service control policy that denies
+    RegisterTaskDefinition without the tags it names, as AWS answers such a deny."""
+    if operation != "ecs:RegisterTaskDefinition":
+        return None
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return None
+    fault = find_fault({"tag_policy"}, family=request.get("family"))
+    if fault is None:
+        return None
+    present = {tag.get("key") for tag in request.get("tags") or []}
+    missing = [key for key in fault["keys"] if key not in present]
+    if not missing:
+        return None
+    return {"kind": "error", "status": 400, "code": "AccessDeniedException",
+            "message": "User is not authorized to perform: ecs:RegisterTaskDefinition with an explicit deny "
+                       f"in a service control policy (tags required: {', '.join(missing)})"}
 
 
 def staleness(cluster):
@@ -331,7 +355,8 @@ class Middleware:
         delay = latency_for(operation, body)
         if delay:
             time.sleep(delay / 1000)
-        fault = take_request_fault(operation, body) or expired_token(environ) or aws_spec.check(environ, raw)
+        fault = (take_request_fault(operation, body) or expired_token(environ)
+                 or tag_policy_refusal(operation, body) or aws_spec.check(environ, raw))
         if fault and fault.get("code") == "ExpiredToken" and operation.split(":", 1)[0] in JSON_TARGETS.values():
             fault = dict(fault, code="ExpiredTokenException")
         if fault:

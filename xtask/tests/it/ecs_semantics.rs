@@ -294,3 +294,85 @@ fn a_service_another_controller_deploys_is_refused_before_its_migration_runs() {
     assert!(all.contains("CODE_DEPLOY deployment controller"), "{all}");
     assert_eq!(project.migration_tasks(), migrations, "no migration ran");
 }
+
+#[test]
+fn a_new_revision_carries_the_live_ones_tags_which_a_tag_policy_requires() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    // The team tags its task definitions; its organisation denies untagged ones.
+    let live = project.task_definition("api");
+    let described = project
+        .rt
+        .block_on(
+            project
+                .aws
+                .ecs
+                .describe_task_definition()
+                .task_definition(&live)
+                .send(),
+        )
+        .unwrap();
+    let definition = described.task_definition().unwrap();
+    let team = ecs::Tag::builder().key("team").value("payments").build();
+    let tagged = project
+        .rt
+        .block_on(
+            project
+                .aws
+                .ecs
+                .register_task_definition()
+                .family(definition.family().unwrap())
+                .set_container_definitions(Some(definition.container_definitions().to_vec()))
+                .set_requires_compatibilities(Some(definition.requires_compatibilities().to_vec()))
+                .set_network_mode(definition.network_mode().cloned())
+                .set_cpu(definition.cpu().map(str::to_owned))
+                .set_memory(definition.memory().map(str::to_owned))
+                .tags(team)
+                .send(),
+        )
+        .unwrap();
+    let tagged = tagged
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap();
+    project
+        .rt
+        .block_on(
+            project
+                .aws
+                .ecs
+                .update_service()
+                .cluster(project.cluster())
+                .service(project.ecs_service("api"))
+                .task_definition(tagged)
+                .send(),
+        )
+        .unwrap();
+    let policy = project.stack.fault(json!({
+        "kind": "tag_policy", "keys": ["team"], "family": project.ecs_service("api"),
+    }));
+    project.change("services/api/src/main.rs");
+    let deployed = project.deploy(&["--changed"]);
+    remove_fault(project.stack, &policy);
+    deployed.expect(0);
+    let tags = project
+        .rt
+        .block_on(
+            project
+                .aws
+                .ecs
+                .describe_task_definition()
+                .task_definition(project.task_definition("api"))
+                .include(ecs::TaskDefinitionField::Tags)
+                .send(),
+        )
+        .unwrap()
+        .tags()
+        .to_vec();
+    assert!(
+        tags.iter()
+            .any(|t| t.key() == Some("team") && t.value() == Some("payments")),
+        "{tags:?}"
+    );
+}

@@ -168,7 +168,10 @@ fn iam_actions(call: &str) -> &'static [&'static str] {
         "ecs:describe_tasks" => &["ecs:DescribeTasks"],
         "ecs:list_tasks" => &["ecs:ListTasks"],
         // Task definitions name the execution role: registering and running pass it.
-        "ecs:register_task_definition" => &["ecs:RegisterTaskDefinition", "iam:PassRole"],
+        // A copy carries the live definition's tags: tagging on create needs TagResource.
+        "ecs:register_task_definition" => {
+            &["ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole"]
+        }
         "ecs:run_task" => &["ecs:RunTask", "iam:PassRole"],
         "ecs:update_service" => &["ecs:UpdateService"],
         // A migration task still running at the timeout is stopped.

@@ -1,5 +1,6 @@
-//! Rolling a service: a new task definition revision copied from the live one with only the
-//! image (and the deployed commit) changed, `UpdateService`, then waiting for the
+//! Rolling a service: a new task definition revision copied from the live one (every field
+//! `RegisterTaskDefinition` takes, tags included) with only the image (and the deployed
+//! commit) changed, `UpdateService`, then waiting for the
 //! deployment this roll created. Success is that deployment PRIMARY with rolloutState
 //! COMPLETED. FAILED, or the PRIMARY moving to another task definition, is a failure; it is
 //! a rollback only once ECS's deployment of the previous task definition has completed
@@ -27,11 +28,12 @@ pub async fn roll(exec: &Executor<'_>, roll: &Rollout, earlier: &Tally) -> Resul
         .as_deref()
         .with_context(|| format!("service {name} has no live task definition to copy"))?;
     let image = earlier.image(name)?;
-    let live = live::task_definition(exec.aws, live_arn).await?;
+    let (live, tags) = live::task_definition_with_tags(exec.aws, live_arn).await?;
     let copy = Revision {
         service: name,
         fingerprint: &roll.unit.fingerprint,
         image,
+        tags: &tags,
     };
     let arn = register_copy(exec, &live, &copy)
         .await
@@ -449,6 +451,8 @@ pub struct Revision<'a> {
     pub service: &'a str,
     pub fingerprint: &'a str,
     pub image: &'a str,
+    /// The live definition's tags, carried over.
+    pub tags: &'a [ecs::Tag],
 }
 
 /// Registers a copy of `live` with `copy`'s changes; returns the new revision's ARN.
@@ -480,6 +484,8 @@ pub async fn register_copy(
         .set_proxy_configuration(live.proxy_configuration().cloned())
         .set_ephemeral_storage(live.ephemeral_storage().cloned())
         .set_runtime_platform(live.runtime_platform().cloned())
+        .set_enable_fault_injection(live.enable_fault_injection())
+        .set_tags((!copy.tags.is_empty()).then(|| copy.tags.to_vec()))
         .send()
         .await
         .aws_context(|| format!("registering a new revision of {family}"))?;

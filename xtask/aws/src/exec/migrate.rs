@@ -63,12 +63,13 @@ async fn launch(
     image: &str,
 ) -> Result<(ecs::TaskDefinition, String)> {
     let name = migration.unit.service.as_str();
-    let definition =
-        live::task_definition(exec.aws, &migration.unit.target.migration_family).await?;
+    let (definition, tags) =
+        live::task_definition_with_tags(exec.aws, &migration.unit.target.migration_family).await?;
     let copy = Revision {
         service: name,
         fingerprint: &migration.unit.fingerprint,
         image,
+        tags: &tags,
     };
     let arn = register_copy(exec, &definition, &copy).await?;
     // The container `migrations.command` overrides: the one running the service's image.
