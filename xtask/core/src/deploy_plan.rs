@@ -300,8 +300,12 @@ pub struct HostBinary {
 #[derive(Debug, Clone)]
 pub struct ImageBuild {
     pub unit: ServiceStep,
-    /// `fp-<fingerprint>` first (the push is read back by it), then `git-<commit>`.
-    pub tags: Vec<String>,
+    /// `uri:fp-<fingerprint>`: the one tag pushed (the push is read back by it).
+    pub tag: String,
+    /// `git-<commit>`, added to the pushed digest with `PutImage` afterwards. Never pushed:
+    /// a run that died between two pushes would leave the commit tag on an image whose
+    /// fingerprint tag is missing, and an immutable repository would refuse the next push.
+    pub commit_tag: String,
     /// deploy.toml's build arguments and the fingerprint.
     pub build_args: BTreeMap<String, String>,
     /// The OCI revision, the fingerprint and the service name.
@@ -312,9 +316,7 @@ impl ImageBuild {
     /// `docker build`'s flags for a Dockerfile at `dockerfile`.
     pub fn flags(&self, dockerfile: &str) -> Vec<String> {
         let mut args: Vec<String> = Vec::new();
-        for tag in &self.tags {
-            args.extend(["--tag".into(), tag.clone()]);
-        }
+        args.extend(["--tag".into(), self.tag.clone()]);
         for (key, value) in &self.build_args {
             args.extend(["--build-arg".into(), format!("{key}={value}")]);
         }
@@ -719,10 +721,8 @@ impl DeployPlan {
         build_args.insert(FINGERPRINT_ARG.into(), fingerprint.clone());
         Some(Step::Build(ImageBuild {
             unit: s.step(),
-            tags: vec![
-                format!("{uri}:{FINGERPRINT_TAG}{fingerprint}"),
-                format!("{uri}:{COMMIT_TAG}{}", self.commit),
-            ],
+            tag: format!("{uri}:{FINGERPRINT_TAG}{fingerprint}"),
+            commit_tag: format!("{COMMIT_TAG}{}", self.commit),
             build_args,
             labels: vec![
                 format!("org.opencontainers.image.revision={}", self.commit),
@@ -918,13 +918,8 @@ mod tests {
         let Step::Build(build) = steps[1] else {
             panic!("{:?}", steps[1])
         };
-        assert_eq!(
-            build.tags,
-            [
-                "registry.test/api:fp-new".to_owned(),
-                format!("registry.test/api:git-{COMMIT}")
-            ]
-        );
+        assert_eq!(build.tag, "registry.test/api:fp-new");
+        assert_eq!(build.commit_tag, format!("git-{COMMIT}"));
         let flags = build.flags("Dockerfile").join(" ");
         assert!(flags.contains("--build-arg PROFILE=release"), "{flags}");
         assert!(flags.contains("--build-arg FINGERPRINT=new"), "{flags}");

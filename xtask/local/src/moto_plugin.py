@@ -25,6 +25,7 @@ import argparse
 import base64
 import fnmatch
 import hashlib
+import http.client
 import io
 import json
 import math
@@ -63,6 +64,8 @@ STEP = float(os.environ.get("XTASK_STEP_SECONDS", "0.5"))
 
 # The registry behind ECR, `host:port`; set from --registry at start.
 REGISTRY = ""
+# `host:port` of this server, which fronts the registry as ECR does (see proxy_registry).
+FRONT = ""
 
 # Conditional S3 writes (`If-None-Match: *`) one at a time: see Middleware.
 CONDITIONAL_WRITES = threading.Lock()
@@ -350,6 +353,11 @@ class Middleware:
         raw = environ["wsgi.input"].read(length) if length else b""
         if length:
             environ["wsgi.input"] = io.BytesIO(raw)
+        if path.startswith("/v2/"):
+            # The registry behind ECR, not an AWS API.
+            status, headers, payload = proxy_registry(environ, raw)
+            start_response(f"{status} {http.client.responses.get(status, 'Unknown')}", headers)
+            return [payload]
         body = raw.decode("utf-8", "replace")
         operation = operation_of(environ, body)
         delay = latency_for(operation, body)
@@ -456,6 +464,58 @@ def registry(method, path, body=None, headers=None):
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
+
+
+# Headers that belong to one connection, never forwarded (RFC 9110, section 7.6.1).
+HOP_HEADERS = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+               "transfer-encoding", "upgrade"}
+
+
+def proxy_registry(environ, raw):
+    """The registry API, as ECR serves it: every request is the registry's answer, except a
+    manifest push that would move an existing tag of an immutable repository, refused as ECR
+    refuses it (`TAG_INVALID`). Requests go with the registry's own `Host`, so the upload
+    URLs it answers with point at it: blob uploads go to it directly."""
+    method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
+    refusal = immutable_tag_refusal(method, path, raw)
+    if refusal:
+        return refusal
+    headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
+               if key.startswith("HTTP_") and key != "HTTP_HOST"}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").title()] = environ[key]
+    query = environ.get("QUERY_STRING", "")
+    connection = http.client.HTTPConnection(REGISTRY, timeout=300)
+    try:
+        connection.request(method, path + (f"?{query}" if query else ""), body=raw or None, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_HEADERS]
+        return response.status, kept, body
+    finally:
+        connection.close()
+
+
+def immutable_tag_refusal(method, path, raw):
+    """ECR's answer to a manifest push that would move a tag of an immutable repository."""
+    if method != "PUT" or "/manifests/" not in path:
+        return None
+    name, reference = path[len("/v2/"):].split("/manifests/", 1)
+    if reference.startswith("sha256:"):
+        return None
+    account = os.environ.get("MOTO_ACCOUNT_ID", "000000000000")
+    repos = [backend.repositories.get(name) for backend in list(dict.values(ecr_models.ecr_backends[account]))]
+    repo = next((r for r in repos if r is not None), None)
+    if repo is None or not repo.image_tag_mutability.startswith("IMMUTABLE"):
+        return None
+    existing = registry_manifest(name, reference)
+    if existing is None or existing[0] == "sha256:" + hashlib.sha256(raw).hexdigest():
+        return None
+    message = (f"The image tag '{reference}' already exists in the '{name}' repository and cannot be "
+               "overwritten because the repository is immutable.")
+    body = json.dumps({"errors": [{"code": "TAG_INVALID", "message": message}]}).encode()
+    return 400, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body
 
 
 def registry_tags(repo):
@@ -657,15 +717,16 @@ def patch_ecr():
 
     def repository_init(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
-        # `docker push` of an image named after the repository URI lands in the registry.
-        self.uri = f"{REGISTRY}/{self.name}"
+        # `docker push` of an image named after the repository URI goes through this
+        # server to the registry, so that ECR's rules (immutable tags) hold for it too.
+        self.uri = f"{FRONT}/{self.name}"
 
     def get_authorization_token(self):
         token = base64.b64encode(b"AWS:local-registry-needs-no-password").decode()
         return ActionResult({"authorizationData": [{
             "authorizationToken": token,
             "expiresAt": datetime.fromtimestamp(time.time() + 12 * 3600, timezone.utc),
-            "proxyEndpoint": f"http://{REGISTRY}",
+            "proxyEndpoint": f"http://{FRONT}",
         }]})
 
     ecr_models.Repository.__init__ = repository_init
@@ -1327,13 +1388,14 @@ def patch_cloudfront():
 
 
 def main():
-    global REGISTRY
+    global REGISTRY, FRONT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--registry", required=True, help="host:port of the registry behind ECR")
     args = parser.parse_args()
     REGISTRY = args.registry
+    FRONT = f"{args.host}:{args.port}"
     os.environ.setdefault("MOTO_ACCOUNT_ID", "000000000000")
     os.environ["MOTO_PORT"] = str(args.port)
     patch_ecs()

@@ -6,6 +6,7 @@ mod check;
 mod credentials;
 mod deploy;
 mod dockerfiles;
+mod ecr;
 mod ecs_semantics;
 mod errors;
 mod explain;

@@ -14,7 +14,9 @@ use crate::deploy_plan::{HostBinary, ImageBuild};
 use crate::error::Error;
 use crate::git::Source as _;
 use crate::inputs::{target_rustflags_config, RUST_TARGET, RUST_TARGET_FLAGS};
+use crate::phase::Phase;
 use crate::process::output;
+use crate::report::StepState;
 use crate::text::{short, tail};
 use anyhow::{Context as _, Result};
 use backon::{ExponentialBuilder, Retryable as _};
@@ -267,15 +269,15 @@ pub async fn build(exec: &Executor<'_>, build: &ImageBuild, earlier: &Tally) -> 
     login(exec).await?;
     let args = build.flags(&dockerfile.display().to_string());
     let buildx = exec.docker.has_buildx().await;
+    let platform = &build.unit.target.config.platform;
     let mut command = exec.docker.command();
     if buildx {
-        let platform = &build.unit.target.config.platform;
-        command
-            .args(["buildx", "build", "--push", "--platform", platform])
-            .args(&args);
+        command.args(["buildx", "build", "--push"]);
     } else {
-        command.arg("build").args(&args);
+        // The legacy builder takes `--platform` too (for the base images it pulls).
+        command.arg("build");
     }
+    command.args(["--platform", platform]).args(&args);
     command.arg(&context);
     let out = output(command).await.context("running docker build")?;
     if !out.status.success() {
@@ -286,11 +288,30 @@ pub async fn build(exec: &Executor<'_>, build: &ImageBuild, earlier: &Tally) -> 
         .into());
     }
     if !buildx {
-        for tag in &build.tags {
-            push(exec, tag).await?;
+        match push(exec, &build.tag).await? {
+            Pushed::Yes => {}
+            // Another run pushed this fingerprint first (the repository is immutable): its
+            // image was built from the same inputs, and is the one read back below.
+            Pushed::TagTaken => exec.progress(
+                Some(name),
+                Phase::Build,
+                StepState::Progress,
+                format!(
+                    "{} was pushed meanwhile by another run: using that image",
+                    build.tag
+                ),
+            ),
         }
     }
     let image = pushed(exec, build).await?;
+    // The commit's tag only once the fingerprint's is there (see `ImageBuild::commit_tag`).
+    let tagged = super::ecr::put_tag(
+        exec,
+        &build.unit.target.repository,
+        &image.digest,
+        &build.commit_tag,
+    )
+    .await?;
     exec.record(
         name,
         Fact::Image {
@@ -299,9 +320,10 @@ pub async fn build(exec: &Executor<'_>, build: &ImageBuild, earlier: &Tally) -> 
         },
     );
     Ok(format!(
-        "pushed {} in {:.1}s",
+        "pushed {} in {:.1}s{}",
         short(&image.digest),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        tagged.note()
     ))
 }
 
@@ -316,7 +338,7 @@ async fn pushed(exec: &Executor<'_>, build: &ImageBuild) -> Result<crate::live::
     .ok_or_else(|| {
         Error::Push(format!(
             "{} is not in the registry after its push",
-            build.tags[0]
+            build.tag
         ))
         .into()
     })
@@ -381,8 +403,15 @@ fn build_context(
     Ok((context, dockerfile))
 }
 
+/// What a push did.
+enum Pushed {
+    Yes,
+    /// The registry refused to move the tag (an immutable repository where it exists).
+    TagTaken,
+}
+
 /// `docker push`, retried with backoff on what looks transient.
-async fn push(exec: &Executor<'_>, tag: &str) -> Result<()> {
+async fn push(exec: &Executor<'_>, tag: &str) -> Result<Pushed> {
     let attempt = || async {
         let mut command = exec.docker.command();
         command.args(["push", tag]);
@@ -393,7 +422,7 @@ async fn push(exec: &Executor<'_>, tag: &str) -> Result<()> {
             Err(tail(&String::from_utf8_lossy(&out.stderr), 5))
         }
     };
-    attempt
+    let pushed = attempt
         .retry(
             ExponentialBuilder::default()
                 .with_min_delay(Duration::from_millis(500))
@@ -405,8 +434,13 @@ async fn push(exec: &Executor<'_>, tag: &str) -> Result<()> {
                 "push of {tag} failed, retrying in {after:?}: {err}"
             ))
         })
-        .await
-        .map_err(|err| Error::Push(format!("docker push {tag} failed: {err}")).into())
+        .await;
+    match pushed {
+        Ok(()) => Ok(Pushed::Yes),
+        // Docker prints the registry's TAG_INVALID as "tag invalid: <ECR's message>".
+        Err(err) if err.contains("tag invalid") => Ok(Pushed::TagTaken),
+        Err(err) => Err(Error::Push(format!("docker push {tag} failed: {err}")).into()),
+    }
 }
 
 /// Refusals that a retry cannot fix; everything else (timeouts, resets, 5xx) may pass.
