@@ -267,41 +267,10 @@ pub async fn build(exec: &Executor<'_>, build: &ImageBuild, earlier: &Tally) -> 
     let binary = earlier.unit(name).and_then(|r| r.binary.as_deref());
     let (context, dockerfile) = build_context(exec, build, binary)?;
     login(exec).await?;
-    let args = build.flags(&dockerfile.display().to_string());
     let buildx = exec.docker.has_buildx().await;
-    let platform = &build.unit.target.config.platform;
-    let mut command = exec.docker.command();
-    if buildx {
-        command.args(["buildx", "build", "--push"]);
-    } else {
-        // The legacy builder takes `--platform` too (for the base images it pulls).
-        command.arg("build");
-    }
-    command.args(["--platform", platform]).args(&args);
-    command.arg(&context);
-    let out = output(command).await.context("running docker build")?;
-    if !out.status.success() {
-        return Err(Error::Build(format!(
-            "docker build of {name} failed:\n{}",
-            tail(&String::from_utf8_lossy(&out.stderr), 20)
-        ))
-        .into());
-    }
+    docker_build(exec, build, &context, &dockerfile, buildx).await?;
     if !buildx {
-        match push(exec, &build.tag).await? {
-            Pushed::Yes => {}
-            // Another run pushed this fingerprint first (the repository is immutable): its
-            // image was built from the same inputs, and is the one read back below.
-            Pushed::TagTaken => exec.progress(
-                Some(name),
-                Phase::Build,
-                StepState::Progress,
-                format!(
-                    "{} was pushed meanwhile by another run: using that image",
-                    build.tag
-                ),
-            ),
-        }
+        push_fingerprint_tag(exec, build).await?;
     }
     let image = pushed(exec, build).await?;
     // The commit's tag only once the fingerprint's is there (see `ImageBuild::commit_tag`).
@@ -325,6 +294,56 @@ pub async fn build(exec: &Executor<'_>, build: &ImageBuild, earlier: &Tally) -> 
         started.elapsed().as_secs_f64(),
         tagged.note()
     ))
+}
+
+/// `docker build` of the context (with buildx, also its push of the fingerprint tag).
+async fn docker_build(
+    exec: &Executor<'_>,
+    build: &ImageBuild,
+    context: &Path,
+    dockerfile: &Path,
+    buildx: bool,
+) -> Result<()> {
+    let mut command = exec.docker.command();
+    if buildx {
+        command.args(["buildx", "build", "--push"]);
+    } else {
+        // The legacy builder takes `--platform` too (for the base images it pulls).
+        command.arg("build");
+    }
+    let platform = &build.unit.target.config.platform;
+    command
+        .args(["--platform", platform])
+        .args(build.flags(&dockerfile.display().to_string()))
+        .arg(context);
+    let out = output(command).await.context("running docker build")?;
+    if !out.status.success() {
+        return Err(Error::Build(format!(
+            "docker build of {} failed:\n{}",
+            build.unit.service,
+            tail(&String::from_utf8_lossy(&out.stderr), 20)
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// `docker push` of the fingerprint tag. Another run may have pushed this fingerprint first
+/// to an immutable repository: its image was built from the same inputs, and is the one
+/// read back afterwards.
+async fn push_fingerprint_tag(exec: &Executor<'_>, build: &ImageBuild) -> Result<()> {
+    if let Pushed::TagTaken = push(exec, &build.tag).await? {
+        exec.progress(
+            Some(&build.unit.service),
+            Phase::Build,
+            StepState::Progress,
+            format!(
+                "{} was pushed meanwhile by another run: using that image",
+                build.tag
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// The image just pushed, read back from the registry by its fingerprint tag.

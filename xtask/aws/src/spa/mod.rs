@@ -99,33 +99,11 @@ impl Bucket<'_> {
         let removals: Vec<&Action> = plan.removals.iter().collect();
         self.each(&removals, |a| self.delete(a)).await?;
         if plan.release.is_some() || plan.manifest_only {
-            crate::state::write_json(
-                self.aws,
-                &self.name,
-                &manifest::key(&plan.manifest.app),
-                &plan.manifest,
-            )
-            .await
-            .map_err(spa_failure)?;
+            self.write_manifest(&plan.manifest).await?;
         }
         let deletes: Vec<&Action> = plan.deletes.iter().collect();
         self.each(&deletes, |a| self.delete(a)).await?;
-        self.invalidate(&plan.invalidation, reference)
-            .await
-            .map_err(|err| {
-                Error::Spa(format!(
-                    "{err:#}; the invalidation is kept in the app's manifest and the next deploy sends it"
-                ))
-            })?;
-        if !plan.manifest.pending_invalidation.is_empty() {
-            // Sent: nothing is pending any more.
-            let mut manifest = plan.manifest.clone();
-            manifest.pending_invalidation.clear();
-            let key = manifest::key(&manifest.app);
-            crate::state::write_json(self.aws, &self.name, &key, &manifest)
-                .await
-                .map_err(spa_failure)?;
-        }
+        self.invalidate_pending(plan, reference).await?;
         Ok(Shipped {
             release: plan.release.clone(),
             uploaded: plan.uploads.len(),
@@ -276,6 +254,31 @@ impl Bucket<'_> {
             .aws_context(|| format!("deleting s3://{}/{}", self.name, action.key))
             .map_err(spa_failure)?;
         Ok(())
+    }
+
+    async fn write_manifest(&self, manifest: &Manifest) -> Result<()> {
+        let key = manifest::key(&manifest.app);
+        crate::state::write_json(self.aws, &self.name, &key, manifest)
+            .await
+            .map_err(spa_failure)
+    }
+
+    /// The plan's invalidation, which the manifest records as pending until CloudFront has
+    /// taken it; a failure leaves it there for the next deploy.
+    async fn invalidate_pending(&self, plan: &ShipPlan, reference: &str) -> Result<()> {
+        self.invalidate(&plan.invalidation, reference)
+            .await
+            .map_err(|err| {
+                Error::Spa(format!(
+                    "{err:#}; the invalidation is kept in the app's manifest and the next deploy sends it"
+                ))
+            })?;
+        if plan.manifest.pending_invalidation.is_empty() {
+            return Ok(());
+        }
+        let mut sent = plan.manifest.clone();
+        sent.pending_invalidation.clear();
+        self.write_manifest(&sent).await
     }
 
     /// One invalidation of the bucket's distribution, retried while CloudFront has too many
