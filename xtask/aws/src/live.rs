@@ -122,6 +122,32 @@ pub async fn task_definition_with_tags(
     Ok((definition, tags))
 }
 
+/// The revision a new one is copied from, with its tags: the family's newest, unless this
+/// tool registered it, then the revision that one was copied from (its [`TEMPLATE_TAG`]).
+/// The template's own tags are kept, less the tool's.
+pub async fn template(aws: &Clients, family: &str) -> Result<(ecs::TaskDefinition, Vec<ecs::Tag>)> {
+    let (newest, tags) = task_definition_with_tags(aws, family).await?;
+    let copied_from = (tags.iter())
+        .find(|t| t.key() == Some(TEMPLATE_TAG))
+        .and_then(|t| t.value())
+        .map(str::to_owned);
+    let (template, tags) = match copied_from {
+        Some(arn) => task_definition_with_tags(aws, &arn).await?,
+        None => (newest, tags),
+    };
+    let tags = tags
+        .into_iter()
+        .filter(|t| t.key() != Some(TEMPLATE_TAG))
+        .collect();
+    Ok((template, tags))
+}
+
+/// The family a task definition ARN (or `family:revision`) names.
+pub fn family_of(arn: &str) -> &str {
+    let name = arn.rsplit('/').next().unwrap_or(arn);
+    name.rsplit_once(':').map_or(name, |(family, _)| family)
+}
+
 /// The container a service's image runs in: the one named for the service, else the only
 /// one.
 pub fn container_of<'d>(

@@ -17,6 +17,12 @@ pub const VERSION_VAR: &str = "DEPLOY_VERSION";
 /// check reads back from the running service.
 pub const FINGERPRINT_VAR: &str = "XTASK_FINGERPRINT";
 
+/// Tag of every task definition revision the tool registers: the revision it was copied
+/// from. A revision without it was registered by someone else (Terraform, a person) and
+/// is the template of the next deploy, so that what they changed (a variable, a secret, a
+/// size) reaches the service; the tool changes only the image and its own variables.
+pub const TEMPLATE_TAG: &str = "xtask:template";
+
 /// A service's repository: its URI, or `None` when it does not exist.
 #[derive(Debug, Clone)]
 pub struct Repository {

@@ -376,3 +376,79 @@ fn a_new_revision_carries_the_live_ones_tags_which_a_tag_policy_requires() {
         "{tags:?}"
     );
 }
+
+#[test]
+fn what_terraform_adds_to_the_task_definition_reaches_the_service_on_the_next_deploy() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    // Terraform registers a new revision of the family (a variable added), and leaves the
+    // service alone: it ignores the service's task definition, which the tool owns.
+    let live = project.task_definition("api");
+    let definition = project
+        .rt
+        .block_on(
+            project
+                .aws
+                .ecs
+                .describe_task_definition()
+                .task_definition(&live)
+                .send(),
+        )
+        .unwrap()
+        .task_definition
+        .unwrap();
+    let mut containers = definition.container_definitions().to_vec();
+    let flag = ecs::KeyValuePair::builder()
+        .name("FEATURE_FLAG")
+        .value("on")
+        .build();
+    containers[0]
+        .environment
+        .get_or_insert_with(Vec::new)
+        .push(flag);
+    project
+        .rt
+        .block_on(
+            project
+                .aws
+                .ecs
+                .register_task_definition()
+                .family(definition.family().unwrap())
+                .set_container_definitions(Some(containers))
+                .set_requires_compatibilities(Some(definition.requires_compatibilities().to_vec()))
+                .set_network_mode(definition.network_mode().cloned())
+                .set_cpu(definition.cpu().map(str::to_owned))
+                .set_memory(definition.memory().map(str::to_owned))
+                .send(),
+        )
+        .unwrap();
+    let has_flag = |arn: &str| {
+        let described = project
+            .rt
+            .block_on(
+                project
+                    .aws
+                    .ecs
+                    .describe_task_definition()
+                    .task_definition(arn)
+                    .send(),
+            )
+            .unwrap();
+        described.task_definition().unwrap().container_definitions()[0]
+            .environment()
+            .iter()
+            .any(|kv| kv.name() == Some("FEATURE_FLAG") && kv.value() == Some("on"))
+    };
+    // Twice: the second deploy's newest revision is the tool's own, whose template is
+    // Terraform's.
+    for file in ["services/api/src/main.rs", "crates/common/src/lib.rs"] {
+        project.change(file);
+        project.deploy(&["--changed"]).expect(0);
+        let rolled = project.task_definition("api");
+        assert_ne!(rolled, live);
+        assert!(
+            has_flag(&rolled),
+            "{file}: {rolled} lost Terraform's variable"
+        );
+    }
+}

@@ -28,7 +28,9 @@ pub async fn roll(exec: &Executor<'_>, roll: &Rollout, earlier: &Tally) -> Resul
         .as_deref()
         .with_context(|| format!("service {name} has no live task definition to copy"))?;
     let image = earlier.image(name)?;
-    let (live, tags) = live::task_definition_with_tags(exec.aws, live_arn).await?;
+    // The family's template, not the revision the service runs: what Terraform changed since
+    // the last deploy is in the former only.
+    let (live, tags) = live::template(exec.aws, live::family_of(live_arn)).await?;
     let copy = Revision {
         service: name,
         fingerprint: &roll.unit.fingerprint,
@@ -455,7 +457,8 @@ pub struct Revision<'a> {
     pub tags: &'a [ecs::Tag],
 }
 
-/// Registers a copy of `live` with `copy`'s changes; returns the new revision's ARN.
+/// Registers a copy of `live` (a template: see [`live::template`]) with `copy`'s changes,
+/// tagged with the template it was copied from; returns the new revision's ARN.
 pub async fn register_copy(
     exec: &Executor<'_>,
     live: &ecs::TaskDefinition,
@@ -485,7 +488,7 @@ pub async fn register_copy(
         .set_ephemeral_storage(live.ephemeral_storage().cloned())
         .set_runtime_platform(live.runtime_platform().cloned())
         .set_enable_fault_injection(live.enable_fault_injection())
-        .set_tags((!copy.tags.is_empty()).then(|| copy.tags.to_vec()))
+        .set_tags(Some(tags_of(live, copy)))
         .send()
         .await
         .aws_context(|| format!("registering a new revision of {family}"))?;
@@ -494,6 +497,15 @@ pub async fn register_copy(
         .and_then(|d| d.task_definition_arn())
         .map(str::to_owned)
         .context("RegisterTaskDefinition returned no ARN")
+}
+
+/// The template's tags and the tool's: which revision this copy was made from.
+fn tags_of(template: &ecs::TaskDefinition, copy: &Revision<'_>) -> Vec<ecs::Tag> {
+    let from = ecs::Tag::builder()
+        .key(live::TEMPLATE_TAG)
+        .value(template.task_definition_arn().unwrap_or_default())
+        .build();
+    copy.tags.iter().cloned().chain([from]).collect()
 }
 
 /// The live definition's containers, the service's own with `image` and this deploy's

@@ -64,7 +64,7 @@ async fn launch(
 ) -> Result<(ecs::TaskDefinition, String)> {
     let name = migration.unit.service.as_str();
     let (definition, tags) =
-        live::task_definition_with_tags(exec.aws, &migration.unit.target.migration_family).await?;
+        live::template(exec.aws, &migration.unit.target.migration_family).await?;
     let copy = Revision {
         service: name,
         fingerprint: &migration.unit.fingerprint,
