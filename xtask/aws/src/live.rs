@@ -284,9 +284,23 @@ pub async fn repository(aws: &Clients, name: &str) -> Result<Repository> {
     }
 }
 
-/// The id of the CloudFront distribution whose comment is `comment` (the tool names an
-/// app's distribution by its bucket: ids are generated). Reads every page.
+/// The one CloudFront distribution whose comment is `comment` (an app's bucket name);
+/// more than one is an error, not the first that happens to be listed.
 pub async fn distribution(aws: &Clients, comment: &str) -> Result<Option<String>> {
+    match distributions(aws, comment).await?.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        many => Err(crate::error::Error::Check(format!(
+            "CloudFront distributions {} all have the comment `{comment}`: leave it on the one that serves the app",
+            many.join(" and ")
+        ))
+        .into()),
+    }
+}
+
+/// Every distribution whose comment is `comment`, across the listing's pages.
+pub async fn distributions(aws: &Clients, comment: &str) -> Result<Vec<String>> {
+    let mut found = Vec::new();
     let mut marker: Option<String> = None;
     loop {
         let listed = aws
@@ -297,14 +311,16 @@ pub async fn distribution(aws: &Clients, comment: &str) -> Result<Option<String>
             .await
             .aws_context(|| "listing CloudFront distributions".to_owned())?;
         let Some(list) = listed.distribution_list() else {
-            return Ok(None);
+            return Ok(found);
         };
-        if let Some(found) = list.items().iter().find(|d| d.comment() == comment) {
-            return Ok(Some(found.id().to_owned()));
-        }
+        found.extend(
+            (list.items().iter())
+                .filter(|d| d.comment() == comment)
+                .map(|d| d.id().to_owned()),
+        );
         match list.next_marker().filter(|_| list.is_truncated()) {
             Some(next) if Some(next) != marker.as_deref() => marker = Some(next.to_owned()),
-            _ => return Ok(None),
+            _ => return Ok(found),
         }
     }
 }

@@ -95,8 +95,22 @@ pub struct Planned<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppTarget {
     Ready,
-    NoBucket { bucket: String },
-    NoDistribution { bucket: String },
+    NoBucket {
+        bucket: String,
+    },
+    /// S3 answered, but not with the bucket: `why` says what (forbidden, another region).
+    BucketRefused {
+        bucket: String,
+        why: String,
+    },
+    NoDistribution {
+        bucket: String,
+    },
+    /// More than one distribution has the bucket's name as its comment.
+    Distributions {
+        bucket: String,
+        ids: Vec<String>,
+    },
 }
 
 /// One reason the run must not start. Each says what to do about it.
@@ -404,7 +418,8 @@ fn services(plan: &DeployPlan, read: Planned<'_>, rules: &Rules<'_>) -> Vec<Prob
 }
 
 fn apps(facts: &Facts) -> Vec<Problem> {
-    let problem = |(app, target): (&String, &AppTarget)| match target {
+    let problem = |(app, target): (&String, &AppTarget)| {
+        match target {
         AppTarget::Ready => None,
         AppTarget::NoBucket { bucket } => Some(Problem::NoBucket {
             app: app.clone(),
@@ -414,6 +429,14 @@ fn apps(facts: &Facts) -> Vec<Problem> {
             app: app.clone(),
             bucket: bucket.clone(),
         }),
+        AppTarget::BucketRefused { bucket, why } => Some(Problem::Missing(format!(
+            "S3 bucket {bucket} of app {app}: {why}"
+        ))),
+        AppTarget::Distributions { bucket, ids } => Some(Problem::Missing(format!(
+            "CloudFront distributions {} all have the comment `{bucket}`: the tool cannot tell which serves app {app}; leave it on one",
+            ids.join(" and ")
+        ))),
+    }
     };
     facts.apps.iter().filter_map(problem).collect()
 }

@@ -97,6 +97,7 @@ def add_fault(fault):
         "latency": ("operation",),
         "stale_reads": ("cluster",),
         "tag_policy": ("family",),
+        "page_size": ("cluster",),
     }
     if kind not in scoped:
         raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(scoped)}")
@@ -108,6 +109,8 @@ def add_fault(fault):
         raise ValueError("an error fault needs `code` (the AWS error code) and `status`")
     if kind == "latency" and not isinstance(fault.get("ms"), int):
         raise ValueError("a latency fault needs integer `ms`")
+    if kind == "page_size" and not (isinstance(fault.get("size"), int) and fault["size"] > 0):
+        raise ValueError("a page_size fault needs a positive integer `size`")
     if kind == "tag_policy" and not (isinstance(fault.get("keys"), list) and fault["keys"]):
         raise ValueError("a tag_policy fault needs `keys`: the tag keys a task definition must carry")
     if kind == "stale_reads" and not isinstance(fault.get("seconds"), (int, float)):
@@ -1304,6 +1307,24 @@ def patch_ecs():
         return original_response_run_task(self)
 
     ecs_responses.EC2ContainerServiceResponse.run_task = response_run_task
+
+    original_response_list_tasks = ecs_responses.EC2ContainerServiceResponse.list_tasks
+
+    def response_list_tasks(self):
+        """Pages of `maxResults` (at most and by default 100) with a `nextToken`, as ECS
+        answers, oldest first (ECS promises no order); a `page_size` fault makes pages
+        smaller, so that tests need not make 100 tasks (moto answers every task at once)."""
+        result = original_response_list_tasks(self)
+        arns = result.result["taskArns"]
+        fault = find_fault({"page_size"}, cluster=self._get_param("cluster", "default").split("/")[-1])
+        size = min(self._get_param("maxResults") or 100, 100, fault["size"] if fault else 100)
+        start = int(self._get_param("nextToken") or 0)
+        result.result["taskArns"] = arns[start:start + size]
+        if start + size < len(arns):
+            result.result["nextToken"] = str(start + size)
+        return result
+
+    ecs_responses.EC2ContainerServiceResponse.list_tasks = response_list_tasks
 
     # moto sums container memory to place tasks; a Fargate container may leave it to the
     # task (task-level memory only), which AWS accepts and moto would fail on.

@@ -91,16 +91,51 @@ impl Reader<'_> {
                 .app(name)
                 .expect("planned apps are in deploy.toml");
             let bucket = self.rules.names.bucket(config);
-            let exists = (self.aws.s3.head_bucket().bucket(&bucket).send().await).is_ok();
-            let target = if !exists {
-                AppTarget::NoBucket { bucket }
-            } else if live::distribution(self.aws, &bucket).await?.is_none() {
-                AppTarget::NoDistribution { bucket }
-            } else {
-                AppTarget::Ready
+            let target = match self.bucket(&bucket).await? {
+                Some(refused) => refused,
+                None => {
+                    let ids = live::distributions(self.aws, &bucket).await?;
+                    match ids.len() {
+                        0 => AppTarget::NoDistribution { bucket },
+                        1 => AppTarget::Ready,
+                        _ => AppTarget::Distributions { bucket, ids },
+                    }
+                }
             };
             targets.insert(name.clone(), target);
         }
         Ok(targets)
+    }
+
+    /// What `HeadBucket` says of an app's bucket, as what it is: `None` when it is there to
+    /// use; 404 missing, 403 forbidden, 301 in another region; any other failure an error.
+    async fn bucket(&self, bucket: &str) -> Result<Option<AppTarget>> {
+        let head = self.aws.s3.head_bucket().bucket(bucket).send().await;
+        let Err(err) = head else {
+            return Ok(None);
+        };
+        let refused = |why: String| {
+            Ok(Some(AppTarget::BucketRefused {
+                bucket: bucket.to_owned(),
+                why,
+            }))
+        };
+        let Some(response) = err.raw_response() else {
+            return Err(anyhow::anyhow!(crate::aws::describe(
+                &format!("reading bucket {bucket}"),
+                &err
+            )));
+        };
+        let region = (response.headers().get("x-amz-bucket-region")).unwrap_or("another region");
+        match response.status().as_u16() {
+            404 => Ok(Some(AppTarget::NoBucket {
+                bucket: bucket.to_owned(),
+            })),
+            403 => refused("S3 answered 403: the bucket exists, but this role may not use it (or it belongs to another account): compare the role's policy with infra/".into()),
+            301 => refused(format!(
+                "the bucket is in {region}, not in this environment's region: put app buckets in the environment's region"
+            )),
+            _ => Err(anyhow::anyhow!(crate::aws::describe(&format!("reading bucket {bucket}"), &err))),
+        }
     }
 }

@@ -452,3 +452,25 @@ fn what_terraform_adds_to_the_task_definition_reaches_the_service_on_the_next_de
         );
     }
 }
+
+#[test]
+fn a_failed_roll_reports_its_stopped_tasks_whatever_page_ecs_lists_them_on() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    project.change("services/api/src/main.rs");
+    // ListTasks in pages of 2, oldest first: the first page holds the tasks the first
+    // deploy replaced, not the ones that just crashed.
+    let pages = project.stack.fault(json!({
+        "kind": "page_size", "size": 2, "cluster": project.cluster(),
+    }));
+    let crash = project.stack.fault(json!({
+        "kind": "crash_loop", "service": project.ecs_service("api"),
+    }));
+    let failed = project.deploy(&["--changed"]);
+    remove_fault(project.stack, &crash);
+    remove_fault(project.stack, &pages);
+    failed.expect(13);
+    let all = failed.all_output();
+    assert!(all.contains("stopped tasks:"), "{all}");
+    assert!(all.contains("Essential container in task exited"), "{all}");
+}

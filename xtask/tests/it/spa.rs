@@ -548,3 +548,56 @@ fn cloudfront_keeps_invalidations_in_progress_and_refuses_past_its_limits() {
     );
     send(&wildcards(1, "c")).unwrap();
 }
+
+#[test]
+fn two_distributions_with_the_bucket_as_comment_are_refused_not_guessed_between() {
+    let project = Project::new(Images::Shared);
+    project.bootstrap();
+    let bucket = project.app_bucket("admin");
+    let id = project
+        .rt
+        .block_on(xtask::live::distribution(&project.aws, &bucket))
+        .unwrap()
+        .unwrap();
+    // A second distribution with the same comment (a copy someone made by hand).
+    let config = project
+        .rt
+        .block_on(
+            project
+                .aws
+                .cloudfront
+                .get_distribution_config()
+                .id(&id)
+                .send(),
+        )
+        .unwrap()
+        .distribution_config
+        .unwrap();
+    let copy = aws_sdk_cloudfront::types::DistributionConfig::builder()
+        .set_origins(config.origins.clone())
+        .set_default_cache_behavior(config.default_cache_behavior.clone())
+        .comment(&bucket)
+        .enabled(true)
+        .caller_reference(crate::stack::unique("copy"))
+        .build()
+        .unwrap();
+    project
+        .rt
+        .block_on(
+            project
+                .aws
+                .cloudfront
+                .create_distribution()
+                .distribution_config(copy)
+                .send(),
+        )
+        .unwrap();
+    let refused = project.deploy(&["--changed", "--services", "admin"]);
+    refused.expect(3);
+    let all = refused.all_output();
+    assert!(all.contains("all have the comment"), "{all}");
+    assert!(
+        project.served("admin", "index.html").is_none(),
+        "nothing shipped"
+    );
+}

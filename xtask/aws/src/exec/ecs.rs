@@ -370,40 +370,53 @@ impl Watch<'_> {
     }
 }
 
-/// Stopped tasks of `task_definition` in the service: reason and each container's exit code.
+/// How many stopped tasks a failure report reads at most: ECS keeps them about an hour, and
+/// a crash loop makes many.
+const STOPPED_READ: usize = 500;
+
+/// Stopped tasks of `task_definition` in the service, newest first: reason and each
+/// container's exit code. Every page of `ListTasks` is read (up to [`STOPPED_READ`]), since
+/// ECS lists them in no promised order.
 async fn stopped_tasks(
     aws: &Clients,
     cluster: &str,
     service: &str,
     task_definition: &str,
 ) -> Result<Vec<String>> {
-    let listed = aws
-        .ecs
-        .list_tasks()
-        .cluster(cluster)
-        .service_name(service)
-        .desired_status(ecs::DesiredStatus::Stopped)
-        .send()
-        .await
-        .aws_context(|| format!("listing stopped tasks of {service}"))?;
-    if listed.task_arns().is_empty() {
-        return Ok(Vec::new());
+    let mut arns: Vec<String> = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let listed = (aws.ecs.list_tasks())
+            .cluster(cluster)
+            .service_name(service)
+            .desired_status(ecs::DesiredStatus::Stopped)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .aws_context(|| format!("listing stopped tasks of {service}"))?;
+        arns.extend(listed.task_arns().iter().cloned());
+        match listed.next_token() {
+            Some(next) if arns.len() < STOPPED_READ => token = Some(next.to_owned()),
+            _ => break,
+        }
     }
-    let described = aws
-        .ecs
-        .describe_tasks()
-        .cluster(cluster)
-        .set_tasks(Some(listed.task_arns().iter().take(100).cloned().collect()))
-        .send()
-        .await
-        .aws_context(|| format!("describing stopped tasks of {service}"))?;
-    Ok(described
-        .tasks()
-        .iter()
-        .filter(|t| t.task_definition_arn() == Some(task_definition))
-        .take(5)
-        .map(describe_stopped)
-        .collect())
+    let mut tasks: Vec<ecs::Task> = Vec::new();
+    for chunk in arns.chunks(100) {
+        let described = (aws.ecs.describe_tasks())
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .aws_context(|| format!("describing stopped tasks of {service}"))?;
+        tasks.extend(
+            (described.tasks().iter())
+                .filter(|t| t.task_definition_arn() == Some(task_definition))
+                .cloned(),
+        );
+    }
+    let stopped_at = |t: &ecs::Task| t.stopped_at().map_or(0.0, |at| at.as_secs_f64());
+    tasks.sort_by(|a, b| stopped_at(b).total_cmp(&stopped_at(a)));
+    Ok(tasks.iter().take(5).map(describe_stopped).collect())
 }
 
 /// `IN_PROGRESS: 1 running, 1 pending of 2 desired, 0 failed` for one deployment.
