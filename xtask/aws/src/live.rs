@@ -36,6 +36,9 @@ pub async fn service(
         return Ok(live);
     };
     let definition = task_definition(aws, arn).await?;
+    live.cpu_architecture = (definition.runtime_platform())
+        .and_then(|p| p.cpu_architecture())
+        .map(|a| a.as_str().to_owned());
     let container = container_of(&definition, &service.name)?;
     live.image = container.image().map(str::to_owned);
     let var = |name: &str| {

@@ -49,6 +49,19 @@ pub struct LiveService {
     pub placement: Placement,
     /// Who deploys the service's new task definitions.
     pub controller: Controller,
+    /// The live task definition's `runtimePlatform.cpuArchitecture` (`X86_64`, `ARM64`),
+    /// when it names one.
+    pub cpu_architecture: Option<String>,
+}
+
+/// The ECS CPU architecture a Docker platform (`linux/amd64`) runs on, when it is one ECS
+/// has.
+pub fn cpu_architecture(platform: &str) -> Option<&'static str> {
+    match platform.split('/').nth(1)? {
+        "amd64" | "x86_64" => Some("X86_64"),
+        "arm64" | "aarch64" => Some("ARM64"),
+        _ => None,
+    }
 }
 
 /// A service's deployment controller. Only ECS's own takes `UpdateService` with a task

@@ -150,6 +150,12 @@ pub enum Problem {
         service: String,
         cluster: String,
     },
+    /// The image is built for another CPU than the task definition runs on.
+    Platform {
+        unit: String,
+        platform: String,
+        runs: String,
+    },
     /// The service's deployment controller refuses how this tool deploys.
     Controller {
         unit: String,
@@ -217,6 +223,10 @@ impl fmt::Display for Problem {
             Problem::NoService { unit, service, cluster } => write!(
                 f,
                 "ECS service {service} of {unit} does not exist in cluster {cluster}"
+            ),
+            Problem::Platform { unit, platform, runs } => write!(
+                f,
+                "{unit} is built for {platform}, but its task definition runs on {runs}: set `platform` in {FILE_NAME}, or the task definition's runtimePlatform, to the same CPU"
             ),
             Problem::Controller { unit, service, controller } => write!(
                 f,
@@ -405,7 +415,19 @@ fn services(plan: &DeployPlan, read: Planned<'_>, rules: &Rules<'_>) -> Vec<Prob
                 service: rules.names.ecs_service(service),
                 cluster: rules.names.cluster(),
             });
-        } else if live.controller.refusal().is_some() {
+            continue;
+        }
+        let built = crate::live::cpu_architecture(&service.platform);
+        if let Some(runs) =
+            (live.cpu_architecture.as_ref()).filter(|r| built.is_some_and(|b| b != *r))
+        {
+            problems.push(Problem::Platform {
+                unit: unit.clone(),
+                platform: service.platform.clone(),
+                runs: runs.clone(),
+            });
+        }
+        if live.controller.refusal().is_some() {
             // Before any migration runs: the roll after it could not happen.
             problems.push(Problem::Controller {
                 unit: unit.clone(),
@@ -758,6 +780,34 @@ mod tests {
         let unknown = deploy(&with(CredentialLife::Unknown("no expiry known".into())));
         assert!(unknown.problems.is_empty());
         assert_eq!(unknown.warnings, ["no expiry known"]);
+    }
+
+    #[test]
+    fn an_image_for_another_cpu_than_the_task_definition_is_refused() {
+        let config = Config::parse("deploy.toml", CONFIG).unwrap();
+        let rules = Rules {
+            config: &config,
+            names: config.names("staging"),
+            findings_block: true,
+            schema: None,
+            timeout: Duration::from_secs(15 * 60),
+            restore: false,
+        };
+        let (plan, mut read) = planned(Command::Deploy { images_only: false });
+        read.services.get_mut("api").unwrap().cpu_architecture = Some("ARM64".into());
+        let problems = verify(&plan, read.view(), &clean(), &rules).problems;
+        assert_eq!(
+            problems,
+            [Problem::Platform {
+                unit: "api".into(),
+                platform: "linux/amd64".into(),
+                runs: "ARM64".into(),
+            }]
+        );
+        read.services.get_mut("api").unwrap().cpu_architecture = Some("X86_64".into());
+        assert!(verify(&plan, read.view(), &clean(), &rules)
+            .problems
+            .is_empty());
     }
 
     #[test]

@@ -101,3 +101,46 @@ fn the_commit_tag_follows_the_fingerprint_tag_and_one_an_earlier_run_left_is_kep
     );
     assert_eq!(deployed.service("api")["outcome"], "deployed");
 }
+
+#[test]
+fn the_users_docker_context_and_credential_store_are_kept_and_the_login_stays_private() {
+    let project = Project::new(Images::Own);
+    project.bootstrap();
+    // The user's Docker setup: a context of their own in use, and a credential store that
+    // is not installed here (the login must not go to it).
+    let user = tempfile::tempdir().unwrap();
+    let docker_as_user = |args: &[&str]| {
+        let out = Command::new("docker")
+            .args(args)
+            .env("DOCKER_CONFIG", user.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    docker_as_user(&[
+        "context",
+        "create",
+        "it-engine",
+        "--docker",
+        "host=unix:///var/run/docker.sock",
+    ]);
+    docker_as_user(&["context", "use", "it-engine"]);
+    let path = user.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["credsStore"] = "xtask-not-installed".into();
+    std::fs::write(&path, config.to_string()).unwrap();
+
+    let deployed = project
+        .command(&["--changed", "--services", "api", "--format", "json"])
+        .env("DOCKER_CONFIG", user.path())
+        .output()
+        .unwrap();
+    crate::deploy::Deployed::from(deployed).expect(0);
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&after).unwrap(),
+        config,
+        "the user's config is untouched: {after}"
+    );
+}

@@ -32,7 +32,9 @@ use tokio::sync::OnceCell;
 
 /// The Docker client as this deploy uses it.
 pub struct Docker {
-    /// A Docker config folder of this deploy's own (the registry login goes there).
+    /// A Docker config folder of this deploy's own, so that the registry login stays in it:
+    /// the user's settings copied in ([`keep_user_setup`]), their contexts, buildx builders
+    /// and CLI plugins linked, and the login in a file store for the registry's host only.
     config: tempfile::TempDir,
     /// Scratch space for build contexts.
     contexts: tempfile::TempDir,
@@ -42,8 +44,12 @@ pub struct Docker {
 
 impl Docker {
     pub fn new() -> Result<Docker> {
+        let config = tempfile::Builder::new().prefix("xtask-docker-").tempdir()?;
+        if let Some(user) = user_config_dir() {
+            keep_user_setup(&user, config.path())?;
+        }
         Ok(Docker {
-            config: tempfile::Builder::new().prefix("xtask-docker-").tempdir()?,
+            config,
             contexts: tempfile::Builder::new().prefix("xtask-build-").tempdir()?,
             buildx: OnceCell::new(),
             login: OnceCell::new(),
@@ -69,6 +75,57 @@ impl Docker {
             })
             .await
     }
+}
+
+/// The user's Docker config folder: `DOCKER_CONFIG`, else `~/.docker`.
+fn user_config_dir() -> Option<PathBuf> {
+    std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".docker")))
+        .filter(|dir| dir.is_dir())
+}
+
+/// The user's Docker setup in the deploy's private config folder: their `config.json`
+/// (current context, credential store and helpers, proxies, other registries' logins), and
+/// links to their contexts, buildx builders and CLI plugins.
+pub fn keep_user_setup(user: &Path, private: &Path) -> Result<()> {
+    for dir in ["contexts", "buildx", "cli-plugins"] {
+        if user.join(dir).is_dir() {
+            std::os::unix::fs::symlink(user.join(dir), private.join(dir))
+                .with_context(|| format!("linking {} into the deploy's Docker config", dir))?;
+        }
+    }
+    match std::fs::read(user.join("config.json")) {
+        Ok(bytes) => std::fs::write(private.join("config.json"), bytes)
+            .context("copying the Docker config.json")?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).context("reading the Docker config.json"),
+    }
+    Ok(())
+}
+
+/// Makes `docker login` to `server` write into the private `config.json`: an empty
+/// credential helper for that host selects Docker's file store for it alone (Docker CLI's
+/// `getConfiguredCredentialStore`), so a `credsStore` the user set keeps serving every other
+/// registry and never receives the deploy's token.
+pub fn login_stays_private(private: &Path, server: &str) -> Result<()> {
+    let path = private.join("config.json");
+    let mut config: serde_json::Value = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not JSON", path.display()))?,
+        Err(_) => serde_json::json!({}),
+    };
+    let object = config
+        .as_object_mut()
+        .context("the Docker config.json is not a JSON object")?;
+    let helpers = object
+        .entry("credHelpers")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(helpers) = helpers.as_object_mut() {
+        helpers.insert(server.to_owned(), serde_json::json!(""));
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
+    Ok(())
 }
 
 /// Whether the Docker engine answers, and its version: a pre-flight check.
@@ -503,6 +560,7 @@ async fn login(exec: &Executor<'_>) -> Result<()> {
             let server = endpoint
                 .trim_start_matches("https://")
                 .trim_start_matches("http://");
+            login_stays_private(exec.docker.config.path(), server)?;
             let mut command = exec.docker.command();
             command
                 .args(["login", "--username", user, "--password-stdin", server])
@@ -531,6 +589,41 @@ async fn login(exec: &Executor<'_>) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_users_setup_is_kept_and_the_login_goes_to_the_private_file_store() {
+        let user = tempfile::tempdir().unwrap();
+        for dir in ["contexts/meta", "buildx", "cli-plugins"] {
+            std::fs::create_dir_all(user.path().join(dir)).unwrap();
+        }
+        let config = serde_json::json!({
+            "currentContext": "remote-builder",
+            "credsStore": "desktop",
+            "credHelpers": {"ghcr.io": "gh"},
+        });
+        std::fs::write(user.path().join("config.json"), config.to_string()).unwrap();
+        let private = tempfile::tempdir().unwrap();
+        keep_user_setup(user.path(), private.path()).unwrap();
+        for dir in ["contexts", "buildx", "cli-plugins"] {
+            let link = std::fs::read_link(private.path().join(dir)).unwrap();
+            assert_eq!(link, user.path().join(dir));
+        }
+        login_stays_private(private.path(), "1.dkr.ecr.eu-west-1.amazonaws.com").unwrap();
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(private.path().join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(written["currentContext"], "remote-builder");
+        assert_eq!(written["credsStore"], "desktop");
+        assert_eq!(written["credHelpers"]["ghcr.io"], "gh");
+        assert_eq!(
+            written["credHelpers"]["1.dkr.ecr.eu-west-1.amazonaws.com"],
+            ""
+        );
+        // The user's own file is untouched.
+        let theirs = std::fs::read_to_string(user.path().join("config.json")).unwrap();
+        assert!(!theirs.contains("amazonaws"), "{theirs}");
+    }
+
     use super::*;
 
     #[test]
