@@ -93,6 +93,12 @@ data "aws_iam_policy_document" "deploy" {
     }
   }
   statement {
+    sid = "TaskLogs"
+    # A failure report shows the last lines a failed migration or crashed task logged.
+    actions   = ["logs:GetLogEvents"]
+    resources = [for group in aws_cloudwatch_log_group.service : "${group.arn}:*"]
+  }
+  statement {
     sid       = "PassTaskRoles"
     actions   = ["iam:PassRole"]
     resources = [aws_iam_role.task_execution.arn]

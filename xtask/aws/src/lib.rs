@@ -27,6 +27,7 @@ pub mod exec;
 pub mod http;
 pub mod ledger;
 pub mod live;
+pub mod logs;
 pub mod process;
 pub mod report;
 pub mod spa;

@@ -47,6 +47,7 @@ from moto.ecr import responses as ecr_responses
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import InvalidParameterException
+from moto.logs import models as logs_models
 from moto.moto_api import state_manager
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -935,8 +936,44 @@ def stop_task(backend, service, arn, reason, exit_code=0, stop_code="ServiceSche
     return task
 
 
+def write_logs(task, exit_code):
+    """What each container of a stopping task wrote, as log events where its definition's
+    `awslogs` configuration sends them (`prefix/container/task-id`), as the awslogs driver
+    does: a real container's own output; a modelled one's is the `logs` lines of the
+    exit_code fault that decided it, else one line saying how it ended."""
+    parts = task.task_arn.split(":")
+    region, account = parts[3], parts[4]
+    try:
+        definition = ecs_models.ecs_backends[account][region].describe_task_definition(task.task_definition_arn)
+    except Exception:
+        return
+    logs = logs_models.logs_backends[account][region]
+    model = getattr(task, "_xtask", None) or {}
+    fault = find_fault({"exit_code"}, family=model.get("family"), command=model.get("command")) if model else None
+    for spec in definition.container_definitions or []:
+        config = spec.get("logConfiguration") or {}
+        options = config.get("options") or {}
+        if config.get("logDriver") != "awslogs" or not options.get("awslogs-stream-prefix"):
+            continue
+        if getattr(task, "_container", None) and spec is main_container(definition):
+            _, out, err = docker("logs", task._container)
+            lines = (out + "\n" + err).strip().splitlines()
+        elif fault and spec is main_container(definition):
+            lines = list(fault.get("logs") or [])
+        else:
+            lines = [f"{spec.get('name')} exited with code {exit_code}"]
+        group, stream = options["awslogs-group"], f"{options['awslogs-stream-prefix']}/{spec.get('name')}/{task.id}"
+        if group not in logs.groups:
+            logs.create_log_group(group, {})
+        if stream not in logs.groups[group].streams:
+            logs.create_log_stream(group, stream)
+        stamp = int(time.time() * 1000)
+        logs.put_log_events(group, stream, [{"timestamp": stamp, "message": line} for line in lines or [""]])
+
+
 def mark_stopped(task, reason, stop_code, exit_code):
     """A task as ECS reports it once stopped (no exit code when `exit_code` is None)."""
+    write_logs(task, exit_code)
     task.status = task.desired_status = "STOPPED"
     task.stopped_reason = reason
     task.stop_code = stop_code

@@ -474,3 +474,39 @@ fn a_failed_roll_reports_its_stopped_tasks_whatever_page_ecs_lists_them_on() {
     assert!(all.contains("stopped tasks:"), "{all}");
     assert!(all.contains("Essential container in task exited"), "{all}");
 }
+
+#[test]
+fn a_failed_migration_shows_the_last_lines_it_logged() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    // Terraform's family logs to CloudWatch, as infra/terraform/ecs.tf declares it.
+    let group = format!("/ecs/{}", project.name);
+    project.edit_migration_family(|containers| {
+        for container in containers.iter_mut() {
+            let logging = ecs::LogConfiguration::builder()
+                .log_driver(ecs::LogDriver::Awslogs)
+                .options("awslogs-group", &group)
+                .options("awslogs-region", "us-east-1")
+                .options("awslogs-stream-prefix", "migrate")
+                .build()
+                .unwrap();
+            container.log_configuration = Some(logging);
+        }
+    });
+    let fault = project.stack.fault(json!({
+        "kind": "exit_code", "code": 3,
+        "family": format!("{}-migrate", project.ecs_service("api")),
+        "logs": ["applying 003_note", "ERROR: column \"note\" of relation \"items\" already exists"],
+    }));
+    project.add_migration("003_note");
+    let failed = project.deploy(&["--changed"]);
+    remove_fault(project.stack, &fault);
+    failed.expect(12);
+    let all = failed.all_output();
+    assert!(all.contains("last lines of api's log"), "{all}");
+    assert!(
+        all.contains(r#"ERROR: column \"note\" of relation \"items\" already exists"#)
+            || all.contains(r#"ERROR: column "note" of relation "items" already exists"#),
+        "{all}"
+    );
+}

@@ -335,8 +335,27 @@ impl Watch<'_> {
             .collect()
     }
 
-    /// The failure, with the service's events since the roll began and the stopped tasks'
-    /// reasons and exit codes.
+    /// The last log lines of the newest stopped task's service container.
+    async fn newest_log(&self, task: &ecs::Task) -> String {
+        let Ok(definition) = live::task_definition(self.exec.aws, self.task_definition).await
+        else {
+            return String::new();
+        };
+        let Ok(container) = live::container_of(&definition, self.name) else {
+            return String::new();
+        };
+        let container = container.name().unwrap_or(self.name);
+        crate::logs::report(
+            self.exec.aws,
+            &definition,
+            container,
+            task.task_arn().unwrap_or_default(),
+        )
+        .await
+    }
+
+    /// The failure, with the service's events since the roll began, the stopped tasks'
+    /// reasons and exit codes, and the newest one's last log lines.
     async fn failure(&self, kind: fn(String) -> Error, why: &str) -> anyhow::Error {
         let mut message = format!("{} of {} failed: {why}", self.phase, self.name);
         if let Ok(Poll::Answer(service)) = self.describe().await {
@@ -359,9 +378,10 @@ impl Watch<'_> {
         {
             Ok(tasks) if !tasks.is_empty() => {
                 message.push_str("\n  stopped tasks:");
-                for task in tasks {
-                    message.push_str(&format!("\n    {task}"));
+                for task in &tasks {
+                    message.push_str(&format!("\n    {}", describe_stopped(task)));
                 }
+                message.push_str(&self.newest_log(&tasks[0]).await);
             }
             Ok(_) => {}
             Err(err) => message.push_str(&format!("\n  (stopped tasks unavailable: {err:#})")),
@@ -382,7 +402,7 @@ async fn stopped_tasks(
     cluster: &str,
     service: &str,
     task_definition: &str,
-) -> Result<Vec<String>> {
+) -> Result<Vec<ecs::Task>> {
     let mut arns: Vec<String> = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -416,7 +436,8 @@ async fn stopped_tasks(
     }
     let stopped_at = |t: &ecs::Task| t.stopped_at().map_or(0.0, |at| at.as_secs_f64());
     tasks.sort_by(|a, b| stopped_at(b).total_cmp(&stopped_at(a)));
-    Ok(tasks.iter().take(5).map(describe_stopped).collect())
+    tasks.truncate(5);
+    Ok(tasks)
 }
 
 /// `IN_PROGRESS: 1 running, 1 pending of 2 desired, 0 failed` for one deployment.

@@ -32,8 +32,13 @@ pub async fn run(exec: &Executor<'_>, migration: &Migration, earlier: &Tally) ->
         Ok(stopped) => stopped,
         Err(err) => return Err(stop_after(exec, migration, &task, err).await),
     };
-    check_exit_codes(&definition, name, &stopped)
-        .map_err(|why| Error::Migration(format!("migrations of {name} failed: {why}")))?;
+    if let Err(why) = check_exit_codes(&definition, name, &stopped) {
+        let container = live::container_of(&definition, name)?
+            .name()
+            .unwrap_or(name);
+        let logs = crate::logs::report(exec.aws, &definition, container, &task).await;
+        return Err(Error::Migration(format!("migrations of {name} failed: {why}{logs}")).into());
+    }
     let applied = AppliedMigrations {
         tree: migration.tree.clone(),
         commit: exec.plan.commit.clone(),
