@@ -111,6 +111,12 @@ pub struct Service {
     pub inputs: Vec<Spanned<String>>,
     pub port: u16,
     pub health_path: String,
+    /// Whether the service answers health checks at all (`health = false`: a worker with
+    /// no ingress); a deliberate skip, not a warning.
+    pub health: bool,
+    /// The service's own base URL, a template like the environment's `service_url` (which
+    /// it overrides): its `health_path` is checked there.
+    pub url: Option<Spanned<String>>,
     pub ecs_service: Spanned<String>,
     pub ecr_repository: Spanned<String>,
     pub migrations: Option<Migrations>,
@@ -185,6 +191,9 @@ struct RawService {
     port: u16,
     #[serde(default = "default_health_path")]
     health_path: String,
+    #[serde(default = "default_health")]
+    health: bool,
+    url: Option<Spanned<String>>,
     ecs_service: Option<Spanned<String>>,
     ecr_repository: Option<Spanned<String>>,
     migrations: Option<Migrations>,
@@ -218,6 +227,9 @@ fn default_platform() -> String {
 }
 fn default_port() -> u16 {
     8080
+}
+fn default_health() -> bool {
+    true
 }
 fn default_health_path() -> String {
     "/health".to_owned()
@@ -302,6 +314,8 @@ impl Config {
                     inputs: s.inputs,
                     port: s.port,
                     health_path: s.health_path,
+                    health: s.health,
+                    url: s.url,
                     migrations: s.migrations,
                 }
             })
@@ -444,6 +458,9 @@ impl Config {
             for template in [&service.ecs_service, &service.ecr_repository] {
                 check_template(template, problems);
             }
+            if let Some(url) = &service.url {
+                check_template(url, problems);
+            }
             if let Some(migrations) = &service.migrations {
                 check_relative_path(&migrations.dir, problems);
             }
@@ -562,7 +579,7 @@ impl Names<'_> {
 
     /// Where a service's health path is served, when the environment says.
     pub fn service_url(&self, service: &Service) -> Option<String> {
-        let url = self.env.service_url.as_ref()?;
+        let url = service.url.as_ref().or(self.env.service_url.as_ref())?;
         Some(self.expand(Some(url), "", &service.name))
     }
 }

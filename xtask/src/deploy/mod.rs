@@ -771,7 +771,22 @@ impl Deploy<'_> {
             result = executor.run() => Some(result),
             _ = tokio::signal::ctrl_c() => None,
         };
-        Outcome::ended(result, executor.tally())
+        let tally = executor.tally();
+        if result.is_none() {
+            self.stop_migrations(&tally).await;
+        }
+        Outcome::ended(result, tally)
+    }
+
+    /// Interrupted: migration tasks still running are stopped, so that none goes on
+    /// unwatched after the lock is released and the next deploy starts another.
+    async fn stop_migrations(&self, tally: &Tally) {
+        let cluster = self.names.cluster();
+        for (service, task) in tally.migrating() {
+            let what =
+                exec::migrate::stop(self.aws, &cluster, task, "the deploy was interrupted").await;
+            self.report.warn(format!("{service}: {what}"));
+        }
     }
 
     /// The executor of `plan`.

@@ -510,3 +510,142 @@ fn a_failed_migration_shows_the_last_lines_it_logged() {
         "{all}"
     );
 }
+
+#[test]
+fn health_is_skipped_on_purpose_without_ingress_or_tasks_and_a_warning_otherwise() {
+    let project = Project::new(Images::Shared);
+    // The worker has no ingress; api names a URL of its own, where nothing answers.
+    project.repo.replace(
+        "deploy.toml",
+        "[services.worker]\n",
+        "[services.worker]\nhealth = false\n",
+    );
+    project.repo.replace(
+        "deploy.toml",
+        "[services.api]\n",
+        "[services.api]\nurl = \"http://127.0.0.1:9/{name}\"\n",
+    );
+    project.repo.commit("health settings");
+    project.bootstrap();
+    // api is scaled to zero: nothing runs to answer.
+    project
+        .rt
+        .block_on(
+            project
+                .aws
+                .ecs
+                .update_service()
+                .cluster(project.cluster())
+                .service(project.ecs_service("api"))
+                .desired_count(0)
+                .send(),
+        )
+        .unwrap();
+    let deployed = project.deploy(&["--changed", "--timeout", "5s"]);
+    deployed.expect(0);
+    let health = |service: &str| -> String {
+        let step = deployed.events.iter().find(|e| {
+            e["event"] == "step"
+                && e["phase"] == "health"
+                && e["state"] == "done"
+                && e["service"] == service
+        });
+        step.map(|s| s["message"].as_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert!(
+        health("api").contains("desired count is 0"),
+        "{}",
+        health("api")
+    );
+    assert!(
+        health("worker").contains("health = false"),
+        "{}",
+        health("worker")
+    );
+    assert!(
+        !deployed.all_output().contains("was not checked"),
+        "deliberate skips are no warnings"
+    );
+
+    // Without either reason, a service the stack cannot reach is a warning, not a pass.
+    project.repo.replace("deploy.toml", "health = false\n", "");
+    project.repo.commit("the worker is checked again");
+    project.change("services/worker/src/main.rs");
+    let warned = project.deploy(&["--changed"]);
+    warned.expect(0);
+    let warning = warned
+        .events
+        .iter()
+        .find(|e| e["event"] == "warning")
+        .map(|e| e["message"].to_string())
+        .unwrap_or_default();
+    assert!(
+        warning.contains("health of worker was not checked"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_migration_stops_its_task() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    let fault = project.stack.fault(json!({
+        "kind": "runs_forever", "family": format!("{}-migrate", project.ecs_service("api")),
+    }));
+    project.add_migration("003_note");
+    let child = project.spawn(&["--changed"]);
+    let pid = child.id() as i32;
+    let running = || {
+        let listed = project
+            .rt
+            .block_on(
+                project
+                    .aws
+                    .ecs
+                    .list_tasks()
+                    .cluster(project.cluster())
+                    .started_by("xtask-migrate")
+                    .desired_status(ecs::DesiredStatus::Running)
+                    .send(),
+            )
+            .unwrap();
+        listed.task_arns().first().cloned()
+    };
+    let task = crate::stack::eventually(
+        "the migration task to run",
+        std::time::Duration::from_secs(600),
+        running,
+    );
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let interrupted = crate::deploy::Deployed::from(child.wait_with_output().unwrap());
+    remove_fault(project.stack, &fault);
+    interrupted.expect(130);
+    assert!(
+        interrupted.all_output().contains("was stopped"),
+        "{}",
+        interrupted.all_output()
+    );
+    let described = project
+        .rt
+        .block_on(
+            project
+                .aws
+                .ecs
+                .describe_tasks()
+                .cluster(project.cluster())
+                .tasks(&task)
+                .send(),
+        )
+        .unwrap();
+    let stopped = &described.tasks()[0];
+    assert_eq!(stopped.desired_status(), Some("STOPPED"));
+    assert!(
+        stopped
+            .stopped_reason()
+            .unwrap_or_default()
+            .contains("interrupted"),
+        "{stopped:?}"
+    );
+}

@@ -12,9 +12,20 @@ use std::time::{Duration, Instant};
 
 pub async fn check(exec: &Executor<'_>, check: &ServiceStep) -> Result<String> {
     let name = check.service.as_str();
+    if !check.target.config.health {
+        return Ok("not checked: `health = false` in deploy.toml".into());
+    }
+    if desired_count(exec, check).await? == Some(0) {
+        return Ok("not checked: its desired count is 0, nothing runs".into());
+    }
     let urls = match urls(exec, check).await? {
         Targets::Urls(urls) => urls,
-        Targets::NotChecked(why) => return Ok(format!("not checked: {why}")),
+        // Not a pass: said as a warning, so that nobody reads it as one.
+        Targets::NotChecked(why) => {
+            exec.report
+                .warn(format!("health of {name} was not checked: {why}"));
+            return Ok(format!("not checked: {why}"));
+        }
     };
     if urls.is_empty() {
         return Err(Error::Health(format!("health of {name}: no running task to check")).into());
@@ -33,6 +44,19 @@ pub async fn check(exec: &Executor<'_>, check: &ServiceStep) -> Result<String> {
     ))
 }
 
+/// The service's desired count, as ECS has it now (`None` when ECS does not say).
+async fn desired_count(exec: &Executor<'_>, check: &ServiceStep) -> Result<Option<i32>> {
+    use crate::aws::AwsContext as _;
+    let target = &check.target;
+    let described = (exec.aws.ecs.describe_services())
+        .cluster(&target.cluster)
+        .services(&target.ecs_service)
+        .send()
+        .await
+        .aws_context(|| format!("describing service {}", target.ecs_service))?;
+    Ok(described.services().first().map(|s| s.desired_count()))
+}
+
 /// Where a service's health is checked, or why it is not.
 enum Targets {
     Urls(Vec<String>),
@@ -41,11 +65,18 @@ enum Targets {
 
 async fn urls(exec: &Executor<'_>, check: &ServiceStep) -> Result<Targets> {
     let target = &check.target;
+    // A service that names its own URL is checked there, on any stack.
+    if let (Some(_), Some(url)) = (&target.config.url, &target.health_url) {
+        return Ok(Targets::Urls(vec![url.clone()]));
+    }
     Ok(match &exec.options.health {
         HealthTargets::Unavailable { why } => Targets::NotChecked(why.clone()),
         HealthTargets::ServiceUrl => match &target.health_url {
             Some(url) => Targets::Urls(vec![url.clone()]),
-            None => Targets::NotChecked("the environment has no service_url".into()),
+            None => Targets::NotChecked(
+                "neither the environment's service_url nor the service's url says where it answers"
+                    .into(),
+            ),
         },
         HealthTargets::LocalTasks { endpoint } => Targets::Urls(
             local_task_urls(endpoint, &target.cluster, &target.ecs_service)

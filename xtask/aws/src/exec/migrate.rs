@@ -7,7 +7,7 @@
 //! that outlives the timeout is stopped. Success is recorded in the state bucket; no
 //! service rolls unless every migration succeeded.
 
-use super::tally::Tally;
+use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::aws::AwsContext as _;
 use crate::deploy_plan::Migration;
@@ -28,7 +28,9 @@ pub async fn run(exec: &Executor<'_>, migration: &Migration, earlier: &Tally) ->
     let image = earlier.image(name)?.to_owned();
     let fail_with = |err: anyhow::Error| Error::Migration(format!("migrations of {name}: {err:#}"));
     let (definition, task) = launch(exec, migration, &image).await.map_err(fail_with)?;
-    let stopped = match wait_stopped(exec, migration, &task).await {
+    let stopped = wait_stopped(exec, migration, &task).await;
+    exec.record(name, Fact::MigrationStopped);
+    let stopped = match stopped {
         Ok(stopped) => stopped,
         Err(err) => return Err(stop_after(exec, migration, &task, err).await),
     };
@@ -83,6 +85,7 @@ async fn launch(
         .unwrap_or(name)
         .to_owned();
     let task = start(exec, migration, &arn, &container).await?;
+    exec.record(name, Fact::MigrationTask { task: task.clone() });
     exec.progress(
         Some(name),
         Phase::Migrate,
@@ -177,22 +180,25 @@ async fn stop_after(
     task: &str,
     failure: anyhow::Error,
 ) -> anyhow::Error {
-    let stopped = exec
-        .aws
-        .ecs
-        .stop_task()
-        .cluster(&migration.unit.target.cluster)
+    let why = "the deploy stopped waiting for this migration";
+    let what = stop(exec.aws, &migration.unit.target.cluster, task, why).await;
+    let message = format!("{failure:#}; {what}");
+    Error::from(failure).with_message(message).into()
+}
+
+/// Stops a migration task; says what became of it, for a report.
+pub async fn stop(aws: &crate::aws::Clients, cluster: &str, task: &str, why: &str) -> String {
+    let stopped = (aws.ecs.stop_task())
+        .cluster(cluster)
         .task(task)
-        .reason("xtask: the deploy stopped waiting for this migration")
+        .reason(format!("xtask: {why}"))
         .send()
         .await
         .aws_context(|| format!("stopping migration task {}", short(task)));
-    let what = match stopped {
-        Ok(_) => format!("; task {} was stopped", short(task)),
-        Err(err) => format!("; {err:#}: stop it before the next deploy"),
-    };
-    let message = format!("{failure:#}{what}");
-    Error::from(failure).with_message(message).into()
+    match stopped {
+        Ok(_) => format!("migration task {} was stopped", short(task)),
+        Err(err) => format!("{err:#}: stop it before the next deploy"),
+    }
 }
 
 async fn wait_stopped(exec: &Executor<'_>, migration: &Migration, task: &str) -> Result<ecs::Task> {

@@ -34,6 +34,12 @@ pub enum Fact {
     },
     /// `UpdateService` was sent: `--on-failure rollback` must restore the service.
     Rolled,
+    /// The migration task `RunTask` started: an interrupted deploy stops it.
+    MigrationTask {
+        task: String,
+    },
+    /// The migration task is stopped (it ended, or the deploy stopped it).
+    MigrationStopped,
     /// What an app's build wrote (the files themselves are not serialised: too many).
     AppBuilt {
         #[serde(skip)]
@@ -62,6 +68,10 @@ impl std::fmt::Display for Fact {
                 )
             }
             Fact::Rolled => f.write_str("rollout started"),
+            Fact::MigrationTask { task } => {
+                write!(f, "migration task {}", crate::text::short(task))
+            }
+            Fact::MigrationStopped => f.write_str("migration task stopped"),
             Fact::AppBuilt { count, .. } => write!(f, "{count} files built"),
             Fact::Shipped { shipped } => f.write_str(&crate::exec::spa::describe(shipped)),
             Fact::Outcome { outcome } => write!(f, "outcome {outcome}"),
@@ -78,6 +88,8 @@ pub struct UnitResult {
     pub task_definition: Option<String>,
     pub binary: Option<PathBuf>,
     pub rolled: bool,
+    /// The migration task running for it, until it is seen stopped.
+    pub migration_task: Option<String>,
     /// Shared, not copied: each phase's snapshot of the tally holds the app's bytes once.
     pub files: Arc<[LocalFile]>,
     pub shipped: Option<Shipped>,
@@ -155,6 +167,8 @@ impl Tally {
             }
             Fact::TaskDefinition { arn } => result.task_definition = Some(arn),
             Fact::Rolled => result.rolled = true,
+            Fact::MigrationTask { task } => result.migration_task = Some(task),
+            Fact::MigrationStopped => result.migration_task = None,
             Fact::AppBuilt { files, .. } => result.files = files,
             Fact::Shipped { shipped } => result.shipped = Some(shipped),
             Fact::Outcome { outcome } => result.outcome = Some(outcome),
@@ -175,6 +189,12 @@ impl Tally {
         self.unit(service)
             .and_then(|r| r.image.as_deref())
             .ok_or_else(|| anyhow::anyhow!("no image for {service}: the images phase did not run"))
+    }
+
+    /// Migration tasks this deploy started that were not seen stopped: (service, task).
+    pub fn migrating(&self) -> impl Iterator<Item = (&str, &str)> {
+        (self.units.iter())
+            .filter_map(|(name, r)| Some((name.as_str(), r.migration_task.as_deref()?)))
     }
 
     /// Services whose rollout this deploy started and that have no outcome yet.

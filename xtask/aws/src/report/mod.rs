@@ -510,6 +510,10 @@ mod tests {
             Fact::Outcome {
                 outcome: UnitOutcome::Deployed,
             },
+            Fact::MigrationTask {
+                task: "arn:aws:ecs:r:1:task/c/abc".into(),
+            },
+            Fact::MigrationStopped,
         ];
         for fact in &facts {
             match fact {
@@ -517,6 +521,8 @@ mod tests {
                 | Fact::Image { .. }
                 | Fact::TaskDefinition { .. }
                 | Fact::Rolled
+                | Fact::MigrationTask { .. }
+                | Fact::MigrationStopped
                 | Fact::AppBuilt { .. }
                 | Fact::Shipped { .. }
                 | Fact::Outcome { .. } => {}
