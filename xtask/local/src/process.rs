@@ -88,9 +88,11 @@ pub fn port_is_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-/// Whether `url` answers 2xx within a second.
+/// Whether `url` answers 2xx within five seconds: an emulator busy with many deploys'
+/// polls (every request is also checked against AWS's models) can take more than one to
+/// answer, and is not down for that.
 pub fn answers(url: &str) -> bool {
-    xtask_aws::http::answers(url, Duration::from_secs(1))
+    xtask_aws::http::answers(url, Duration::from_secs(5))
 }
 
 /// Waits until `url` answers; fails early if the process dies, quoting its log.
