@@ -80,6 +80,7 @@ data "aws_iam_policy_document" "deploy" {
     actions = [
       "ecs:DescribeServices",
       "ecs:DescribeTasks",
+      "ecs:ListServiceDeployments",
       "ecs:ListTasks",
       "ecs:RunTask",
       "ecs:StopTask",

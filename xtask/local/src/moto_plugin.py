@@ -375,6 +375,8 @@ class Middleware:
             status, headers, payload = error_response(operation, fault)
             start_response(f"{status} Error", headers + [("Content-Length", str(len(payload)))])
             return [payload]
+        if operation in ("ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments"):
+            return self.respond(start_response, *service_deployments(environ, operation, body))
         if operation.startswith("ecr:") and operation.split(":", 1)[1] in ECR_IMAGE_OPS:
             return self.respond(start_response, *ecr_image_operation(environ, operation, body))
         if path == "/moto-api/reset":
@@ -869,7 +871,7 @@ def failure_threshold(desired):
 
 def new_deployment(service, task_definition, kind):
     deployment_id = f"ecs-svc/{random.randint(10**18, 10**19 - 1)}"
-    return {
+    deployment = {
         "id": deployment_id,
         "status": "PRIMARY",
         "taskDefinition": task_definition,
@@ -889,6 +891,11 @@ def new_deployment(service, task_definition, kind):
         "_kind": kind,
         "_tasks": [],
     }
+    # Every deployment the service had, for ListServiceDeployments (drained ones included).
+    if not hasattr(service, "_history"):
+        service._history = []
+    service._history.insert(0, deployment)
+    return deployment
 
 
 def image_of(backend, task_definition_arn):
@@ -1390,13 +1397,81 @@ class ServiceView:
         self._service = service
         cutoff = time.time() - stale
         visible = [d for d in service.deployments if d.get("_kind") == "initial" or d["_started"] <= cutoff]
-        self.deployments = [{k: v for k, v in d.items() if not k.startswith("_")} for d in visible]
+        # Behind a Classic Load Balancer ECS reports no rollout state.
+        hidden = ("rolloutState", "rolloutStateReason") if behind_classic_load_balancer(service) else ()
+        self.deployments = [{k: v for k, v in d.items() if not k.startswith("_") and k not in hidden}
+                            for d in visible]
         if len(visible) < len(service.deployments) and self.deployments:
             self.deployments[0]["status"] = "PRIMARY"
             self.task_definition = self.deployments[0]["taskDefinition"]
 
     def __getattr__(self, name):
         return getattr(self._service, name)
+
+
+# ------------------------------------------------- ECS service deployments ---------------------
+
+def behind_classic_load_balancer(service):
+    """A service behind a Classic Load Balancer: ECS reports no `rolloutState` for it."""
+    return any(lb.get("loadBalancerName") for lb in getattr(service, "load_balancers", None) or [])
+
+
+def service_deployment_status(deployment):
+    """A deployment's ServiceDeployment status (the API reference's lifecycle)."""
+    rollback = deployment.get("_kind") == "rollback"
+    state = deployment.get("rolloutState")
+    if state == "COMPLETED":
+        return "ROLLBACK_SUCCESSFUL" if rollback else "SUCCESSFUL"
+    if state == "FAILED":
+        return "ROLLBACK_FAILED" if rollback else "STOPPED"
+    return "ROLLBACK_IN_PROGRESS" if rollback else "IN_PROGRESS"
+
+
+def service_deployment(backend, service, deployment):
+    number = deployment["id"].split("/")[-1]
+    arn = service.arn.replace(":service/", ":service-deployment/") + f"/{number}"
+    return {
+        "serviceDeploymentArn": arn,
+        "serviceArn": service.arn,
+        "clusterArn": backend._get_cluster(service.cluster_name).arn,
+        "createdAt": deployment["createdAt"].timestamp(),
+        "startedAt": deployment["createdAt"].timestamp(),
+        "targetServiceRevisionArn": arn.replace(":service-deployment/", ":service-revision/"),
+        "status": service_deployment_status(deployment),
+        "statusReason": deployment.get("rolloutStateReason", ""),
+    }
+
+
+def service_deployments(environ, operation, body):
+    """ListServiceDeployments and DescribeServiceDeployments, which moto lacks, from the
+    model's deployments (newest first)."""
+    params = json.loads(body or "{}")
+    region = "us-east-1"
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" in auth:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        region = scope[2] if len(scope) > 2 else region
+    backend = ecs_models.ecs_backends[os.environ.get("MOTO_ACCOUNT_ID", "000000000000")][region]
+    headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", str(uuid.uuid4()))]
+    with LOCK:
+        found = []
+        for service in backend.services.values():
+            advance_service(backend, service)
+            found += [(service, d) for d in getattr(service, "_history", [])]
+        briefs = [service_deployment(backend, svc, d) for svc, d in found]
+    if operation == "ecs:ListServiceDeployments":
+        name = params.get("service", "").split("/")[-1]
+        cluster = params.get("cluster", "default").split("/")[-1]
+        after = (params.get("createdAt") or {}).get("after")
+        listed = [b for (svc, _), b in zip(found, briefs)
+                  if svc.name == name and svc.cluster_name == cluster
+                  and (after is None or b["createdAt"] >= float(after))]
+        return 200, headers, json.dumps({"serviceDeployments": listed}).encode()
+    wanted = params.get("serviceDeploymentArns") or []
+    described = [b for b in briefs if b["serviceDeploymentArn"] in wanted]
+    failures = [{"arn": arn, "reason": "MISSING"} for arn in wanted
+                if arn not in {b["serviceDeploymentArn"] for b in described}]
+    return 200, headers, json.dumps({"serviceDeployments": described, "failures": failures}).encode()
 
 
 # ---------------------------------------------------------- CloudFront ---------------------

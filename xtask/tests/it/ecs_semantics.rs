@@ -649,3 +649,48 @@ fn ctrl_c_during_a_migration_stops_its_task() {
         "{stopped:?}"
     );
 }
+
+#[test]
+fn behind_a_classic_load_balancer_the_roll_is_judged_by_its_service_deployment() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    // Behind a Classic Load Balancer ECS reports no rolloutState (DescribeServices' API
+    // reference); ListServiceDeployments still tells how a deployment went.
+    let classic = ecs::LoadBalancer::builder()
+        .load_balancer_name("classic")
+        .container_name("api")
+        .container_port(8080)
+        .build();
+    project
+        .rt
+        .block_on(
+            project
+                .aws
+                .ecs
+                .update_service()
+                .cluster(project.cluster())
+                .service(project.ecs_service("api"))
+                .load_balancers(classic)
+                .send(),
+        )
+        .unwrap();
+    project.change("services/api/src/main.rs");
+    let deployed = project.deploy(&["--changed", "--timeout", "30s"]);
+    deployed.expect(0);
+    assert_eq!(deployed.service("api")["outcome"], "deployed");
+
+    // A crash loop the circuit breaker rolls back is reported as such.
+    project.change("services/api/src/main.rs");
+    let crash = project.stack.fault(json!({
+        "kind": "crash_loop", "service": project.ecs_service("api"),
+    }));
+    let failed = project.deploy(&["--changed", "--timeout", "30s"]);
+    remove_fault(project.stack, &crash);
+    failed.expect(13);
+    assert_eq!(
+        failed.service("api")["outcome"],
+        "rolled_back",
+        "{}",
+        failed.all_output()
+    );
+}

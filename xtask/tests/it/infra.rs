@@ -167,6 +167,8 @@ fn iam_actions(call: &str) -> &'static [&'static str] {
         "ecs:describe_task_definition" => &["ecs:DescribeTaskDefinition"],
         "ecs:describe_tasks" => &["ecs:DescribeTasks"],
         "ecs:list_tasks" => &["ecs:ListTasks"],
+        // Where a deployment has no rolloutState (behind a Classic Load Balancer).
+        "ecs:list_service_deployments" => &["ecs:ListServiceDeployments"],
         // Task definitions name the execution role: registering and running pass it.
         // A copy carries the live definition's tags: tagging on create needs TagResource.
         "ecs:register_task_definition" => {

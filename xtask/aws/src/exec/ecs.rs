@@ -139,6 +139,9 @@ struct Watch<'a> {
 }
 
 enum State {
+    /// The deployment has no `rolloutState` (a service behind a Classic Load Balancer):
+    /// its service deployment tells.
+    Unreported,
     Waiting(String),
     Completed,
     /// ECS's circuit breaker rolled back, and its deployment of the previous task
@@ -188,7 +191,12 @@ impl Watch<'_> {
                     .report
                     .step(Some(self.name), self.phase, StepState::Progress, event);
             }
-            match self.state(&found, &mut seen, started.elapsed()) {
+            let mut state = self.state(&found, &mut seen, started.elapsed());
+            if let State::Unreported = state {
+                state = self.service_deployment().await?;
+            }
+            match state {
+                State::Unreported => unreachable!("replaced just above"),
                 State::Completed => {
                     return Ok(format!(
                         "{} COMPLETED in {:.1}s",
@@ -284,11 +292,48 @@ impl Watch<'_> {
                 {
                     format!("the service's PRIMARY deployment runs {}", runs(primary))
                 }
+                // Behind a Classic Load Balancer ECS keeps no rolloutState.
+                None if ours.status() == Some("PRIMARY") => return State::Unreported,
                 _ => return State::Waiting(progress(ours)),
             },
         };
         let why = seen.failure.get_or_insert(failure).clone();
         self.after_failure(primary, why)
+    }
+
+    /// The state of this roll's service deployment (`ListServiceDeployments` since the
+    /// deployment was created, the newest; `DescribeServiceDeployments` would add nothing the
+    /// brief lacks): where `rolloutState` is absent, the only record of how it went.
+    async fn service_deployment(&self) -> Result<State> {
+        let since = aws_sdk_ecs::primitives::DateTime::from_secs_f64(self.since - 1.0);
+        let listed = (self.exec.aws.ecs.list_service_deployments())
+            .cluster(self.cluster)
+            .service(self.service)
+            .created_at(ecs::CreatedAt::builder().after(since).build())
+            .send()
+            .await
+            .aws_context(|| format!("listing the service deployments of {}", self.service))?;
+        let newest = (listed.service_deployments().iter()).max_by(|a, b| {
+            let at =
+                |d: &ecs::ServiceDeploymentBrief| d.created_at().map_or(0.0, |t| t.as_secs_f64());
+            at(a).total_cmp(&at(b))
+        });
+        let Some(newest) = newest else {
+            return Ok(State::Waiting("no service deployment listed yet".into()));
+        };
+        let why = newest.status_reason().unwrap_or_default().to_owned();
+        Ok(match newest.status() {
+            Some(ecs::ServiceDeploymentStatus::Successful) => State::Completed,
+            Some(ecs::ServiceDeploymentStatus::RollbackSuccessful) => State::RolledBack(why),
+            Some(
+                ecs::ServiceDeploymentStatus::Stopped
+                | ecs::ServiceDeploymentStatus::RollbackFailed,
+            ) => State::Failed(why),
+            status => State::Waiting(format!(
+                "service deployment {}",
+                status.map_or("PENDING", |s| s.as_str())
+            )),
+        })
     }
 
     /// Our deployment failed or was replaced: rolled back once ECS's deployment of the
@@ -307,6 +352,8 @@ impl Watch<'_> {
             Some(ecs::DeploymentRolloutState::Failed) => {
                 State::Failed(format!("{why}; ECS's rollback to {previous} failed too"))
             }
+            // No rolloutState (a Classic Load Balancer): the service deployment tells.
+            None => State::Unreported,
             _ => State::Waiting(format!(
                 "{why}; ECS is rolling back to {previous}: {}",
                 progress(restoring)
