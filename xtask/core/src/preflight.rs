@@ -562,6 +562,18 @@ mod tests {
         (plan, read)
     }
 
+    /// A deploy's rules in staging.
+    fn staging(config: &Config) -> Rules<'_> {
+        Rules {
+            config,
+            names: config.names("staging"),
+            findings_block: true,
+            schema: None,
+            timeout: Duration::from_secs(15 * 60),
+            restore: false,
+        }
+    }
+
     /// Facts with nothing wrong.
     fn clean() -> Facts {
         Facts {
@@ -579,12 +591,9 @@ mod tests {
     fn verdict_of(command: Command, facts: &Facts, schema: Option<SchemaPolicy>) -> Verdict {
         let config = Config::parse("deploy.toml", CONFIG).unwrap();
         let rules = Rules {
-            config: &config,
-            names: config.names("staging"),
             findings_block: command != Command::Rollback,
             schema,
-            timeout: Duration::from_secs(15 * 60),
-            restore: false,
+            ..staging(&config)
         };
         let (plan, read) = planned(command);
         verify(&plan, read.view(), facts, &rules)
@@ -697,14 +706,7 @@ mod tests {
     #[test]
     fn targets_that_do_not_exist_are_named() {
         let config = Config::parse("deploy.toml", CONFIG).unwrap();
-        let rules = Rules {
-            config: &config,
-            names: config.names("staging"),
-            findings_block: true,
-            schema: None,
-            timeout: Duration::from_secs(15 * 60),
-            restore: false,
-        };
+        let rules = staging(&config);
         let (plan, mut read) = planned(Command::Deploy { images_only: false });
         read.repositories.get_mut("api").unwrap().uri = None;
         read.services.get_mut("api").unwrap().exists = false;
@@ -785,14 +787,7 @@ mod tests {
     #[test]
     fn an_image_for_another_cpu_than_the_task_definition_is_refused() {
         let config = Config::parse("deploy.toml", CONFIG).unwrap();
-        let rules = Rules {
-            config: &config,
-            names: config.names("staging"),
-            findings_block: true,
-            schema: None,
-            timeout: Duration::from_secs(15 * 60),
-            restore: false,
-        };
+        let rules = staging(&config);
         let (plan, mut read) = planned(Command::Deploy { images_only: false });
         read.services.get_mut("api").unwrap().cpu_architecture = Some("ARM64".into());
         let problems = verify(&plan, read.view(), &clean(), &rules).problems;
@@ -813,14 +808,7 @@ mod tests {
     #[test]
     fn services_another_controller_deploys_are_refused_before_anything_runs() {
         let config = Config::parse("deploy.toml", CONFIG).unwrap();
-        let rules = Rules {
-            config: &config,
-            names: config.names("staging"),
-            findings_block: true,
-            schema: None,
-            timeout: Duration::from_secs(15 * 60),
-            restore: false,
-        };
+        let rules = staging(&config);
         let (plan, mut read) = planned(Command::Deploy { images_only: false });
         read.services.get_mut("api").unwrap().controller = Controller::CodeDeploy;
         let verdict = verify(&plan, read.view(), &clean(), &rules);

@@ -10,6 +10,20 @@ use aws_sdk_ecs::types as ecs;
 use serde_json::json;
 
 impl Project {
+    /// `UpdateService` of api with what `change` sets, as a person or Terraform would.
+    fn update_api(
+        &self,
+        change: impl FnOnce(
+            aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder,
+        )
+            -> aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder,
+    ) {
+        let update = (self.aws.ecs.update_service())
+            .cluster(self.cluster())
+            .service(self.ecs_service("api"));
+        self.rt.block_on(change(update).send()).unwrap();
+    }
+
     /// A new migration for `api`, committed: the next deploy runs the migration task.
     fn add_migration(&self, name: &str) {
         self.repo.write(
@@ -21,34 +35,37 @@ impl Project {
 
     /// Registers a revision of api's migration family made by `edit` from the newest one.
     fn edit_migration_family(&self, edit: impl FnOnce(&mut Vec<ecs::ContainerDefinition>)) {
-        let family = format!("{}-migrate", self.ecs_service("api"));
-        let live = self
-            .rt
-            .block_on(
-                self.aws
-                    .ecs
-                    .describe_task_definition()
-                    .task_definition(&family)
-                    .send(),
-            )
-            .unwrap();
-        let live = live.task_definition().unwrap();
+        self.register_edited(
+            &format!("{}-migrate", self.ecs_service("api")),
+            edit,
+            Vec::new(),
+        );
+    }
+
+    /// Registers, in the family of `from` (a family or a revision), a copy of it with
+    /// `edit` made to its containers and with `tags`, as Terraform would; its ARN.
+    fn register_edited(
+        &self,
+        from: &str,
+        edit: impl FnOnce(&mut Vec<ecs::ContainerDefinition>),
+        tags: Vec<ecs::Tag>,
+    ) -> String {
+        let described = (self.aws.ecs.describe_task_definition()).task_definition(from);
+        let described = self.rt.block_on(described.send()).unwrap();
+        let live = described.task_definition().unwrap();
         let mut containers = live.container_definitions().to_vec();
         edit(&mut containers);
-        self.rt
-            .block_on(
-                self.aws
-                    .ecs
-                    .register_task_definition()
-                    .family(&family)
-                    .set_container_definitions(Some(containers))
-                    .set_requires_compatibilities(Some(live.requires_compatibilities().to_vec()))
-                    .set_network_mode(live.network_mode().cloned())
-                    .set_cpu(live.cpu().map(str::to_owned))
-                    .set_memory(live.memory().map(str::to_owned))
-                    .send(),
-            )
-            .unwrap();
+        let register = (self.aws.ecs.register_task_definition())
+            .family(live.family().unwrap())
+            .set_container_definitions(Some(containers))
+            .set_requires_compatibilities(Some(live.requires_compatibilities().to_vec()))
+            .set_network_mode(live.network_mode().cloned())
+            .set_cpu(live.cpu().map(str::to_owned))
+            .set_memory(live.memory().map(str::to_owned))
+            .set_tags((!tags.is_empty()).then_some(tags));
+        let registered = self.rt.block_on(register.send()).unwrap();
+        let definition = registered.task_definition().unwrap();
+        definition.task_definition_arn().unwrap().to_owned()
     }
 
     /// The digest of the image `deployed` pushed for `service`, read from ECR by its tag.
@@ -147,19 +164,7 @@ fn a_failed_rollout_ecs_did_not_roll_back_is_failed_and_on_failure_rollback_rest
         .maximum_percent(200)
         .minimum_healthy_percent(100)
         .build();
-    project
-        .rt
-        .block_on(
-            project
-                .aws
-                .ecs
-                .update_service()
-                .cluster(project.cluster())
-                .service(project.ecs_service("api"))
-                .deployment_configuration(configuration)
-                .send(),
-        )
-        .unwrap();
+    project.update_api(|update| update.deployment_configuration(configuration));
 
     project.change("services/api/src/main.rs");
     // Only the new image crash-loops (the one restored runs): push it first to know it.
@@ -194,21 +199,12 @@ fn the_migration_task_runs_where_the_service_runs_and_is_judged_by_its_own_conta
         .weight(1)
         .build()
         .unwrap();
-    project
-        .rt
-        .block_on(
-            project
-                .aws
-                .ecs
-                .update_service()
-                .cluster(project.cluster())
-                .service(project.ecs_service("api"))
-                .capacity_provider_strategy(spot)
-                .platform_version("1.4.0")
-                .force_new_deployment(true)
-                .send(),
-        )
-        .unwrap();
+    project.update_api(|update| {
+        update
+            .capacity_provider_strategy(spot)
+            .platform_version("1.4.0")
+            .force_new_deployment(true)
+    });
     // Terraform's family: a log router sidecar first, and a command that is not
     // deploy.toml's `migrations.command` (it would exit 3).
     project.edit_migration_family(|containers| {
@@ -273,19 +269,7 @@ fn a_service_another_controller_deploys_is_refused_before_its_migration_runs() {
         .r#type(ecs::DeploymentControllerType::CodeDeploy)
         .build()
         .unwrap();
-    project
-        .rt
-        .block_on(
-            project
-                .aws
-                .ecs
-                .update_service()
-                .cluster(project.cluster())
-                .service(project.ecs_service("api"))
-                .deployment_controller(controller)
-                .send(),
-        )
-        .unwrap();
+    project.update_api(|update| update.deployment_controller(controller));
     let migrations = project.migration_tasks();
     project.add_migration("003_note");
     let refused = project.deploy(&["--changed"]);
@@ -301,54 +285,9 @@ fn a_new_revision_carries_the_live_ones_tags_which_a_tag_policy_requires() {
     project.deploy(&["--changed"]).expect(0);
     // The team tags its task definitions; its organisation denies untagged ones.
     let live = project.task_definition("api");
-    let described = project
-        .rt
-        .block_on(
-            project
-                .aws
-                .ecs
-                .describe_task_definition()
-                .task_definition(&live)
-                .send(),
-        )
-        .unwrap();
-    let definition = described.task_definition().unwrap();
     let team = ecs::Tag::builder().key("team").value("payments").build();
-    let tagged = project
-        .rt
-        .block_on(
-            project
-                .aws
-                .ecs
-                .register_task_definition()
-                .family(definition.family().unwrap())
-                .set_container_definitions(Some(definition.container_definitions().to_vec()))
-                .set_requires_compatibilities(Some(definition.requires_compatibilities().to_vec()))
-                .set_network_mode(definition.network_mode().cloned())
-                .set_cpu(definition.cpu().map(str::to_owned))
-                .set_memory(definition.memory().map(str::to_owned))
-                .tags(team)
-                .send(),
-        )
-        .unwrap();
-    let tagged = tagged
-        .task_definition()
-        .unwrap()
-        .task_definition_arn()
-        .unwrap();
-    project
-        .rt
-        .block_on(
-            project
-                .aws
-                .ecs
-                .update_service()
-                .cluster(project.cluster())
-                .service(project.ecs_service("api"))
-                .task_definition(tagged)
-                .send(),
-        )
-        .unwrap();
+    let tagged = project.register_edited(&live, |_| {}, vec![team]);
+    project.update_api(|update| update.task_definition(&tagged));
     let policy = project.stack.fault(json!({
         "kind": "tag_policy", "keys": ["team"], "family": project.ecs_service("api"),
     }));
@@ -384,44 +323,17 @@ fn what_terraform_adds_to_the_task_definition_reaches_the_service_on_the_next_de
     // Terraform registers a new revision of the family (a variable added), and leaves the
     // service alone: it ignores the service's task definition, which the tool owns.
     let live = project.task_definition("api");
-    let definition = project
-        .rt
-        .block_on(
-            project
-                .aws
-                .ecs
-                .describe_task_definition()
-                .task_definition(&live)
-                .send(),
-        )
-        .unwrap()
-        .task_definition
-        .unwrap();
-    let mut containers = definition.container_definitions().to_vec();
     let flag = ecs::KeyValuePair::builder()
         .name("FEATURE_FLAG")
         .value("on")
         .build();
-    containers[0]
-        .environment
-        .get_or_insert_with(Vec::new)
-        .push(flag);
-    project
-        .rt
-        .block_on(
-            project
-                .aws
-                .ecs
-                .register_task_definition()
-                .family(definition.family().unwrap())
-                .set_container_definitions(Some(containers))
-                .set_requires_compatibilities(Some(definition.requires_compatibilities().to_vec()))
-                .set_network_mode(definition.network_mode().cloned())
-                .set_cpu(definition.cpu().map(str::to_owned))
-                .set_memory(definition.memory().map(str::to_owned))
-                .send(),
-        )
-        .unwrap();
+    let add_flag = |containers: &mut Vec<ecs::ContainerDefinition>| {
+        containers[0]
+            .environment
+            .get_or_insert_with(Vec::new)
+            .push(flag);
+    };
+    project.register_edited(&live, add_flag, Vec::new());
     let has_flag = |arn: &str| {
         let described = project
             .rt
@@ -528,19 +440,7 @@ fn health_is_skipped_on_purpose_without_ingress_or_tasks_and_a_warning_otherwise
     project.repo.commit("health settings");
     project.bootstrap();
     // api is scaled to zero: nothing runs to answer.
-    project
-        .rt
-        .block_on(
-            project
-                .aws
-                .ecs
-                .update_service()
-                .cluster(project.cluster())
-                .service(project.ecs_service("api"))
-                .desired_count(0)
-                .send(),
-        )
-        .unwrap();
+    project.update_api(|update| update.desired_count(0));
     let deployed = project.deploy(&["--changed", "--timeout", "5s"]);
     deployed.expect(0);
     let health = |service: &str| -> String {
@@ -661,19 +561,7 @@ fn behind_a_classic_load_balancer_the_roll_is_judged_by_its_service_deployment()
         .container_name("api")
         .container_port(8080)
         .build();
-    project
-        .rt
-        .block_on(
-            project
-                .aws
-                .ecs
-                .update_service()
-                .cluster(project.cluster())
-                .service(project.ecs_service("api"))
-                .load_balancers(classic)
-                .send(),
-        )
-        .unwrap();
+    project.update_api(|update| update.load_balancers(classic));
     project.change("services/api/src/main.rs");
     let deployed = project.deploy(&["--changed", "--timeout", "30s"]);
     deployed.expect(0);

@@ -39,13 +39,13 @@ fn a_running_deploy_renews_its_lock_and_leaves_a_lock_someone_else_took_alone() 
         "kind": "never_stable", "service": project.ecs_service("api"),
     }));
     let mut child = project
-        .command(&["--changed", "--format", "json", "--timeout", "8s"])
+        .command(&["--changed", "--format", "json", "--timeout", "20s"])
         .env("XTASK_LOCK_TTL", "2s")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let renewed = crate::stack::eventually("a renewal", Duration::from_secs(20), || {
+    let renewed = crate::stack::eventually("a renewal", Duration::from_secs(180), || {
         let lock = project
             .keys("deploy.lock")
             .first()

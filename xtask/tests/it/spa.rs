@@ -44,20 +44,8 @@ impl Project {
 
     /// The app's manifest in its bucket.
     fn app_manifest(&self, app: &str) -> Value {
-        let key = xtask::spa::manifest::key(app);
-        let got = self
-            .rt
-            .block_on(
-                self.aws
-                    .s3
-                    .get_object()
-                    .bucket(self.app_bucket(app))
-                    .key(key)
-                    .send(),
-            )
-            .unwrap();
-        let bytes = self.rt.block_on(got.body.collect()).unwrap().into_bytes();
-        serde_json::from_slice(&bytes).unwrap()
+        let manifest = self.served(app, &xtask::spa::manifest::key(app)).unwrap();
+        serde_json::from_str(&manifest.body).unwrap()
     }
 
     /// Every invalidation of the app's distribution, newest first, as path lists.

@@ -173,30 +173,8 @@ impl Watch<'_> {
         let mut seen = Seen::default();
         let mut last = String::new();
         loop {
-            // A transient error (throttling past the SDK's retries, a reset connection) is
-            // one poll lost, not the roll: the timeout still bounds the wait.
-            let found = match self.describe().await? {
-                Poll::Answer(found) => found,
-                Poll::Transient(why) if started.elapsed() < self.exec.options.timeout => {
-                    let why = format!("{why}; polling again");
-                    self.exec
-                        .progress(Some(self.name), self.phase, StepState::Progress, why);
-                    tokio::time::sleep(self.exec.options.poll).await;
-                    continue;
-                }
-                Poll::Transient(why) => return Err(Error::Timeout(why).into()),
-            };
-            for event in self.new_events(&found, &mut events) {
-                self.exec
-                    .report
-                    .step(Some(self.name), self.phase, StepState::Progress, event);
-            }
-            let mut state = self.state(&found, &mut seen, started.elapsed());
-            if let State::Unreported = state {
-                state = self.service_deployment().await?;
-            }
-            match state {
-                State::Unreported => unreachable!("replaced just above"),
+            match self.observe(started, &mut seen, &mut events).await? {
+                State::Unreported => unreachable!("observe asks the service deployment"),
                 State::Completed => {
                     return Ok(format!(
                         "{} COMPLETED in {:.1}s",
@@ -222,13 +200,40 @@ impl Watch<'_> {
                     "the deployment did not complete within {}",
                     humantime::format_duration(self.exec.options.timeout)
                 );
-                let why = match seen.failure {
+                let why = match seen.failure.take() {
                     Some(failure) => format!("{failure}; {why}"),
                     None => why,
                 };
                 return Err(self.failure(Error::Timeout, &why).await);
             }
             tokio::time::sleep(self.exec.options.poll).await;
+        }
+    }
+
+    /// One poll: the service's new events shown, and the deployment's state. A transient
+    /// error (throttling past the SDK's retries, a reset connection) is one poll lost, not
+    /// the roll: the timeout still bounds the wait.
+    async fn observe(
+        &self,
+        started: Instant,
+        seen: &mut Seen,
+        events: &mut BTreeSet<String>,
+    ) -> Result<State> {
+        let found = match self.describe().await? {
+            Poll::Answer(found) => found,
+            Poll::Transient(why) if started.elapsed() < self.exec.options.timeout => {
+                return Ok(State::Waiting(format!("{why}; polling again")))
+            }
+            Poll::Transient(why) => return Err(Error::Timeout(why).into()),
+        };
+        for event in self.new_events(&found, events) {
+            self.exec
+                .report
+                .step(Some(self.name), self.phase, StepState::Progress, event);
+        }
+        match self.state(&found, seen, started.elapsed()) {
+            State::Unreported => self.service_deployment().await,
+            state => Ok(state),
         }
     }
 
