@@ -306,9 +306,12 @@ pub async fn distributions(aws: &Clients, comment: &str) -> Result<Vec<String>> 
     let mut found = Vec::new();
     let mut marker: Option<String> = None;
     loop {
+        // The largest page CloudFront gives: every page is read (a duplicate comment on a
+        // later page must be seen), so an account with many distributions costs few calls.
         let listed = aws
             .cloudfront
             .list_distributions()
+            .max_items(1000)
             .set_marker(marker.clone())
             .send()
             .await

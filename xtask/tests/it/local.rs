@@ -728,7 +728,12 @@ fn local_up_is_idempotent_and_status_reports_the_stack() {
     );
 
     let status = xtask_local(&stack.dir, &["status", "--format", "json"]);
-    assert!(status.status.success());
+    // Which process did not answer, if one did not.
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["aws_endpoint"], stack.endpoint);
     assert_eq!(status["registry"], stack.registry);
