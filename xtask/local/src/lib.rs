@@ -74,10 +74,7 @@ impl Stack {
             .unwrap_or_else(|| ctx.root.join("target/local-stack"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = dir.canonicalize()?;
-        let state = std::fs::read(dir.join("state.json"))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
+        let state = read_state(&dir);
         Ok(Stack {
             marker: dir.display().to_string(),
             dir,
@@ -85,10 +82,28 @@ impl Stack {
         })
     }
 
+    /// Writes the state whole or not at all (a temporary file renamed over it): every
+    /// deploy reads it, and a half-written file would read as "nothing runs", making that
+    /// deploy start a second registry and emulator beside the running ones.
     fn save(&self) -> Result<()> {
         let path = self.dir.join("state.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(&self.state)?)
-            .with_context(|| format!("writing {}", path.display()))
+        let partial = self.dir.join(format!("state.json.{}", std::process::id()));
+        std::fs::write(&partial, serde_json::to_vec_pretty(&self.state)?)
+            .with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, &path).with_context(|| format!("replacing {}", path.display()))
+    }
+
+    /// An exclusive lock on the stack's folder, held while processes are started or
+    /// stopped: deploys and `local up` running at once must not each start their own.
+    fn lock(&self) -> Result<std::fs::File> {
+        use std::os::fd::AsRawFd as _;
+        let file = std::fs::File::create(self.dir.join("stack.lock"))?;
+        // SAFETY: flock on a file we hold open; released when it is closed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("locking the local stack's folder");
+        }
+        Ok(file)
     }
 
     fn running(&self, process: Process) -> bool {
@@ -124,6 +139,9 @@ impl Stack {
     /// Starts whatever is not running (idempotent), restarting the emulator when the
     /// registry moved, the plugin changed or the task mode did.
     pub fn start(&mut self, run_containers: bool) -> Result<()> {
+        let _lock = self.lock()?;
+        // What another process may have started while this one waited for the lock.
+        self.state = read_state(&self.dir);
         let registry_moved = self.start_registry()?;
         let plugin = xtask_aws::workspace::hex(
             &Sha256::new()
@@ -441,6 +459,14 @@ impl Probe {
     pub fn healthy(&self) -> bool {
         self.moto == Some(true) && self.registry == Some(true)
     }
+}
+
+/// The saved state of the stack's processes; none when there is no (readable) file.
+fn read_state(dir: &Path) -> State {
+    std::fs::read(dir.join("state.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
 }
 
 fn moto_health(port: u16) -> String {
