@@ -194,6 +194,23 @@ where
     }
 }
 
+/// The codes AWS services answer when they throttle a caller.
+const THROTTLING: [&str; 5] = [
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "SlowDown",
+    "RequestLimitExceeded",
+];
+
+/// The codes of a failure on AWS's side, which may pass on a later try.
+const SERVER_ERRORS: [&str; 4] = [
+    "ServerException",
+    "InternalFailure",
+    "InternalError",
+    "ServiceUnavailable",
+];
+
 /// Whether a call that failed so may pass when made again a little later: no answer
 /// (connection, timeout, an unreadable response), throttling, or a server error. The SDK
 /// already retried it; a wait loop that polls anyway loses one poll, not the deploy.
@@ -203,21 +220,26 @@ pub fn transient<E: ProvideErrorMetadata, R>(err: &aws_sdk_ecs::error::SdkError<
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
         }
-        SdkError::ServiceError(service) => matches!(
-            service.err().code(),
-            Some(
-                "ThrottlingException"
-                    | "Throttling"
-                    | "TooManyRequestsException"
-                    | "RequestLimitExceeded"
-                    | "SlowDown"
-                    | "ServerException"
-                    | "InternalFailure"
-                    | "InternalError"
-                    | "ServiceUnavailable"
-            )
-        ),
+        SdkError::ServiceError(service) => service
+            .err()
+            .code()
+            .is_some_and(|code| THROTTLING.contains(&code) || SERVER_ERRORS.contains(&code)),
         _ => false,
+    }
+}
+
+/// A poll's answer: `Ok(Ok(answer))`, `Ok(Err(why))` when the failure is [`transient`]
+/// (one poll lost), else the error in context.
+pub fn polled<T, E>(
+    sent: Result<T, aws_sdk_ecs::error::SdkError<E, aws_sdk_ecs::config::http::HttpResponse>>,
+    what: impl FnOnce() -> String,
+) -> anyhow::Result<Result<T, String>>
+where
+    E: std::error::Error + ProvideErrorMetadata + RequestId + 'static,
+{
+    match sent {
+        Err(err) if transient(&err) => Ok(Err(describe(&what(), &err))),
+        sent => sent.aws_context(what).map(Ok),
     }
 }
 
@@ -266,8 +288,7 @@ pub fn fix_for(code: &str) -> Option<&'static str> {
         | "SignatureDoesNotMatch" => {
             "these credentials are not valid here: check AWS_PROFILE and the environment's region"
         }
-        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "SlowDown"
-        | "RequestLimitExceeded" => {
+        code if THROTTLING.contains(&code) => {
             "AWS still throttled after 8 attempts: run again, or lower --concurrency"
         }
         "ClusterNotFoundException" | "ServiceNotFoundException" | "ServiceNotActiveException"

@@ -244,11 +244,9 @@ impl Watch<'_> {
             .services(self.service)
             .send()
             .await;
-        let out = match sent {
-            Err(err) if crate::aws::transient(&err) => {
-                return Ok(Poll::Transient(crate::aws::describe(&what(), &err)))
-            }
-            sent => sent.aws_context(what)?,
+        let out = match crate::aws::polled(sent, what)? {
+            Ok(out) => out,
+            Err(why) => return Ok(Poll::Transient(why)),
         };
         out.services()
             .first()

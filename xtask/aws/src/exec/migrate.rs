@@ -257,14 +257,13 @@ async fn describe(
         .tasks(task)
         .send()
         .await;
-    let described = match sent {
-        Err(err) if crate::aws::transient(&err) => {
-            let why = crate::aws::describe(&what(), &err);
+    let described = match crate::aws::polled(sent, what)? {
+        Ok(described) => described,
+        Err(why) => {
             let name = migration.unit.service.as_str();
             exec.progress(Some(name), Phase::Migrate, StepState::Progress, why);
             return Ok(None);
         }
-        sent => sent.aws_context(what)?,
     };
     if let Some(found) = described.tasks().first() {
         return Ok(Some(found.clone()));
