@@ -403,22 +403,52 @@ async fn push_fingerprint_tag(exec: &Executor<'_>, build: &ImageBuild) -> Result
     Ok(())
 }
 
-/// The image just pushed, read back from the registry by its fingerprint tag.
+/// The image just pushed, read back from the registry by its fingerprint tag. A registry
+/// may not show a push at once: its reads are not promised to follow its writes, and a
+/// concurrent push of the same tag (another run building the same fingerprint) can hide
+/// the tag from a listing for a moment. So "not there" is asked again for a few seconds
+/// before it is an error.
 async fn pushed(exec: &Executor<'_>, build: &ImageBuild) -> Result<crate::live::Image> {
-    crate::live::image_for(
-        exec.aws,
-        &build.unit.target.repository,
-        &build.unit.fingerprint,
+    let read = || async {
+        crate::live::image_for(
+            exec.aws,
+            &build.unit.target.repository,
+            &build.unit.fingerprint,
+        )
+        .await?
+        .ok_or(NotYet)
+        .map_err(anyhow::Error::from)
+    };
+    read.retry(
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(Duration::from_secs(4))
+            .with_max_times(5),
     )
-    .await?
-    .ok_or_else(|| {
-        Error::Push(format!(
-            "{} is not in the registry after its push",
+    .when(|err: &anyhow::Error| err.is::<NotYet>())
+    .await
+    .map_err(|err| match err.downcast::<NotYet>() {
+        Ok(NotYet) => Error::Push(format!(
+            "{} is not in the registry after its push (asked for ~8s); \
+             check the repository's lifecycle policy and push again",
             build.tag
         ))
-        .into()
+        .into(),
+        Err(other) => other,
     })
 }
+
+/// The registry does not show the pushed tag yet.
+#[derive(Debug)]
+struct NotYet;
+
+impl std::fmt::Display for NotYet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the pushed tag is not visible yet")
+    }
+}
+
+impl std::error::Error for NotYet {}
 
 /// The build context: exactly the files the Dockerfile's stages take from the service's
 /// context folder at the deploy's commit (see [`build_context`]); a host-built binary at
