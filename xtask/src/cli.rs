@@ -57,10 +57,13 @@ pub enum LocalCommand {
     /// Start the stack (idempotent) and create the resources of every `local_stack`
     /// environment in deploy.toml.
     Up {
-        /// Run each ECS task as a container on the local Docker engine (health-checked,
-        /// its crashes counted by the circuit breaker), instead of only modelling it.
-        #[arg(long)]
-        run_containers: bool,
+        /// How ECS tasks run: `containers` (each a container on the local Docker engine,
+        /// health-checked, its crashes counted by the circuit breaker, with a PostgreSQL of
+        /// the stack's own for services with migrations) or `modelled` (bookkeeping only).
+        /// Default: the mode the stack last ran in; on a first start, containers when
+        /// Docker and PostgreSQL are installed.
+        #[arg(long, value_name = "MODE")]
+        tasks: Option<xtask_local::TaskMode>,
     },
     /// Stop what `up` started.
     Down,
@@ -69,7 +72,8 @@ pub enum LocalCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Wipe the emulator's and the registry's state, then create the resources again.
+    /// Wipe the emulator's, the registry's and PostgreSQL's state, then create the
+    /// resources again.
     Reset,
 }
 

@@ -10,8 +10,10 @@ use xtask_local::Stack;
 pub fn run(ctx: &Context, command: &LocalCommand) -> Result<ExitCode> {
     let mut stack = Stack::open(ctx)?;
     match command {
-        LocalCommand::Up { run_containers } => {
-            stack.start(*run_containers)?;
+        LocalCommand::Up { tasks } => {
+            if let Some(why) = stack.start(*tasks)? {
+                eprintln!("tasks are modelled, not run: {why}");
+            }
             stack.bootstrap_all(ctx)?;
             print!("{}", stack.describe());
         }

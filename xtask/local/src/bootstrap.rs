@@ -44,6 +44,9 @@ pub struct Bootstrap<'a> {
     pub network: &'a Network,
     /// `host:port` of the registry behind ECR.
     pub registry: &'a str,
+    /// The stack's PostgreSQL port, when tasks run as containers: services with migrations
+    /// get `DATABASE_URL` (on AWS, Terraform's secret) for their database there.
+    pub database_port: Option<u16>,
 }
 
 impl Bootstrap<'_> {
@@ -197,13 +200,27 @@ impl Bootstrap<'_> {
         Ok(resource("ecs task family", family, true))
     }
 
-    /// The service's container with the placeholder image, before the first deploy.
+    /// The service's container with the placeholder image, before the first deploy, and
+    /// its database's URL when the stack has one for it.
     fn placeholder(&self, service: &Service) -> ecs::builders::ContainerDefinitionBuilder {
         let repository = self.names.ecr_repository(service);
+        let database = self
+            .database_port
+            .filter(|_| service.migrations.is_some())
+            .map(|port| {
+                ecs::KeyValuePair::builder()
+                    .name("DATABASE_URL")
+                    .value(crate::postgres::container_url(
+                        port,
+                        &self.names.ecs_service(service),
+                    ))
+                    .build()
+            });
         ecs::ContainerDefinition::builder()
             .name(&service.name)
             .image(format!("{}/{repository}:{BOOTSTRAP_TAG}", self.registry))
             .essential(true)
+            .set_environment(database.map(|d| vec![d]))
     }
 
     async fn register(&self, family: &str, container: ecs::ContainerDefinition) -> Result<String> {

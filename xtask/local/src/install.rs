@@ -17,7 +17,7 @@ pub const MOTO_VERSION: &str = "5.2.5";
 pub const BOTOCORE_VERSION: &str = "1.44.18";
 
 /// A missing part the user must install: a usage-level failure naming the command.
-fn missing(what: &str, install: &str) -> anyhow::Error {
+pub(crate) fn missing(what: &str, install: &str) -> anyhow::Error {
     Error::Usage(format!("{what} is missing: install it with `{install}`")).into()
 }
 

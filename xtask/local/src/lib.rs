@@ -1,13 +1,15 @@
 //! The embedded local stack behind `cargo xtask local up | down | status | reset`, so the
 //! whole tool can be tried, and tested, with no AWS account. See docs/local-stack.md.
 //!
-//! Two processes on 127.0.0.1, started detached and recorded in `state.json` in the stack's
+//! Processes on 127.0.0.1, started detached and recorded in `state.json` in the stack's
 //! folder (`target/local-stack`, or `$XTASK_LOCAL_STACK`): the moto server with the plugin
-//! in `moto_plugin.py` (ECS rollouts, ECR on the registry, fault injection), and the CNCF
-//! registry. `up` then creates the resources of every `local_stack` environment.
+//! in `moto_plugin.py` (ECS rollouts, ECR on the registry, fault injection), the CNCF
+//! registry and, when tasks run as containers, a PostgreSQL of its own (`postgres.rs`).
+//! `up` then creates the resources of every `local_stack` environment.
 
 mod bootstrap;
 mod install;
+mod postgres;
 mod process;
 
 pub use bootstrap::{Network, Resource};
@@ -53,10 +55,67 @@ struct Process {
 struct State {
     moto: Process,
     registry: Process,
+    /// The stack's PostgreSQL, when tasks run as containers.
+    #[serde(default)]
+    postgres: Process,
     /// SHA-256 of the plugin the running emulator was started with: a newer tool restarts it.
     plugin: String,
-    /// Whether tasks run as containers (`up --run-containers`).
-    run_containers: bool,
+    /// How tasks run; `None` until the first start chose.
+    #[serde(default)]
+    tasks: Option<TaskMode>,
+}
+
+/// How the stack runs ECS tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskMode {
+    /// Tasks are bookkeeping: rollouts, health and exits are modelled (fast; the tests'
+    /// default).
+    Modelled,
+    /// Every task is a container on the local Docker engine, health-checked over HTTP,
+    /// with the stack's PostgreSQL for services with migrations.
+    Containers,
+}
+
+impl std::str::FromStr for TaskMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "modelled" => Ok(TaskMode::Modelled),
+            "containers" => Ok(TaskMode::Containers),
+            other => Err(format!(
+                "`{other}` is not a task mode: modelled or containers"
+            )),
+        }
+    }
+}
+
+impl TaskMode {
+    /// A first start's choice: real containers when Docker answers and PostgreSQL's
+    /// binaries are installed, so a newcomer's first deploy runs and checks the services;
+    /// otherwise the model, with the reason.
+    fn detect() -> (TaskMode, Option<String>) {
+        let docker = Command::new("docker")
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if !docker {
+            return (
+                TaskMode::Modelled,
+                Some("Docker does not answer `docker info`".into()),
+            );
+        }
+        if postgres::bindir().is_none() {
+            return (
+                TaskMode::Modelled,
+                Some(
+                    "PostgreSQL's server binaries are not installed (apt-get install postgresql)"
+                        .into(),
+                ),
+            );
+        }
+        (TaskMode::Containers, None)
+    }
 }
 
 /// The local stack of one folder.
@@ -130,38 +189,96 @@ impl Stack {
             self.running(process)
                 .then(|| process::answers(&url(process.port)))
         };
+        let postgres = (self.state.tasks == Some(TaskMode::Containers)).then(|| {
+            self.running(self.state.postgres).then(|| {
+                postgres::Server::new(&self.dir)
+                    .is_ok_and(|server| server.ready(self.state.postgres.port))
+            })
+        });
         Probe {
             moto: answers(self.state.moto, moto_health),
             registry: answers(self.state.registry, registry_health),
+            postgres,
         }
     }
 
     /// Starts whatever is not running (idempotent), restarting the emulator when the
-    /// registry moved, the plugin changed or the task mode did.
-    pub fn start(&mut self, run_containers: bool) -> Result<()> {
+    /// registry moved, the plugin changed or the task mode did. `mode` `None` keeps the
+    /// mode the stack last ran in (or, on a first start, detects one); returns the reason
+    /// a detected mode is the model, to be told.
+    pub fn start(&mut self, mode: Option<TaskMode>) -> Result<Option<String>> {
         let _lock = self.lock()?;
         // What another process may have started while this one waited for the lock.
         self.state = read_state(&self.dir);
+        let (mode, why) = match mode.or(self.state.tasks) {
+            Some(mode) => (mode, None),
+            None => TaskMode::detect(),
+        };
         let registry_moved = self.start_registry()?;
+        match mode {
+            TaskMode::Containers => self.start_postgres()?,
+            TaskMode::Modelled => self.stop_postgres()?,
+        }
         let plugin = xtask_aws::workspace::hex(
             &Sha256::new()
                 .chain_update(PLUGIN)
                 .chain_update(SPEC)
                 .finalize(),
         );
-        let changed = registry_moved
-            || self.state.plugin != plugin
-            || self.state.run_containers != run_containers;
+        let changed =
+            registry_moved || self.state.plugin != plugin || self.state.tasks != Some(mode);
         if self.running(self.state.moto) && changed {
             self.stop_process(self.state.moto)?;
             self.remove_containers()?;
         }
         if !self.running(self.state.moto) {
-            self.state.run_containers = run_containers;
+            self.state.tasks = Some(mode);
             self.start_moto()?;
             self.state.plugin = plugin;
         }
-        self.save()
+        self.save()?;
+        Ok(why)
+    }
+
+    /// Starts the stack's PostgreSQL unless it runs (creating its cluster the first time).
+    fn start_postgres(&mut self) -> Result<()> {
+        if self.running(self.state.postgres) {
+            return Ok(());
+        }
+        let server = postgres::Server::new(&self.dir)?;
+        let bridge = postgres::Bridge::inspect()?;
+        server.init(&bridge)?;
+        let port = self.port_for(self.state.postgres.port)?;
+        let log = self.dir.join("postgres.log");
+        let pid = server.spawn(port, &bridge, &log)?;
+        self.state.postgres = Process {
+            pid: Some(pid),
+            port,
+        };
+        self.save()?;
+        process::wait_until(
+            "PostgreSQL",
+            &format!("127.0.0.1:{port}"),
+            pid,
+            &self.marker,
+            &log,
+            || server.ready(port),
+        )
+    }
+
+    /// Stops the stack's PostgreSQL (a fast shutdown: its clients are the stack's tasks).
+    fn stop_postgres(&mut self) -> Result<()> {
+        if let Some(pid) = self.state.postgres.pid {
+            process::stop_with(pid, &self.marker, libc::SIGINT)?;
+        }
+        self.state.postgres.pid = None;
+        Ok(())
+    }
+
+    /// `127.0.0.1:PORT` of the running PostgreSQL.
+    pub fn postgres(&self) -> Option<String> {
+        self.running(self.state.postgres)
+            .then(|| format!("127.0.0.1:{}", self.state.postgres.port))
     }
 
     /// Starts the registry unless it runs; returns whether it now listens on a new port.
@@ -185,13 +302,10 @@ impl Stack {
             port,
         };
         self.save()?;
-        process::wait_healthy(
-            "the registry",
-            &registry_health(port),
-            pid,
-            &self.marker,
-            &log,
-        )?;
+        let url = registry_health(port);
+        process::wait_until("the registry", &url, pid, &self.marker, &log, || {
+            process::answers(&url)
+        })?;
         Ok(moved)
     }
 
@@ -216,7 +330,7 @@ impl Stack {
             .env("XTASK_STACK", &self.marker)
             .env(
                 "XTASK_RUN_CONTAINERS",
-                if self.state.run_containers { "1" } else { "0" },
+                if self.runs_containers() { "1" } else { "0" },
             )
             .current_dir(&self.dir);
         let pid = process::spawn_detached(command, &log)?;
@@ -225,8 +339,15 @@ impl Stack {
             port,
         };
         self.save()?;
-        let health = moto_health(port);
-        process::wait_healthy("the AWS emulator (moto)", &health, pid, &self.marker, &log)
+        let url = moto_health(port);
+        process::wait_until(
+            "the AWS emulator (moto)",
+            &url,
+            pid,
+            &self.marker,
+            &log,
+            || process::answers(&url),
+        )
     }
 
     /// The port a process had, when it is still free, else a new free one.
@@ -245,18 +366,19 @@ impl Stack {
         }
     }
 
-    /// Stops both processes and the task containers; ports are kept for the next start.
+    /// Stops every process and the task containers; ports are kept for the next start.
     pub fn stop(&mut self) -> Result<()> {
         self.stop_process(self.state.moto)?;
         self.remove_containers()?;
         self.stop_process(self.state.registry)?;
+        self.stop_postgres()?;
         self.state.moto.pid = None;
         self.state.registry.pid = None;
         self.save()
     }
 
-    /// Forgets every resource and image: the emulator restarts empty, the registry's
-    /// storage is deleted.
+    /// Forgets every resource, image and database: the emulator restarts empty, the
+    /// registry's storage and PostgreSQL's cluster are deleted.
     pub fn reset(&mut self) -> Result<()> {
         self.stop()?;
         let data = self.dir.join("registry/data");
@@ -264,12 +386,15 @@ impl Stack {
             std::fs::remove_dir_all(&data)
                 .with_context(|| format!("deleting {}", data.display()))?;
         }
-        self.start(self.state.run_containers)
+        if postgres::bindir().is_some() {
+            postgres::Server::new(&self.dir)?.wipe()?;
+        }
+        self.start(self.state.tasks).map(drop)
     }
 
     /// Removes the task containers of this stack (labelled with its folder), if any ran.
     fn remove_containers(&self) -> Result<()> {
-        if !self.state.run_containers || install::which("docker").is_none() {
+        if !self.runs_containers() || install::which("docker").is_none() {
             return Ok(());
         }
         let label = format!("label=xtask.stack={}", self.marker);
@@ -285,14 +410,24 @@ impl Stack {
         Ok(())
     }
 
-    /// Starts the stack (in the mode it last ran in) unless it answers; says whether it had
-    /// to.
-    pub fn ensure_running(&mut self) -> Result<bool> {
+    /// Starts the stack (in the mode it last ran in, or the one a first start detects)
+    /// unless it answers. `None` when it ran; else what was started, for the user.
+    pub fn ensure_running(&mut self) -> Result<Option<String>> {
         if self.is_healthy() {
-            return Ok(false);
+            return Ok(None);
         }
-        self.start(self.state.run_containers)?;
-        Ok(true)
+        let why = self.start(None)?;
+        let how = match (self.state.tasks, why) {
+            (Some(TaskMode::Containers), _) => {
+                "tasks run as containers, with a PostgreSQL of the stack's own".to_owned()
+            }
+            (_, Some(why)) => format!("tasks are modelled, not run: {why}"),
+            _ => "tasks are modelled, not run (`local up --tasks containers` runs them)".to_owned(),
+        };
+        Ok(Some(format!(
+            "started the local stack in {} ({how})",
+            self.dir.display()
+        )))
     }
 
     /// Both processes run and answer.
@@ -300,12 +435,12 @@ impl Stack {
         self.probe().healthy()
     }
 
-    /// Whether tasks run as containers (`up --run-containers`).
+    /// Whether tasks run as containers (`up --tasks containers`).
     pub fn runs_containers(&self) -> bool {
-        self.state.run_containers
+        self.state.tasks == Some(TaskMode::Containers)
     }
 
-    /// Tasks running as containers, with their URLs (`up --run-containers`).
+    /// Tasks running as containers, with their URLs (`up --tasks containers`).
     pub fn tasks(&self) -> Vec<serde_json::Value> {
         let Some(endpoint) = self.endpoint() else {
             return Vec::new();
@@ -345,6 +480,7 @@ impl Stack {
         let names = config.names(env);
         let region = names.env.region.get_ref().clone();
         let network = self.network(&region)?;
+        let database_port = self.databases(config, env)?;
         aws::runtime()?.block_on(async {
             let clients = Clients::local(&endpoint, &region).await;
             bootstrap::Bootstrap {
@@ -353,10 +489,28 @@ impl Stack {
                 aws: &clients,
                 network: &network,
                 registry: &registry,
+                database_port,
             }
             .run()
             .await
         })
+    }
+
+    /// With containers, a database per service with migrations on the stack's PostgreSQL,
+    /// named after its ECS service (so projects and environments sharing the stack do not
+    /// share a schema); returns the server's port.
+    fn databases(&self, config: &Config, env: &str) -> Result<Option<u16>> {
+        if !self.runs_containers() {
+            return Ok(None);
+        }
+        self.postgres()
+            .context("the local stack's PostgreSQL is not running (`cargo xtask local up`)")?;
+        let (server, port) = (postgres::Server::new(&self.dir)?, self.state.postgres.port);
+        let names = config.names(env);
+        for service in config.services.iter().filter(|s| s.migrations.is_some()) {
+            server.create_database(port, &names.ecs_service(service))?;
+        }
+        Ok(Some(port))
     }
 
     /// The subnets and security group awsvpc tasks use in `region` (the default VPC).
@@ -383,11 +537,18 @@ impl Stack {
             "registry": self.registry(),
             "account_id": aws::LOCAL_ACCOUNT,
             "moto_version": install::MOTO_VERSION,
-            "run_containers": self.state.run_containers,
+            "run_containers": self.runs_containers(),
+            "task_mode": self.state.tasks,
             "tasks": self.tasks(),
+            "postgres": self.postgres().map(|address| serde_json::json!({
+                "address": address,
+                "user": "postgres",
+                "password": postgres::PASSWORD,
+            })),
             "processes": {
                 "aws_emulator": process(self.state.moto, probe.moto, "moto.log"),
                 "registry": process(self.state.registry, probe.registry, "registry.log"),
+                "postgres": process(self.state.postgres, probe.postgres.flatten(), "postgres.log"),
             },
         })
     }
@@ -428,6 +589,25 @@ impl Stack {
             self.registry(),
             probe.registry,
         ));
+        if let Some(healthy) = probe.postgres {
+            out.push_str(&line(
+                "postgresql",
+                self.state.postgres,
+                self.postgres(),
+                healthy,
+            ));
+        }
+        out.push_str(&format!(
+            "  {:<13} {}\n",
+            "tasks",
+            match self.state.tasks {
+                Some(TaskMode::Containers) =>
+                    "run as containers (`local up --tasks modelled` only models them)",
+                Some(TaskMode::Modelled) =>
+                    "modelled, not run (`local up --tasks containers` runs them)",
+                None => "not chosen yet",
+            }
+        ));
         for (index, task) in self.tasks().iter().enumerate() {
             if index == 0 {
                 out.push_str("\ntasks running as containers:\n");
@@ -439,6 +619,12 @@ impl Stack {
             let url = task["url"].as_str().unwrap_or("(no port)");
             out.push_str(&format!("  {cluster:<28} {group:<32} {url}\n"));
         }
+        if let Some(address) = self.postgres() {
+            out.push_str(&format!(
+                "\nPostgreSQL: psql postgres://postgres:{}@{address}/<ecs service> (a database per service with migrations)\n",
+                postgres::PASSWORD
+            ));
+        }
         if let Some(endpoint) = endpoint {
             out.push_str(&format!(
                 "\nAWS CLI and SDKs: AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=local\n",
@@ -449,15 +635,19 @@ impl Stack {
     }
 }
 
-/// What a health probe of the stack's two processes found: `None` when not running.
+/// What a health probe of the stack's processes found: `None` when not running; for
+/// PostgreSQL, the outer `None` when the stack has none (tasks modelled).
 pub struct Probe {
     moto: Option<bool>,
     registry: Option<bool>,
+    postgres: Option<Option<bool>>,
 }
 
 impl Probe {
     pub fn healthy(&self) -> bool {
-        self.moto == Some(true) && self.registry == Some(true)
+        self.moto == Some(true)
+            && self.registry == Some(true)
+            && self.postgres.is_none_or(|pg| pg == Some(true))
     }
 }
 

@@ -56,14 +56,21 @@ pub fn is_running(pid: u32, marker: &str) -> bool {
 }
 
 /// Stops our process `pid`: SIGTERM, then SIGKILL after five seconds, and returns only
-/// once it is gone. Ownership is checked before signalling; while a process exits its
-/// command line empties before it is gone, so the wait looks at its state alone.
+/// once it is gone (see [`stop_with`]).
 pub fn stop(pid: u32, marker: &str) -> Result<()> {
+    stop_with(pid, marker, libc::SIGTERM)
+}
+
+/// Stops our process `pid` with `signal` (PostgreSQL's fast shutdown is SIGINT; its
+/// SIGTERM waits for clients), then SIGKILL after five seconds. Ownership is checked
+/// before signalling; while a process exits its command line empties before it is gone,
+/// so the wait looks at its state alone.
+pub fn stop_with(pid: u32, marker: &str, signal: libc::c_int) -> Result<()> {
     if !is_running(pid, marker) {
         return Ok(());
     }
     let pid_t = i32::try_from(pid)?;
-    for signal in [libc::SIGTERM, libc::SIGKILL] {
+    for signal in [signal, libc::SIGKILL] {
         // SAFETY: plain syscalls on a pid we checked is ours.
         unsafe { libc::kill(pid_t, signal) };
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -95,11 +102,19 @@ pub fn answers(url: &str) -> bool {
     xtask_aws::http::answers(url, Duration::from_secs(5))
 }
 
-/// Waits until `url` answers; fails early if the process dies, quoting its log.
-pub fn wait_healthy(what: &str, url: &str, pid: u32, marker: &str, log: &Path) -> Result<()> {
+/// Waits until `ready` says the process at `address` serves; fails early if it dies,
+/// quoting its log.
+pub fn wait_until(
+    what: &str,
+    address: &str,
+    pid: u32,
+    marker: &str,
+    log: &Path,
+    ready: impl Fn() -> bool,
+) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if answers(url) {
+        if ready() {
             return Ok(());
         }
         if !is_running(pid, marker) {
@@ -111,7 +126,7 @@ pub fn wait_healthy(what: &str, url: &str, pid: u32, marker: &str, log: &Path) -
         }
         if Instant::now() > deadline {
             bail!(
-                "{what} did not answer {url} within 60 s; the end of {}:\n{}",
+                "{what} did not answer on {address} within 60 s; the end of {}:\n{}",
                 log.display(),
                 log_tail(log, 20)
             );

@@ -87,6 +87,7 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
             (commit, model)
         }
     };
+    let shows_urls = matches!(target.health, HealthTargets::LocalTasks { .. });
     let deploy = Deploy {
         ctx,
         run,
@@ -104,7 +105,34 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
     };
     let code = rt.block_on(deploy.run(&mut loader))?;
     loader.finish();
+    if shows_urls {
+        local_urls(ctx, &config, &env, &report);
+    }
     Ok(ExitCode::from(code.code()))
+}
+
+/// Where each service of the environment answers, when the local stack runs its tasks as
+/// containers: a newcomer's first deploy ends with something to open.
+fn local_urls(ctx: &Context, config: &Config, env: &str, report: &Reporter) {
+    let Ok(stack) = Stack::open(ctx) else {
+        return;
+    };
+    let (names, tasks) = (config.names(env), stack.tasks());
+    for service in &config.services {
+        let group = format!("service:{}", names.ecs_service(service));
+        let urls: Vec<&str> = tasks
+            .iter()
+            .filter(|t| t["cluster"] == names.cluster().as_str() && t["group"] == group.as_str())
+            .filter_map(|t| t["url"].as_str())
+            .collect();
+        if !urls.is_empty() {
+            report.info(format!(
+                "{} runs on the local stack at {}",
+                service.name,
+                urls.join(", ")
+            ));
+        }
+    }
 }
 
 /// `--env`, else deploy.toml's `default_env`; an unknown one is a usage error.
@@ -171,11 +199,8 @@ impl Target {
     /// The local stack, started if it is not running, with this environment's resources.
     fn local(ctx: &Context, config: &Config, env: &str, report: &Reporter) -> Result<Target> {
         let mut stack = Stack::open(ctx)?;
-        if stack.ensure_running()? {
-            report.info(format!(
-                "started the local stack in {}",
-                stack.dir.display()
-            ));
+        if let Some(started) = stack.ensure_running()? {
+            report.info(started);
         }
         for resource in stack.bootstrap(config, env)? {
             if resource.created {
@@ -195,7 +220,7 @@ impl Target {
             }
         } else {
             HealthTargets::Unavailable {
-                why: "the local stack models tasks without running them (`cargo xtask local up --run-containers` runs them)".into(),
+                why: "the local stack models tasks without running them (`cargo xtask local up --tasks containers` runs them)".into(),
             }
         };
         Ok(Target {

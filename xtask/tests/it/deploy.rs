@@ -838,16 +838,42 @@ fn secrets_in_the_environment_never_reach_the_output_and_the_webhook_gets_the_re
 #[test]
 fn health_checks_probe_the_real_containers_and_a_failing_one_exits_15() {
     let project = Project::on(container_stack(), Images::Shared);
-    // Tasks really run here, and `api migrate` needs a database these containers do not
-    // have: the migrations gate is tested on the modelled stack.
-    project.repo.replace(
-        "deploy.toml",
-        "migrations = { dir = \"migrations\", command = [\"migrate\"] }\n",
-        "",
-    );
-    project.repo.commit("no migrations");
+    // Tasks really run here, and so does api's migration: against the stack's own
+    // PostgreSQL (oracle: the server), through the DATABASE_URL the stack gave its family.
     let deployed = project.deploy(&["--changed"]);
     deployed.expect(0);
+    let migrated = deployed
+        .events
+        .iter()
+        .find(|e| e["event"] == "step" && e["phase"] == "migrate" && e["state"] == "done")
+        .unwrap();
+    assert!(
+        migrated["message"].as_str().unwrap().contains("exited 0"),
+        "{migrated}"
+    );
+    let status = crate::local::status(&project.stack.dir);
+    let applied = crate::local::psql(
+        status["postgres"]["address"].as_str().unwrap(),
+        &project.ecs_service("api"),
+        "SELECT count(*) FROM schema_migrations",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&applied.stdout).trim(),
+        std::fs::read_dir(crate::support::source_root().join("services/api/migrations"))
+            .unwrap()
+            .count()
+            .to_string(),
+        "every migration applied: {applied:?}"
+    );
+    assert!(
+        deployed.events.iter().any(|e| e["event"] == "info"
+            && e["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("api runs on the local stack at http://127.0.0.1:")),
+        "the URLs are printed: {}",
+        deployed.stdout
+    );
     let health = deployed
         .events
         .iter()

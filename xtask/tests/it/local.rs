@@ -12,6 +12,7 @@ use aws_sdk_ecs::types::{
     NetworkMode, Service, Task,
 };
 use serde_json::json;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use xtask::aws::Clients;
 
@@ -711,7 +712,7 @@ fn tag_id(tag: &str) -> aws_sdk_ecr::types::ImageIdentifier {
 #[test]
 fn local_up_is_idempotent_and_status_reports_the_stack() {
     let stack = stack();
-    let second = xtask_local(&stack.dir, &["up"]);
+    let second = xtask_local(&stack.dir, &["up", "--tasks", "modelled"]);
     let text = String::from_utf8_lossy(&second.stdout);
     assert!(
         second.status.success(),
@@ -761,7 +762,7 @@ fn local_up_is_idempotent_and_status_reports_the_stack() {
     assert!(breaker.enable() && breaker.rollback());
 }
 
-// ---- `local up --run-containers`: tasks as real containers of the example api ----------
+// ---- `local up --tasks containers`: tasks as real containers of the example api ----------
 
 /// The example api's task definition on the container stack, reporting `version`.
 fn api_definition(cluster: &Cluster, image: &str, version: &str, command: &[&str]) -> String {
@@ -935,12 +936,32 @@ fn a_missing_part_fails_with_the_command_that_installs_it() {
         .success());
 }
 
+/// `psql` against the stack's PostgreSQL at `address` (`127.0.0.1:PORT`); oracle: the
+/// server itself.
+pub fn psql(address: &str, database: &str, sql: &str) -> std::process::Output {
+    let (host, port) = address.split_once(':').unwrap();
+    Command::new("psql")
+        .args(["-h", host, "-p", port, "-U", "postgres", "-d", database])
+        .args(["-X", "-q", "-t", "-A", "-c", sql])
+        .env("PGPASSWORD", "local")
+        .output()
+        .expect("psql is installed (apt-get install postgresql-client)")
+}
+
+/// `local status --format json` of the stack in `dir`.
+pub fn status(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&xtask_local(dir, &["status", "--format", "json"]).stdout).unwrap()
+}
+
+/// A first `up` with Docker and PostgreSQL installed (as on every test machine) runs tasks
+/// as containers, with the stack's own PostgreSQL; reset wipes its databases too.
 #[test]
 fn reset_forgets_everything_and_down_stops_everything() {
     let dir = tempfile::Builder::new()
         .prefix("xtask-lifecycle-")
         .tempdir()
         .unwrap();
+    require_docker();
     let up = xtask_local(dir.path(), &["up"]);
     assert!(
         up.status.success(),
@@ -950,6 +971,18 @@ fn reset_forgets_everything_and_down_stops_everything() {
     let status: serde_json::Value =
         serde_json::from_slice(&xtask_local(dir.path(), &["status", "--format", "json"]).stdout)
             .unwrap();
+    assert_eq!(status["task_mode"], "containers", "{status:#}");
+    let postgres = status["postgres"]["address"].as_str().unwrap().to_owned();
+    // The example's api has migrations: its database was created for it.
+    let listed = psql(&postgres, "acme-local-api", "SELECT current_database()");
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout).trim(),
+        "acme-local-api",
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let made = psql(&postgres, "acme-local-api", "CREATE TABLE scratch (id int)");
+    assert!(made.status.success(), "{made:?}");
     let endpoint = status["aws_endpoint"].as_str().unwrap().to_owned();
     let registry = status["registry"].as_str().unwrap().to_owned();
     let rt = xtask::aws::runtime().unwrap();
@@ -976,6 +1009,15 @@ fn reset_forgets_everything_and_down_stops_everything() {
     );
     let tags = ureq::get(&format!("http://{registry}/v2/scratch/api/tags/list")).call();
     assert!(tags.is_err(), "the registry forgot {image}");
+    let address: serde_json::Value =
+        serde_json::from_slice(&xtask_local(dir.path(), &["status", "--format", "json"]).stdout)
+            .unwrap();
+    let postgres = address["postgres"]["address"].as_str().unwrap();
+    let gone = psql(postgres, "acme-local-api", "SELECT count(*) FROM scratch");
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("does not exist"),
+        "PostgreSQL forgot the table: {gone:?}"
+    );
 
     let running: serde_json::Value =
         serde_json::from_slice(&xtask_local(dir.path(), &["status", "--format", "json"]).stdout)
@@ -990,7 +1032,7 @@ fn reset_forgets_everything_and_down_stops_everything() {
     );
     let after: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
     assert_eq!(after["aws_endpoint"], serde_json::Value::Null);
-    for process in ["aws_emulator", "registry"] {
+    for process in ["aws_emulator", "registry", "postgres"] {
         let pid = running["processes"][process]["pid"].as_u64().unwrap();
         // Gone, or a zombie waiting for a parent that does not reap (PID 1 in a container).
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

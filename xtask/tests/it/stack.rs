@@ -24,15 +24,16 @@ pub struct Stack {
 /// The stack of this test run, started on first use (tasks modelled, not run).
 pub fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
-    STACK.get_or_init(|| start("local-stack", &["up"]))
+    STACK.get_or_init(|| start("local-stack", &["up", "--tasks", "modelled"]))
 }
 
-/// A second stack whose tasks run as containers (`local up --run-containers`).
+/// A second stack whose tasks run as containers, with its own PostgreSQL
+/// (`local up --tasks containers`).
 pub fn container_stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
         require_docker();
-        start("local-stack-containers", &["up", "--run-containers"])
+        start("local-stack-containers", &["up", "--tasks", "containers"])
     })
 }
 
