@@ -1152,6 +1152,18 @@ def settled_deployment(service, task_definition):
     return deployment
 
 
+def advance_cluster(backend, cluster, run_tasks=True):
+    """Moves the model of one cluster on: its services' rollouts and, unless the caller
+    advances the ones it reads itself, its RunTask tasks. Only that cluster: a long-lived
+    stack holds many clusters, and each poll advancing all of them made every poll slower."""
+    for service in backend.services.values():
+        if service.cluster_name == cluster:
+            advance_service(backend, service)
+    if run_tasks:
+        for task in (backend.tasks.get(cluster) or {}).values():
+            advance_run_task(backend, task)
+
+
 def advance_run_task(backend, task):
     """PROVISIONING -> PENDING -> RUNNING -> STOPPED. The exit code is the container's when
     it really runs, else the one faults decide (0 by default)."""
@@ -1252,23 +1264,22 @@ def patch_ecs():
 
     def list_tasks(self, cluster_str=None, container_instance=None, family=None, started_by=None,
                    service_name=None, desiredStatus=None):
+        # ListTasks lists the tasks whose desired status is RUNNING unless asked for another
+        # (the API reference's `desiredStatus`: "The default status filter is RUNNING"); moto
+        # lists every task. Its cluster filter is a substring match; ECS's is exact.
         with LOCK:
-            for service in self.services.values():
-                if cluster_str is None or service.cluster_name == cluster_str.split("/")[-1]:
-                    advance_service(self, service)
-            for tasks in self.tasks.values():
-                for task in tasks.values():
-                    advance_run_task(self, task)
+            cluster = (cluster_str or "default").split("/")[-1]
+            advance_cluster(self, cluster)
             found = original["list_tasks"](self, cluster_str, container_instance, family, started_by,
-                                           None, desiredStatus)
+                                           None, desiredStatus or "RUNNING")
+            found = [t for t in found if t.cluster_arn.split("/")[-1] == cluster]
             if service_name:
                 found = [t for t in found if t.group == f"service:{service_name.split('/')[-1]}"]
             return found
 
     def describe_tasks(self, cluster_str, tasks):
         with LOCK:
-            for service in self.services.values():
-                advance_service(self, service)
+            advance_cluster(self, (cluster_str or "default").split("/")[-1], run_tasks=False)
             found = original["describe_tasks"](self, cluster_str, tasks)
             for task in found:
                 advance_run_task(self, task)

@@ -33,6 +33,15 @@ impl Project {
         self.repo.commit(&format!("migration {name}"));
     }
 
+    /// The running tasks of api's migration family (ListTasks' default desired status).
+    fn running_migrations(&self) -> Vec<String> {
+        let listed = (self.aws.ecs.list_tasks())
+            .cluster(self.cluster())
+            .family(format!("{}-migrate", self.ecs_service("api")))
+            .send();
+        self.rt.block_on(listed).unwrap().task_arns().to_vec()
+    }
+
     /// Registers a revision of api's migration family made by `edit` from the newest one.
     fn edit_migration_family(&self, edit: impl FnOnce(&mut Vec<ecs::ContainerDefinition>)) {
         self.register_edited(
@@ -496,26 +505,10 @@ fn ctrl_c_during_a_migration_stops_its_task() {
     project.add_migration("003_note");
     let child = project.spawn(&["--changed"]);
     let pid = child.id() as i32;
-    let running = || {
-        let listed = project
-            .rt
-            .block_on(
-                project
-                    .aws
-                    .ecs
-                    .list_tasks()
-                    .cluster(project.cluster())
-                    .started_by("xtask-migrate")
-                    .desired_status(ecs::DesiredStatus::Running)
-                    .send(),
-            )
-            .unwrap();
-        listed.task_arns().first().cloned()
-    };
     let task = crate::stack::eventually(
         "the migration task to run",
         std::time::Duration::from_secs(600),
-        running,
+        || project.running_migrations().first().cloned(),
     );
     // SAFETY: signalling our own child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
@@ -580,5 +573,73 @@ fn behind_a_classic_load_balancer_the_roll_is_judged_by_its_service_deployment()
         "rolled_back",
         "{}",
         failed.all_output()
+    );
+}
+
+/// A deploy killed without warning (SIGKILL: a lost CI runner) leaves its migration task
+/// running, and nothing stops it. The next deploy must not start a second migration beside
+/// it: it waits (within `--timeout`), and fails before changing anything, naming the task
+/// and how to stop it, when it still runs. Oracle: the ECS API reference (ListTasks by
+/// family lists the tasks whose desired status is RUNNING; `startedBy` must be its only
+/// filter, so the family is the one used).
+#[test]
+fn a_migration_a_killed_deploy_left_running_is_waited_for_not_raced() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    let fault = project.stack.fault(json!({
+        "kind": "runs_forever", "family": format!("{}-migrate", project.ecs_service("api")),
+    }));
+    project.add_migration("003_note");
+    let mut killed = project.spawn(&["--changed"]);
+    let orphan = crate::stack::eventually(
+        "the migration task to run",
+        std::time::Duration::from_secs(600),
+        || project.running_migrations().first().cloned(),
+    );
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    // The dead deploy's lock, broken as its owner would after checking it is dead.
+    project.run(&["lock", "release", "--force"]).expect(0);
+    let short = &orphan.rsplit('/').next().unwrap()[..12];
+
+    let refused = project.deploy(&["--changed", "--timeout", "3s"]);
+    refused.expect(14);
+    let said = refused.all_output();
+    assert!(
+        said.contains(&format!("migration task {short}")) && said.contains("aws ecs stop-task"),
+        "{said}"
+    );
+    assert_eq!(
+        project.running_migrations(),
+        [orphan.clone()],
+        "the earlier task was left alone and no second one started"
+    );
+    assert!(
+        project.keys("deploy.lock").is_empty(),
+        "the lock is released"
+    );
+
+    // Waited for while it runs; once it ends, this deploy runs its own migration.
+    let waiting = project.spawn(&["--changed"]);
+    crate::stack::eventually(
+        "the deploy to take the lock",
+        std::time::Duration::from_secs(600),
+        || (project.keys("deploy.lock").len() == 1).then_some(()),
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(project.running_migrations(), [orphan.clone()]);
+    remove_fault(project.stack, &fault);
+    let done = crate::deploy::Deployed::from(waiting.wait_with_output().unwrap());
+    done.expect(0);
+    assert!(
+        done.all_output()
+            .contains("of an earlier deploy is still running: waiting for it to stop"),
+        "{}",
+        done.all_output()
+    );
+    assert_eq!(
+        project.migration_tasks(),
+        3,
+        "the first deploy's, the orphan and this deploy's own, one after the other"
     );
 }

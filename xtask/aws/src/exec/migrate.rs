@@ -4,7 +4,8 @@
 //! container's override; a client token, so a retried request never starts two), and the
 //! service's container must stop with exit code 0. Sidecars are shown, not judged: ECS
 //! stops them (137/143) when the migration exits. A missing exit code is a failure. A task
-//! that outlives the timeout is stopped. Success is recorded in the state bucket; no
+//! that outlives the timeout is stopped; one a killed deploy left running is waited for
+//! before another starts. Success is recorded in the state bucket; no
 //! service rolls unless every migration succeeded.
 
 use super::tally::{Fact, Tally};
@@ -27,6 +28,7 @@ pub async fn run(exec: &Executor<'_>, migration: &Migration, earlier: &Tally) ->
     let name = migration.unit.service.as_str();
     let image = earlier.image(name)?.to_owned();
     let fail_with = |err: anyhow::Error| Error::Migration(format!("migrations of {name}: {err:#}"));
+    await_earlier(exec, migration).await?;
     let (definition, task) = launch(exec, migration, &image).await.map_err(fail_with)?;
     let stopped = wait_stopped(exec, migration, &task).await;
     exec.record(name, Fact::MigrationStopped);
@@ -97,6 +99,65 @@ async fn launch(
         ),
     );
     Ok((definition, task))
+}
+
+/// Waits, within `--timeout`, for migration tasks of the family that still run: a deploy
+/// killed without warning (SIGKILL, a lost CI runner) leaves its migration running, and a
+/// second one beside it would race it over the same schema. Not stopped: it may be half
+/// way through a migration only it knows how to finish. Still running at the timeout, the
+/// deploy fails before it changes anything, saying how to stop it.
+async fn await_earlier(exec: &Executor<'_>, migration: &Migration) -> Result<()> {
+    let (name, cluster) = (
+        migration.unit.service.as_str(),
+        &migration.unit.target.cluster,
+    );
+    let family = &migration.unit.target.migration_family;
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        // Family alone (ListTasks' default desired status is RUNNING): `startedBy` must be
+        // the only filter when given (the API reference).
+        let sent = (exec.aws.ecs.list_tasks())
+            .cluster(cluster)
+            .family(family)
+            .send()
+            .await;
+        let what = || format!("listing running tasks of {family}");
+        let running = match crate::aws::polled(sent, what)? {
+            Ok(listed) => listed.task_arns().to_vec(),
+            Err(why) => {
+                exec.progress(Some(name), Phase::Migrate, StepState::Progress, why);
+                tokio::time::sleep(exec.options.poll).await;
+                continue;
+            }
+        };
+        let Some(task) = running.first() else {
+            return Ok(());
+        };
+        if !told {
+            exec.progress(
+                Some(name),
+                Phase::Migrate,
+                StepState::Progress,
+                format!(
+                    "migration task {} of an earlier deploy is still running: waiting for it to stop",
+                    short(task)
+                ),
+            );
+            told = true;
+        }
+        if started.elapsed() >= exec.options.timeout {
+            return Err(Error::Timeout(format!(
+                "migrations of {name}: migration task {} of an earlier deploy is still running \
+                 after {}: a second migration must not run beside it; wait for it, or stop it \
+                 with `aws ecs stop-task --cluster {cluster} --task {task}`, then deploy again",
+                short(task),
+                humantime::format_duration(exec.options.timeout)
+            ))
+            .into());
+        }
+        tokio::time::sleep(exec.options.poll).await;
+    }
 }
 
 /// Starts the one migration task; returns its ARN.
