@@ -9,6 +9,8 @@ use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::operation::RequestId;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 /// The account the local stack's emulator runs as (`MOTO_ACCOUNT_ID`).
 pub const LOCAL_ACCOUNT: &str = "000000000000";
@@ -27,6 +29,8 @@ pub struct Clients {
     pub region: Option<String>,
     /// Where the credentials come from, to ask when they expire.
     pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    /// The region of each bucket asked about (`for_bucket`), so each is asked once a run.
+    bucket_regions: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Clients {
@@ -77,6 +81,52 @@ impl Clients {
             endpoint: config.endpoint_url().map(str::to_owned),
             region: config.region().map(|r| r.to_string()),
             credentials: config.credentials_provider(),
+            bucket_regions: Arc::default(),
+        }
+    }
+
+    /// These clients, with S3 signing for the region `bucket` is in. An app's bucket may
+    /// sit in another region than the environment's (a CloudFront origin can be anywhere),
+    /// and S3 answers a request signed for the wrong region with 301 and the bucket's
+    /// region in `x-amz-bucket-region` (HeadBucket's API reference): asked once with
+    /// HeadBucket, then remembered. Any other answer keeps the environment's region, for
+    /// the caller's own request to report.
+    pub async fn for_bucket(&self, bucket: &str) -> Clients {
+        let known = self
+            .bucket_regions
+            .lock()
+            .ok()
+            .and_then(|r| r.get(bucket).cloned());
+        let region = match known {
+            Some(region) => region,
+            None => {
+                let head = self.s3.head_bucket().bucket(bucket).send().await;
+                let moved = head.err().and_then(|err| {
+                    let response = err.raw_response()?;
+                    (response.status().as_u16() == 301)
+                        .then(|| response.headers().get("x-amz-bucket-region"))
+                        .flatten()
+                        .map(str::to_owned)
+                });
+                let region = moved.or_else(|| self.region.clone()).unwrap_or_default();
+                if let Ok(mut regions) = self.bucket_regions.lock() {
+                    regions.insert(bucket.to_owned(), region.clone());
+                }
+                region
+            }
+        };
+        if region.is_empty() || Some(&region) == self.region.as_ref() {
+            return self.clone();
+        }
+        let s3 = self
+            .s3
+            .config()
+            .to_builder()
+            .region(Region::new(region))
+            .build();
+        Clients {
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            ..self.clone()
         }
     }
 }

@@ -256,7 +256,14 @@ impl Bootstrap<'_> {
     }
 
     async fn bucket(&self, name: &str, versioned: bool) -> Result<Resource> {
-        if self.aws.s3.head_bucket().bucket(name).send().await.is_ok() {
+        // 301: it exists, in another region (an app bucket may be anywhere).
+        let exists = match self.aws.s3.head_bucket().bucket(name).send().await {
+            Ok(_) => true,
+            Err(err) => err
+                .raw_response()
+                .is_some_and(|r| r.status().as_u16() == 301),
+        };
+        if exists {
             return Ok(resource("s3 bucket", name.to_owned(), false));
         }
         let mut create = self.aws.s3.create_bucket().bucket(name);

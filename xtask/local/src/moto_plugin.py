@@ -48,6 +48,7 @@ from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import InvalidParameterException
 from moto.logs import models as logs_models
+from moto.s3 import models as s3_models
 from moto.moto_api import state_manager
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -174,15 +175,16 @@ def scope_matches(key, pattern, value):
     return fnmatch.fnmatchcase(value, pattern)
 
 
-def take_request_fault(operation, body):
-    """The error fault for this request, consuming one of its `count` uses."""
+def take_request_fault(operation, body, path=""):
+    """The error fault for this request, consuming one of its `count` uses. `match` is
+    looked for in the body and the path (an S3 request names its bucket in its path)."""
     with LOCK:
         for fault in list(FAULTS.values()):
             if fault["kind"] not in ("throttle", "server_error", "error"):
                 continue
             if not fnmatch.fnmatchcase(operation, fault["operation"]):
                 continue
-            if fault.get("match") and fault["match"] not in body:
+            if fault.get("match") and fault["match"] not in body and fault["match"] not in path:
                 continue
             remaining = fault.get("count", 1)
             if remaining <= 1:
@@ -271,6 +273,34 @@ def s3_action(method, path, query, environ):
     if method == "POST" and "delete" in query:
         return "DeleteObjects"
     return method
+
+
+def s3_wrong_region(environ, operation):
+    """S3's answer to a request for a bucket signed for another region than the bucket's:
+    301 with the bucket's region in `x-amz-bucket-region` (a HEAD has no body; the others
+    a `PermanentRedirect` error), as S3 answers it (the S3 API reference's HeadBucket and
+    its error codes). moto serves every bucket from any region."""
+    if not operation.startswith("s3:") or operation in ("s3:ListBuckets", "s3:CreateBucket"):
+        return None
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" not in auth:
+        return None
+    scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+    signed = scope[2] if len(scope) > 2 else None
+    name = aws_spec.virtual_host_bucket(environ) or next(
+        (p for p in environ.get("PATH_INFO", "").split("/") if p), None)
+    account = os.environ.get("MOTO_ACCOUNT_ID", "000000000000")
+    bucket = s3_models.s3_backends[account]["aws"].buckets.get(name) if name else None
+    if bucket is None or signed is None or bucket.region_name == signed:
+        return None
+    headers = [("x-amz-bucket-region", bucket.region_name), ("x-amz-request-id", str(uuid.uuid4()))]
+    if environ.get("REQUEST_METHOD") == "HEAD":
+        return 301, headers, b""
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PermanentRedirect</Code>'
+            "<Message>The bucket you are attempting to access must be addressed using the specified "
+            f"endpoint. Please send all future requests to this endpoint.</Message><Bucket>{name}</Bucket>"
+            f"<Endpoint>{name}.s3.{bucket.region_name}.amazonaws.com</Endpoint></Error>").encode()
+    return 301, headers + [("Content-Type", "application/xml")], body
 
 
 # Codes each protocol uses for throttling and for a server-side failure.
@@ -367,7 +397,10 @@ class Middleware:
         delay = latency_for(operation, body)
         if delay:
             time.sleep(delay / 1000)
-        fault = (take_request_fault(operation, body) or expired_token(environ)
+        moved = s3_wrong_region(environ, operation)
+        if moved:
+            return self.respond(start_response, *moved)
+        fault = (take_request_fault(operation, body, path) or expired_token(environ)
                  or tag_policy_refusal(operation, body) or aws_spec.check(environ, raw))
         if fault and fault.get("code") == "ExpiredToken" and operation.split(":", 1)[0] in JSON_TARGETS.values():
             fault = dict(fault, code="ExpiredTokenException")
@@ -432,7 +465,7 @@ class Middleware:
 
     @staticmethod
     def respond(start_response, status, headers, body):
-        start_response(f"{status} {'OK' if status < 400 else 'Error'}",
+        start_response(f"{status} {http.client.responses.get(status, 'Unknown')}",
                        headers + [("Content-Length", str(len(body)))])
         return [body]
 

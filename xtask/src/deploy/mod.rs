@@ -578,8 +578,9 @@ impl Deploy<'_> {
     ) -> Result<(BTreeMap<String, LiveApp>, BTreeMap<String, String>)> {
         let read = self.apps().map(|app| async move {
             let bucket = self.names.bucket(app);
+            let aws = self.aws.for_bucket(&bucket).await;
             let manifest: Option<crate::spa::manifest::Manifest> =
-                state::read_json(self.aws, &bucket, &crate::spa::manifest::key(&app.name))
+                state::read_json(&aws, &bucket, &crate::spa::manifest::key(&app.name))
                     .await
                     .or_else(missing_bucket_is_nothing)?;
             let active = manifest.as_ref().and_then(|m| m.active());

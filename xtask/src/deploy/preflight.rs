@@ -108,9 +108,12 @@ impl Reader<'_> {
     }
 
     /// What `HeadBucket` says of an app's bucket, as what it is: `None` when it is there to
-    /// use; 404 missing, 403 forbidden, 301 in another region; any other failure an error.
+    /// use (in any region); 404 missing, 403 forbidden, 301 without a region; any other
+    /// failure an error.
     async fn bucket(&self, bucket: &str) -> Result<Option<AppTarget>> {
-        let head = self.aws.s3.head_bucket().bucket(bucket).send().await;
+        // Asked in the bucket's own region: one in another region is used there.
+        let aws = self.aws.for_bucket(bucket).await;
+        let head = aws.s3.head_bucket().bucket(bucket).send().await;
         let Err(err) = head else {
             return Ok(None);
         };
@@ -133,7 +136,7 @@ impl Reader<'_> {
             })),
             403 => refused("S3 answered 403: the bucket exists, but this role may not use it (or it belongs to another account): compare the role's policy with infra/".into()),
             301 => refused(format!(
-                "the bucket is in {region}, not in this environment's region: put app buckets in the environment's region"
+                "S3 redirects it to {region} and would not say which region it is in: check the bucket's region and the role's s3:ListBucket permission"
             )),
             _ => Err(anyhow::anyhow!(crate::aws::describe(&format!("reading bucket {bucket}"), &err))),
         }

@@ -589,3 +589,74 @@ fn two_distributions_with_the_bucket_as_comment_are_refused_not_guessed_between(
         "nothing shipped"
     );
 }
+
+/// An app's bucket in another region than the environment's (a CloudFront origin can be
+/// anywhere) is found there and shipped to; a bucket the role may not read is refused
+/// before anything changes. Oracle: the S3 API reference's HeadBucket (301 with
+/// `x-amz-bucket-region` for a request signed for another region; 403 when access is
+/// denied), which the stack now answers as S3 does (moto serves every bucket from any
+/// region).
+#[test]
+fn an_app_bucket_in_another_region_is_used_there_and_one_forbidden_is_refused() {
+    let project = Project::new(Images::Shared);
+    project.bootstrap();
+    let bucket = project.app_bucket("admin");
+    let elsewhere = project.rt.block_on(xtask::aws::Clients::local(
+        &project.stack.endpoint,
+        "eu-west-1",
+    ));
+    // The same bucket, made again in eu-west-1 (it is empty before the first deploy).
+    project
+        .rt
+        .block_on(project.aws.s3.delete_bucket().bucket(&bucket).send())
+        .unwrap();
+    let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+        .build();
+    let created = (elsewhere.s3.create_bucket())
+        .bucket(&bucket)
+        .create_bucket_configuration(location)
+        .send();
+    project.rt.block_on(created).unwrap();
+    let head = project
+        .rt
+        .block_on(project.aws.s3.head_bucket().bucket(&bucket).send())
+        .unwrap_err();
+    let answer = head.raw_response().unwrap();
+    assert_eq!(
+        answer.status().as_u16(),
+        301,
+        "the stack answers as S3 does"
+    );
+    assert_eq!(
+        answer.headers().get("x-amz-bucket-region"),
+        Some("eu-west-1")
+    );
+
+    let deployed = project.deploy(&["--changed", "--services", "admin"]);
+    deployed.expect(0);
+    let index = (elsewhere.s3.get_object())
+        .bucket(&bucket)
+        .key("index.html")
+        .send();
+    assert!(
+        project.rt.block_on(index).is_ok(),
+        "shipped to the bucket in its own region: {}",
+        deployed.all_output()
+    );
+
+    let portal = project.app_bucket("portal");
+    let fault = project.stack.fault(json!({
+        "kind": "error", "operation": "s3:HeadBucket", "match": portal,
+        "status": 403, "code": "Forbidden", "count": 10,
+    }));
+    let refused = project.deploy(&["--changed", "--services", "portal"]);
+    remove_fault(project.stack, &fault);
+    refused.expect(3);
+    let all = refused.all_output();
+    assert!(all.contains("S3 answered 403"), "{all}");
+    assert!(
+        project.served("portal", "index.html").is_none(),
+        "nothing shipped"
+    );
+}

@@ -3,6 +3,7 @@
 
 use super::tally::{Fact, Tally};
 use super::Executor;
+use crate::aws::Clients;
 use crate::config::App;
 use crate::deploy_plan::AppStep;
 use crate::error::Error;
@@ -84,10 +85,11 @@ pub async fn build_app(root: &Path, app: &App, commit: &str, env: &str) -> Resul
     Ok(built)
 }
 
-/// The app's bucket, with as many transfers at once as the run allows (at least 8).
-fn bucket<'a>(exec: &Executor<'a>, app: &AppStep) -> Bucket<'a> {
+/// The app's bucket, through `aws` (the clients for its region), with as many transfers
+/// at once as the run allows (at least 8).
+fn bucket<'a>(aws: &'a Clients, exec: &Executor<'_>, app: &AppStep) -> Bucket<'a> {
     Bucket {
-        aws: exec.aws,
+        aws,
         name: app.target.bucket.clone(),
         concurrency: exec.options.concurrency.max(8),
     }
@@ -95,7 +97,8 @@ fn bucket<'a>(exec: &Executor<'a>, app: &AppStep) -> Bucket<'a> {
 
 pub async fn ship(exec: &Executor<'_>, app: &AppStep, earlier: &Tally) -> Result<String> {
     let name = app.app.as_str();
-    let bucket = bucket(exec, app);
+    let aws = exec.aws.for_bucket(&app.target.bucket).await;
+    let bucket = bucket(&aws, exec, app);
     let built = earlier.unit(name).map_or(&[][..], |r| &*r.files);
     let target = Target::for_app(
         &app.target.config,
@@ -127,7 +130,8 @@ pub async fn activate(exec: &Executor<'_>, app: &AppStep, release: &str) -> Resu
     if exec.options.dry_run {
         return Ok(format!("would make kept release {release} live again"));
     }
-    let shipped = bucket(exec, app)
+    let aws = exec.aws.for_bucket(&app.target.bucket).await;
+    let shipped = bucket(&aws, exec, app)
         .activate(name, release, &format!("{}-{name}", exec.deploy_id))
         .await
         .map_err(|e| Error::Spa(format!("{e:#}")))?;
