@@ -185,6 +185,8 @@ fn iam_actions(call: &str) -> &'static [&'static str] {
         "s3:put_object" => &["s3:PutObject"],
         // Needs no permission.
         "sts:get_caller_identity" => &[],
+        // The S3 client's own configuration (a client for a bucket's region), not a call.
+        "s3:config" => &[],
         "logs:get_log_events" => &["logs:GetLogEvents"],
         other => panic!("the tool calls {other}: add the IAM actions it needs here and to infra/terraform/oidc.tf"),
     }
