@@ -1,5 +1,6 @@
 //! `cargo xtask history`: an environment's ledger, newest first: when, what, who, which
-//! commit, what changed, how it ended and how long it took.
+//! commit, what changed, how it ended and how long it took. A run still going says
+//! `started`, one killed without warning `abandoned`, each with the phase it reached.
 
 use crate::cli::{Format, HistoryArgs};
 use crate::context::Context;
@@ -19,7 +20,7 @@ pub fn run(ctx: &Context, args: &HistoryArgs) -> Result<()> {
             keys => keys?,
         };
         let newest = &keys[..keys.len().min(args.limit)];
-        ledger::read(&session.aws, &bucket, newest).await
+        ledger::read_classified(&session.aws, &bucket, newest).await
     })?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
@@ -50,7 +51,11 @@ pub fn text(env: &str, entries: &[Entry]) -> String {
             short(&entry.commit).to_owned(),
             entry.who.clone(),
             changed,
-            entry.outcome.to_string(),
+            match entry.reached {
+                // How far a run still going, or killed, got.
+                Some(phase) => format!("{} (in {phase})", entry.outcome),
+                None => entry.outcome.to_string(),
+            },
             format!("{:.0}s", entry.duration_seconds),
         ]);
     }

@@ -8,9 +8,10 @@ use crate::aws::{AwsContext as _, Clients};
 use crate::deploy_plan::DeployPlan;
 use crate::exec::tally::Timing;
 use crate::outcome::{RunOutcome, UnitOutcome};
+use crate::phase::Phase;
 use crate::plan::Action;
 use crate::report::{AppSummary, ServiceSummary, Summary};
-use crate::state::{self, Lock};
+use crate::state::{self, HeldLock, Lock};
 use crate::time::Timestamp;
 use anyhow::Result;
 use futures_util::stream::{self, StreamExt as _};
@@ -37,6 +38,9 @@ pub struct Record<'a> {
     pub digests: BTreeMap<&'a str, &'a str>,
     /// Each step's duration.
     pub steps: &'a [Timing],
+    /// While the run goes on (`outcome` `started`): the phase it is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reached: Option<Phase>,
 }
 
 /// What `lock release` writes: who broke which lock, and when.
@@ -78,6 +82,9 @@ pub struct Entry {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broken_lock: Option<Lock>,
+    /// A `started` or `abandoned` run's phase when it last wrote its record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached: Option<Phase>,
 }
 
 impl Entry {
@@ -108,6 +115,26 @@ impl Entry {
             })
             .collect()
     }
+}
+
+/// Marks each `started` record whose run no longer holds `lock` (the environment's lock
+/// now, if any) as `abandoned`: it died, or its lock went stale or was broken. Only the
+/// lock's live holder is still going.
+pub fn classify(entries: &mut [Entry], lock: Option<&HeldLock>) {
+    let running = lock.filter(|l| !l.is_stale()).map(|l| l.lock.id.as_str());
+    for entry in entries.iter_mut() {
+        if entry.outcome == RunOutcome::Started && running != Some(entry.id.as_str()) {
+            entry.outcome = RunOutcome::Abandoned;
+        }
+    }
+}
+
+/// Reads `keys` as [`read`] does, then [`classify`]s them against the lock as it is now.
+pub async fn read_classified(aws: &Clients, bucket: &str, keys: &[String]) -> Result<Vec<Entry>> {
+    let lock = state::current_lock(aws, bucket).await?;
+    let mut entries = read(aws, bucket, keys).await?;
+    classify(&mut entries, lock.as_ref());
+    Ok(entries)
 }
 
 /// The key of a record started at `at` with id `id`.
@@ -206,11 +233,14 @@ pub async fn of_commit(aws: &Clients, bucket: &str, commit: &str) -> Result<Vec<
 
 /// `--previous`: the newest deploy or rollback (what is live, or was tried last), and the
 /// newest successful one before it of another commit.
+///
+/// A run killed without warning is the newest (`abandoned`): what it reached may be live
+/// in part, so going back means before it, to the last success of another commit.
 pub async fn previous(aws: &Clients, bucket: &str) -> Result<(Option<Entry>, Option<Entry>)> {
     let keys = keys(aws, bucket).await?;
     let mut live: Option<Entry> = None;
     for chunk in keys.chunks(PAGE) {
-        for entry in read(aws, bucket, chunk).await? {
+        for entry in read_classified(aws, bucket, chunk).await? {
             if !entry.is_release() {
                 continue;
             }

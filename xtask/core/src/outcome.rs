@@ -16,6 +16,12 @@ pub enum RunOutcome {
     Interrupted,
     /// Every selected unit already ran what HEAD builds.
     NothingToDeploy,
+    /// Written when the lock is taken and kept until the run ends: a run killed without
+    /// warning leaves it so.
+    Started,
+    /// Read, never written: a `started` record whose run holds the lock no more (it died,
+    /// or its lock expired or was broken).
+    Abandoned,
     #[default]
     #[serde(other)]
     Unknown,
@@ -43,11 +49,13 @@ pub enum UnitOutcome {
 
 impl RunOutcome {
     /// Every outcome this version writes (not `Unknown`, which it only reads).
-    pub const WRITTEN: [RunOutcome; 4] = [
+    pub const WRITTEN: [RunOutcome; 6] = [
         RunOutcome::Success,
         RunOutcome::Failed,
         RunOutcome::Interrupted,
         RunOutcome::NothingToDeploy,
+        RunOutcome::Started,
+        RunOutcome::Abandoned,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +64,8 @@ impl RunOutcome {
             RunOutcome::Failed => "failed",
             RunOutcome::Interrupted => "interrupted",
             RunOutcome::NothingToDeploy => "nothing_to_deploy",
+            RunOutcome::Started => "started",
+            RunOutcome::Abandoned => "abandoned",
             RunOutcome::Unknown => "unknown",
         }
     }
@@ -121,7 +131,7 @@ mod tests {
 
     #[test]
     fn a_word_from_a_newer_tool_reads_as_unknown() {
-        let read: RunOutcome = serde_json::from_str("\"abandoned\"").unwrap();
+        let read: RunOutcome = serde_json::from_str("\"paused\"").unwrap();
         assert_eq!(read, RunOutcome::Unknown);
         let read: UnitOutcome = serde_json::from_str("\"baking\"").unwrap();
         assert_eq!(read, UnitOutcome::Unknown);

@@ -2,10 +2,10 @@
 //! and restore policies, the events, the timings in the ledger and the terminal's lines all
 //! match on it, never on a spelled name. Each is written as its lowercase name.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
     /// One host build of every host-built service's binary.

@@ -25,6 +25,7 @@ use crate::ledger;
 use crate::live::{self, Image, LiveApp, LiveService, Repository};
 use crate::model::{Loader, Model};
 use crate::outcome::{RunOutcome, UnitOutcome};
+use crate::phase::Phase;
 use crate::plan;
 use crate::report::{AppSummary, Event, Reporter, ServiceSummary, Style, Summary};
 use crate::spa::Shipped;
@@ -357,12 +358,31 @@ impl Deploy<'_> {
         let id = deploy_id(started_at, &self.head.sha());
         let bucket = self.names.state_bucket();
         let held = self.lock(&bucket, &id, &who, &plan).await?;
+        let started = Started {
+            bucket: &bucket,
+            id: &id,
+            who: &who,
+            at: started_at,
+            plan: &plan,
+            summary: Outcome::started_summary(&plan, &id, clock),
+        };
+        let phases = self.report.tap_phases();
+        started.write(self, None).await;
         let outcome = {
-            // The lock is renewed for as long as the deploy runs, however long that is.
-            let execute = std::pin::pin!(self.execute(&plan, &id));
+            // The record follows each phase until the run's events end; the lock is
+            // renewed for as long as the deploy runs, however long that is.
+            let execute = async {
+                let outcome = self.execute(&plan, &id).await;
+                self.report.untap_phases();
+                outcome
+            };
+            let work = std::pin::pin!(futures_util::future::join(
+                execute,
+                started.follow(self, phases)
+            ));
             let heartbeat = std::pin::pin!(self.heartbeat(&bucket, &held));
-            match futures_util::future::select(execute, heartbeat).await {
-                futures_util::future::Either::Left((outcome, _)) => outcome,
+            match futures_util::future::select(work, heartbeat).await {
+                futures_util::future::Either::Left(((outcome, ()), _)) => outcome,
                 futures_util::future::Either::Right((never, _)) => match never {},
             }
         };
@@ -892,6 +912,7 @@ impl Deploy<'_> {
                 .filter_map(|(n, r)| Some((n.as_str(), r.digest.as_deref()?)))
                 .collect(),
             steps: &outcome.tally.timings,
+            reached: None,
         };
         if let Err(err) = ledger::write(self.aws, bucket, started_at, &record).await {
             self.report
@@ -978,6 +999,32 @@ impl Outcome {
     /// The exit code: success unless something failed (the error's kind says which).
     fn exit(&self) -> Exit {
         self.error.as_ref().map_or(Exit::Success, Error::exit)
+    }
+
+    /// The summary a run's `started` record carries: the plan's units, the fate of each it
+    /// deploys unknown until the run ends.
+    fn started_summary(plan: &DeployPlan, id: &str, clock: Instant) -> Summary {
+        let started = Outcome {
+            outcome: RunOutcome::Started,
+            error: None,
+            tally: Tally::default(),
+        };
+        let mut summary = started.summary(plan, id, clock);
+        for service in summary
+            .services
+            .iter_mut()
+            .filter(|s| s.action == plan::Action::Deploy)
+        {
+            service.outcome = UnitOutcome::Unknown;
+        }
+        for app in summary
+            .apps
+            .iter_mut()
+            .filter(|a| a.action == plan::Action::Deploy)
+        {
+            app.outcome = UnitOutcome::Unknown;
+        }
+        summary
     }
 
     /// The summary folded from the tally: each planned unit with what happened to it.
@@ -1074,6 +1121,52 @@ fn unit_outcome(
         (true, None) if exit == Exit::Interrupted => UnitOutcome::Interrupted,
         (true, None) if exit == Exit::Success => done,
         (true, None) => UnitOutcome::NotStarted,
+    }
+}
+
+/// A run's `started` ledger record, written when it takes the lock and rewritten as each
+/// phase begins, so that a run killed at any instant (SIGKILL, a lost CI runner) leaves a
+/// record of what it meant to do and how far it got; the final record replaces it.
+struct Started<'a> {
+    bucket: &'a str,
+    id: &'a str,
+    who: &'a str,
+    at: Timestamp,
+    plan: &'a DeployPlan,
+    summary: Summary,
+}
+
+impl Started<'_> {
+    async fn write(&self, deploy: &Deploy<'_>, reached: Option<Phase>) {
+        let record = ledger::Record {
+            id: self.id,
+            command: self.plan.command.name(),
+            who: self.who,
+            started_at: self.at,
+            finished_at: self.at,
+            summary: &self.summary,
+            plan: self.plan,
+            digests: BTreeMap::new(),
+            steps: &[],
+            reached,
+        };
+        if let Err(err) = ledger::write(deploy.aws, self.bucket, self.at, &record).await {
+            deploy.report.warn(format!(
+                "the ledger's record of this run's start was not written: {err:#}"
+            ));
+        }
+    }
+
+    /// Rewrites the record as each phase begins, in order, until the phases end: every
+    /// write is done before the final record is written.
+    async fn follow(
+        &self,
+        deploy: &Deploy<'_>,
+        mut phases: tokio::sync::mpsc::UnboundedReceiver<Phase>,
+    ) {
+        while let Some(phase) = phases.recv().await {
+            self.write(deploy, Some(phase)).await;
+        }
     }
 }
 

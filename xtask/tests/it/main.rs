@@ -3,6 +3,7 @@
 mod builds;
 mod cache;
 mod check;
+mod crash;
 mod credentials;
 mod deploy;
 mod dockerfiles;

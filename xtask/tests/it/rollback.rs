@@ -37,11 +37,11 @@ impl Project {
         manifest["active"].as_str().unwrap().to_owned()
     }
 
-    fn rollback(&self, args: &[&str]) -> Deployed {
+    pub(crate) fn rollback(&self, args: &[&str]) -> Deployed {
         self.run(&[&["rollback"], args, &["--format", "json"]].concat())
     }
 
-    fn history(&self) -> Vec<Value> {
+    pub(crate) fn history(&self) -> Vec<Value> {
         let out = self.run(&["history", "--format", "json"]);
         out.expect(0);
         serde_json::from_str::<Value>(&out.stdout)

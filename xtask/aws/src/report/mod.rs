@@ -144,21 +144,41 @@ impl Style {
 /// step. The reporter only forwards; each sink decides what to show and where.
 pub struct Reporter {
     sink: Box<dyn sink::Sink>,
+    /// Where each phase's start also goes while someone listens (`tap_phases`).
+    phases: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<Phase>>>,
 }
 
 impl Reporter {
     pub fn new(style: Style) -> Reporter {
+        Reporter::with_sink(sink::for_style(style))
+    }
+
+    fn with_sink(sink: Box<dyn sink::Sink>) -> Reporter {
         Reporter {
-            sink: sink::for_style(style),
+            sink,
+            phases: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Every phase that begins from now on, until `untap_phases` (which ends the stream).
+    pub fn tap_phases(&self) -> tokio::sync::mpsc::UnboundedReceiver<Phase> {
+        let (send, receive) = tokio::sync::mpsc::unbounded_channel();
+        if let Ok(mut phases) = self.phases.lock() {
+            *phases = Some(send);
+        }
+        receive
+    }
+
+    pub fn untap_phases(&self) {
+        if let Ok(mut phases) = self.phases.lock() {
+            *phases = None;
         }
     }
 
     /// A plain reporter that keeps what it prints instead (stdout's and stderr's lines in
     /// one string, in order).
     pub fn capturing() -> Reporter {
-        Reporter {
-            sink: Box::new(sink::Plain::captured()),
-        }
+        Reporter::with_sink(Box::new(sink::Plain::captured()))
     }
 
     pub fn captured(&self) -> String {
@@ -166,6 +186,12 @@ impl Reporter {
     }
 
     pub fn emit(&self, event: Event) {
+        if let Event::Phase { phase } = event {
+            if let Some(listener) = self.phases.lock().ok().as_ref().and_then(|p| p.as_ref()) {
+                // A listener gone away is no reason to stop reporting.
+                let _ = listener.send(phase);
+            }
+        }
         self.sink.event(&event);
     }
 
