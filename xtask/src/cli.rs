@@ -52,6 +52,16 @@ pub enum Command {
     Bench(xtask_bench::cli::BenchCommand),
 }
 
+impl Command {
+    /// Commands that print what they read and change nothing.
+    pub fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Plan(_) | Command::Explain(_) | Command::History(_)
+        )
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum LocalCommand {
     /// Start the stack (idempotent) and create the resources of every `local_stack`

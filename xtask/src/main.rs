@@ -8,11 +8,23 @@ use xtask::{bench, check, compare, context, deploy, history, local, lock};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.only_prints() {
+        quiet_on_a_closed_pipe();
+    }
     trace(cli.verbose);
     match run(cli) {
         Ok(code) => code,
         Err(err) => report(&err),
     }
+}
+
+/// `history | head`: a reader that stops early ends the command quietly, as it does any
+/// command-line tool, instead of a panic at the next write (Rust ignores SIGPIPE). Only
+/// for commands that print and change nothing: a deploy must see a subprocess's closed
+/// pipe as an error to report, not die of it.
+fn quiet_on_a_closed_pipe() {
+    // SAFETY: the default disposition of one signal, set before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
 /// The command's exit code; what fails inside is converted to [`Error`] here, the edge.

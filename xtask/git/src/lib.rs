@@ -84,6 +84,16 @@ impl Repo {
         let object = self.inner.revparse_single(rev).map_err(|err| {
             let reason = match err.code() {
                 ErrorCode::Ambiguous => "is ambiguous: give more hex digits".to_owned(),
+                // HEAD of a branch with no commits (a new repository) names nothing yet.
+                ErrorCode::NotFound | ErrorCode::InvalidSpec
+                    if rev == "HEAD"
+                        && self
+                            .inner
+                            .head()
+                            .is_err_and(|e| e.code() == ErrorCode::UnbornBranch) =>
+                {
+                    "names nothing: this repository has no commits yet (commit first)".to_owned()
+                }
                 ErrorCode::NotFound | ErrorCode::InvalidSpec => {
                     let mut reason = "is not a known revision".to_owned();
                     if self.inner.is_shallow() {

@@ -174,6 +174,14 @@ fn validate_args(config: &Config, args: &RunArgs) -> Result<()> {
     if args.concurrency == 0 {
         return Err(Error::Usage("--concurrency must be at least 1".into()).into());
     }
+    // Under a second nothing can be watched: the deploy would start rollouts and leave.
+    if args.timeout < std::time::Duration::from_secs(1) {
+        return Err(Error::Usage(format!(
+            "--timeout {} is under 1s: each wait (a rollout, a migration, health) gets the whole timeout; give it at least 1s (e.g. 30m)",
+            humantime::format_duration(args.timeout)
+        ))
+        .into());
+    }
     Ok(())
 }
 

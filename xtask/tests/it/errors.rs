@@ -150,3 +150,43 @@ fn conflicting_or_unknown_flags_are_usage_errors() {
     );
     fails_with(&repo, &["plan"], &["--base <REV>"]);
 }
+
+#[test]
+fn a_repository_with_no_commits_says_so() {
+    let repo = crate::support::Repo::empty();
+    // A monorepo being set up: its deploy.toml written, nothing committed yet.
+    repo.write(
+        "deploy.toml",
+        &std::fs::read_to_string(crate::support::source_root().join("deploy.toml")).unwrap(),
+    );
+    fails_with(
+        &repo,
+        &["plan", "--base", "HEAD"],
+        &["`HEAD` names nothing: this repository has no commits yet"],
+    );
+}
+
+/// `xtask plan --format json | head -c 1`: a reader that is gone ends the command as it
+/// ends any command-line tool (SIGPIPE), never with Rust's panic and backtrace.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let repo = Repo::example();
+    let mut child =
+        crate::support::xtask_command(repo.path(), &["plan", "--base", "HEAD", "--format", "json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    // The reader leaves before the first byte is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}: {err}",
+        out.status
+    );
+}

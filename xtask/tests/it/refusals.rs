@@ -403,6 +403,14 @@ fn a_zero_concurrency_or_a_bad_timeout() {
         &["--concurrency must be at least 1"],
     );
     refuses(&p, &["deploy", "--timeout", "soon"], &[], 2, &["--timeout"]);
+    // Nothing could be watched: it would start rollouts and leave them.
+    refuses(
+        &p,
+        &["deploy", "--timeout", "0s"],
+        &[],
+        2,
+        &["--timeout 0s is under 1s"],
+    );
 }
 
 #[test]
