@@ -504,6 +504,13 @@ fn a_crash_loop_exits_13_with_the_stopped_reason_and_on_failure_rollback_restore
         failed.stderr
     );
     assert!(failed.all_output().contains("exit 1"), "{}", failed.stderr);
+    // stdout is NDJSON; the reason is also one line on stderr, for a CI step keeping it.
+    let said = failed.stderr.lines().find(|l| l.starts_with("error: "));
+    assert!(
+        said.is_some_and(|l| l.contains("circuit breaker")),
+        "{}",
+        failed.stderr
+    );
     assert!(
         failed.all_output().contains("circuit breaker"),
         "{}",

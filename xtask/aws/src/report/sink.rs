@@ -11,6 +11,8 @@
 //!   log in order.
 //! - [`Json`]: every event as one JSON object per line on stdout (NDJSON), the last one the
 //!   summary; nothing else is printed there.
+//!
+//! Whatever the sink, a failed run's error is also one `error:` line on stderr.
 
 use super::{line_of, markdown, plan_text, summary_text, Event, StepState, Style, Summary};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -100,7 +102,12 @@ impl Sink for Plain {
     fn event(&self, event: &Event) {
         match event {
             Event::Plan { plan } => self.out.line(Stream::Result, &plan_text(plan)),
-            Event::Summary(summary) => self.out.line(Stream::Result, &summary_text(summary)),
+            Event::Summary(summary) => {
+                self.out.line(Stream::Result, &summary_text(summary));
+                if !matches!(self.out, Out::Captured(_)) {
+                    error_on_stderr(summary);
+                }
+            }
             // Facts reach people through the step lines and the summary.
             Event::Record { .. } => {}
             _ => self
@@ -183,6 +190,18 @@ impl Sink for Json {
         let mut line = serde_json::to_value(event).unwrap_or_default();
         line["time"] = serde_json::Value::String(crate::time::Timestamp::now().to_string());
         self.out.line(Stream::Result, &line.to_string());
+        if let Event::Summary(summary) = event {
+            error_on_stderr(summary);
+        }
+    }
+}
+
+/// A failed run's error, one line on stderr whatever else went to stdout (the summary,
+/// NDJSON, GitHub's workflow commands): a CI step that keeps stderr, or a person who
+/// redirected stdout, still reads why it failed.
+fn error_on_stderr(summary: &Summary) {
+    if let Some(error) = &summary.error {
+        let _ = writeln!(std::io::stderr().lock(), "error: {error}");
     }
 }
 
@@ -254,6 +273,7 @@ impl Sink for Terminal {
                     self.stop(bar);
                 }
                 self.result(&summary_text(summary));
+                error_on_stderr(summary);
             }
             Event::Record { .. } => {}
             Event::Info { .. } | Event::Warning { .. } | Event::Phase { .. } => {
