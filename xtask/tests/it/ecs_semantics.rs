@@ -611,7 +611,7 @@ fn a_migration_a_killed_deploy_left_running_is_waited_for_not_raced() {
     );
     assert_eq!(
         project.running_migrations(),
-        [orphan.clone()],
+        std::slice::from_ref(&orphan),
         "the earlier task was left alone and no second one started"
     );
     assert!(
@@ -627,7 +627,7 @@ fn a_migration_a_killed_deploy_left_running_is_waited_for_not_raced() {
         || (project.keys("deploy.lock").len() == 1).then_some(()),
     );
     std::thread::sleep(std::time::Duration::from_secs(2));
-    assert_eq!(project.running_migrations(), [orphan.clone()]);
+    assert_eq!(project.running_migrations(), std::slice::from_ref(&orphan));
     remove_fault(project.stack, &fault);
     let done = crate::deploy::Deployed::from(waiting.wait_with_output().unwrap());
     done.expect(0);
