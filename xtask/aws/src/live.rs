@@ -29,6 +29,7 @@ pub async fn service(
         controller: found.deployment_controller().map_or(Controller::Ecs, |c| {
             Controller::from_name(c.r#type().as_str())
         }),
+        in_flight: in_flight(&found),
         ..LiveService::default()
     };
     let Some(arn) = &live.task_definition else {
@@ -63,6 +64,34 @@ pub async fn service(
         Err(why) => live.unknown = Some(why),
     }
     Ok(live)
+}
+
+/// The service's unfinished rollout, if any (see [`InFlight`]).
+fn in_flight(service: &ecs::Service) -> Option<InFlight> {
+    let deployments = service.deployments();
+    let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"))?;
+    let state = primary.rollout_state().map(|s| s.as_str().to_owned());
+    if deployments.len() == 1 && state.as_deref().is_none_or(|s| s == "COMPLETED") {
+        return None;
+    }
+    let millis = |d: &ecs::Deployment| {
+        d.created_at()
+            .and_then(|t| t.to_millis().ok())
+            .unwrap_or_default()
+    };
+    let previous = (deployments.iter())
+        .filter(|d| d.status() != Some("PRIMARY"))
+        .max_by_key(|d| millis(d))
+        .and_then(|d| d.task_definition())
+        .map(str::to_owned);
+    Some(InFlight {
+        deployment: primary.id().unwrap_or_default().to_owned(),
+        task_definition: primary.task_definition().unwrap_or_default().to_owned(),
+        state,
+        created_at_ms: millis(primary),
+        deployments: deployments.len(),
+        previous,
+    })
 }
 
 /// The ACTIVE ECS service `name` of `cluster`; `None` when it, or the cluster, does not

@@ -8,7 +8,7 @@
 use crate::build_context::FINGERPRINT_ARG;
 use crate::config::{App, Build, Names, Service};
 use crate::fingerprint::UnitFingerprint;
-use crate::live::{Image, LiveApp, LiveService, Placement, COMMIT_TAG, FINGERPRINT_TAG};
+use crate::live::{Image, InFlight, LiveApp, LiveService, Placement, COMMIT_TAG, FINGERPRINT_TAG};
 use crate::phase::Phase;
 use crate::plan::{self, Action, Reason, UnitPlan};
 use crate::text::short;
@@ -125,6 +125,9 @@ pub struct ServicePlan {
     pub placement: Placement,
     pub live_task_definition: Option<String>,
     pub live_commit: Option<String>,
+    /// The unfinished rollout of this very version to wait for instead of rolling anew.
+    #[serde(skip)]
+    pub adopt: Option<InFlight>,
 }
 
 impl ServicePlan {
@@ -355,8 +358,11 @@ pub struct Migration {
 pub struct Rollout {
     pub unit: ServiceStep,
     /// The task definition the service runs now: copied, and what `--on-failure
-    /// rollback` restores.
+    /// rollback` restores (for an adopted rollout, what ran before it).
     pub source_task_definition: Option<String>,
+    /// A rollout of this version an earlier run started and did not see finish: waited
+    /// for, not started again.
+    pub adopt: Option<InFlight>,
 }
 
 /// The service a step is about: its name, where it runs, and the fingerprint this deploy
@@ -500,6 +506,7 @@ fn service_rollback(commit: &str, facts: &Facts<'_>) -> ServicePlan {
         placement: facts.live.placement.clone(),
         live_task_definition: facts.live.task_definition.clone(),
         live_commit: facts.live.commit.clone(),
+        adopt: None,
     }
 }
 
@@ -567,13 +574,25 @@ fn app_plan(facts: &AppFacts<'_>, all: bool) -> AppPlan {
 }
 
 fn service_plan(commit: &str, facts: &Facts<'_>, all: bool) -> ServicePlan {
-    let unit = decide(
+    let mut unit = decide(
         facts.live.fingerprint.as_deref(),
         facts.explained,
         facts.live.unknown.as_deref().or(Some("no image")),
         facts.head,
         all,
     );
+    // This version, but not finished: waited for where it may still complete, rolled
+    // again where it failed; health-checked either way.
+    let unfinished = (facts.live.in_flight.as_ref())
+        .filter(|_| facts.live.fingerprint.as_deref() == Some(facts.head.fingerprint.as_str()));
+    if let Some(rollout) = unfinished {
+        unit.reasons.retain(|r| *r != Reason::Requested);
+        unit.reasons.push(Reason::RolloutUnfinished {
+            rollout: rollout.describe(),
+        });
+        unit.action = Action::Deploy;
+    }
+    let adopt = unfinished.filter(|r| r.may_complete()).cloned();
     let deploy = unit.action == Action::Deploy;
     let commit_tag = format!("{COMMIT_TAG}{commit}");
     let image = deploy.then(|| match facts.existing {
@@ -595,6 +614,7 @@ fn service_plan(commit: &str, facts: &Facts<'_>, all: bool) -> ServicePlan {
         placement: facts.live.placement.clone(),
         live_task_definition: facts.live.task_definition.clone(),
         live_commit: facts.live.commit.clone(),
+        adopt,
     }
 }
 
@@ -756,9 +776,14 @@ impl DeployPlan {
     }
 
     fn rollout(&self, s: &ServicePlan) -> Rollout {
+        let source = match &s.adopt {
+            Some(adopted) => adopted.previous.clone(),
+            None => s.live_task_definition.clone(),
+        };
         Rollout {
             unit: s.step(),
-            source_task_definition: s.live_task_definition.clone(),
+            source_task_definition: source,
+            adopt: s.adopt.clone(),
         }
     }
 

@@ -52,6 +52,45 @@ pub struct LiveService {
     /// The live task definition's `runtimePlatform.cpuArchitecture` (`X86_64`, `ARM64`),
     /// when it names one.
     pub cpu_architecture: Option<String>,
+    /// A rollout ECS has not finished, if one is under way.
+    pub in_flight: Option<InFlight>,
+}
+
+/// A service whose rollout has not finished: more than one deployment, or a PRIMARY whose
+/// `rolloutState` is not COMPLETED. A deploy killed in the roll leaves one; so does ECS
+/// still rolling (or rolling back) on its own. What it runs was never health-checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InFlight {
+    /// The PRIMARY deployment's id and task definition.
+    pub deployment: String,
+    pub task_definition: String,
+    /// Its `rolloutState` (`IN_PROGRESS`, `FAILED`, ...; absent behind a Classic Load
+    /// Balancer).
+    pub state: Option<String>,
+    /// ECS's clock: milliseconds since the epoch it was created at.
+    pub created_at_ms: i64,
+    /// How many deployments the service has.
+    pub deployments: usize,
+    /// The task definition of the newest other deployment: what ran before it.
+    pub previous: Option<String>,
+}
+
+impl InFlight {
+    /// Whether it may still complete, so a deploy can wait for it rather than start
+    /// another: anything but FAILED.
+    pub fn may_complete(&self) -> bool {
+        self.state.as_deref() != Some("FAILED")
+    }
+
+    /// `PRIMARY IN_PROGRESS, 2 deployments`, for people.
+    pub fn describe(&self) -> String {
+        format!(
+            "PRIMARY {}, {} deployment{}",
+            self.state.as_deref().unwrap_or("without a rollout state"),
+            self.deployments,
+            if self.deployments == 1 { "" } else { "s" }
+        )
+    }
 }
 
 /// The ECS CPU architecture a Docker platform (`linux/amd64`) runs on, when it is one ECS

@@ -176,6 +176,11 @@ pub enum Reason {
     LiveDiffers {
         live: String,
     },
+    /// Unchanged, but its rollout has not finished (a deploy killed in the roll, or ECS
+    /// still rolling): never health-checked, so not done.
+    RolloutUnfinished {
+        rollout: String,
+    },
     /// Unchanged, and deployed anyway because `--all` asked.
     Requested,
     /// An app's CloudFront invalidation an earlier run could not send: sent now.
@@ -208,7 +213,9 @@ impl Reason {
             Reason::CargoSettingChanged { .. } => 7,
             Reason::GlobalInputChanged { .. } => 8,
             Reason::InputChanged { .. } => 9,
-            Reason::LiveUnknown { .. } | Reason::LiveDiffers { .. } => 10,
+            Reason::LiveUnknown { .. }
+            | Reason::LiveDiffers { .. }
+            | Reason::RolloutUnfinished { .. } => 10,
             Reason::Requested | Reason::RollbackTo { .. } | Reason::InvalidationPending { .. } => {
                 11
             }
@@ -323,6 +330,10 @@ impl fmt::Display for Reason {
                 f,
                 "live fingerprint {} differs (what changed since is not known)",
                 &live[..live.len().min(12)]
+            ),
+            Reason::RolloutUnfinished { rollout } => write!(
+                f,
+                "unchanged, but its rollout has not finished ({rollout}) and was never health-checked"
             ),
             Reason::Requested => f.write_str("unchanged; deployed because of --all"),
             Reason::InvalidationPending { paths } => write!(

@@ -69,3 +69,69 @@ fn a_deploy_killed_in_the_roll_is_in_the_ledger_as_abandoned_with_the_phase_it_r
         "{said}"
     );
 }
+
+/// Killed in the roll, a deploy leaves ECS rolling a version nobody health-checked. The
+/// next `deploy --changed` must not call it unchanged (its fingerprint is the head's): the
+/// plan says `rollout_unfinished`, and the deploy waits for that very rollout (no new
+/// task definition), health-checks it and records it deployed. Oracle: the ECS API
+/// reference's Deployment (`status` PRIMARY/ACTIVE, `rolloutState`), as the stack models
+/// it, read back through the SDK.
+#[test]
+fn a_rollout_a_killed_deploy_left_is_waited_for_and_checked_not_called_unchanged() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    let before = project.task_definition("worker");
+    project.change("crates/jobs/src/lib.rs");
+    let fault = project.stack.fault(json!({
+        "kind": "never_stable", "service": project.ecs_service("worker"),
+    }));
+    let mut killed = project.spawn(&["--changed"]);
+    let rolling = crate::stack::eventually(
+        "the killed deploy to have rolled worker",
+        Duration::from_secs(600),
+        || {
+            let now = project.task_definition("worker");
+            (now != before).then_some(now)
+        },
+    );
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    project.run(&["lock", "release", "--force"]).expect(0);
+
+    let planned = project.deploy(&["--changed", "--dry-run"]);
+    planned.expect(0);
+    let plan = &planned
+        .events
+        .iter()
+        .find(|e| e["event"] == "plan")
+        .unwrap()["plan"];
+    let worker = plan["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "worker")
+        .unwrap();
+    assert_eq!(worker["action"], "deploy", "{worker:#}");
+    assert_eq!(
+        worker["reasons"][0]["kind"], "rollout_unfinished",
+        "{worker:#}"
+    );
+
+    let waiting = project.spawn(&["--changed"]);
+    std::thread::sleep(Duration::from_secs(3));
+    remove_fault(project.stack, &fault);
+    let done = crate::deploy::Deployed::from(waiting.wait_with_output().unwrap());
+    done.expect(0);
+    assert!(
+        done.all_output()
+            .contains("waiting for the rollout an earlier run started"),
+        "{}",
+        done.all_output()
+    );
+    assert_eq!(
+        project.task_definition("worker"),
+        rolling,
+        "the rollout was waited for, not started again"
+    );
+    assert_eq!(done.service("worker")["outcome"], "deployed");
+}

@@ -6,13 +6,14 @@
 //! a rollback only once ECS's deployment of the previous task definition has completed
 //! (with `rollback = false` in the circuit breaker nothing goes back, and `--on-failure
 //! rollback` must). The `services-stable` waiter is not used: it calls a rollback success.
+//! A rollout of the same version an earlier, killed run started is waited for instead.
 
 use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::aws::{AwsContext as _, Clients};
 use crate::deploy_plan::Rollout;
 use crate::error::Error;
-use crate::live::{self, FINGERPRINT_VAR, VERSION_VAR};
+use crate::live::{self, InFlight, FINGERPRINT_VAR, VERSION_VAR};
 use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
 use crate::report::{task_definition_name, StepState};
@@ -22,6 +23,63 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 pub async fn roll(exec: &Executor<'_>, roll: &Rollout, earlier: &Tally) -> Result<String> {
+    let name = roll.unit.service.as_str();
+    let outcome = match &roll.adopt {
+        Some(adopted) => adopt(exec, roll, adopted).await,
+        None => roll_anew(exec, roll, earlier).await,
+    };
+    let decided = match &outcome {
+        Ok(_) => Some(UnitOutcome::Deployed),
+        Err(err) => match err.downcast_ref() {
+            Some(Error::RolledBack(_)) => Some(UnitOutcome::RolledBack),
+            Some(Error::Rollout(_)) => Some(UnitOutcome::Failed),
+            _ => None,
+        },
+    };
+    if let Some(outcome) = decided {
+        exec.record(name, Fact::Outcome { outcome });
+    }
+    outcome
+}
+
+/// Waits for the rollout of this version an earlier run started and did not see end (it
+/// was killed): starting another would replace tasks that may already be healthy.
+async fn adopt(exec: &Executor<'_>, roll: &Rollout, adopted: &InFlight) -> Result<String> {
+    let name = roll.unit.service.as_str();
+    exec.record(
+        name,
+        Fact::TaskDefinition {
+            arn: adopted.task_definition.clone(),
+        },
+    );
+    // As good as rolled by this run: `--on-failure rollback` may put back what ran before.
+    exec.record(name, Fact::Rolled);
+    exec.progress(
+        Some(name),
+        Phase::Roll,
+        StepState::Progress,
+        format!(
+            "waiting for the rollout an earlier run started ({}, {})",
+            task_definition_name(&adopted.task_definition),
+            adopted.describe()
+        ),
+    );
+    let watch = Watch {
+        exec,
+        name,
+        phase: Phase::Roll,
+        cluster: &roll.unit.target.cluster,
+        service: &roll.unit.target.ecs_service,
+        deployment: &adopted.deployment,
+        task_definition: &adopted.task_definition,
+        previous: adopted.previous.as_deref(),
+        since: adopted.created_at_ms as f64 / 1000.0,
+    };
+    watch.wait().await
+}
+
+/// A new revision of the family's template with this deploy's image, and its rollout.
+async fn roll_anew(exec: &Executor<'_>, roll: &Rollout, earlier: &Tally) -> Result<String> {
     let name = roll.unit.service.as_str();
     let live_arn = roll
         .source_task_definition
@@ -47,19 +105,7 @@ pub async fn roll(exec: &Executor<'_>, roll: &Rollout, earlier: &Tally) -> Resul
         StepState::Progress,
         format!("registered {}", task_definition_name(&arn)),
     );
-    let outcome = update_and_wait(exec, roll, &arn, Phase::Roll).await;
-    let decided = match &outcome {
-        Ok(_) => Some(UnitOutcome::Deployed),
-        Err(err) => match err.downcast_ref() {
-            Some(Error::RolledBack(_)) => Some(UnitOutcome::RolledBack),
-            Some(Error::Rollout(_)) => Some(UnitOutcome::Failed),
-            _ => None,
-        },
-    };
-    if let Some(outcome) = decided {
-        exec.record(name, Fact::Outcome { outcome });
-    }
-    outcome
+    update_and_wait(exec, roll, &arn, Phase::Roll).await
 }
 
 /// `--on-failure rollback`: back to the task definition the service had before this deploy.
