@@ -88,7 +88,9 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
             (commit, model)
         }
     };
-    let shows_urls = matches!(target.health, HealthTargets::LocalTasks { .. });
+    // For people: the NDJSON stream ends with the summary, so JSON gets no URLs after it.
+    let shows_urls =
+        matches!(target.health, HealthTargets::LocalTasks { .. }) && run.format != Format::Json;
     let deploy = Deploy {
         ctx,
         run,
