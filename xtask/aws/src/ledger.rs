@@ -5,7 +5,7 @@
 //! `history` and by `rollback` (which images and releases a commit had).
 
 use crate::aws::{AwsContext as _, Clients};
-use crate::deploy_plan::DeployPlan;
+use crate::deploy_plan::{DeployPlan, LastOutcome};
 use crate::exec::tally::Timing;
 use crate::outcome::{RunOutcome, UnitOutcome};
 use crate::phase::Phase;
@@ -214,6 +214,31 @@ pub async fn read(aws: &Clients, bucket: &str, keys: &[String]) -> Result<Vec<En
         .into_iter()
         .flatten()
         .collect())
+}
+
+/// Records read at most when looking for each service's last outcome: a service no deploy
+/// touched in that many runs has no recent outcome that matters.
+const LAST_OUTCOMES_DEPTH: usize = 4 * PAGE;
+
+/// For each service, what the newest deploy or rollback that rolled it recorded of it
+/// (`unhealthy`, `deployed`, ...), from the newest records.
+pub async fn last_outcomes(aws: &Clients, bucket: &str) -> Result<BTreeMap<String, LastOutcome>> {
+    let keys = keys(aws, bucket).await?;
+    let mut last = BTreeMap::new();
+    for chunk in keys[..keys.len().min(LAST_OUTCOMES_DEPTH)].chunks(PAGE) {
+        for entry in read(aws, bucket, chunk).await? {
+            let rolled = entry.services.iter().filter(|s| s.action == Action::Deploy);
+            for service in rolled.filter(|_| entry.is_release()) {
+                last.entry(service.name.clone())
+                    .or_insert_with(|| LastOutcome {
+                        deploy_id: entry.id.clone(),
+                        fingerprint: service.fingerprint.clone(),
+                        outcome: service.outcome,
+                    });
+            }
+        }
+    }
+    Ok(last)
 }
 
 /// The deploys and rollbacks of `commit` (a full id), newest first.

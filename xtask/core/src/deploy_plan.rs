@@ -9,6 +9,7 @@ use crate::build_context::FINGERPRINT_ARG;
 use crate::config::{App, Build, Names, Service};
 use crate::fingerprint::UnitFingerprint;
 use crate::live::{Image, InFlight, LiveApp, LiveService, Placement, COMMIT_TAG, FINGERPRINT_TAG};
+use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
 use crate::plan::{self, Action, Reason, UnitPlan};
 use crate::text::short;
@@ -45,6 +46,16 @@ pub struct Facts<'a> {
     pub applied: Option<&'a str>,
     /// Why the live fingerprint differs, where the live commit explained it.
     pub explained: Option<&'a [Reason]>,
+    /// The ledger's last record of this service: its deploy id, fingerprint and outcome.
+    pub last: Option<&'a LastOutcome>,
+}
+
+/// What the ledger's newest record that deployed a service says became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastOutcome {
+    pub deploy_id: String,
+    pub fingerprint: String,
+    pub outcome: UnitOutcome,
 }
 
 /// What is known of one app before planning: what its bucket's manifest says is live.
@@ -593,6 +604,18 @@ fn service_plan(commit: &str, facts: &Facts<'_>, all: bool) -> ServicePlan {
         unit.action = Action::Deploy;
     }
     let adopt = unfinished.filter(|r| r.may_complete()).cloned();
+    // This version, rolled by a deploy whose health check of it failed: not done.
+    let unhealthy = (facts.last)
+        .filter(|last| last.outcome == UnitOutcome::Unhealthy)
+        .filter(|last| facts.live.fingerprint.as_deref() == Some(last.fingerprint.as_str()))
+        .filter(|last| last.fingerprint == facts.head.fingerprint);
+    if let Some(last) = unhealthy.filter(|_| unfinished.is_none()) {
+        unit.reasons.retain(|r| *r != Reason::Requested);
+        unit.reasons.push(Reason::LastUnhealthy {
+            deploy_id: last.deploy_id.clone(),
+        });
+        unit.action = Action::Deploy;
+    }
     let deploy = unit.action == Action::Deploy;
     let commit_tag = format!("{COMMIT_TAG}{commit}");
     let image = deploy.then(|| match facts.existing {
@@ -897,6 +920,7 @@ mod tests {
             migrations: None,
             applied: None,
             explained: Some(&CHANGED),
+            last: None,
         }
     }
 
@@ -964,6 +988,87 @@ mod tests {
             health.target.health_url.as_deref(),
             Some("http://api.example/health")
         );
+    }
+
+    /// The head's version, left mid-rollout by a killed run: waited for while it may
+    /// complete, rolled again once FAILED, health-checked either way; restoring goes back
+    /// to what ran before it.
+    #[test]
+    fn an_unfinished_rollout_of_the_head_is_adopted_unless_it_failed() {
+        let api = unit("api", "same");
+        let mut live_api = live("same");
+        let image = Image {
+            digest: "sha256:1".into(),
+            tags: vec![format!("git-{COMMIT}")],
+        };
+        live_api.in_flight = Some(InFlight {
+            deployment: "ecs-svc/2".into(),
+            task_definition: "td:2".into(),
+            state: Some("IN_PROGRESS".into()),
+            created_at_ms: 1,
+            deployments: 2,
+            previous: Some("td:1".into()),
+        });
+        let mut f = facts(&api, &live_api);
+        f.existing = Some(&image);
+        let plan = plan_of(&[f], &Selection::default(), false);
+        let planned = plan.service("api").unwrap();
+        assert_eq!(planned.unit.action, Action::Deploy);
+        assert!(matches!(
+            planned.unit.reasons[..],
+            [Reason::RolloutUnfinished { .. }]
+        ));
+        let roll = plan.rollout_of("api").unwrap();
+        assert_eq!(roll.adopt.as_ref().unwrap().deployment, "ecs-svc/2");
+        assert_eq!(roll.source_task_definition.as_deref(), Some("td:1"));
+        assert_eq!(
+            shape(&plan.phases),
+            [
+                vec![(StepKind::Roll, Some("api"))],
+                vec![(StepKind::Health, Some("api"))]
+            ]
+        );
+
+        live_api.in_flight.as_mut().unwrap().state = Some("FAILED".into());
+        let mut f = facts(&api, &live_api);
+        f.existing = Some(&image);
+        let plan = plan_of(&[f], &Selection::default(), false);
+        let roll = plan.rollout_of("api").unwrap();
+        assert!(roll.adopt.is_none(), "a failed rollout is rolled again");
+        assert_eq!(roll.source_task_definition.as_deref(), Some("td:1"));
+    }
+
+    /// The head's version, rolled by a deploy whose health check of it failed: planned
+    /// again. Another version's failure, or a passed check, is no reason.
+    #[test]
+    fn a_version_whose_health_check_failed_is_not_done() {
+        let api = unit("api", "same");
+        let live_api = live("same");
+        let last = |fingerprint: &str, outcome| LastOutcome {
+            deploy_id: "d1".into(),
+            fingerprint: fingerprint.into(),
+            outcome,
+        };
+        let plan_with = |last: &LastOutcome| {
+            let mut f = facts(&api, &live_api);
+            f.last = Some(last);
+            plan_of(&[f], &Selection::default(), false)
+        };
+        let plan = plan_with(&last("same", UnitOutcome::Unhealthy));
+        let planned = plan.service("api").unwrap();
+        assert_eq!(
+            planned.unit.reasons,
+            [Reason::LastUnhealthy {
+                deploy_id: "d1".into()
+            }]
+        );
+        for other in [
+            last("other", UnitOutcome::Unhealthy),
+            last("same", UnitOutcome::Deployed),
+        ] {
+            let plan = plan_with(&other);
+            assert_eq!(plan.service("api").unwrap().unit.action, Action::Skip);
+        }
     }
 
     #[test]

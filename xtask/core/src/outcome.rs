@@ -36,6 +36,8 @@ pub enum UnitOutcome {
     Pushed,
     Unchanged,
     Failed,
+    /// Rolled, and its health check failed: it runs, but is not done.
+    Unhealthy,
     /// ECS's circuit breaker put the previous task definition back.
     RolledBack,
     /// `--on-failure rollback` put the previous task definition back.
@@ -73,11 +75,12 @@ impl RunOutcome {
 
 impl UnitOutcome {
     /// Every outcome this version writes (not `Unknown`, which it only reads).
-    pub const WRITTEN: [UnitOutcome; 8] = [
+    pub const WRITTEN: [UnitOutcome; 9] = [
         UnitOutcome::Deployed,
         UnitOutcome::Pushed,
         UnitOutcome::Unchanged,
         UnitOutcome::Failed,
+        UnitOutcome::Unhealthy,
         UnitOutcome::RolledBack,
         UnitOutcome::Restored,
         UnitOutcome::Interrupted,
@@ -90,6 +93,7 @@ impl UnitOutcome {
             UnitOutcome::Pushed => "pushed",
             UnitOutcome::Unchanged => "unchanged",
             UnitOutcome::Failed => "failed",
+            UnitOutcome::Unhealthy => "unhealthy",
             UnitOutcome::RolledBack => "rolled_back",
             UnitOutcome::Restored => "restored",
             UnitOutcome::Interrupted => "interrupted",

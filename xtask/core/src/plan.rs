@@ -181,6 +181,10 @@ pub enum Reason {
     RolloutUnfinished {
         rollout: String,
     },
+    /// Unchanged, but the deploy that rolled it recorded its health check failing.
+    LastUnhealthy {
+        deploy_id: String,
+    },
     /// Unchanged, and deployed anyway because `--all` asked.
     Requested,
     /// An app's CloudFront invalidation an earlier run could not send: sent now.
@@ -215,7 +219,8 @@ impl Reason {
             Reason::InputChanged { .. } => 9,
             Reason::LiveUnknown { .. }
             | Reason::LiveDiffers { .. }
-            | Reason::RolloutUnfinished { .. } => 10,
+            | Reason::RolloutUnfinished { .. }
+            | Reason::LastUnhealthy { .. } => 10,
             Reason::Requested | Reason::RollbackTo { .. } | Reason::InvalidationPending { .. } => {
                 11
             }
@@ -334,6 +339,10 @@ impl fmt::Display for Reason {
             Reason::RolloutUnfinished { rollout } => write!(
                 f,
                 "unchanged, but its rollout has not finished ({rollout}) and was never health-checked"
+            ),
+            Reason::LastUnhealthy { deploy_id } => write!(
+                f,
+                "unchanged, but its health check failed in deploy {deploy_id}: rolled and checked again"
             ),
             Reason::Requested => f.write_str("unchanged; deployed because of --all"),
             Reason::InvalidationPending { paths } => write!(

@@ -534,6 +534,7 @@ mod tests {
             migrations: None,
             applied: None,
             explained: None,
+            last: None,
         }];
         let apps = [AppFacts {
             head: &admin,

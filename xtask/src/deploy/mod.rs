@@ -345,6 +345,8 @@ struct Gathered {
     releases: BTreeMap<String, String>,
     /// Why each changed unit's live version differs (a deploy's only).
     explanations: explain::Explanations,
+    /// What the ledger last recorded of each service (a deploy's only).
+    last: BTreeMap<String, deploy_plan::LastOutcome>,
 }
 
 impl Deploy<'_> {
@@ -469,6 +471,14 @@ impl Deploy<'_> {
             existing: BTreeMap::new(),
             applied: BTreeMap::new(),
             explanations: explain::Explanations::default(),
+            last: match self.mode {
+                Mode::Deploy(_) => ledger::last_outcomes(self.aws, &bucket)
+                    .await
+                    .map(Some)
+                    .or_else(missing_bucket_is_nothing)?
+                    .unwrap_or_default(),
+                Mode::Rollback(_) => BTreeMap::new(),
+            },
         };
         for found in join_all(read).await {
             let (name, found) = found?;
@@ -678,6 +688,7 @@ impl Deploy<'_> {
                     migrations: trees.get(&service.name).map(String::as_str),
                     applied: gathered.applied.get(&service.name).map(|a| a.tree.as_str()),
                     explained: gathered.explanations.of(&service.name),
+                    last: gathered.last.get(&service.name),
                 })
             })
             .collect();

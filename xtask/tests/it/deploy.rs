@@ -909,6 +909,19 @@ fn health_checks_probe_the_real_containers_and_a_failing_one_exits_15() {
         "{}",
         failed.stderr
     );
+    // Rolled but unhealthy is not deployed, and the next plan knows it.
+    assert_eq!(failed.service("api")["outcome"], "unhealthy");
+    let next = project.deploy(&["--changed", "--dry-run"]);
+    next.expect(0);
+    let plan = &next.events.iter().find(|e| e["event"] == "plan").unwrap()["plan"];
+    let api = &plan["services"][0];
+    assert_eq!(api["name"], "api");
+    assert_eq!(api["action"], "deploy", "{api:#}");
+    assert_eq!(api["reasons"][0]["kind"], "last_unhealthy", "{api:#}");
+    assert_eq!(
+        plan["services"][1]["action"], "skip",
+        "worker passed: {plan:#}"
+    );
 }
 
 #[test]

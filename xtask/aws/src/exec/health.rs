@@ -10,7 +10,20 @@ use crate::report::StepState;
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
+/// The service's health check; a failed one is recorded as the service's outcome
+/// (`unhealthy`: it runs, but is not done), for the summary, the ledger and the next plan.
 pub async fn check(exec: &Executor<'_>, check: &ServiceStep) -> Result<String> {
+    let checked = check_service(exec, check).await;
+    if let Err(err) = &checked {
+        if let Some(Error::Health(_)) = err.downcast_ref() {
+            let outcome = crate::outcome::UnitOutcome::Unhealthy;
+            exec.record(&check.service, super::tally::Fact::Outcome { outcome });
+        }
+    }
+    checked
+}
+
+async fn check_service(exec: &Executor<'_>, check: &ServiceStep) -> Result<String> {
     let name = check.service.as_str();
     if !check.target.config.health {
         return Ok("not checked: `health = false` in deploy.toml".into());
