@@ -7,6 +7,11 @@ use xtask::error::Error;
 use xtask::{bench, check, compare, context, deploy, history, local, lock};
 
 fn main() -> ExitCode {
+    // Docker runs this executable as `docker-credential-xtask` (a link the deploy makes):
+    // it answers with the registry login the deploy handed that `docker`, from memory.
+    if xtask_aws::exec::credential_helper::invoked_as_helper() {
+        return ExitCode::from(xtask_aws::exec::credential_helper::serve() as u8);
+    }
     let cli = Cli::parse();
     if cli.command.only_prints() {
         quiet_on_a_closed_pipe();

@@ -68,6 +68,10 @@ STEP = float(os.environ.get("XTASK_STEP_SECONDS", "0.5"))
 REGISTRY = ""
 # `host:port` of this server, which fronts the registry as ECR does (see proxy_registry).
 FRONT = ""
+# The password of ECR's registry login (user `AWS`), new with each start of the emulator,
+# as ECR's tokens are new with each GetAuthorizationToken: a push that did not log in, or
+# logged in to an earlier run, is refused as ECR refuses it.
+REGISTRY_PASSWORD = uuid.uuid4().hex
 
 # Conditional S3 writes (`If-None-Match: *`) one at a time: see Middleware.
 CONDITIONAL_WRITES = threading.Lock()
@@ -516,7 +520,7 @@ def proxy_registry(environ, raw):
     refuses it (`TAG_INVALID`). Requests go with the registry's own `Host`, so the upload
     URLs it answers with point at it: blob uploads go to it directly."""
     method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
-    refusal = immutable_tag_refusal(method, path, raw)
+    refusal = unauthorized(environ) or immutable_tag_refusal(method, path, raw)
     if refusal:
         return refusal
     headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
@@ -534,6 +538,22 @@ def proxy_registry(environ, raw):
         return response.status, kept, body
     finally:
         connection.close()
+
+
+def registry_auth():
+    """The `Authorization` header of ECR's login (GetAuthorizationToken's user:password)."""
+    return "Basic " + base64.b64encode(f"AWS:{REGISTRY_PASSWORD}".encode()).decode()
+
+
+def unauthorized(environ):
+    """ECR's answer to a registry request without its login: 401 with a Basic challenge,
+    which is what makes Docker send the credentials its helper or store gives it."""
+    if environ.get("HTTP_AUTHORIZATION") == registry_auth():
+        return None
+    body = b'{"errors":[{"code":"UNAUTHORIZED","message":"Not Authorized"}]}'
+    return 401, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                 ("Docker-Distribution-Api-Version", "registry/2.0"),
+                 ("WWW-Authenticate", f'Basic realm="http://{FRONT}/",service="ecr.amazonaws.com"')], body
 
 
 def immutable_tag_refusal(method, path, raw):
@@ -761,7 +781,7 @@ def patch_ecr():
         self.uri = f"{FRONT}/{self.name}"
 
     def get_authorization_token(self):
-        token = base64.b64encode(b"AWS:local-registry-needs-no-password").decode()
+        token = base64.b64encode(f"AWS:{REGISTRY_PASSWORD}".encode()).decode()
         return ActionResult({"authorizationData": [{
             "authorizationToken": token,
             "expiresAt": datetime.fromtimestamp(time.time() + 12 * 3600, timezone.utc),
@@ -782,9 +802,24 @@ HEALTH_GRACE_STEPS = int(os.environ.get("XTASK_HEALTH_GRACE_STEPS", "60"))
 
 
 def docker(*args):
-    """(exit code, stdout, stderr) of a docker CLI call."""
-    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300)
+    """(exit code, stdout, stderr) of a docker CLI call, logged in to the registry front as
+    ECS's agent is (with the task execution role)."""
+    env = dict(os.environ, DOCKER_CONFIG=agent_docker_config())
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300, env=env)
     return done.returncode, done.stdout.strip(), done.stderr.strip()
+
+
+def agent_docker_config():
+    """A Docker config folder with the front's login, in the stack's folder (the emulator's
+    working directory), written once per start."""
+    folder = os.path.abspath("agent-docker")
+    path = os.path.join(folder, "config.json")
+    if not os.path.exists(path) or json.load(open(path)).get("password") != REGISTRY_PASSWORD:
+        os.makedirs(folder, exist_ok=True)
+        auth = registry_auth().split(" ", 1)[1]
+        with open(path, "w") as out:
+            json.dump({"auths": {FRONT: {"auth": auth}}, "password": REGISTRY_PASSWORD}, out)
+    return folder
 
 
 def launch(task, definition, command=None):

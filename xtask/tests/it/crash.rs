@@ -1,7 +1,8 @@
 //! Runs killed without warning (SIGKILL: a lost CI runner, an OOM kill, a closed laptop):
 //! the next run, `history` and `rollback --previous` see what the killed one left. The
 //! oracle is the state in the local stack's S3 and ECS, read through the AWS SDK: the
-//! ledger record the killed run wrote before it died, and the lock it held.
+//! ledger record the killed run wrote before it died, and the lock it held; and what it
+//! left on disk, read from the temporary folder.
 
 use crate::deploy::{remove_fault, Images, Project};
 use serde_json::json;
@@ -24,6 +25,7 @@ fn a_deploy_killed_in_the_roll_is_in_the_ledger_as_abandoned_with_the_phase_it_r
         "kind": "never_stable", "service": format!("{}-*", project.name),
     }));
     let mut killed = project.spawn(&["--changed"]);
+    let pid = killed.id();
     let key = crate::stack::eventually(
         "the deploy's record to say it reached the roll",
         Duration::from_secs(600),
@@ -36,6 +38,22 @@ fn a_deploy_killed_in_the_roll_is_in_the_ledger_as_abandoned_with_the_phase_it_r
     killed.kill().unwrap();
     killed.wait().unwrap();
     remove_fault(project.stack, &fault);
+    // It had pushed (so logged in to the registry): its private folders stay behind, but
+    // no credential is in them (the login lived in memory only).
+    let left = folders_of(pid);
+    assert_eq!(left.len(), 2, "its Docker and build folders: {left:?}");
+    let secret = registry_secret(&project);
+    for folder in &left {
+        for file in walk(folder) {
+            let text =
+                String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
+            assert!(
+                !text.contains(&secret),
+                "{} holds the registry login",
+                file.display()
+            );
+        }
+    }
     let record = project.object(&key);
     assert_eq!(record["outcome"], "started", "{record:#}");
     assert_eq!(record["plan"]["commit"], project.repo.head(), "{record:#}");
@@ -63,6 +81,10 @@ fn a_deploy_killed_in_the_roll_is_in_the_ledger_as_abandoned_with_the_phase_it_r
 
     let previous = project.rollback(&["--previous", "--dry-run"]);
     previous.expect(0);
+    assert!(
+        folders_of(pid).is_empty(),
+        "the next run swept the dead run's folders"
+    );
     let said = previous.all_output();
     assert!(
         said.contains("abandoned") && said.contains(&format!("going back to {}", &good[..12])),
@@ -134,4 +156,50 @@ fn a_rollout_a_killed_deploy_left_is_waited_for_and_checked_not_called_unchanged
         "the rollout was waited for, not started again"
     );
     assert_eq!(done.service("worker")["outcome"], "deployed");
+}
+
+/// The private folders (`xtask-docker-<pid>-*`, `xtask-build-<pid>-*`) run `pid` made.
+fn folders_of(pid: u32) -> Vec<std::path::PathBuf> {
+    let prefixes = [
+        format!("xtask-docker-{pid}-"),
+        format!("xtask-build-{pid}-"),
+    ];
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            prefixes.iter().any(|p| name.starts_with(p.as_str()))
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Every file under `dir`, links not followed (the Docker folder links the user's).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            found.extend(walk(&entry.path()));
+        } else if kind.is_file() {
+            found.push(entry.path());
+        }
+    }
+    found
+}
+
+/// The registry password GetAuthorizationToken gives (what a `docker login` would store).
+fn registry_secret(project: &Project) -> String {
+    use base64::Engine as _;
+    let token = project
+        .rt
+        .block_on(project.aws.ecr.get_authorization_token().send())
+        .unwrap();
+    let encoded = token.authorization_data()[0].authorization_token().unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    let decoded = String::from_utf8(decoded).unwrap();
+    decoded.split_once(':').unwrap().1.to_owned()
 }

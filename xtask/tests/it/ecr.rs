@@ -22,8 +22,10 @@ fn repository_uri(project: &Project, service: &str) -> String {
         .to_owned()
 }
 
-/// Builds a one-file image whose content is `content` and pushes it as `reference`.
+/// Builds a one-file image whose content is `content` and pushes it as `reference`,
+/// logged in to the registry front as ECR asks.
 fn push(reference: &str, content: &str) -> std::process::Output {
+    let login = crate::stack::stack().ecr_login();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("Dockerfile"),
@@ -34,6 +36,7 @@ fn push(reference: &str, content: &str) -> std::process::Output {
     docker(dir.path(), &["build", "-q", "-t", reference, "."]);
     Command::new("docker")
         .args(["push", reference])
+        .env("DOCKER_CONFIG", login.path())
         .output()
         .unwrap()
 }

@@ -622,9 +622,11 @@ fn ecr_images_are_the_registrys_images() {
     .unwrap();
     std::fs::write(context.path().join("id"), &name).unwrap();
     let image = format!("{uri}:fp1");
+    let login = stack.ecr_login();
     let docker = |args: &[&str]| {
         let out = std::process::Command::new("docker")
             .args(args)
+            .env("DOCKER_CONFIG", login.path())
             .output()
             .unwrap();
         assert!(
@@ -640,7 +642,18 @@ fn ecr_images_are_the_registrys_images() {
         &image,
         context.path().to_str().unwrap(),
     ]);
+    // The front refuses a push without ECR's login, as ECR does.
+    let anonymous = std::process::Command::new("docker")
+        .args(["push", "-q", &image])
+        .env("DOCKER_CONFIG", tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
     docker(&["push", "-q", &image]);
+    assert!(!anonymous.status.success(), "{anonymous:?}");
+    assert!(
+        String::from_utf8_lossy(&anonymous.stderr).contains("no basic auth credentials"),
+        "{anonymous:?}"
+    );
 
     let described = rt
         .block_on(aws.ecr.describe_images().repository_name(&name).send())

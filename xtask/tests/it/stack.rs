@@ -158,6 +158,43 @@ impl Stack {
         rt.block_on(Clients::local(&self.endpoint, "us-east-1"))
     }
 
+    /// A Docker config folder logged in to the registry front as a person would log in to
+    /// ECR: `docker login --username AWS --password-stdin` with GetAuthorizationToken's
+    /// password. The front refuses a push without it, as ECR does.
+    pub fn ecr_login(&self) -> tempfile::TempDir {
+        use base64::Engine as _;
+        use std::io::Write as _;
+        let rt = xtask::aws::runtime().unwrap();
+        let token = rt
+            .block_on(self.clients(&rt).ecr.get_authorization_token().send())
+            .unwrap();
+        let data = &token.authorization_data()[0];
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(data.authorization_token().unwrap())
+            .unwrap();
+        let decoded = String::from_utf8(decoded).unwrap();
+        let (user, password) = decoded.split_once(':').unwrap();
+        let config = tempfile::tempdir().unwrap();
+        let front = self.endpoint.trim_start_matches("http://");
+        let mut login = Command::new("docker")
+            .args(["login", "--username", user, "--password-stdin", front])
+            .env("DOCKER_CONFIG", config.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        login
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
+        let out = login.wait_with_output().unwrap();
+        assert!(out.status.success(), "docker login: {out:?}");
+        config
+    }
+
     /// Adds a fault (see docs/local-stack.md); returns its id.
     pub fn fault(&self, fault: Value) -> String {
         let body = ureq::post(&format!("{}/_xtask/faults", self.endpoint))

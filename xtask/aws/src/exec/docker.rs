@@ -2,9 +2,11 @@
 //! (one `cargo build` per package over one target folder, see [`HostBuild`]), statically
 //! linked for `FROM scratch`, then one image per service, tagged with its fingerprint and commit and labelled with both.
 //! `docker buildx build --push` where buildx exists, else `docker build` and `docker push`.
-//! The registry login reads ECR's token on stdin into a private Docker config that is
-//! deleted with the deploy: no credential is left on disk or printed.
+//! The registry login never touches the disk: the deploy is Docker's credential helper for
+//! the registry's host ([`credential_helper`]) and hands each `docker` it runs the token in
+//! that process's environment. Private Docker folders that killed runs left are swept.
 
+use super::credential_helper;
 use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::aws::AwsContext as _;
@@ -26,31 +28,49 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt as _;
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 /// The Docker client as this deploy uses it.
 pub struct Docker {
-    /// A Docker config folder of this deploy's own, so that the registry login stays in it:
-    /// the user's settings copied in ([`keep_user_setup`]), their contexts, buildx builders
-    /// and CLI plugins linked, and the login in a file store for the registry's host only.
+    /// A Docker config folder of this deploy's own: the user's settings copied in
+    /// ([`keep_user_setup`]), their contexts, buildx builders and CLI plugins linked, and
+    /// this process named as the credential helper of the registry's host (`bin/` holds
+    /// the helper). It holds no credential.
     config: tempfile::TempDir,
     /// Scratch space for build contexts.
     contexts: tempfile::TempDir,
     buildx: OnceCell<bool>,
-    login: OnceCell<()>,
+    login: OnceCell<Login>,
 }
+
+/// The registry login, in memory only.
+struct Login {
+    server: String,
+    username: String,
+    secret: String,
+}
+
+/// Prefixes of the deploy's private folders in the temporary folder, followed by the pid
+/// of the run that made them (so a later run can tell a dead run's from a live one's).
+const FOLDERS: [&str; 2] = ["xtask-docker-", "xtask-build-"];
 
 impl Docker {
     pub fn new() -> Result<Docker> {
-        let config = tempfile::Builder::new().prefix("xtask-docker-").tempdir()?;
+        sweep_dead_runs(&std::env::temp_dir());
+        let ours = |prefix: &str| {
+            tempfile::Builder::new()
+                .prefix(&format!("{prefix}{}-", std::process::id()))
+                .tempdir()
+        };
+        let config = ours(FOLDERS[0])?;
         if let Some(user) = user_config_dir() {
             keep_user_setup(&user, config.path())?;
         }
+        credential_helper::install(&config.path().join("bin"))?;
         Ok(Docker {
             config,
-            contexts: tempfile::Builder::new().prefix("xtask-build-").tempdir()?,
+            contexts: ours(FOLDERS[1])?,
             buildx: OnceCell::new(),
             login: OnceCell::new(),
         })
@@ -58,10 +78,21 @@ impl Docker {
 
     fn command(&self) -> Command {
         let mut command = Command::new("docker");
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let bin = self.config.path().join("bin");
+        let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path)))
+            .unwrap_or(path);
         command
             .env("DOCKER_CONFIG", self.config.path())
+            .env("PATH", path)
             .stdin(Stdio::null())
             .kill_on_drop(true);
+        if let Some(login) = self.login.get() {
+            command
+                .env(credential_helper::SERVER_VAR, &login.server)
+                .env(credential_helper::USERNAME_VAR, &login.username)
+                .env(credential_helper::SECRET_VAR, &login.secret);
+        }
         command
     }
 
@@ -104,28 +135,24 @@ pub fn keep_user_setup(user: &Path, private: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Makes `docker login` to `server` write into the private `config.json`: an empty
-/// credential helper for that host selects Docker's file store for it alone (Docker CLI's
-/// `getConfiguredCredentialStore`), so a `credsStore` the user set keeps serving every other
-/// registry and never receives the deploy's token.
-pub fn login_stays_private(private: &Path, server: &str) -> Result<()> {
-    let path = private.join("config.json");
-    let mut config: serde_json::Value = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not JSON", path.display()))?,
-        Err(_) => serde_json::json!({}),
+/// Deletes the private folders runs that are gone left behind (killed without warning:
+/// their `Drop` never ran). Older versions wrote the registry login there, and folders
+/// without a pid are theirs. Best effort: what cannot be read or deleted stays.
+pub fn sweep_dead_runs(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
     };
-    let object = config
-        .as_object_mut()
-        .context("the Docker config.json is not a JSON object")?;
-    let helpers = object
-        .entry("credHelpers")
-        .or_insert_with(|| serde_json::json!({}));
-    if let Some(helpers) = helpers.as_object_mut() {
-        helpers.insert(server.to_owned(), serde_json::json!(""));
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = FOLDERS.iter().find_map(|p| name.strip_prefix(p)) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
-    std::fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
-    Ok(())
 }
 
 /// Whether the Docker engine answers, and its version: a pre-flight check.
@@ -563,7 +590,8 @@ fn is_transient(message: &str) -> bool {
     .any(|permanent| message.contains(permanent))
 }
 
-/// Logs in to the registry once per deploy, the password on stdin.
+/// The registry login, once per deploy: ECR's token, kept in memory and handed to each
+/// `docker` through its environment, for the helper this process answers as.
 async fn login(exec: &Executor<'_>) -> Result<()> {
     exec.docker
         .login
@@ -583,35 +611,16 @@ async fn login(exec: &Executor<'_>) -> Result<()> {
                 .decode(data.authorization_token().unwrap_or_default())
                 .context("the ECR token is not base64")?;
             let decoded = String::from_utf8(decoded).context("the ECR token is not text")?;
-            let (user, password) = decoded
+            let (username, secret) = decoded
                 .split_once(':')
                 .context("the ECR token is not user:password")?;
-            let endpoint = data.proxy_endpoint().unwrap_or_default();
-            let server = endpoint
-                .trim_start_matches("https://")
-                .trim_start_matches("http://");
-            login_stays_private(exec.docker.config.path(), server)?;
-            let mut command = exec.docker.command();
-            command
-                .args(["login", "--username", user, "--password-stdin", server])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let line = crate::process::command_line(&command);
-            let mut child = command.spawn().context("running docker login")?;
-            let mut stdin = child.stdin.take().context("docker login took no stdin")?;
-            stdin.write_all(password.as_bytes()).await?;
-            drop(stdin);
-            let out = child.wait_with_output().await?;
-            crate::process::trace_output(&line, &out);
-            if !out.status.success() {
-                return Err(Error::Push(format!(
-                    "docker login to {server} failed: {}",
-                    tail(&String::from_utf8_lossy(&out.stderr), 3)
-                ))
-                .into());
-            }
-            Ok(())
+            let server = data.proxy_endpoint().unwrap_or_default();
+            credential_helper::configure(exec.docker.config.path(), server)?;
+            Ok::<_, anyhow::Error>(Login {
+                server: server.to_owned(),
+                username: username.to_owned(),
+                secret: secret.to_owned(),
+            })
         })
         .await
         .map(drop)
@@ -621,7 +630,7 @@ async fn login(exec: &Executor<'_>) -> Result<()> {
 mod tests {
 
     #[test]
-    fn the_users_setup_is_kept_and_the_login_goes_to_the_private_file_store() {
+    fn the_users_setup_is_kept_and_only_the_registrys_host_asks_the_deploy_for_its_login() {
         let user = tempfile::tempdir().unwrap();
         for dir in ["contexts/meta", "buildx", "cli-plugins"] {
             std::fs::create_dir_all(user.path().join(dir)).unwrap();
@@ -638,7 +647,8 @@ mod tests {
             let link = std::fs::read_link(private.path().join(dir)).unwrap();
             assert_eq!(link, user.path().join(dir));
         }
-        login_stays_private(private.path(), "1.dkr.ecr.eu-west-1.amazonaws.com").unwrap();
+        credential_helper::configure(private.path(), "https://1.dkr.ecr.eu-west-1.amazonaws.com")
+            .unwrap();
         let written: serde_json::Value =
             serde_json::from_slice(&std::fs::read(private.path().join("config.json")).unwrap())
                 .unwrap();
@@ -647,7 +657,7 @@ mod tests {
         assert_eq!(written["credHelpers"]["ghcr.io"], "gh");
         assert_eq!(
             written["credHelpers"]["1.dkr.ecr.eu-west-1.amazonaws.com"],
-            ""
+            "xtask"
         );
         // The user's own file is untouched.
         let theirs = std::fs::read_to_string(user.path().join("config.json")).unwrap();
