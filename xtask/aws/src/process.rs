@@ -10,7 +10,9 @@ use tokio::process::Command;
 /// just them.
 const TARGET: &str = "xtask::process";
 
-/// Runs `command` with stdout and stderr captured; killed if the deploy is dropped (Ctrl-C).
+/// Runs `command` with stdout and stderr captured, in a process group of its own that is
+/// killed whole if the step is dropped (Ctrl-C, a timeout): killing the child alone left
+/// what it started running (cargo's `rustc`s, a build's `node`).
 pub async fn output(mut command: Command) -> std::io::Result<Output> {
     let line = command_line(&command);
     tracing::debug!(target: TARGET, "running {line}");
@@ -18,13 +20,42 @@ pub async fn output(mut command: Command) -> std::io::Result<Output> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let out = command.output().await;
+        .kill_on_drop(true)
+        .process_group(0);
+    let out = match command.spawn() {
+        Ok(child) => {
+            let group = Group(child.id());
+            let out = child.wait_with_output().await;
+            group.done();
+            out
+        }
+        Err(err) => Err(err),
+    };
     match &out {
         Ok(out) => trace_output(&line, out),
         Err(err) => tracing::debug!(target: TARGET, "{line} did not start: {err}"),
     }
     out
+}
+
+/// The process group of a running subprocess (its pid is the group's id), killed when
+/// dropped before the subprocess ended.
+struct Group(Option<u32>);
+
+impl Group {
+    /// The subprocess ended: nothing to kill.
+    fn done(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.and_then(|pid| i32::try_from(pid).ok()) {
+            // SAFETY: a signal to a group this process created and has not reaped.
+            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        }
+    }
 }
 
 /// Every line `out` holds, then how the command ended.

@@ -203,3 +203,87 @@ fn registry_secret(project: &Project) -> String {
     let decoded = String::from_utf8(decoded).unwrap();
     decoded.split_once(':').unwrap().1.to_owned()
 }
+
+/// Ctrl-C during the compile ends cargo and everything it started: killing cargo alone
+/// left its `rustc`s compiling on. Oracle: the kernel's process table (`/proc`).
+#[test]
+fn ctrl_c_in_the_compile_leaves_no_compiler_running() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    // A change every service's build reads, this test's own (no image of it exists): the
+    // next compile has work to do.
+    project.repo.append(
+        "crates/common/src/lib.rs",
+        &format!("\n// {}\n", crate::stack::unique("compile")),
+    );
+    project.repo.commit("a change only this test makes");
+    let deploying = project.spawn(&["--changed"]);
+    let root = deploying.id();
+    let compilers = crate::stack::eventually(
+        "a rustc of this deploy's compile",
+        Duration::from_secs(600),
+        || {
+            let found: Vec<u32> = processes()
+                .into_iter()
+                .filter(|&pid| is_service_rustc(pid) && descends_from(pid, root))
+                .collect();
+            (!found.is_empty()).then_some(found)
+        },
+    );
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(root as i32, libc::SIGINT) }, 0);
+    let interrupted = crate::deploy::Deployed::from(deploying.wait_with_output().unwrap());
+    interrupted.expect(130);
+    // At once: a compiler left running would still be at it (a release build of a
+    // service's binary takes seconds); a killed one is gone, or a zombie.
+    let running: Vec<u32> = (compilers.iter().copied())
+        .filter(|pid| alive(*pid) && is_service_rustc(*pid))
+        .collect();
+    assert_eq!(running, Vec::<u32>::new(), "rustc still running");
+}
+
+fn processes() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .collect()
+}
+
+/// A `rustc` compiling a service's binary (api or worker): the longest of the compile.
+fn is_service_rustc(pid: u32) -> bool {
+    let line = command_of(pid);
+    line.contains("rustc")
+        && (line.contains("--crate-name\0api\0") || line.contains("--crate-name\0worker\0"))
+}
+
+fn command_of(pid: u32) -> String {
+    let line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// The parent of `pid` and its state letter, from `/proc/<pid>/stat`.
+fn stat(pid: u32) -> Option<(u32, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(") ")?.1;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    Some((fields.next()?.parse().ok()?, state))
+}
+
+fn alive(pid: u32) -> bool {
+    stat(pid).is_some_and(|(_, state)| state != 'Z' && state != 'X')
+}
+
+fn descends_from(mut pid: u32, root: u32) -> bool {
+    while pid > 1 {
+        if pid == root {
+            return true;
+        }
+        match stat(pid) {
+            Some((parent, _)) => pid = parent,
+            None => return false,
+        }
+    }
+    false
+}
