@@ -660,3 +660,73 @@ fn an_app_bucket_in_another_region_is_used_there_and_one_forbidden_is_refused() 
         "nothing shipped"
     );
 }
+
+/// An activation cut off while the HTML is copied (a kill, an error that outlasts the
+/// retries): the manifest, written before the HTML goes live, already names the new
+/// release with its invalidation pending, so a rollback to the old release is not "already
+/// there"; the next deploy copies the page the bucket lacks (the live object is not the
+/// stored release's: another ETag) and sends the invalidation. Oracle: the bucket's
+/// objects and ETags read through S3, and CloudFront's invalidations.
+#[test]
+fn an_activation_cut_off_in_the_html_is_finished_by_the_next_deploy() {
+    let project = Project::new(Images::Shared);
+    let first = project.deploy(&["--changed", "--services", "admin"]);
+    first.expect(0);
+    let old = first.app("admin")["release"].clone();
+    let old_commit = project.repo.head();
+    let before = project.served("admin", "index.html").unwrap().body;
+    let invalidations = project.invalidations("admin").len();
+    project.change("apps/admin/src/assets/app.js");
+    // Every copy of this bucket's page fails (the path names bucket and key), beyond the
+    // SDK's retries; other tests' buckets are left alone.
+    let fault = project.stack.fault(json!({
+        "kind": "error", "operation": "s3:CopyObject", "status": 500, "code": "InternalError",
+        "count": 1000, "match": format!("{}/index.html", project.app_bucket("admin")),
+    }));
+    let cut = project.deploy(&["--changed", "--services", "admin"]);
+    remove_fault(project.stack, &fault);
+    assert_ne!(cut.code, 0, "{}", cut.all_output());
+    let manifest = project.app_manifest("admin");
+    assert_ne!(
+        manifest["active"], old,
+        "the new release is recorded live: {manifest:#}"
+    );
+    assert!(
+        !manifest["pending_invalidation"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{manifest:#}"
+    );
+    assert_eq!(
+        project.served("admin", "index.html").unwrap().body,
+        before,
+        "the page was not copied"
+    );
+
+    // Going back to the old release is real work, not "already there".
+    let back = project.rollback(&["--sha", &old_commit, "--services", "admin", "--dry-run"]);
+    back.expect(0);
+    let plan = &back.events.iter().find(|e| e["event"] == "plan").unwrap()["plan"];
+    assert_eq!(plan["apps"][0]["action"], "deploy", "{plan:#}");
+
+    let next = project.deploy(&["--changed", "--services", "admin"]);
+    next.expect(0);
+    let page = project.served("admin", "index.html").unwrap().body;
+    assert_ne!(page, before, "the next deploy made the new page live");
+    let manifest = project.app_manifest("admin");
+    assert!(
+        manifest["pending_invalidation"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "sent: {manifest:#}"
+    );
+    assert_eq!(project.invalidations("admin").len(), invalidations + 1);
+    assert!(
+        project.invalidations("admin")[0]
+            .iter()
+            .any(|p| p == "/index.html"),
+        "{:?}",
+        project.invalidations("admin")
+    );
+}

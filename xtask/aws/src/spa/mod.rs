@@ -1,9 +1,11 @@
 //! Shipping single-page apps to S3 behind CloudFront. `diff.rs` decides (pure) from the
 //! bucket's manifest and one listing; this module carries a plan out in a safe order:
 //! uploads (hashed assets, then staged files), copies, a check that every file the new
-//! HTML loads is in the bucket, activation (non-HTML, then HTML), the manifest, retention
-//! deletes, and one invalidation per distribution. An error before activation leaves the
-//! live site as it was.
+//! HTML loads is in the bucket, the manifest (the new release live, its invalidation
+//! pending), activation (non-HTML, then HTML), retention deletes, and one invalidation per
+//! distribution. An error before the manifest leaves the live site and the manifest as
+//! they were; after it, the manifest is ahead of the bucket and the next run completes
+//! the activation and sends the invalidation.
 
 pub use xtask_core::spa::{diff, files, manifest, refs, Shipped};
 
@@ -90,6 +92,12 @@ impl Bucket<'_> {
         let copies: Vec<&Action> = plan.copies.iter().collect();
         self.each(&copies, |a| self.copy(a)).await?;
         self.check_references(plan, files, listing)?;
+        // The manifest goes first: killed from here on, the next run finds the new release
+        // recorded as live with its invalidation pending, and finishes what the bucket
+        // lacks (`diff::activation` compares the live objects, not only the manifests).
+        if plan.release.is_some() || plan.manifest_only {
+            self.write_manifest(&plan.manifest).await?;
+        }
         let (pages, others): (Vec<&Action>, Vec<&Action>) = plan
             .activation
             .iter()
@@ -98,9 +106,6 @@ impl Bucket<'_> {
         self.each(&pages, |a| self.copy(a)).await?;
         let removals: Vec<&Action> = plan.removals.iter().collect();
         self.each(&removals, |a| self.delete(a)).await?;
-        if plan.release.is_some() || plan.manifest_only {
-            self.write_manifest(&plan.manifest).await?;
-        }
         let deletes: Vec<&Action> = plan.deletes.iter().collect();
         self.each(&deletes, |a| self.delete(a)).await?;
         self.invalidate_pending(plan, reference).await?;
@@ -136,7 +141,7 @@ impl Bucket<'_> {
             ))
             .into());
         }
-        let (activation, removals) = diff::activation(manifest.active(), &target);
+        let (activation, removals) = diff::activation(manifest.active(), &target, &listing);
         manifest.active = Some(release.to_owned());
         let mut plan = ShipPlan {
             release: Some(release.to_owned()),

@@ -185,7 +185,7 @@ pub fn plan(files: &[LocalFile], remote: &Remote<'_>, target: &Target<'_>) -> Sh
         created_at: Timestamp::at(target.now),
         files: entries,
     };
-    let (activation, removals) = activation(active, &release);
+    let (activation, removals) = activation(active, &release, remote.listing);
     let staged_unchanged = release
         .files
         .iter()
@@ -213,6 +213,7 @@ pub fn plan(files: &[LocalFile], remote: &Remote<'_>, target: &Target<'_>) -> Sh
             .len()
             .saturating_sub(manifest::KEPT_RELEASES);
         manifest.releases.drain(..excess);
+        adopt_orphans(&mut manifest, remote.listing, target);
         plan.deletes = retention(&mut manifest, target);
     } else if let Some(live) = manifest
         .active
@@ -340,14 +341,31 @@ fn etag_is_md5(etag: &str, md5: &str) -> bool {
 
 /// The copies that make `to` live where `from` is, non-HTML first and HTML last, and the
 /// live keys `from` serves that `to` does not. Hashed assets are already in place.
-pub fn activation(from: Option<&Release>, to: &Release) -> (Vec<Action>, Vec<Action>) {
+///
+/// A file the manifest says is live is copied again when the bucket says otherwise: its
+/// live object is not a copy of the stored one (another ETag), as after a run killed while
+/// it copied the HTML (the manifest is written before the HTML goes live, so it can be
+/// ahead of the bucket, never behind it).
+pub fn activation(
+    from: Option<&Release>,
+    to: &Release,
+    listing: &BTreeMap<String, String>,
+) -> (Vec<Action>, Vec<Action>) {
+    let in_place = |path: &str, entry: &Entry| {
+        listing
+            .get(path)
+            .is_some_and(|live| listing.get(&entry.stored) == Some(live))
+    };
     let mut copies: Vec<(Class, Action)> = to
         .files
         .iter()
         .filter(|(path, _)| classify(path) != Class::Hashed)
-        .filter(|(path, entry)| from.and_then(|f| f.files.get(*path)) != Some(*entry))
+        .filter(|(path, entry)| {
+            from.and_then(|f| f.files.get(*path)) != Some(*entry) || !in_place(path, entry)
+        })
         .map(|(path, entry)| {
             let reason = match from.and_then(|f| f.files.get(path)) {
+                Some(old) if old == entry => "not live though the manifest says so",
                 Some(old) if old.sha256 == entry.sha256 => "headers changed",
                 Some(_) => "changed",
                 None => "new",
@@ -370,6 +388,28 @@ pub fn activation(from: Option<&Release>, to: &Release) -> (Vec<Action>, Vec<Act
         })
         .unwrap_or_default();
     (copies.into_iter().map(|(_, a)| a).collect(), removals)
+}
+
+/// Staged objects of this app the manifest does not know: what a run killed before it wrote
+/// the manifest had uploaded. Recorded as objects, so retention retires them (no release
+/// uses them) and deletes them after its window, as any other.
+fn adopt_orphans(manifest: &mut Manifest, listing: &BTreeMap<String, String>, target: &Target<'_>) {
+    let staged = manifest::staged_key(target.app, "", "");
+    let staged = staged.trim_end_matches('/');
+    for key in listing.keys().filter(|k| k.starts_with(staged)) {
+        manifest
+            .objects
+            .entry(key.clone())
+            .or_insert_with(|| Object {
+                sha256: String::new(),
+                headers: Headers {
+                    content_type: String::new(),
+                    cache_control: String::new(),
+                },
+                size: 0,
+                retired_at: None,
+            });
+    }
 }
 
 /// Objects none of the last `keep_releases` releases uses are retired; retired for
@@ -518,6 +558,42 @@ mod tests {
         ("assets/style.9f8e7d6c5b.css", "css"),
         ("robots.txt", "User-agent: *"),
     ];
+
+    /// A run killed before it wrote the manifest staged a release nobody records: the next
+    /// ship retires its objects and retention deletes them after its window.
+    #[test]
+    fn a_release_a_killed_run_staged_is_retired_and_then_deleted() {
+        let (first, mut listing) = ship(V1, None, &BTreeMap::new(), &target("r1", 0));
+        let orphan = ".deploy/web/releases/r-killed/index.html".to_owned();
+        listing.insert(orphan.clone(), "\"e\"".into());
+        let v2 = [("index.html", "two"), ("robots.txt", "User-agent: *")];
+        let (second, listing) = ship(&v2, Some(&first.manifest), &listing, &target("r2", 1));
+        assert!(second.manifest.objects[&orphan].retired_at.is_some());
+        assert!(!second.deletes.iter().any(|d| d.key == orphan));
+        let v3 = [("index.html", "three"), ("robots.txt", "User-agent: *")];
+        let (third, _) = ship(&v3, Some(&second.manifest), &listing, &target("r3", 9));
+        assert!(
+            third.deletes.iter().any(|d| d.key == orphan),
+            "{:?}",
+            third.deletes
+        );
+    }
+
+    /// The manifest can be ahead of the bucket (written before the HTML goes live): a live
+    /// page that is not a copy of the release's stored one is copied again.
+    #[test]
+    fn a_page_the_manifest_calls_live_but_the_bucket_lacks_is_copied_again() {
+        let (first, mut listing) = ship(V1, None, &BTreeMap::new(), &target("r1", 0));
+        listing.insert("index.html".into(), "\"the old page\"".into());
+        let (again, _) = ship(V1, Some(&first.manifest), &listing, &target("r2", 1));
+        let copied: Vec<&str> = again.activation.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(copied, ["index.html"]);
+        assert_eq!(
+            again.activation[0].from.as_deref(),
+            Some(".deploy/web/releases/r1/index.html")
+        );
+        assert!(again.invalidation.contains(&"/index.html".to_owned()));
+    }
 
     #[test]
     fn a_first_ship_uploads_everything_and_activates_html_last() {
