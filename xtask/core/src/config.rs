@@ -5,6 +5,7 @@
 //! Values that later stages check against a git tree (paths, Dockerfiles) keep their span,
 //! so those errors can point into `deploy.toml` too.
 
+use crate::aws_names;
 use crate::diag::{self, Diagnostic};
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
@@ -364,8 +365,78 @@ impl Config {
         for glob in self.inputs.global.iter().chain(&self.inputs.ignore) {
             check_glob(glob, &mut problems);
         }
+        // Names expand from valid templates only: otherwise each would repeat their error.
+        if problems.is_empty() {
+            self.validate_aws_names(&mut problems);
+        }
         problems.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        problems.dedup_by(|a, b| a.span == b.span && a.message == b.message);
         problems
+    }
+
+    /// Every name each environment expands to, against the rules of the AWS service that
+    /// takes it: reported at the template (or the name it defaults from), with the
+    /// environment, before anything calls AWS.
+    fn validate_aws_names(&self, problems: &mut Vec<Diagnostic>) {
+        let project = self.span_of_key("project");
+        for env_name in self.environments.keys() {
+            let names = self.names(env_name);
+            let env = names.env;
+            let mut check =
+                |span: Range<usize>, what: &str, name: String, rule: fn(&str) -> Option<String>| {
+                    if let Some(why) = rule(&name) {
+                        problems.push(Diagnostic::at(
+                            span,
+                            format!("in environment `{env_name}`, the {what} `{name}` {why}"),
+                        ));
+                    }
+                };
+            let span_or =
+                |t: &Option<Spanned<String>>| t.as_ref().map_or(project.clone(), |t| t.span());
+            check(
+                span_or(&env.cluster),
+                "ECS cluster",
+                names.cluster(),
+                aws_names::ecs,
+            );
+            check(
+                span_or(&env.state_bucket),
+                "state bucket",
+                names.state_bucket(),
+                aws_names::s3_bucket,
+            );
+            for service in &self.services {
+                let ecs_span = service.ecs_service.span();
+                check(
+                    ecs_span.clone(),
+                    "ECS service",
+                    names.ecs_service(service),
+                    aws_names::ecs,
+                );
+                if service.migrations.is_some() {
+                    check(
+                        ecs_span,
+                        "migration task family",
+                        names.migration_family(service),
+                        aws_names::ecs,
+                    );
+                }
+                check(
+                    service.ecr_repository.span(),
+                    "ECR repository",
+                    names.ecr_repository(service),
+                    aws_names::ecr,
+                );
+            }
+            for app in &self.apps {
+                check(
+                    app.bucket.span(),
+                    "app bucket",
+                    names.bucket(app),
+                    aws_names::s3_bucket,
+                );
+            }
+        }
     }
 
     fn validate_environments(&self, problems: &mut Vec<Diagnostic>) {

@@ -16,6 +16,7 @@
 //! - [`text`] and [`time`] are the one place ids are cut and timestamps written.
 //! - [`fuzzing`] is what the fuzz targets check, so they link this crate only.
 
+pub mod aws_names;
 pub mod build_context;
 pub mod cache;
 pub mod config;

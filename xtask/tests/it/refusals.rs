@@ -258,6 +258,64 @@ fn an_account_id_that_is_not_12_digits() {
     );
 }
 
+/// Names `deploy.toml` accepts and AWS does not: a service `worker-` (ECR's repository
+/// pattern ends each part with a letter or digit) and an app whose bucket would pass S3's
+/// 63 characters. Refused at their lines, exit 2, nothing changed, instead of the first
+/// AWS call failing mid-deploy. Oracle: botocore's `RepositoryName` pattern and the S3
+/// user guide's bucket naming rules.
+#[test]
+fn names_aws_would_refuse() {
+    let p = project();
+    configure(
+        &p,
+        "[services.worker]
+",
+        "[services.worker-]
+",
+    );
+    let line = line_of(&p, "[services.worker-]");
+    refuses(
+        &p,
+        &["deploy", "--changed"],
+        &[],
+        2,
+        &[
+            &format!("deploy.toml:{line}"),
+            "the ECR repository `",
+            "/worker-` has part `worker-`",
+        ],
+    );
+    configure(
+        &p,
+        "[services.worker-]
+",
+        "[services.worker]
+",
+    );
+    let long = "portal-for-the-customers-of-the-whole-wide-world";
+    configure(
+        &p,
+        "[apps.portal]
+",
+        &format!(
+            "[apps.{long}]
+"
+        ),
+    );
+    let line = line_of(&p, long);
+    refuses(
+        &p,
+        &["deploy", "--changed"],
+        &[],
+        2,
+        &[
+            &format!("deploy.toml:{line}"),
+            "the app bucket `",
+            "characters; S3 allows 3 to 63",
+        ],
+    );
+}
+
 #[test]
 fn a_name_that_is_both_a_service_and_an_app() {
     let p = project();
