@@ -27,7 +27,30 @@ pub fn run(ctx: &Context, command: &BenchCommand) -> Result<()> {
         BenchCommand::Compile(args) => compile::run(ctx, args),
         BenchCommand::Spa(args) => spa::run(ctx, args),
         BenchCommand::Features(args) => features_property(ctx, args),
+        BenchCommand::Kill => kill_matrix(ctx),
     }
+}
+
+/// Runs the kill matrix test (`crash::kill_matrix`, xtask/tests/it/crash.rs) with every
+/// point instead of CI's sample: one deploy per point, on the tests' local stack, so it
+/// shares their set-up (`XTASK_TEST_DATABASE_URL` is not needed).
+fn kill_matrix(ctx: &Context) -> Result<()> {
+    let started = Instant::now();
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["nextest", "run", "--package", "xtask", "--test", "it"])
+        .args(["--no-capture", "-E", "test(=crash::kill_matrix)"])
+        .env("XTASK_KILL_MATRIX", "all")
+        .current_dir(&ctx.root)
+        .status()
+        .context("running cargo nextest (cargo install cargo-nextest)")?;
+    if !status.success() {
+        bail!("the kill matrix failed: its output is above");
+    }
+    println!(
+        "kill matrix: every point passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Runs the feature property in a fresh folder under `target/bench` and prints its tally.

@@ -604,16 +604,22 @@ fn service_plan(commit: &str, facts: &Facts<'_>, all: bool) -> ServicePlan {
         unit.action = Action::Deploy;
     }
     let adopt = unfinished.filter(|r| r.may_complete()).cloned();
-    // This version, rolled by a deploy whose health check of it failed: not done.
-    let unhealthy = (facts.last)
-        .filter(|last| last.outcome == UnitOutcome::Unhealthy)
+    // This version, rolled by a deploy whose health check of it failed, or that was killed
+    // before its outcome was known: not done.
+    let unchecked = (facts.last)
         .filter(|last| facts.live.fingerprint.as_deref() == Some(last.fingerprint.as_str()))
-        .filter(|last| last.fingerprint == facts.head.fingerprint);
-    if let Some(last) = unhealthy.filter(|_| unfinished.is_none()) {
-        unit.reasons.retain(|r| *r != Reason::Requested);
-        unit.reasons.push(Reason::LastUnhealthy {
-            deploy_id: last.deploy_id.clone(),
+        .filter(|last| last.fingerprint == facts.head.fingerprint)
+        .and_then(|last| {
+            let deploy_id = last.deploy_id.clone();
+            match last.outcome {
+                UnitOutcome::Unhealthy => Some(Reason::LastUnhealthy { deploy_id }),
+                UnitOutcome::Unknown => Some(Reason::LastUnchecked { deploy_id }),
+                _ => None,
+            }
         });
+    if let Some(reason) = unchecked.filter(|_| unfinished.is_none()) {
+        unit.reasons.retain(|r| *r != Reason::Requested);
+        unit.reasons.push(reason);
         unit.action = Action::Deploy;
     }
     let deploy = unit.action == Action::Deploy;

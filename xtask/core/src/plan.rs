@@ -185,6 +185,11 @@ pub enum Reason {
     LastUnhealthy {
         deploy_id: String,
     },
+    /// Unchanged, but the deploy that rolled it was killed before its outcome was known
+    /// (its ledger record was left `started`): never health-checked.
+    LastUnchecked {
+        deploy_id: String,
+    },
     /// Unchanged, and deployed anyway because `--all` asked.
     Requested,
     /// An app's CloudFront invalidation an earlier run could not send: sent now.
@@ -220,7 +225,8 @@ impl Reason {
             Reason::LiveUnknown { .. }
             | Reason::LiveDiffers { .. }
             | Reason::RolloutUnfinished { .. }
-            | Reason::LastUnhealthy { .. } => 10,
+            | Reason::LastUnhealthy { .. }
+            | Reason::LastUnchecked { .. } => 10,
             Reason::Requested | Reason::RollbackTo { .. } | Reason::InvalidationPending { .. } => {
                 11
             }
@@ -343,6 +349,10 @@ impl fmt::Display for Reason {
             Reason::LastUnhealthy { deploy_id } => write!(
                 f,
                 "unchanged, but its health check failed in deploy {deploy_id}: rolled and checked again"
+            ),
+            Reason::LastUnchecked { deploy_id } => write!(
+                f,
+                "unchanged, but deploy {deploy_id} that rolled it was killed before checking it: rolled and checked again"
             ),
             Reason::Requested => f.write_str("unchanged; deployed because of --all"),
             Reason::InvalidationPending { paths } => write!(

@@ -287,3 +287,149 @@ fn descends_from(mut pid: u32, root: u32) -> bool {
     }
     false
 }
+
+/// A kill point: the phase an event belongs to and the event's kind (`phase` when the
+/// phase begins, `started`/`progress`/`done`/`failed` for a step).
+type Point = (String, String);
+
+/// The kill point of one NDJSON event, if it is in a phase.
+fn point_of(event: &serde_json::Value) -> Option<Point> {
+    let phase = event["phase"].as_str()?.to_owned();
+    let kind = match event["event"].as_str()? {
+        "step" => event["state"].as_str()?.to_owned(),
+        other => other.to_owned(),
+    };
+    Some((phase, kind))
+}
+
+/// Runs `deploy <args> --format json` and SIGKILLs it on the first event at `point`;
+/// returns its pid, and whether it was reached (else the deploy ended on its own).
+fn kill_at(project: &Project, args: &[&str], point: &Point) -> (u32, bool) {
+    use std::io::BufRead as _;
+    let mut child = project.spawn(args);
+    let pid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let mut reached = false;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if point_of(&event).as_ref() == Some(point) {
+            child.kill().unwrap();
+            reached = true;
+            break;
+        }
+    }
+    child.wait().unwrap();
+    (pid, reached)
+}
+
+/// The kill matrix: a deploy SIGKILLed at each distinct (phase, event kind) it emits, one
+/// run per point, then the invariants a killed run must leave true:
+/// - the next run reports what it left: its lock held (exit 4), then, broken by hand as
+///   an operator would, its record `abandoned`;
+/// - one `deploy --changed` converges: exit 0, and after it nothing is left to deploy;
+/// - `rollback --previous` goes back to the last good deploy of another commit;
+/// - no file the killed run left holds the registry login.
+///
+/// The deploy is of a commit whose fingerprints already have images (a README edit):
+/// retag, roll, health and the apps' ship. CI runs a fixed sample of the points;
+/// `cargo xtask bench kill` (`XTASK_KILL_MATRIX=all`) runs every one.
+#[test]
+fn kill_matrix() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    let args = ["--all"];
+    // The reference run: every point a deploy of such a commit passes.
+    let points: Vec<Point> = {
+        project.repo.append("README.md", "\nreference\n");
+        project.repo.commit("reference");
+        let reference = project.deploy(&args);
+        reference.expect(0);
+        let mut seen = Vec::new();
+        for point in reference.events.iter().filter_map(point_of) {
+            if !seen.contains(&point) {
+                seen.push(point);
+            }
+        }
+        seen
+    };
+    let all = std::env::var("XTASK_KILL_MATRIX").as_deref() == Ok("all");
+    let sample: Vec<&Point> = if all {
+        points.iter().collect()
+    } else {
+        // A fixed sample: in the roll, as the health checks begin, in the apps' ship.
+        let wanted = [
+            ("roll", "started"),
+            ("roll", "progress"),
+            ("health", "phase"),
+            ("ship", "started"),
+        ];
+        points
+            .iter()
+            .filter(|(phase, kind)| wanted.contains(&(phase.as_str(), kind.as_str())))
+            .collect()
+    };
+    assert!(sample.len() >= 4, "the reference run's points: {points:?}");
+    let secret = registry_secret(&project);
+    let mut report = Vec::new();
+    for point in sample {
+        // What `--previous` must go back to: the last good deploy, of another commit than
+        // the one about to be killed.
+        let good = (project.history().iter())
+            .find(|e| e["command"] == "deploy" && e["outcome"] == "success")
+            .map(|e| e["commit"].as_str().unwrap().to_owned())
+            .unwrap();
+        project.repo.append("README.md", &format!("\n{point:?}\n"));
+        project.repo.commit("a commit to kill a deploy of");
+        let (pid, reached) = kill_at(&project, &args, point);
+        assert!(reached, "{point:?} was not reached");
+        let status = project.run(&["lock", "status"]);
+        assert_eq!(
+            status.code, 4,
+            "{point:?}: its lock stands: {}",
+            status.stdout
+        );
+        project.run(&["lock", "release", "--force"]).expect(0);
+        let history = project.history();
+        // The newest deploy (the newest record is the broken lock's).
+        let newest = history.iter().find(|e| e["command"] == "deploy").unwrap();
+        assert_eq!(newest["outcome"], "abandoned", "{point:?}: {newest:#}");
+        // What the record last said: this phase, or an earlier one (none before the first)
+        // when the kill came before its rewrite (it trails the events by one S3 write).
+        let order = [
+            "compile", "build", "retag", "migrate", "roll", "health", "ship",
+        ];
+        let rank = |phase: &str| order.iter().position(|p| *p == phase);
+        let reached = newest["reached"].as_str().and_then(rank);
+        assert!(reached <= rank(&point.0), "{point:?}: {newest:#}");
+
+        project.deploy(&["--changed"]).expect(0);
+        let after = project.deploy(&["--changed", "--dry-run"]);
+        after.expect(0);
+        let plan = &after.events.iter().find(|e| e["event"] == "plan").unwrap()["plan"];
+        let left: Vec<&serde_json::Value> = (plan["services"].as_array().unwrap().iter())
+            .chain(plan["apps"].as_array().unwrap())
+            .filter(|u| u["action"] != "skip")
+            .collect();
+        assert!(left.is_empty(), "{point:?}: not converged: {left:#?}");
+        let previous = project.rollback(&["--previous", "--dry-run"]);
+        previous.expect(0);
+        assert!(
+            previous
+                .all_output()
+                .contains(&format!("going back to {}", &good[..12])),
+            "{point:?}: {}",
+            previous.all_output()
+        );
+        for file in folders_of(pid).iter().flat_map(|f| walk(f)) {
+            let text = std::fs::read(&file).unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&text).contains(&secret),
+                "{point:?}: {} holds the registry login",
+                file.display()
+            );
+        }
+        report.push(format!("{}/{}", point.0, point.1));
+    }
+    eprintln!("kill points passed: {}", report.join(", "));
+}
