@@ -191,17 +191,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 /// The registry password GetAuthorizationToken gives (what a `docker login` would store).
 fn registry_secret(project: &Project) -> String {
-    use base64::Engine as _;
-    let token = project
-        .rt
-        .block_on(project.aws.ecr.get_authorization_token().send())
-        .unwrap();
-    let encoded = token.authorization_data()[0].authorization_token().unwrap();
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .unwrap();
-    let decoded = String::from_utf8(decoded).unwrap();
-    decoded.split_once(':').unwrap().1.to_owned()
+    project.stack.ecr_credentials().1
 }
 
 /// Ctrl-C during the compile ends cargo and everything it started: killing cargo alone

@@ -158,12 +158,9 @@ impl Stack {
         rt.block_on(Clients::local(&self.endpoint, "us-east-1"))
     }
 
-    /// A Docker config folder logged in to the registry front as a person would log in to
-    /// ECR: `docker login --username AWS --password-stdin` with GetAuthorizationToken's
-    /// password. The front refuses a push without it, as ECR does.
-    pub fn ecr_login(&self) -> tempfile::TempDir {
+    /// The user and password of ECR's GetAuthorizationToken (what `docker login` takes).
+    pub fn ecr_credentials(&self) -> (String, String) {
         use base64::Engine as _;
-        use std::io::Write as _;
         let rt = xtask::aws::runtime().unwrap();
         let token = rt
             .block_on(self.clients(&rt).ecr.get_authorization_token().send())
@@ -174,6 +171,16 @@ impl Stack {
             .unwrap();
         let decoded = String::from_utf8(decoded).unwrap();
         let (user, password) = decoded.split_once(':').unwrap();
+        (user.to_owned(), password.to_owned())
+    }
+
+    /// A Docker config folder logged in to the registry front as a person would log in to
+    /// ECR: `docker login --username AWS --password-stdin` with GetAuthorizationToken's
+    /// password. The front refuses a push without it, as ECR does.
+    pub fn ecr_login(&self) -> tempfile::TempDir {
+        use std::io::Write as _;
+        let (user, password) = self.ecr_credentials();
+        let (user, password) = (user.as_str(), password.as_str());
         let config = tempfile::tempdir().unwrap();
         let front = self.endpoint.trim_start_matches("http://");
         let mut login = Command::new("docker")
