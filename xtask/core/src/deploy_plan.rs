@@ -592,32 +592,8 @@ fn service_plan(commit: &str, facts: &Facts<'_>, all: bool) -> ServicePlan {
         facts.head,
         all,
     );
-    // This version, but not finished: waited for where it may still complete, rolled
-    // again where it failed; health-checked either way.
-    let unfinished = (facts.live.in_flight.as_ref())
-        .filter(|_| facts.live.fingerprint.as_deref() == Some(facts.head.fingerprint.as_str()));
-    if let Some(rollout) = unfinished {
-        unit.reasons.retain(|r| *r != Reason::Requested);
-        unit.reasons.push(Reason::RolloutUnfinished {
-            rollout: rollout.describe(),
-        });
-        unit.action = Action::Deploy;
-    }
-    let adopt = unfinished.filter(|r| r.may_complete()).cloned();
-    // This version, rolled by a deploy whose health check of it failed, or that was killed
-    // before its outcome was known: not done.
-    let unchecked = (facts.last)
-        .filter(|last| facts.live.fingerprint.as_deref() == Some(last.fingerprint.as_str()))
-        .filter(|last| last.fingerprint == facts.head.fingerprint)
-        .and_then(|last| {
-            let deploy_id = last.deploy_id.clone();
-            match last.outcome {
-                UnitOutcome::Unhealthy => Some(Reason::LastUnhealthy { deploy_id }),
-                UnitOutcome::Unknown => Some(Reason::LastUnchecked { deploy_id }),
-                _ => None,
-            }
-        });
-    if let Some(reason) = unchecked.filter(|_| unfinished.is_none()) {
+    let (not_done, adopt) = not_done(facts);
+    if let Some(reason) = not_done {
         unit.reasons.retain(|r| *r != Reason::Requested);
         unit.reasons.push(reason);
         unit.action = Action::Deploy;
@@ -645,6 +621,38 @@ fn service_plan(commit: &str, facts: &Facts<'_>, all: bool) -> ServicePlan {
         live_commit: facts.live.commit.clone(),
         adopt,
     }
+}
+
+/// Why the head's version, though it is what runs, is not done, and the rollout to wait
+/// for rather than start again: a rollout not finished (waited for where it may still
+/// complete, rolled again where it failed), else a last deploy whose health check failed
+/// or that was killed before its outcome was known. Health-checked either way.
+fn not_done(facts: &Facts<'_>) -> (Option<Reason>, Option<InFlight>) {
+    let runs_head = |fingerprint: &str| {
+        fingerprint == facts.head.fingerprint
+            && facts.live.fingerprint.as_deref() == Some(fingerprint)
+    };
+    if let Some(rollout) =
+        (facts.live.in_flight.as_ref()).filter(|_| runs_head(&facts.head.fingerprint))
+    {
+        let reason = Reason::RolloutUnfinished {
+            rollout: rollout.describe(),
+        };
+        return (
+            Some(reason),
+            rollout.may_complete().then(|| rollout.clone()),
+        );
+    }
+    let last = facts.last.filter(|last| runs_head(&last.fingerprint));
+    let reason = last.and_then(|last| {
+        let deploy_id = last.deploy_id.clone();
+        match last.outcome {
+            UnitOutcome::Unhealthy => Some(Reason::LastUnhealthy { deploy_id }),
+            UnitOutcome::Unknown => Some(Reason::LastUnchecked { deploy_id }),
+            _ => None,
+        }
+    });
+    (reason, None)
 }
 
 impl DeployPlan {

@@ -660,7 +660,8 @@ impl Deploy<'_> {
         Ok((lives, releases))
     }
 
-    fn plan(&self, gathered: &Gathered) -> Result<DeployPlan> {
+    /// Each service's migrations folder at the commit, as a git tree id.
+    fn migration_trees(&self) -> Result<BTreeMap<String, String>> {
         let snapshot = self.repo.snapshot(self.head)?;
         let mut trees = BTreeMap::new();
         for service in &self.config.services {
@@ -671,6 +672,11 @@ impl Deploy<'_> {
                 }
             }
         }
+        Ok(trees)
+    }
+
+    fn plan(&self, gathered: &Gathered) -> Result<DeployPlan> {
+        let trees = self.migration_trees()?;
         let targets = self.targets(gathered);
         let facts: Vec<Facts<'_>> = self
             .model
