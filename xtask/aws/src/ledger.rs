@@ -227,8 +227,10 @@ pub async fn last_outcomes(aws: &Clients, bucket: &str) -> Result<BTreeMap<Strin
     let mut last = BTreeMap::new();
     for chunk in keys[..keys.len().min(LAST_OUTCOMES_DEPTH)].chunks(PAGE) {
         for entry in read(aws, bucket, chunk).await? {
-            let rolled = entry.services.iter().filter(|s| s.action == Action::Deploy);
-            for service in rolled.filter(|_| entry.is_release()) {
+            if !entry.is_release() {
+                continue;
+            }
+            for service in entry.services.iter().filter(|s| s.action == Action::Deploy) {
                 last.entry(service.name.clone())
                     .or_insert_with(|| LastOutcome {
                         deploy_id: entry.id.clone(),
@@ -263,9 +265,13 @@ pub async fn of_commit(aws: &Clients, bucket: &str, commit: &str) -> Result<Vec<
 /// in part, so going back means before it, to the last success of another commit.
 pub async fn previous(aws: &Clients, bucket: &str) -> Result<(Option<Entry>, Option<Entry>)> {
     let keys = keys(aws, bucket).await?;
+    // The lock once, for every page of records.
+    let lock = state::current_lock(aws, bucket).await?;
     let mut live: Option<Entry> = None;
     for chunk in keys.chunks(PAGE) {
-        for entry in read_classified(aws, bucket, chunk).await? {
+        let mut entries = read(aws, bucket, chunk).await?;
+        classify(&mut entries, lock.as_ref());
+        for entry in entries {
             if !entry.is_release() {
                 continue;
             }

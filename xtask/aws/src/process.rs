@@ -79,3 +79,16 @@ pub fn command_line(command: &Command) -> String {
     words.extend(std.get_args().map(|a| a.to_string_lossy().into_owned()));
     shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
 }
+
+/// Whether `pid` exists and is not a zombie (a killed process whose parent, PID 1 in a
+/// container, may never reap it).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit(") ")
+                .next()
+                .and_then(|rest| rest.chars().next())
+        })
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}

@@ -9,6 +9,7 @@ use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use xtask_aws::process::alive;
 
 /// Starts `command` detached with its output appended to `log`; returns its pid.
 pub fn spawn_detached(mut command: Command, log: &Path) -> Result<u32> {
@@ -32,19 +33,6 @@ pub fn spawn_detached(mut command: Command, log: &Path) -> Result<u32> {
         .spawn()
         .with_context(|| format!("starting {command:?}"))?;
     Ok(child.id())
-}
-
-/// Whether `pid` exists and is not a zombie (a killed process whose parent, PID 1 in a
-/// container, may never reap it).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rsplit(") ")
-                .next()
-                .and_then(|rest| rest.chars().next())
-        })
-        .is_some_and(|state| state != 'Z' && state != 'X')
 }
 
 /// Whether `pid` is alive and its command line mentions `marker` (so it is ours).
