@@ -680,7 +680,12 @@ def resolve(repo, images, image_id):
     if "imageDigest" in image_id:
         digest = image_id["imageDigest"]
         if digest not in images:
-            return None
+            # ECR keeps an image whose last tag moved to another one (untagged, until a
+            # lifecycle rule expires it): a deploy that pushed it still finds it by digest.
+            found = registry_manifest(repo.name, digest)
+            if found is None:
+                return None
+            images[digest] = {"tags": [], "media_type": found[1], "manifest": found[2]}
         if "imageTag" in image_id and image_id["imageTag"] not in images[digest]["tags"]:
             return None
         return digest
