@@ -169,11 +169,47 @@ pub fn describe(
         }
     }
     units.extend(config.apps.iter().map(app_inputs));
+    problems.extend(symlinked_folders(config, source)?);
     if problems.is_empty() {
         Ok(units)
     } else {
         Err(config.failure(&problems))
     }
+}
+
+/// A unit folder (or migrations folder) reached through a symlink, at its `deploy.toml`
+/// line: git keeps the link's target text, not the folder's files, so the fingerprint
+/// would cover the link and an edit under the folder would never deploy.
+fn symlinked_folders(config: &Config, source: &dyn Source) -> Result<Vec<Diagnostic>> {
+    let mut folders: Vec<(&toml::Spanned<String>, String)> = Vec::new();
+    for service in &config.services {
+        folders.push((&service.path, service.path.get_ref().clone()));
+        if let Some(migrations) = &service.migrations {
+            let dir = crate::config::join(service.path.get_ref(), migrations.dir.get_ref());
+            folders.push((&migrations.dir, dir));
+        }
+    }
+    folders.extend(
+        config
+            .apps
+            .iter()
+            .map(|a| (&a.path, a.path.get_ref().clone())),
+    );
+    let mut problems = Vec::new();
+    for (span, folder) in folders {
+        if let Some((link, target)) = source.symlink_on(&folder)? {
+            problems.push(Diagnostic::at(
+                span.span(),
+                format!(
+                    "`{folder}` goes through the symlink `{link}` (to `{target}`) at {}: a \
+                     commit keeps the link, not the folder, so no edit under it would ever \
+                     deploy; name the folder itself",
+                    source.label()
+                ),
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 impl UnitInputs {

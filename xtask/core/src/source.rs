@@ -147,6 +147,11 @@ pub trait Source {
     /// Whether the file at `path` is executable (a commit keeps only this mode bit).
     fn is_executable(&self, path: &str) -> Result<bool>;
 
+    /// The first symlink on `path` (the path itself or a folder above it) and the target
+    /// it names, if any: a unit folder reached through one is refused, since a commit keeps
+    /// the link, not what it points to, and the fingerprint would never see an edit.
+    fn symlink_on(&self, path: &str) -> Result<Option<(String, String)>>;
+
     /// The text of a file entry from [`Source::list`], read by its object id when it has
     /// one (no second walk down the path).
     fn read_entry(&self, path: &str, entry: &Entry) -> Result<String> {
@@ -203,6 +208,21 @@ impl Source for Worktree {
         let metadata =
             std::fs::metadata(&full).with_context(|| format!("reading {}", full.display()))?;
         Ok(metadata.permissions().mode() & 0o111 != 0)
+    }
+
+    fn symlink_on(&self, path: &str) -> Result<Option<(String, String)>> {
+        for prefix in prefixes(path) {
+            let full = self.root.join(prefix);
+            let Ok(metadata) = std::fs::symlink_metadata(&full) else {
+                return Ok(None);
+            };
+            if metadata.file_type().is_symlink() {
+                let target = std::fs::read_link(&full)
+                    .with_context(|| format!("reading the link {}", full.display()))?;
+                return Ok(Some((prefix.to_owned(), target.display().to_string())));
+            }
+        }
+        Ok(None)
     }
 
     fn kind(&self, path: &str) -> Result<Option<EntryKind>> {
@@ -277,4 +297,11 @@ pub fn walk_files(source: &dyn Source, dir: &str) -> Result<Vec<(String, Option<
     }
     files.sort();
     Ok(files)
+}
+
+/// `a`, `a/b`, `a/b/c` for `a/b/c`: each folder on a path, then the path.
+pub fn prefixes(path: &str) -> impl Iterator<Item = &str> {
+    let ends = path.match_indices('/').map(|(i, _)| i);
+    ends.chain((!path.is_empty()).then_some(path.len()))
+        .map(move |end| &path[..end])
 }

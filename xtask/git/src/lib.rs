@@ -351,6 +351,24 @@ impl Source for Snapshot<'_> {
         Ok(self.id(path)?.map(|(id, kind)| (kind, Some(to_core(id)))))
     }
 
+    /// A committed symlink is a blob of mode 120000 holding its target; git cannot look up
+    /// a path through one, so the first one found ends the walk.
+    fn symlink_on(&self, path: &str) -> Result<Option<(String, String)>> {
+        for prefix in xtask_core::source::prefixes(path) {
+            let entry = match self.root.get_path(Path::new(prefix)) {
+                Ok(entry) => entry,
+                Err(err) if err.code() == ErrorCode::NotFound => return Ok(None),
+                Err(err) => return Err(err.into()),
+            };
+            if entry.filemode() == 0o120_000 {
+                let target = self.read_object(to_core(entry.id()))?.unwrap_or_default();
+                let target = String::from_utf8_lossy(&target).into_owned();
+                return Ok(Some((prefix.to_owned(), target)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Committed executable: git keeps no other mode bit.
     fn is_executable(&self, path: &str) -> Result<bool> {
         Ok(self.root.get_path(Path::new(path))?.filemode() == 0o100_755)

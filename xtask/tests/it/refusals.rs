@@ -316,6 +316,40 @@ fn names_aws_would_refuse() {
     );
 }
 
+/// An app folder reached through a symlink: a commit keeps the link's target text, not
+/// the folder, so the fingerprint would cover the link and no edit under it would ever
+/// deploy. Refused at the `path` line, exit 2, nothing changed: by `deploy` (which reads
+/// the commit) and by `check` (which reads the working tree). Oracle: git itself, which
+/// records the link as a blob of mode 120000 (`git ls-tree`).
+#[test]
+fn a_unit_folder_behind_a_symlink() {
+    let p = project();
+    p.repo.rename("apps/portal", "apps/portal-source");
+    std::os::unix::fs::symlink("portal-source", p.repo.path().join("apps/portal")).unwrap();
+    p.repo.commit("portal behind a symlink");
+    let tree = std::process::Command::new("git")
+        .args(["ls-tree", "HEAD", "apps/portal"])
+        .current_dir(p.repo.path())
+        .output()
+        .unwrap();
+    let tree = String::from_utf8_lossy(&tree.stdout);
+    assert!(tree.starts_with("120000 blob"), "git ls-tree: {tree}");
+    let line = line_of(&p, "path = \"apps/portal\"");
+    let expected = [
+        &format!("deploy.toml:{line}") as &str,
+        "`apps/portal` goes through the symlink `apps/portal` (to `portal-source`)",
+        "name the folder itself",
+    ];
+    refuses(&p, &["deploy", "--changed"], &[], 2, &expected);
+    // `check` reads the working tree (its symlink) and reports in its `deploy.toml` section.
+    let checked = p.run(&["check", "--fast"]);
+    assert_ne!(checked.code, 0, "{}", checked.all_output());
+    let section = checked.stdout.split("--- infra ---").next().unwrap();
+    for said in expected {
+        assert!(section.contains(said), "{said:?} in:\n{section}");
+    }
+}
+
 #[test]
 fn a_name_that_is_both_a_service_and_an_app() {
     let p = project();
