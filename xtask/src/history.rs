@@ -51,10 +51,11 @@ pub fn text(env: &str, entries: &[Entry]) -> String {
             short(&entry.commit).to_owned(),
             entry.who.clone(),
             changed,
-            match entry.reached {
+            match (entry.reached, entry.lock_broken) {
                 // How far a run still going, or killed, got.
-                Some(phase) => format!("{} (in {phase})", entry.outcome),
-                None => entry.outcome.to_string(),
+                (Some(phase), _) => format!("{} (in {phase})", entry.outcome),
+                (None, true) => format!("{} (its lock broken)", entry.outcome),
+                (None, false) => entry.outcome.to_string(),
             },
             format!("{:.0}s", entry.duration_seconds),
         ]);

@@ -82,6 +82,9 @@ pub struct Entry {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broken_lock: Option<Lock>,
+    /// The run's lock was broken while it ran.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lock_broken: bool,
     /// A `started` or `abandoned` run's phase when it last wrote its record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reached: Option<Phase>,

@@ -924,13 +924,18 @@ impl Deploy<'_> {
         outcome: &Outcome,
         summary: &Summary,
     ) {
+        // The heartbeat found the lock taken from us: the record and the summary say so.
+        let mut summary = Summary {
+            lock_broken: held.etag().is_none(),
+            ..summary.clone()
+        };
         let record = ledger::Record {
             id: &held.lock.id,
             command: plan.command.name(),
             who,
             started_at,
             finished_at: Timestamp::now(),
-            summary,
+            summary: &summary,
             plan,
             digests: outcome
                 .tally
@@ -950,9 +955,8 @@ impl Deploy<'_> {
             None => {}
             Some(etag) => match state::release(self.aws, bucket, &etag).await {
                 Ok(true) => {}
-                Ok(false) => self.report.warn(
-                    "the deploy lock was not ours any more at the end (someone broke it): left as it is",
-                ),
+                // Broken since the last heartbeat: the summary says so.
+                Ok(false) => summary.lock_broken = true,
                 Err(err) => self.report.warn(format!(
                     "the deploy lock was NOT released ({err:#}); release it with `cargo xtask lock release --env {}`",
                     plan.env
@@ -960,12 +964,12 @@ impl Deploy<'_> {
             },
         }
         if let Some(var) = &self.names.env.webhook_env {
-            if let Err(why) = notify::post(var.get_ref(), summary).await {
+            if let Err(why) = notify::post(var.get_ref(), &summary).await {
                 self.report
                     .warn(format!("the deploy notification was not sent: {why}"));
             }
         }
-        self.report.emit(Event::Summary(summary.clone()));
+        self.report.emit(Event::Summary(summary));
     }
 
     fn finish_without_changes(&self, plan: &DeployPlan, clock: Instant) {
@@ -1070,6 +1074,7 @@ impl Outcome {
             commit: plan.commit.clone(),
             duration_seconds: clock.elapsed().as_secs_f64(),
             error: self.error.as_ref().map(Error::message),
+            lock_broken: false,
         }
     }
 

@@ -618,6 +618,57 @@ fn sigint_during_the_wait_releases_the_lock_and_the_ledger_says_interrupted() {
     assert_eq!(ledger[0]["outcome"], "interrupted");
 }
 
+/// Someone breaks the lock (`lock release --force`) while a deploy rolls. The deploy's
+/// heartbeat (every tenth of `XTASK_LOCK_TTL`) finds its lock gone; the deploy goes on
+/// (stopping half-way would leave a half-rolled environment) and, when it ends, its
+/// summary, its text and its ledger record say another deploy may have run beside it.
+#[test]
+fn a_lock_broken_while_the_deploy_ran_is_in_its_summary() {
+    let project = Project::new(Images::Shared);
+    let fault = project.stack.fault(json!({
+        "kind": "never_stable", "service": format!("{}-*", project.name),
+    }));
+    let child = project
+        .command(&["--changed", "--format", "json"])
+        .env("XTASK_LOCK_TTL", "5s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(
+        "the deploy to hold the lock and roll",
+        Duration::from_secs(600),
+        || {
+            let rolling = project.keys("deploy.lock").len() == 1
+                && project.task_definition("worker").ends_with(":2");
+            rolling.then_some(())
+        },
+    );
+    project.run(&["lock", "release", "--force"]).expect(0);
+    // Beats at 0.5 s: the next ones find the lock gone.
+    std::thread::sleep(Duration::from_secs(2));
+    remove_fault(project.stack, &fault);
+    let deployed = Deployed::from(child.wait_with_output().unwrap());
+    deployed.expect(0);
+    assert_eq!(deployed.summary()["lock_broken"], true);
+    assert!(
+        project.keys("deploy.lock").is_empty(),
+        "nobody took the lock: nothing to release, nothing left"
+    );
+    let ledger = project.ledger();
+    let record = (ledger.iter())
+        .find(|r| r["command"] == "deploy")
+        .expect("the deploy's record");
+    assert_eq!(record["lock_broken"], true, "{record}");
+    let history = project.run(&["history"]);
+    history.expect(0);
+    assert!(
+        history.stdout.contains("success (its lock broken)"),
+        "{}",
+        history.all_output()
+    );
+}
+
 #[test]
 fn a_non_rust_service_builds_from_its_dockerfile_alone_and_dirty_inputs_block_a_deploy() {
     let project = Project::new(Images::Own);

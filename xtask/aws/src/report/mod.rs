@@ -92,6 +92,10 @@ pub struct Summary {
     pub apps: Vec<AppSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Someone broke this run's lock while it ran (`lock release --force`, or a stale lock
+    /// taken over): another deploy may have run beside it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lock_broken: bool,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -358,6 +362,12 @@ pub fn summary_text(summary: &Summary) -> String {
         out.push_str("\n\n");
         out.push_str(&apps_table(&summary.apps));
     }
+    if summary.lock_broken {
+        out.push_str(&format!(
+            "\nwarning: the deploy lock was broken while this deploy ran, so another deploy may have run beside it; see `cargo xtask history --env {}`",
+            summary.env
+        ));
+    }
     if let Some(error) = &summary.error {
         out.push_str(&format!("\nerror: {error}"));
     }
@@ -476,6 +486,7 @@ mod tests {
             }],
             apps: Vec::new(),
             error: Some("rollout of api failed\nline 2".into()),
+            lock_broken: false,
         }
     }
 
