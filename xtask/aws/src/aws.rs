@@ -92,29 +92,46 @@ impl Clients {
     /// HeadBucket, then remembered. Any other answer keeps the environment's region, for
     /// the caller's own request to report.
     pub async fn for_bucket(&self, bucket: &str) -> Clients {
-        let known = self
-            .bucket_regions
-            .lock()
-            .ok()
-            .and_then(|r| r.get(bucket).cloned());
-        let region = match known {
-            Some(region) => region,
-            None => {
-                let head = self.s3.head_bucket().bucket(bucket).send().await;
-                let moved = head.err().and_then(|err| {
-                    let response = err.raw_response()?;
-                    (response.status().as_u16() == 301)
-                        .then(|| response.headers().get("x-amz-bucket-region"))
-                        .flatten()
-                        .map(str::to_owned)
-                });
-                let region = moved.or_else(|| self.region.clone()).unwrap_or_default();
-                if let Ok(mut regions) = self.bucket_regions.lock() {
-                    regions.insert(bucket.to_owned(), region.clone());
-                }
-                region
-            }
+        let (region, _) = self.region_of(bucket).await;
+        self.in_region(region)
+    }
+
+    /// [`Clients::for_bucket`] and HeadBucket's answer in the bucket's region: the answer
+    /// that found the region when it was asked there (one request), else asked again.
+    pub async fn head_bucket(&self, bucket: &str) -> (Clients, HeadBucket) {
+        let (region, answer) = self.region_of(bucket).await;
+        let clients = self.in_region(region);
+        let answer = match answer {
+            Some(answer) => answer,
+            None => clients.s3.head_bucket().bucket(bucket).send().await,
         };
+        (clients, answer)
+    }
+
+    /// The region to sign `bucket`'s requests for, and HeadBucket's answer when it was
+    /// just asked in that region.
+    async fn region_of(&self, bucket: &str) -> (String, Option<HeadBucket>) {
+        let known = (self.bucket_regions.lock().ok()).and_then(|r| r.get(bucket).cloned());
+        if let Some(region) = known {
+            return (region, None);
+        }
+        let head = self.s3.head_bucket().bucket(bucket).send().await;
+        let moved = head.as_ref().err().and_then(|err| {
+            let response = err.raw_response()?;
+            (response.status().as_u16() == 301)
+                .then(|| response.headers().get("x-amz-bucket-region"))
+                .flatten()
+                .map(str::to_owned)
+        });
+        let here = moved.is_none();
+        let region = moved.or_else(|| self.region.clone()).unwrap_or_default();
+        if let Ok(mut regions) = self.bucket_regions.lock() {
+            regions.insert(bucket.to_owned(), region.clone());
+        }
+        (region, here.then_some(head))
+    }
+
+    fn in_region(&self, region: String) -> Clients {
         if region.is_empty() || Some(&region) == self.region.as_ref() {
             return self.clone();
         }
@@ -130,6 +147,12 @@ impl Clients {
         }
     }
 }
+
+/// HeadBucket's answer, as the SDK gives it.
+pub type HeadBucket = Result<
+    aws_sdk_s3::operation::head_bucket::HeadBucketOutput,
+    aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::head_bucket::HeadBucketError>,
+>;
 
 /// Traces every answer AWS gives (`-v`): its HTTP status and request id, inside the SDK's
 /// own span that names the service and operation, beside the SDK's attempt and retry lines.

@@ -112,8 +112,7 @@ impl Reader<'_> {
     /// failure an error.
     async fn bucket(&self, bucket: &str) -> Result<Option<AppTarget>> {
         // Asked in the bucket's own region: one in another region is used there.
-        let aws = self.aws.for_bucket(bucket).await;
-        let head = aws.s3.head_bucket().bucket(bucket).send().await;
+        let (_, head) = self.aws.head_bucket(bucket).await;
         let Err(err) = head else {
             return Ok(None);
         };
