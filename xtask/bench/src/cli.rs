@@ -20,8 +20,9 @@ pub enum BenchCommand {
     /// Time a cold `cargo xtask --help` (and, with --tests, the test build) of a base
     /// revision against this tree, each from an empty target folder.
     Compile(BenchCompileArgs),
-    /// The whole kill matrix: a deploy SIGKILLed at every (phase, event kind) it emits,
-    /// each followed by the crash-only invariants (CI runs a fixed sample of it).
+    /// The whole kill matrix: a deploy, an app's ship and a rollback, each SIGKILLed at
+    /// every (phase, event kind) it emits and followed by the crash-only invariants (CI
+    /// runs a fixed sample of it).
     Kill,
 }
 

@@ -31,14 +31,15 @@ pub fn run(ctx: &Context, command: &BenchCommand) -> Result<()> {
     }
 }
 
-/// Runs the kill matrix test (`crash::kill_matrix`, xtask/tests/it/crash.rs) with every
-/// point instead of CI's sample: one deploy per point, on the tests' local stack, so it
-/// shares their set-up (`XTASK_TEST_DATABASE_URL` is not needed).
+/// Runs the kill matrix tests (`crash::kill_matrix_*`, xtask/tests/it/crash.rs: a deploy,
+/// an app's ship, a rollback) with every point instead of CI's sample: one killed run
+/// per point, on the tests' local stack, so it shares their set-up
+/// (`XTASK_TEST_DATABASE_URL` is not needed).
 fn kill_matrix(ctx: &Context) -> Result<()> {
     let started = Instant::now();
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["nextest", "run", "--package", "xtask", "--test", "it"])
-        .args(["--no-capture", "-E", "test(=crash::kill_matrix)"])
+        .args(["--no-capture", "-E", "test(/^crash::kill_matrix_/)"])
         .env("XTASK_KILL_MATRIX", "all")
         .current_dir(&ctx.root)
         .status()

@@ -292,11 +292,17 @@ fn point_of(event: &serde_json::Value) -> Option<Point> {
     Some((phase, kind))
 }
 
-/// Runs `deploy <args> --format json` and SIGKILLs it on the first event at `point`;
-/// returns its pid, and whether it was reached (else the deploy ended on its own).
-fn kill_at(project: &Project, args: &[&str], point: &Point) -> (u32, bool) {
+/// Runs `cargo xtask <args> --format json` and SIGKILLs it on the first event at `point`;
+/// returns its pid, and whether it was reached (else the run ended on its own).
+fn kill_at(project: &Project, args: &[String], point: &Point) -> (u32, bool) {
     use std::io::BufRead as _;
-    let mut child = project.spawn(args);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = project
+        .xtask(&[&args[..], &["--format", "json"]].concat())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let stdout = child.stdout.take().unwrap();
     let mut reached = false;
@@ -313,27 +319,38 @@ fn kill_at(project: &Project, args: &[&str], point: &Point) -> (u32, bool) {
     (pid, reached)
 }
 
-/// The kill matrix: a deploy SIGKILLed at each distinct (phase, event kind) it emits, one
+/// What one kill matrix kills: a kind of run, made ready again before each kill, and
+/// what must hold after the next run converges.
+struct Scenario {
+    /// Readies the environment and the repository for one killed run (`label` makes its
+    /// commit unique); returns the run's `cargo xtask` arguments.
+    prepare: fn(&Project, &str) -> Vec<String>,
+    /// The `cargo xtask` arguments that finish what the killed run meant to do.
+    converge: fn(&Project) -> Vec<String>,
+    /// Checked after the converging run: the environment is what the run meant.
+    converged: fn(&Project, &Point),
+    /// The points CI runs (`cargo xtask bench kill` runs every one).
+    sample: &'static [(&'static str, &'static str)],
+    /// `rollback --previous` must still target the last good deploy of another commit
+    /// (a deploy of a new commit; after a rollback "previous" means something else).
+    previous_is_last_good: bool,
+}
+
+/// The kill matrix: a run SIGKILLed at each distinct (phase, event kind) it emits, one
 /// run per point, then the invariants a killed run must leave true:
 /// - the next run reports what it left: its lock held (exit 4), then, broken by hand as
-///   an operator would, its record `abandoned`;
-/// - one `deploy --changed` converges: exit 0, and after it nothing is left to deploy;
+///   an operator would, its record `abandoned`, with a phase it had reached;
+/// - one more run converges (the scenario says what it runs and checks);
 /// - `rollback --previous` goes back to the last good deploy of another commit;
 /// - no file the killed run left holds the registry login.
 ///
-/// The deploy is of a commit whose fingerprints already have images (a README edit):
-/// retag, roll, health and the apps' ship. CI runs a fixed sample of the points;
-/// `cargo xtask bench kill` (`XTASK_KILL_MATRIX=all`) runs every one.
-#[test]
-fn kill_matrix() {
-    let project = Project::new(Images::Shared);
-    project.deploy(&["--changed"]).expect(0);
-    let args = ["--all"];
-    // The reference run: every point a deploy of such a commit passes.
+/// The reference run (not killed) gives the points. CI runs each scenario's fixed
+/// sample; `cargo xtask bench kill` (`XTASK_KILL_MATRIX=all`) runs every point.
+fn kill_matrix(project: &Project, scenario: &Scenario) {
     let points: Vec<Point> = {
-        project.repo.append("README.md", "\nreference\n");
-        project.repo.commit("reference");
-        let reference = project.deploy(&args);
+        let args = (scenario.prepare)(project, "reference");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let reference = project.run(&[&args[..], &["--format", "json"]].concat());
         reference.expect(0);
         let mut seen = Vec::new();
         for point in reference.events.iter().filter_map(point_of) {
@@ -344,19 +361,14 @@ fn kill_matrix() {
         seen
     };
     let all = std::env::var("XTASK_KILL_MATRIX").as_deref() == Ok("all");
-    let sample: Vec<&Point> = if all {
-        points.iter().collect()
-    } else {
-        // A fixed sample, two points (each is four deploys): in the roll, and in the
-        // apps' ship. `cargo xtask bench kill` runs them all.
-        let wanted = [("roll", "progress"), ("ship", "started")];
-        points
-            .iter()
-            .filter(|(phase, kind)| wanted.contains(&(phase.as_str(), kind.as_str())))
-            .collect()
-    };
-    assert!(sample.len() >= 2, "the reference run's points: {points:?}");
-    let secret = registry_secret(&project);
+    let sample: Vec<&Point> = (points.iter())
+        .filter(|(phase, kind)| all || (scenario.sample).contains(&(phase.as_str(), kind.as_str())))
+        .collect();
+    assert!(
+        sample.len() >= scenario.sample.len(),
+        "the reference run's points: {points:?}"
+    );
+    let secret = registry_secret(project);
     let mut report = Vec::new();
     for point in sample {
         // What `--previous` must go back to: the last good deploy, of another commit than
@@ -365,48 +377,23 @@ fn kill_matrix() {
             .find(|e| e["command"] == "deploy" && e["outcome"] == "success")
             .map(|e| e["commit"].as_str().unwrap().to_owned())
             .unwrap();
-        project.repo.append("README.md", &format!("\n{point:?}\n"));
-        project.repo.commit("a commit to kill a deploy of");
-        let (pid, reached) = kill_at(&project, &args, point);
+        let args = (scenario.prepare)(project, &format!("{point:?}"));
+        let (pid, reached) = kill_at(project, &args, point);
         assert!(reached, "{point:?} was not reached");
-        let status = project.run(&["lock", "status"]);
-        assert_eq!(
-            status.code, 4,
-            "{point:?}: its lock stands: {}",
-            status.stdout
-        );
-        project.run(&["lock", "release", "--force"]).expect(0);
-        let history = project.history();
-        // The newest deploy (the newest record is the broken lock's).
-        let newest = history.iter().find(|e| e["command"] == "deploy").unwrap();
-        assert_eq!(newest["outcome"], "abandoned", "{point:?}: {newest:#}");
-        // What the record last said: this phase, or an earlier one (none before the first)
-        // when the kill came before its rewrite (it trails the events by one S3 write).
-        let order = [
-            "compile", "build", "retag", "migrate", "roll", "health", "ship",
-        ];
-        let rank = |phase: &str| order.iter().position(|p| *p == phase);
-        let reached = newest["reached"].as_str().and_then(rank);
-        assert!(reached <= rank(&point.0), "{point:?}: {newest:#}");
-
-        project.deploy(&["--changed"]).expect(0);
-        let after = project.deploy(&["--changed", "--dry-run"]);
-        after.expect(0);
-        let plan = &after.events.iter().find(|e| e["event"] == "plan").unwrap()["plan"];
-        let left: Vec<&serde_json::Value> = (plan["services"].as_array().unwrap().iter())
-            .chain(plan["apps"].as_array().unwrap())
-            .filter(|u| u["action"] != "skip")
-            .collect();
-        assert!(left.is_empty(), "{point:?}: not converged: {left:#?}");
-        let previous = project.rollback(&["--previous", "--dry-run"]);
-        previous.expect(0);
-        assert!(
-            previous
-                .all_output()
-                .contains(&format!("going back to {}", &good[..12])),
-            "{point:?}: {}",
-            previous.all_output()
-        );
+        left_abandoned(project, &args[0], point);
+        let converge = (scenario.converge)(project);
+        let converge: Vec<&str> = converge.iter().map(String::as_str).collect();
+        project.run(&converge).expect(0);
+        (scenario.converged)(project, point);
+        if scenario.previous_is_last_good {
+            let previous = project.rollback(&["--previous", "--dry-run"]);
+            previous.expect(0);
+            assert!(
+                (previous.all_output()).contains(&format!("going back to {}", &good[..12])),
+                "{point:?}: {}",
+                previous.all_output()
+            );
+        }
         for file in folders_of(pid).iter().flat_map(|f| walk(f)) {
             let text = std::fs::read(&file).unwrap_or_default();
             assert!(
@@ -418,4 +405,145 @@ fn kill_matrix() {
         report.push(format!("{}/{}", point.0, point.1));
     }
     eprintln!("kill points passed: {}", report.join(", "));
+}
+
+/// The killed run's lock stands (exit 4); broken by hand, its record is `abandoned` at a
+/// phase it had reached: this one, or an earlier one (none before the first) when the
+/// kill came before the record's rewrite (it trails the events by one S3 write).
+fn left_abandoned(project: &Project, command: &str, point: &Point) {
+    let status = project.run(&["lock", "status"]);
+    assert_eq!(
+        status.code, 4,
+        "{point:?}: its lock stands: {}",
+        status.stdout
+    );
+    project.run(&["lock", "release", "--force"]).expect(0);
+    let history = project.history();
+    // The newest of its command (the newest record is the broken lock's).
+    let newest = history.iter().find(|e| e["command"] == command).unwrap();
+    assert_eq!(newest["outcome"], "abandoned", "{point:?}: {newest:#}");
+    let order = [
+        "compile", "build", "retag", "migrate", "roll", "health", "ship",
+    ];
+    let rank = |phase: &str| order.iter().position(|p| *p == phase);
+    let reached = newest["reached"].as_str().and_then(rank);
+    assert!(reached <= rank(&point.0), "{point:?}: {newest:#}");
+}
+
+/// After the converging run, a dry run plans nothing: every service and app runs the
+/// head's fingerprint, and each app's live page names only assets its bucket has.
+fn nothing_left(project: &Project, point: &Point) {
+    let after = project.deploy(&["--changed", "--dry-run"]);
+    after.expect(0);
+    let plan = &after.events.iter().find(|e| e["event"] == "plan").unwrap()["plan"];
+    let left: Vec<&serde_json::Value> = (plan["services"].as_array().unwrap().iter())
+        .chain(plan["apps"].as_array().unwrap())
+        .filter(|u| u["action"] != "skip")
+        .collect();
+    assert!(left.is_empty(), "{point:?}: not converged: {left:#?}");
+    for app in ["admin", "portal"] {
+        app_consistent(project, app, point);
+    }
+}
+
+/// The app's live `index.html` names only assets its bucket serves.
+fn app_consistent(project: &Project, app: &str, point: &Point) {
+    let page = project.served(app, "index.html").unwrap().body;
+    for (start, _) in page.match_indices("\"/assets/") {
+        let rest = &page[start + 2..];
+        let asset = &rest[..rest.find('"').unwrap()];
+        assert!(
+            project.served(app, asset).is_some(),
+            "{point:?}: {app}'s live page names {asset}, which its bucket lacks"
+        );
+    }
+}
+
+/// A deploy of a commit whose fingerprints already have images (a README edit): retag,
+/// roll, health and the apps' ship. The CI sample: in the roll, and in the apps' ship.
+#[test]
+fn kill_matrix_deploy() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    kill_matrix(
+        &project,
+        &Scenario {
+            prepare: |project, label| {
+                project.repo.append("README.md", &format!("\n{label}\n"));
+                project.repo.commit("a commit to kill a deploy of");
+                strings(&["deploy", "--all"])
+            },
+            converge: |_| strings(&["deploy", "--changed"]),
+            converged: nothing_left,
+            sample: &[("roll", "progress"), ("ship", "started")],
+            previous_is_last_good: true,
+        },
+    );
+}
+
+/// A deploy of one app alone (`--services portal`), its page edited: build, then the
+/// ship's upload, activation and invalidation. The CI sample: the ship done, its record
+/// and lock not yet written.
+#[test]
+fn kill_matrix_app_ship() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    kill_matrix(
+        &project,
+        &Scenario {
+            prepare: |project, label| {
+                let line = format!("\n<!-- {label} -->\n");
+                project.repo.append("apps/portal/src/index.html", &line);
+                project.repo.commit("a commit to kill an app's ship of");
+                strings(&["deploy", "--changed", "--services", "portal"])
+            },
+            converge: |_| strings(&["deploy", "--changed", "--services", "portal"]),
+            converged: nothing_left,
+            sample: &[("ship", "done")],
+            previous_is_last_good: true,
+        },
+    );
+}
+
+/// A rollback to the first commit from a second one that changed a shared crate and an
+/// app: retag-free rolls of both services back to the first images, and the app's
+/// earlier release activated again. Converged: a second `rollback --sha` of the same
+/// commit finishes, and the services run the first commit's images and the app its
+/// release. Before each kill the environment goes forward to the second commit again.
+/// The CI sample: in the roll.
+#[test]
+fn kill_matrix_rollback() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    project.repo.tag("first", "HEAD");
+    project.change("crates/common/src/lib.rs");
+    project.change("apps/portal/src/assets/app.js");
+    project.deploy(&["--changed"]).expect(0);
+    kill_matrix(
+        &project,
+        &Scenario {
+            prepare: |project, _| {
+                project.deploy(&["--changed"]).expect(0);
+                strings(&["rollback", "--sha", "first"])
+            },
+            converge: |_| strings(&["rollback", "--sha", "first"]),
+            converged: |project, point| {
+                let again = project.rollback(&["--sha", "first", "--dry-run"]);
+                again.expect(0);
+                let plan = &again.events.iter().find(|e| e["event"] == "plan").unwrap()["plan"];
+                let left: Vec<&serde_json::Value> = (plan["services"].as_array().unwrap().iter())
+                    .chain(plan["apps"].as_array().unwrap())
+                    .filter(|u| u["action"] != "skip")
+                    .collect();
+                assert!(left.is_empty(), "{point:?}: not back at `first`: {left:#?}");
+                app_consistent(project, "portal", point);
+            },
+            sample: &[("roll", "started")],
+            previous_is_last_good: false,
+        },
+    );
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
 }
