@@ -131,6 +131,21 @@ pub struct Migrations {
     pub dir: Spanned<String>,
     /// Command (arguments to the image's entrypoint) that applies them.
     pub command: Vec<String>,
+    /// The `lock_timeout` the runner sets on each migration (a duration: `5s`), given to
+    /// the migration task as `MIGRATION_LOCK_TIMEOUT`; the lint then does not ask each file
+    /// to set one.
+    #[serde(default)]
+    pub lock_timeout: Option<Spanned<String>>,
+}
+
+impl Migrations {
+    /// `lock_timeout` in milliseconds, as PostgreSQL's setting takes it.
+    pub fn lock_timeout_ms(&self) -> Option<u128> {
+        let written = self.lock_timeout.as_ref()?;
+        humantime::parse_duration(written.get_ref())
+            .ok()
+            .map(|d| d.as_millis())
+    }
 }
 
 /// A single-page app built to static files and served from S3 behind CloudFront.
@@ -534,6 +549,7 @@ impl Config {
             }
             if let Some(migrations) = &service.migrations {
                 check_relative_path(&migrations.dir, problems);
+                check_lock_timeout(migrations, problems);
             }
         }
         for app in &self.apps {
@@ -677,6 +693,28 @@ fn is_valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A lock timeout PostgreSQL takes: a duration of 1 ms to 1 hour (0 would turn it off).
+fn check_lock_timeout(migrations: &Migrations, problems: &mut Vec<Diagnostic>) {
+    let Some(written) = &migrations.lock_timeout else {
+        return;
+    };
+    let ok = migrations
+        .lock_timeout_ms()
+        .is_some_and(|ms| (1..=3_600_000).contains(&ms));
+    if !ok {
+        problems.push(
+            Diagnostic::at(
+                written.span(),
+                format!(
+                    "`lock_timeout = \"{}\"` is not a duration of 1ms to 1h",
+                    written.get_ref()
+                ),
+            )
+            .with_help("write it as PostgreSQL's setting would be, in humantime: `5s`, `500ms`"),
+        );
+    }
 }
 
 fn check_relative_path(path: &Spanned<String>, problems: &mut Vec<Diagnostic>) {

@@ -11,7 +11,8 @@
 //! - [`plan`] decides what changed and why; [`render`] shows it. [`deploy_plan`] decides,
 //!   from what [`live`] says runs, what a deploy or rollback does, step by step;
 //!   [`preflight`]'s rules say whether it may start.
-//! - [`spa`] plans an app's upload from one bucket listing; [`migration`] lints SQL.
+//! - [`spa`] plans an app's upload from one bucket listing (the migration lint is the
+//!   `xtask-sql` crate).
 //! - [`phase`] and [`outcome`] are the words of a deploy's events, summary and ledger.
 //! - [`text`] and [`time`] are the one place ids are cut and timestamps written.
 //! - [`fuzzing`] is what the fuzz targets check, so they link this crate only.
@@ -30,7 +31,6 @@ pub mod fuzzing;
 pub mod inputs;
 pub mod live;
 pub mod lockfile;
-pub mod migration;
 pub mod outcome;
 pub mod owners;
 pub mod phase;

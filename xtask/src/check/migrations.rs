@@ -1,8 +1,9 @@
 //! Migrations of every service that has them: `NNN_description.sql` names numbered 1, 2, 3…
 //! with no gap or duplicate; forward only (a migration that exists at the base must not be
 //! edited or deleted: databases already ran it); and each new one passes the lint of
-//! [`xtask_core::migration`] (operations that break the code still running during a
-//! rollout). Those at the base ran already, so they are not linted again.
+//! [`xtask_sql`] (PostgreSQL's own parser; locks, rewrites, and operations that break the
+//! code still running during a rollout). Those at the base ran already, so they are not
+//! linted again, but the lint learns from them (which tables exist, their column types).
 
 use super::{Finding, Outcome};
 use crate::cli::CheckArgs;
@@ -11,7 +12,7 @@ use crate::context::Context;
 use crate::git::{self, Commit, Repo, Source, Worktree};
 use anyhow::Result;
 use std::collections::BTreeMap;
-use xtask_core::migration::{lint, parse_name};
+use xtask_sql::{parse_name, Linter, Settings};
 
 pub fn check(ctx: &Context, args: &CheckArgs) -> Result<Outcome> {
     let tree = Worktree::new(&ctx.root);
@@ -45,16 +46,45 @@ pub fn check(ctx: &Context, args: &CheckArgs) -> Result<Outcome> {
         };
         findings.extend(numbering(&dir, now.keys()));
         findings.extend(forward_only(&before, &now));
-        for (path, text) in now.iter().filter(|(p, _)| !before.contains_key(*p)) {
-            findings.extend(lint(text).into_iter().map(|(line, rule, message)| Finding {
-                file: path.clone(),
-                line: Some(line),
-                rule,
-                message,
-            }));
-        }
+        let settings = Settings {
+            runner_lock_timeout: migrations.lock_timeout.is_some(),
+        };
+        findings.extend(lint_in_order(&now, &before, settings));
     }
     Ok(Outcome::Findings(findings))
+}
+
+/// The lint of each new migration, in version order, after learning from those before it
+/// (applied ones are learnt, not judged). A file PostgreSQL would not parse is a finding.
+fn lint_in_order(
+    now: &BTreeMap<String, String>,
+    before: &BTreeMap<String, String>,
+    settings: Settings,
+) -> Vec<Finding> {
+    let mut linter = Linter::new(settings);
+    let mut findings = Vec::new();
+    for (path, text) in now {
+        let judged = if before.contains_key(path) {
+            linter.learn(text).map(|()| Vec::new())
+        } else {
+            linter.lint(text)
+        };
+        match judged {
+            Ok(found) => findings.extend(found.into_iter().map(|f| Finding {
+                file: path.clone(),
+                line: Some(f.line),
+                rule: f.rule.id(),
+                message: f.message,
+            })),
+            Err(err) => findings.push(Finding {
+                file: path.clone(),
+                line: Some(err.line),
+                rule: "migration-syntax",
+                message: format!("PostgreSQL's parser refuses it: {}", err.message),
+            }),
+        }
+    }
+    findings
 }
 
 /// `--base`, else the merge base of HEAD and `origin/main` when that exists.

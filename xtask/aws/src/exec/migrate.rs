@@ -208,12 +208,20 @@ async fn start(
 }
 
 /// `migrations.command` for the service's container: the family Terraform declares runs
-/// what it was registered with, which need not be the command deploy.toml names.
+/// what it was registered with, which need not be the command deploy.toml names; and the
+/// runner's `lock_timeout` from deploy.toml, which the lint counts on.
 fn command_override(migration: &Migration, container: &str) -> Option<ecs::TaskOverride> {
     let migrations = migration.unit.target.config.migrations.as_ref()?;
+    let lock_timeout = migrations.lock_timeout_ms().map(|ms| {
+        (ecs::KeyValuePair::builder())
+            .name("MIGRATION_LOCK_TIMEOUT")
+            .value(format!("{ms}ms"))
+            .build()
+    });
     let container = ecs::ContainerOverride::builder()
         .name(container)
         .set_command(Some(migrations.command.clone()))
+        .set_environment(lock_timeout.map(|pair| vec![pair]))
         .build();
     Some(
         ecs::TaskOverride::builder()

@@ -1,0 +1,3 @@
+-- expect: add-column-not-null
+-- evidence: error contains null values
+ALTER TABLE items ADD COLUMN sku text NOT NULL;

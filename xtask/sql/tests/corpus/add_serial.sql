@@ -1,0 +1,3 @@
+-- expect: add-serial-column
+-- evidence: rewrite items
+ALTER TABLE items ADD COLUMN seq serial;

@@ -1,0 +1,3 @@
+-- expect: cluster
+-- evidence: rewrite items
+CLUSTER items USING items_pkey;

@@ -1,0 +1,7 @@
+-- expect: alter-column-type
+-- evidence: rewrite orders
+DO $do$
+BEGIN
+  EXECUTE 'ALTER TABLE orders ALTER COLUMN qty TYPE bigint';
+END
+$do$;

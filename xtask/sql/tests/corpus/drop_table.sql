@@ -1,0 +1,3 @@
+-- expect: drop-table
+-- evidence: breaks SELECT count(*) FROM orders
+DROP TABLE orders;

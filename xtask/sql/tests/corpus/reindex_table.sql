@@ -1,0 +1,3 @@
+-- expect: reindex-not-concurrently
+-- evidence: lock ShareLock orders
+REINDEX TABLE orders;

@@ -1,0 +1,3 @@
+-- expect: rename-table
+-- evidence: breaks SELECT * FROM orders
+ALTER TABLE orders RENAME TO purchases;

@@ -1,0 +1,2 @@
+-- expect: safe
+ALTER TABLE items ADD COLUMN slug text DEFAULT lower('X');

@@ -1,0 +1,2 @@
+-- expect: safe
+UPDATE items SET status = 'archived' WHERE id < 10;

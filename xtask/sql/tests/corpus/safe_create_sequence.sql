@@ -1,0 +1,2 @@
+-- expect: safe
+CREATE SEQUENCE invoice_numbers START 1000;

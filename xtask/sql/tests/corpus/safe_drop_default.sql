@@ -1,0 +1,2 @@
+-- expect: safe
+ALTER TABLE items ALTER COLUMN created_at DROP DEFAULT;

@@ -1,0 +1,2 @@
+-- expect: safe
+DROP FUNCTION IF EXISTS nothing_here();

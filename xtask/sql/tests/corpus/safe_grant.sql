@@ -1,0 +1,2 @@
+-- expect: safe
+GRANT SELECT ON items TO PUBLIC;

@@ -1,0 +1,3 @@
+-- xtask:no-transaction
+-- expect: safe
+CREATE INDEX CONCURRENTLY items_name_idx ON items (name);

@@ -1,0 +1,2 @@
+-- expect: safe
+ALTER TABLE items ALTER COLUMN price TYPE numeric(12,2);

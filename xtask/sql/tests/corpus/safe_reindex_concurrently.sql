@@ -1,0 +1,3 @@
+-- xtask:no-transaction
+-- expect: safe
+REINDEX INDEX CONCURRENTLY orders_pkey;

@@ -1,0 +1,2 @@
+-- expect: safe
+ALTER INDEX items_pkey RENAME TO items_pk;

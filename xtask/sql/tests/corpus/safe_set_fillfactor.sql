@@ -1,0 +1,2 @@
+-- expect: safe
+ALTER TABLE items SET (fillfactor = 90);

@@ -1,0 +1,2 @@
+-- expect: safe
+ALTER TABLE items ALTER COLUMN name TYPE varchar(255);

@@ -1,0 +1,3 @@
+-- expect: table-rewrite
+-- evidence: rewrite orders
+ALTER TABLE orders SET UNLOGGED;

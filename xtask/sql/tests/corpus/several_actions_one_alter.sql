@@ -1,0 +1,5 @@
+-- expect: set-not-null
+-- evidence: scan orders
+ALTER TABLE orders
+  ADD COLUMN note text,
+  ALTER COLUMN qty SET NOT NULL;

@@ -1,0 +1,4 @@
+-- expect: truncate
+-- evidence: rewrite orders
+-- evidence: breaks SELECT 1 / count(*) FROM orders
+TRUNCATE orders;

@@ -1,0 +1,4 @@
+-- xtask:no-transaction
+-- expect: vacuum-full
+-- evidence: rewrite items
+VACUUM FULL items;
