@@ -2,6 +2,7 @@
 //! embedded schema migrations to `DATABASE_URL` and exits.
 
 mod migrate;
+mod split;
 
 use std::process::ExitCode;
 
