@@ -24,6 +24,9 @@ pub enum BenchCommand {
     /// every (phase, event kind) it emits and followed by the crash-only invariants (CI
     /// runs a fixed sample of it).
     Kill,
+    /// The migration lint against squawk on the lint's corpus: unsafe files caught, safe
+    /// files flagged, time.
+    Lint,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ pub mod cli;
 mod compile;
 mod deploy;
 pub mod features;
+mod lint;
 mod spa;
 mod synth;
 
@@ -28,6 +29,7 @@ pub fn run(ctx: &Context, command: &BenchCommand) -> Result<()> {
         BenchCommand::Spa(args) => spa::run(ctx, args),
         BenchCommand::Features(args) => features_property(ctx, args),
         BenchCommand::Kill => kill_matrix(ctx),
+        BenchCommand::Lint => lint::run(ctx),
     }
 }
 
