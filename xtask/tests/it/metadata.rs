@@ -172,5 +172,15 @@ fn the_core_links_no_runtime_no_sdk_and_no_libgit2() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(deps, BTreeSet::from(["libfuzzer-sys", "xtask-core"]));
+    assert_eq!(
+        deps,
+        BTreeSet::from(["libfuzzer-sys", "xtask-core", "xtask-sql"])
+    );
+    // The lint is pure too: libpg_query, no runtime, SDK or libgit2.
+    let sql = cargo_closures(&root, &["xtask-sql"], true);
+    let linked: Vec<&String> = (sql["xtask-sql"].1.iter())
+        .map(|(n, _)| n)
+        .filter(|n| forbidden(n))
+        .collect();
+    assert!(linked.is_empty(), "xtask-sql links {linked:?}");
 }
