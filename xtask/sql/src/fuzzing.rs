@@ -33,18 +33,11 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(7);
         super::migration(&seed);
         for _ in 0..2_000 {
-            let mut bytes = seed.clone();
-            for _ in 0..rng.usize(1..8) {
-                let at = rng.usize(..bytes.len());
-                match rng.u8(..3) {
-                    0 => bytes[at] = rng.u8(..),
-                    1 => {
-                        bytes.remove(at);
-                    }
-                    _ => bytes.insert(at, *b"$;'\"-\n*/(),".get(rng.usize(..11)).unwrap()),
-                }
-            }
-            super::migration(&bytes);
+            super::migration(&xtask_core::fuzzing::mutate(
+                &mut rng,
+                &seed,
+                b"$;'\"-\n*/(),",
+            ));
         }
     }
 }
