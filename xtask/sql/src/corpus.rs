@@ -4,6 +4,7 @@
 //! one, the evidence PostgreSQL must show (`-- evidence: …`; tests/corpus.rs checks it
 //! on a real server). Read by that test and by `cargo xtask bench lint`.
 
+use crate::{Finding, Linter, Settings, SyntaxError};
 use std::path::{Path, PathBuf};
 
 /// Every case starts from this schema (plus its own `-- setup:` lines), as migrations
@@ -22,6 +23,16 @@ pub struct Case {
 }
 
 impl Case {
+    /// The lint's findings for the migration, as this project's runner is declared (it
+    /// sets `lock_timeout`), after learning the base schema and the case's setup.
+    pub fn lint(&self) -> Result<Vec<Finding>, SyntaxError> {
+        let mut linter = Linter::new(Settings {
+            runner_lock_timeout: true,
+        });
+        linter.learn(&self.setup)?;
+        linter.lint(&self.migration)
+    }
+
     pub fn is_safe(&self) -> bool {
         self.expect == "safe"
     }

@@ -23,7 +23,7 @@
 use postgres::{Client, NoTls};
 use std::path::PathBuf;
 use xtask_sql::corpus::Case;
-use xtask_sql::{Linter, Settings, NO_TRANSACTION};
+use xtask_sql::NO_TRANSACTION;
 
 const DEFAULT_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/postgres";
 
@@ -267,16 +267,9 @@ fn hazards(observed: &Observed) -> Vec<String> {
     found
 }
 
-/// The lint's findings for a case, as the project's runner is declared (it sets
-/// `lock_timeout`), after learning the base schema and the case's setup.
+/// The rules the lint finds in a case.
 fn lint(case: &Case) -> Vec<String> {
-    let mut linter = Linter::new(Settings {
-        runner_lock_timeout: true,
-    });
-    linter.learn(&case.setup).unwrap();
-    let findings = linter
-        .lint(&case.migration)
-        .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let findings = case.lint().unwrap_or_else(|e| panic!("{}: {e}", case.name));
     findings.iter().map(|f| f.rule.id().to_owned()).collect()
 }
 
