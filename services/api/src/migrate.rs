@@ -191,7 +191,7 @@ fn check_transaction_control(version: i32, name: &str, sql: &str) -> Result<()> 
         "PREPARE TRANSACTION",
     ];
     for statement in crate::split::statements(sql) {
-        let code = strip_comments(statement).to_ascii_uppercase();
+        let code = crate::split::code(statement).to_ascii_uppercase();
         let word = |w: &str| {
             code == w || code.starts_with(&format!("{w} ")) || code.starts_with(&format!("{w}\n"))
         };
@@ -205,18 +205,6 @@ fn check_transaction_control(version: i32, name: &str, sql: &str) -> Result<()> 
         }
     }
     Ok(())
-}
-
-/// A statement's text after its leading comments.
-fn strip_comments(statement: &str) -> &str {
-    let mut rest = statement.trim_start();
-    while let Some(after) = rest
-        .strip_prefix("--")
-        .map(|r| r.split_once('\n').map_or("", |(_, r)| r))
-    {
-        rest = after.trim_start();
-    }
-    rest
 }
 
 /// An INVALID index is what a CONCURRENTLY build (or drop) that failed half-way leaves;
@@ -489,45 +477,53 @@ mod tests {
     /// A long query holds a lock the migration needs: the migration gives up after
     /// `lock_timeout` (SQLSTATE 55P03) instead of queueing every query behind itself, and
     /// is tried again; once the query ends, a retry applies it.
-    #[test]
-    fn a_lock_timeout_is_retried_until_the_blocking_query_ends() {
-        let db = Database::create("unit_retry");
+    const ADD_B: &[(i32, &str, &str)] = &[TABLE, (2, "add_b", "ALTER TABLE t ADD COLUMN b int;")];
+
+    /// A database where 001 made table `t`, and another session that reads `t` in a
+    /// transaction it keeps open (a long query): its lock blocks `ALTER TABLE t`.
+    fn table_being_read(name: &str) -> (Database, postgres::Client) {
+        let db = Database::create(name);
         const M: &[(i32, &str, &str)] = &[TABLE];
         migrate(&db, M, &settings()).unwrap();
         let mut reader = db.client();
         reader
             .batch_execute("BEGIN; SELECT count(*) FROM t")
             .unwrap();
+        (db, reader)
+    }
+
+    /// The database's own error under a migration's.
+    fn database_error<'e>(err: &'e (dyn std::error::Error + 'static)) -> &'e postgres::Error {
+        err.source()
+            .and_then(|s| s.downcast_ref::<postgres::Error>())
+            .expect("the database's error")
+    }
+
+    /// A long query holds a lock the migration needs: the migration gives up after
+    /// `lock_timeout` (SQLSTATE 55P03) instead of queueing every query behind itself, and
+    /// is tried again; once the query ends, a retry applies it.
+    #[test]
+    fn a_lock_timeout_is_retried_until_the_blocking_query_ends() {
+        let (db, mut reader) = table_being_read("unit_retry");
         let released = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(700));
             reader.batch_execute("COMMIT").unwrap();
         });
-        const M2: &[(i32, &str, &str)] = &[TABLE, (2, "add_b", "ALTER TABLE t ADD COLUMN b int;")];
-        migrate(&db, M2, &settings()).unwrap();
+        migrate(&db, ADD_B, &settings()).unwrap();
         released.join().unwrap();
         assert_eq!(recorded(&db), [1, 2]);
     }
 
     #[test]
     fn a_lock_held_past_every_retry_fails_with_the_lock_timeout_and_records_nothing() {
-        let db = Database::create("unit_giveup");
-        const M: &[(i32, &str, &str)] = &[TABLE];
-        migrate(&db, M, &settings()).unwrap();
-        let mut reader = db.client();
-        reader
-            .batch_execute("BEGIN; SELECT count(*) FROM t")
-            .unwrap();
-        const M2: &[(i32, &str, &str)] = &[TABLE, (2, "add_b", "ALTER TABLE t ADD COLUMN b int;")];
+        let (db, mut reader) = table_being_read("unit_giveup");
         let once = Settings {
             lock_retries: 1,
             ..settings()
         };
-        let err = migrate(&db, M2, &once).unwrap_err();
-        let source = err
-            .source()
-            .and_then(|s| s.downcast_ref::<postgres::Error>())
-            .expect("the database's error");
-        assert_eq!(source.code(), Some(&SqlState::LOCK_NOT_AVAILABLE), "{err}");
+        let err = migrate(&db, ADD_B, &once).unwrap_err();
+        let code = database_error(&*err).code();
+        assert_eq!(code, Some(&SqlState::LOCK_NOT_AVAILABLE), "{err}");
         assert_eq!(recorded(&db), [1]);
         reader.batch_execute("COMMIT").unwrap();
     }
@@ -541,11 +537,8 @@ mod tests {
             ..settings()
         };
         let err = migrate(&db, M, &short).unwrap_err();
-        let source = err
-            .source()
-            .and_then(|s| s.downcast_ref::<postgres::Error>())
-            .expect("the database's error");
-        assert_eq!(source.code(), Some(&SqlState::QUERY_CANCELED), "{err}");
+        let code = database_error(&*err).code();
+        assert_eq!(code, Some(&SqlState::QUERY_CANCELED), "{err}");
     }
 
     /// Every fix the lint advises applies through this runner: each safe file of the lint's

@@ -47,18 +47,21 @@ fn push<'s>(out: &mut Vec<&'s str>, piece: &'s str) {
 }
 
 fn only_comments(piece: &str) -> bool {
-    let mut rest = piece.trim_start();
+    code(piece).is_empty()
+}
+
+/// A statement's text from its first token: leading whitespace and `--` and `/* */`
+/// comments skipped.
+pub fn code(statement: &str) -> &str {
+    let mut rest = statement.trim_start();
     loop {
-        if rest.is_empty() {
-            return true;
-        }
         if let Some(after) = rest.strip_prefix("--") {
             rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
         } else if rest.starts_with("/*") {
             let end = block_comment(rest.as_bytes(), 0);
             rest = rest[end.min(rest.len())..].trim_start();
         } else {
-            return false;
+            return rest;
         }
     }
 }
