@@ -294,11 +294,10 @@ fn point_of(event: &serde_json::Value) -> Option<Point> {
 
 /// Runs `cargo xtask <args> --format json` and SIGKILLs it on the first event at `point`;
 /// returns its pid, and whether it was reached (else the run ended on its own).
-fn kill_at(project: &Project, args: &[String], point: &Point) -> (u32, bool) {
+fn kill_at(project: &Project, args: &[&str], point: &Point) -> (u32, bool) {
     use std::io::BufRead as _;
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut child = project
-        .xtask(&[&args[..], &["--format", "json"]].concat())
+        .xtask(&[args, &["--format", "json"]].concat())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -324,9 +323,9 @@ fn kill_at(project: &Project, args: &[String], point: &Point) -> (u32, bool) {
 struct Scenario {
     /// Readies the environment and the repository for one killed run (`label` makes its
     /// commit unique); returns the run's `cargo xtask` arguments.
-    prepare: fn(&Project, &str) -> Vec<String>,
+    prepare: fn(&Project, &str) -> Vec<&'static str>,
     /// The `cargo xtask` arguments that finish what the killed run meant to do.
-    converge: fn(&Project) -> Vec<String>,
+    converge: fn(&Project) -> Vec<&'static str>,
     /// Checked after the converging run: the environment is what the run meant.
     converged: fn(&Project, &Point),
     /// The points CI runs (`cargo xtask bench kill` runs every one).
@@ -349,7 +348,6 @@ struct Scenario {
 fn kill_matrix(project: &Project, scenario: &Scenario) {
     let points: Vec<Point> = {
         let args = (scenario.prepare)(project, "reference");
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let reference = project.run(&[&args[..], &["--format", "json"]].concat());
         reference.expect(0);
         let mut seen = Vec::new();
@@ -380,10 +378,8 @@ fn kill_matrix(project: &Project, scenario: &Scenario) {
         let args = (scenario.prepare)(project, &format!("{point:?}"));
         let (pid, reached) = kill_at(project, &args, point);
         assert!(reached, "{point:?} was not reached");
-        left_abandoned(project, &args[0], point);
-        let converge = (scenario.converge)(project);
-        let converge: Vec<&str> = converge.iter().map(String::as_str).collect();
-        project.run(&converge).expect(0);
+        left_abandoned(project, args[0], point);
+        project.run(&(scenario.converge)(project)).expect(0);
         (scenario.converged)(project, point);
         if scenario.previous_is_last_good {
             let previous = project.rollback(&["--previous", "--dry-run"]);
@@ -430,16 +426,26 @@ fn left_abandoned(project: &Project, command: &str, point: &Point) {
     assert!(reached <= rank(&point.0), "{point:?}: {newest:#}");
 }
 
+/// The services and apps a dry run's plan would still deploy (any action but `skip`).
+fn still_to_do(dry_run: &crate::deploy::Deployed) -> Vec<serde_json::Value> {
+    let plan = &dry_run
+        .events
+        .iter()
+        .find(|e| e["event"] == "plan")
+        .unwrap()["plan"];
+    (plan["services"].as_array().unwrap().iter())
+        .chain(plan["apps"].as_array().unwrap())
+        .filter(|u| u["action"] != "skip")
+        .cloned()
+        .collect()
+}
+
 /// After the converging run, a dry run plans nothing: every service and app runs the
 /// head's fingerprint, and each app's live page names only assets its bucket has.
 fn nothing_left(project: &Project, point: &Point) {
     let after = project.deploy(&["--changed", "--dry-run"]);
     after.expect(0);
-    let plan = &after.events.iter().find(|e| e["event"] == "plan").unwrap()["plan"];
-    let left: Vec<&serde_json::Value> = (plan["services"].as_array().unwrap().iter())
-        .chain(plan["apps"].as_array().unwrap())
-        .filter(|u| u["action"] != "skip")
-        .collect();
+    let left = still_to_do(&after);
     assert!(left.is_empty(), "{point:?}: not converged: {left:#?}");
     for app in ["admin", "portal"] {
         app_consistent(project, app, point);
@@ -471,9 +477,9 @@ fn kill_matrix_deploy() {
             prepare: |project, label| {
                 project.repo.append("README.md", &format!("\n{label}\n"));
                 project.repo.commit("a commit to kill a deploy of");
-                strings(&["deploy", "--all"])
+                vec!["deploy", "--all"]
             },
-            converge: |_| strings(&["deploy", "--changed"]),
+            converge: |_| vec!["deploy", "--changed"],
             converged: nothing_left,
             sample: &[("roll", "progress"), ("ship", "started")],
             previous_is_last_good: true,
@@ -495,9 +501,9 @@ fn kill_matrix_app_ship() {
                 let line = format!("\n<!-- {label} -->\n");
                 project.repo.append("apps/portal/src/index.html", &line);
                 project.repo.commit("a commit to kill an app's ship of");
-                strings(&["deploy", "--changed", "--services", "portal"])
+                vec!["deploy", "--changed", "--services", "portal"]
             },
-            converge: |_| strings(&["deploy", "--changed", "--services", "portal"]),
+            converge: |_| vec!["deploy", "--changed", "--services", "portal"],
             converged: nothing_left,
             sample: &[("ship", "done")],
             previous_is_last_good: true,
@@ -524,17 +530,13 @@ fn kill_matrix_rollback() {
         &Scenario {
             prepare: |project, _| {
                 project.deploy(&["--changed"]).expect(0);
-                strings(&["rollback", "--sha", "first"])
+                vec!["rollback", "--sha", "first"]
             },
-            converge: |_| strings(&["rollback", "--sha", "first"]),
+            converge: |_| vec!["rollback", "--sha", "first"],
             converged: |project, point| {
                 let again = project.rollback(&["--sha", "first", "--dry-run"]);
                 again.expect(0);
-                let plan = &again.events.iter().find(|e| e["event"] == "plan").unwrap()["plan"];
-                let left: Vec<&serde_json::Value> = (plan["services"].as_array().unwrap().iter())
-                    .chain(plan["apps"].as_array().unwrap())
-                    .filter(|u| u["action"] != "skip")
-                    .collect();
+                let left = still_to_do(&again);
                 assert!(left.is_empty(), "{point:?}: not back at `first`: {left:#?}");
                 app_consistent(project, "portal", point);
             },
@@ -542,8 +544,4 @@ fn kill_matrix_rollback() {
             previous_is_last_good: false,
         },
     );
-}
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|a| a.to_string()).collect()
 }

@@ -175,6 +175,20 @@ impl Project {
             .to_owned()
     }
 
+    /// Waits until a deploy started in the background holds the lock and has rolled
+    /// worker to its second task definition.
+    pub fn wait_until_rolling(&self) {
+        eventually(
+            "the deploy to hold the lock and roll",
+            Duration::from_secs(600),
+            || {
+                let rolling = self.keys("deploy.lock").len() == 1
+                    && self.task_definition("worker").ends_with(":2");
+                rolling.then_some(())
+            },
+        );
+    }
+
     /// The state bucket's keys under `prefix`.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         // Before the first deploy creates the bucket, it holds nothing.
@@ -594,15 +608,7 @@ fn sigint_during_the_wait_releases_the_lock_and_the_ledger_says_interrupted() {
     }));
     let child = project.spawn(&["--changed"]);
     let pid = child.id() as i32;
-    eventually(
-        "the deploy to hold the lock and roll",
-        Duration::from_secs(600),
-        || {
-            let rolling = project.keys("deploy.lock").len() == 1
-                && project.task_definition("worker").ends_with(":2");
-            rolling.then_some(())
-        },
-    );
+    project.wait_until_rolling();
     // SAFETY: signalling our own child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     let deployed = Deployed::from(child.wait_with_output().unwrap());
@@ -637,15 +643,7 @@ fn a_lock_broken_while_the_deploy_ran_is_in_its_summary() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    eventually(
-        "the deploy to hold the lock and roll",
-        Duration::from_secs(600),
-        || {
-            let rolling = project.keys("deploy.lock").len() == 1
-                && project.task_definition("worker").ends_with(":2");
-            rolling.then_some(())
-        },
-    );
+    project.wait_until_rolling();
     project.run(&["lock", "release", "--force"]).expect(0);
     // The next beat finds the lock gone.
     std::thread::sleep(Duration::from_secs(4));
