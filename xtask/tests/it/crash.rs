@@ -200,26 +200,8 @@ fn registry_secret(project: &Project) -> String {
 fn ctrl_c_in_the_compile_leaves_no_compiler_running() {
     let project = Project::new(Images::Shared);
     project.deploy(&["--changed"]).expect(0);
-    // A change every service's build reads, this test's own (no image of it exists): the
-    // next compile has work to do.
-    project.repo.append(
-        "crates/common/src/lib.rs",
-        &format!("\n// {}\n", crate::stack::unique("compile")),
-    );
-    project.repo.commit("a change only this test makes");
-    let deploying = project.spawn(&["--changed"]);
+    let (deploying, compilers) = deploy_caught_compiling(&project);
     let root = deploying.id();
-    let compilers = crate::stack::eventually(
-        "a rustc of this deploy's compile",
-        Duration::from_secs(600),
-        || {
-            let found: Vec<u32> = processes()
-                .into_iter()
-                .filter(|&pid| is_service_rustc(pid) && descends_from(pid, root))
-                .collect();
-            (!found.is_empty()).then_some(found)
-        },
-    );
     // SAFETY: signalling our own child.
     assert_eq!(unsafe { libc::kill(root as i32, libc::SIGINT) }, 0);
     let interrupted = crate::deploy::Deployed::from(deploying.wait_with_output().unwrap());
@@ -230,6 +212,48 @@ fn ctrl_c_in_the_compile_leaves_no_compiler_running() {
         .filter(|pid| alive(*pid) && is_service_rustc(*pid))
         .collect();
     assert_eq!(running, Vec::<u32>::new(), "rustc still running");
+}
+
+/// A deploy of a change every service's build reads (this test's own, so no image of it
+/// exists), caught while a `rustc` of its compile runs: the deploy and those compilers. A
+/// deploy that ends before one is seen (its compile too quick for the polling, or the
+/// deploy failed) is tried again with another change, up to three times, and its output
+/// is shown if every try missed.
+fn deploy_caught_compiling(project: &Project) -> (std::process::Child, Vec<u32>) {
+    let mut missed = Vec::new();
+    for _ in 0..3 {
+        project.repo.append(
+            "crates/common/src/lib.rs",
+            &format!("\n// {}\n", crate::stack::unique("compile")),
+        );
+        project.repo.commit("a change only this test makes");
+        let mut deploying = project.spawn(&["--changed"]);
+        let root = deploying.id();
+        let caught = crate::stack::eventually(
+            "a rustc of this deploy's compile, or its end",
+            Duration::from_secs(600),
+            || {
+                let found: Vec<u32> = processes()
+                    .into_iter()
+                    .filter(|&pid| is_service_rustc(pid) && descends_from(pid, root))
+                    .collect();
+                if !found.is_empty() {
+                    return Some(Some(found));
+                }
+                deploying.try_wait().unwrap().map(|_| None)
+            },
+        );
+        match caught {
+            Some(compilers) => return (deploying, compilers),
+            None => missed.push(
+                crate::deploy::Deployed::from(deploying.wait_with_output().unwrap()).all_output(),
+            ),
+        }
+    }
+    panic!(
+        "no try caught a rustc of the deploy's compile:\n{}",
+        missed.join("\n---\n")
+    );
 }
 
 fn processes() -> Vec<u32> {
