@@ -3,6 +3,12 @@
 
 mod migrate;
 mod split;
+mod tls;
+
+/// The tests' real PostgreSQL, shared with the binary's tests in tests/.
+#[cfg(test)]
+#[path = "../tests/database/mod.rs"]
+mod database;
 
 use std::process::ExitCode;
 

@@ -12,9 +12,10 @@
 //! `statement_timeout` when `MIGRATION_STATEMENT_TIMEOUT` sets one. Before applying
 //! anything it refuses a pending file with its own transaction control, and an INVALID
 //! index (what a failed `CONCURRENTLY` build leaves, and `IF NOT EXISTS` then hides).
+//! It connects over TLS as `DATABASE_URL`'s `sslmode` says (see `tls.rs`).
 
 use postgres::error::SqlState;
-use postgres::{Client, NoTls};
+use postgres::Client;
 use std::fmt;
 use std::time::Duration;
 
@@ -112,7 +113,7 @@ impl std::error::Error for Failed {
 
 pub fn run(database_url: &str) -> Result<()> {
     let settings = Settings::from_env()?;
-    let mut client = Client::connect(database_url, NoTls)?;
+    let mut client = crate::tls::connect(database_url)?;
     take_lock(&mut client)?;
     let outcome = apply_pending(&mut client, MIGRATIONS, &settings);
     // Unlock even after a failure; the session ending would release it too, so a failed
@@ -380,15 +381,11 @@ fn retrying(
     attempt()
 }
 
-#[cfg(test)]
-#[path = "../tests/database/mod.rs"]
-mod database;
-
 /// The runner's own rules, each against a real PostgreSQL (tests/database picks the server).
 #[cfg(test)]
 mod tests {
-    use super::database::Database;
     use super::*;
+    use crate::database::Database;
 
     fn settings() -> Settings {
         Settings {

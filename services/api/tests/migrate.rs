@@ -357,6 +357,57 @@ fn an_unreachable_database_exits_nonzero_with_the_cause() {
     );
 }
 
+/// The binary users ship (static, rustls with ring) applies every migration over TLS that it
+/// checked as `verify-full`, and refuses a server its CA did not sign, naming why. Oracle:
+/// PostgreSQL's own TLS, a CA from `openssl`, and `pg_stat_ssl`.
+#[test]
+fn migrate_connects_over_verified_tls_and_refuses_a_certificate_it_cannot_trust() {
+    let server = database::cluster::Cluster::start(true);
+    let run = |query: String| {
+        let output = Command::new(env!("CARGO_BIN_EXE_api"))
+            .arg("migrate")
+            .env("DATABASE_URL", server.url("localhost", &query))
+            .output()
+            .unwrap();
+        Migration::of(output)
+    };
+    let refused = run(format!(
+        "sslmode=verify-full&sslrootcert={}",
+        server.ca("other_ca.pem")
+    ));
+    assert!(!refused.success, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("invalid peer certificate: UnknownIssuer")
+            && !refused.stderr.contains(database::cluster::PASSWORD),
+        "{}",
+        refused.stderr
+    );
+    let applied = run(format!(
+        "sslmode=verify-full&sslrootcert={}",
+        server.ca("ca.pem")
+    ));
+    assert!(applied.success, "{}", applied.stderr);
+    // libpq (psql) reads back what was applied, with the same CA: an independent client.
+    let url = server.url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={}", server.ca("ca.pem")),
+    );
+    let out = Command::new("psql")
+        .arg(&url)
+        .args(["-tAc", "SELECT count(*) FROM schema_migrations"])
+        .output()
+        .expect("psql is missing: `sudo apt-get install -y postgresql-client`");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert_eq!(n, migrations().len());
+}
+
 #[test]
 fn without_database_url_migrate_exits_nonzero() {
     let output = Command::new(env!("CARGO_BIN_EXE_api"))

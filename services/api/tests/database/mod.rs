@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use postgres::{Client, NoTls};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
