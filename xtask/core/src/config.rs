@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 use toml::Spanned;
 
 /// The file name at the root of every monorepo this tool deploys.
@@ -136,12 +137,60 @@ pub struct Migrations {
     /// to set one.
     #[serde(default)]
     pub lock_timeout: Option<Spanned<String>>,
+    /// The `statement_timeout` the runner sets on each statement (`MIGRATION_STATEMENT_TIMEOUT`):
+    /// a bound on one statement, above the longest backfill or index build the files hold.
+    #[serde(default)]
+    pub statement_timeout: Option<Spanned<String>>,
+}
+
+/// A PostgreSQL timeout the runner sets from deploy.toml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunnerTimeout {
+    Lock,
+    Statement,
+}
+
+impl RunnerTimeout {
+    pub const ALL: [RunnerTimeout; 2] = [RunnerTimeout::Lock, RunnerTimeout::Statement];
+
+    /// Its key in `[services.*.migrations]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            RunnerTimeout::Lock => "lock_timeout",
+            RunnerTimeout::Statement => "statement_timeout",
+        }
+    }
+
+    /// The variable the migration task reads it from.
+    pub fn env(self) -> &'static str {
+        match self {
+            RunnerTimeout::Lock => "MIGRATION_LOCK_TIMEOUT",
+            RunnerTimeout::Statement => "MIGRATION_STATEMENT_TIMEOUT",
+        }
+    }
+
+    /// The longest it may be, in milliseconds: a lock wait of an hour would block traffic
+    /// for that long; a statement may build an index for most of a day. 0 turns either off.
+    fn max_ms(self) -> u64 {
+        match self {
+            RunnerTimeout::Lock => 3_600_000,
+            RunnerTimeout::Statement => 86_400_000,
+        }
+    }
 }
 
 impl Migrations {
-    /// `lock_timeout` in milliseconds, as PostgreSQL's setting takes it.
-    pub fn lock_timeout_ms(&self) -> Option<u128> {
-        let written = self.lock_timeout.as_ref()?;
+    /// The written value of `timeout`, if deploy.toml sets it.
+    pub fn timeout(&self, timeout: RunnerTimeout) -> Option<&Spanned<String>> {
+        match timeout {
+            RunnerTimeout::Lock => self.lock_timeout.as_ref(),
+            RunnerTimeout::Statement => self.statement_timeout.as_ref(),
+        }
+    }
+
+    /// `timeout` in milliseconds, as PostgreSQL's setting takes it.
+    pub fn timeout_ms(&self, timeout: RunnerTimeout) -> Option<u128> {
+        let written = self.timeout(timeout)?;
         humantime::parse_duration(written.get_ref())
             .ok()
             .map(|d| d.as_millis())
@@ -549,7 +598,9 @@ impl Config {
             }
             if let Some(migrations) = &service.migrations {
                 check_relative_path(&migrations.dir, problems);
-                check_lock_timeout(migrations, problems);
+                for timeout in RunnerTimeout::ALL {
+                    check_timeout(migrations, timeout, problems);
+                }
             }
         }
         for app in &self.apps {
@@ -695,20 +746,23 @@ fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-/// A lock timeout PostgreSQL takes: a duration of 1 ms to 1 hour (0 would turn it off).
-fn check_lock_timeout(migrations: &Migrations, problems: &mut Vec<Diagnostic>) {
-    let Some(written) = &migrations.lock_timeout else {
+/// A timeout PostgreSQL takes: a duration of 1 ms up to the timeout's maximum (0 would turn
+/// it off).
+fn check_timeout(migrations: &Migrations, timeout: RunnerTimeout, problems: &mut Vec<Diagnostic>) {
+    let Some(written) = migrations.timeout(timeout) else {
         return;
     };
     let ok = migrations
-        .lock_timeout_ms()
-        .is_some_and(|ms| (1..=3_600_000).contains(&ms));
+        .timeout_ms(timeout)
+        .is_some_and(|ms| (1..=u128::from(timeout.max_ms())).contains(&ms));
     if !ok {
+        let max = humantime::format_duration(Duration::from_millis(timeout.max_ms()));
         problems.push(
             Diagnostic::at(
                 written.span(),
                 format!(
-                    "`lock_timeout = \"{}\"` is not a duration of 1ms to 1h",
+                    "`{} = \"{}\"` is not a duration of 1ms to {max}",
+                    timeout.key(),
                     written.get_ref()
                 ),
             )
@@ -904,6 +958,37 @@ build = ["node", "build.mjs"]
             message.contains("`api` is both a service and an app"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn runner_timeouts_are_durations_postgresql_takes_named_at_their_line() {
+        let with = |lock: &str, statement: &str| {
+            MINIMAL.replace(
+                "path = \"services/api\"",
+                &format!(
+                    "path = \"services/api\"\nmigrations = {{ dir = \"m\", command = [\"migrate\"], \
+                     lock_timeout = \"{lock}\", statement_timeout = \"{statement}\" }}"
+                ),
+            )
+        };
+        let config = Config::parse("deploy.toml", &with("5s", "2h")).unwrap();
+        let migrations = config.service("api").unwrap().migrations.clone().unwrap();
+        assert_eq!(migrations.timeout_ms(RunnerTimeout::Lock), Some(5_000));
+        assert_eq!(
+            migrations.timeout_ms(RunnerTimeout::Statement),
+            Some(7_200_000)
+        );
+        let message = error_of(&with("2h", "0s"));
+        for expected in [
+            "deploy.toml:11:",
+            "`lock_timeout = \"2h\"` is not a duration of 1ms to 1h",
+            "`statement_timeout = \"0s\"` is not a duration of 1ms to 1day",
+        ] {
+            assert!(
+                message.contains(expected),
+                "missing {expected:?} in:\n{message}"
+            );
+        }
     }
 
     #[test]

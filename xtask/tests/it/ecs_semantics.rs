@@ -238,6 +238,25 @@ fn the_migration_task_runs_where_the_service_runs_and_is_judged_by_its_own_conta
     deployed.expect(0);
     let task = project.last_migration_task();
     assert_eq!(task.platform_version(), Some("1.4.0"), "{task:?}");
+    // deploy.toml's runner timeouts reach the task, as RunTask's container override.
+    let overridden: Vec<(&str, &str)> = (task.overrides().into_iter())
+        .flat_map(|o| o.container_overrides())
+        .flat_map(|c| c.environment())
+        .map(|kv| {
+            (
+                kv.name().unwrap_or_default(),
+                kv.value().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        overridden,
+        [
+            ("MIGRATION_LOCK_TIMEOUT", "5000ms"),
+            ("MIGRATION_STATEMENT_TIMEOUT", "600000ms")
+        ],
+        "{task:?}"
+    );
     let exits: Vec<(String, Option<i32>)> = task
         .containers()
         .iter()

@@ -11,6 +11,7 @@
 use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::aws::AwsContext as _;
+use crate::config::RunnerTimeout;
 use crate::deploy_plan::Migration;
 use crate::error::Error;
 use crate::exec::ecs::{describe_stopped, register_copy, Revision};
@@ -209,19 +210,20 @@ async fn start(
 
 /// `migrations.command` for the service's container: the family Terraform declares runs
 /// what it was registered with, which need not be the command deploy.toml names; and the
-/// runner's `lock_timeout` from deploy.toml, which the lint counts on.
+/// runner's timeouts from deploy.toml, which the lint counts on.
 fn command_override(migration: &Migration, container: &str) -> Option<ecs::TaskOverride> {
     let migrations = migration.unit.target.config.migrations.as_ref()?;
-    let lock_timeout = migrations.lock_timeout_ms().map(|ms| {
-        (ecs::KeyValuePair::builder())
-            .name("MIGRATION_LOCK_TIMEOUT")
-            .value(format!("{ms}ms"))
-            .build()
-    });
+    let timeouts: Vec<_> = (RunnerTimeout::ALL.into_iter())
+        .filter_map(|timeout| {
+            let ms = migrations.timeout_ms(timeout)?;
+            let pair = ecs::KeyValuePair::builder().name(timeout.env());
+            Some(pair.value(format!("{ms}ms")).build())
+        })
+        .collect();
     let container = ecs::ContainerOverride::builder()
         .name(container)
         .set_command(Some(migrations.command.clone()))
-        .set_environment(lock_timeout.map(|pair| vec![pair]))
+        .set_environment((!timeouts.is_empty()).then_some(timeouts))
         .build();
     Some(
         ecs::TaskOverride::builder()
