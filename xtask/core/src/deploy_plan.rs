@@ -8,7 +8,9 @@
 use crate::build_context::FINGERPRINT_ARG;
 use crate::config::{App, Build, Names, Service};
 use crate::fingerprint::UnitFingerprint;
-use crate::live::{Image, InFlight, LiveApp, LiveService, Placement, COMMIT_TAG, FINGERPRINT_TAG};
+use crate::live::{
+    Image, InFlight, LiveApp, LiveService, Placement, Strategy, COMMIT_TAG, FINGERPRINT_TAG,
+};
 use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
 use crate::plan::{self, Action, Reason, UnitPlan};
@@ -16,6 +18,7 @@ use crate::text::short;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Which services the user asked about.
 #[derive(Debug, Clone, Default)]
@@ -136,6 +139,9 @@ pub struct ServicePlan {
     pub placement: Placement,
     pub live_task_definition: Option<String>,
     pub live_commit: Option<String>,
+    /// How ECS moves it to the new revision; its bakes lengthen the roll.
+    #[serde(skip)]
+    pub strategy: Strategy,
     /// The unfinished rollout of this very version to wait for instead of rolling anew.
     #[serde(skip)]
     pub adopt: Option<InFlight>,
@@ -374,6 +380,9 @@ pub struct Rollout {
     /// A rollout of this version an earlier run started and did not see finish: waited
     /// for, not started again.
     pub adopt: Option<InFlight>,
+    /// What ECS waits through before it completes the deployment (its strategy's bakes):
+    /// the roll's wait gets that on top of `--timeout`.
+    pub bakes: Duration,
 }
 
 /// The service a step is about: its name, where it runs, and the fingerprint this deploy
@@ -517,6 +526,7 @@ fn service_rollback(commit: &str, facts: &Facts<'_>) -> ServicePlan {
         placement: facts.live.placement.clone(),
         live_task_definition: facts.live.task_definition.clone(),
         live_commit: facts.live.commit.clone(),
+        strategy: facts.live.strategy.clone(),
         adopt: None,
     }
 }
@@ -619,6 +629,7 @@ fn service_plan(commit: &str, facts: &Facts<'_>, all: bool) -> ServicePlan {
         placement: facts.live.placement.clone(),
         live_task_definition: facts.live.task_definition.clone(),
         live_commit: facts.live.commit.clone(),
+        strategy: facts.live.strategy.clone(),
         adopt,
     }
 }
@@ -821,6 +832,7 @@ impl DeployPlan {
             unit: s.step(),
             source_task_definition: source,
             adopt: s.adopt.clone(),
+            bakes: s.strategy.bakes(),
         }
     }
 

@@ -4,7 +4,7 @@
 //! Each rule is tested below without AWS, git or Docker.
 
 use crate::config::{Config, Names, FILE_NAME};
-use crate::deploy_plan::DeployPlan;
+use crate::deploy_plan::{DeployPlan, Step};
 use crate::error::Error;
 use crate::live::{Controller, LiveService, Repository};
 use crate::plan::DirtyInput;
@@ -181,6 +181,8 @@ pub enum Problem {
         left: Duration,
         worst_case: Duration,
         phases: usize,
+        /// The longest roll's ECS bakes, counted once per roll (and restore).
+        bakes: Duration,
     },
 }
 
@@ -243,11 +245,16 @@ impl fmt::Display for Problem {
             ),
             Problem::NoDocker(why) | Problem::Missing(why) => f.write_str(why),
             Problem::SchemaAhead { message } => f.write_str(message),
-            Problem::CredentialsExpire { left, worst_case, phases } => write!(
+            Problem::CredentialsExpire { left, worst_case, phases, bakes } => write!(
                 f,
-                "the AWS credentials expire in {}, and this deploy may take {} ({phases} phases of --timeout): assume the role for longer (configure-aws-credentials' role-duration-seconds, up to the role's max_session_duration) or lower --timeout",
+                "the AWS credentials expire in {}, and this deploy may take {} ({phases} phases of --timeout{}): assume the role for longer (configure-aws-credentials' role-duration-seconds, up to the role's max_session_duration) or lower --timeout",
                 humantime::format_duration(Duration::from_secs(left.as_secs())),
-                humantime::format_duration(*worst_case)
+                humantime::format_duration(*worst_case),
+                if bakes.is_zero() {
+                    String::new()
+                } else {
+                    format!(", and ECS's bakes of {} per roll", humantime::format_duration(*bakes))
+                }
             ),
         }
     }
@@ -301,7 +308,8 @@ pub fn verify(plan: &DeployPlan, read: Planned<'_>, facts: &Facts, rules: &Rules
 }
 
 /// Temporary credentials that nothing renews must outlive the deploy's worst case: each
-/// phase of the plan that may take `--timeout` taking it, and a restore after them.
+/// phase of the plan that may take `--timeout` taking it, a restore after them, and ECS's
+/// bakes in the roll and the restore (services roll at once: the longest counts).
 /// Otherwise the lock release and the ledger fail with ExpiredToken and the lock stays.
 fn credentials(plan: &DeployPlan, facts: &Facts, rules: &Rules<'_>, verdict: &mut Verdict) {
     let long = (plan.phases.iter())
@@ -312,7 +320,15 @@ fn credentials(plan: &DeployPlan, facts: &Facts, rules: &Rules<'_>, verdict: &mu
         })
         .count();
     let phases = long + usize::from(rules.restore);
-    let worst_case = rules.timeout * u32::try_from(phases).unwrap_or(u32::MAX);
+    let bakes = (plan.phases.iter().flatten())
+        .filter_map(|step| match step {
+            Step::Roll(roll) => Some(roll.bakes),
+            _ => None,
+        })
+        .max()
+        .unwrap_or_default();
+    let rolls = 1 + u32::from(rules.restore);
+    let worst_case = rules.timeout * u32::try_from(phases).unwrap_or(u32::MAX) + bakes * rolls;
     match &facts.credentials {
         CredentialLife::Renewed => {}
         CredentialLife::Unknown(why) => verdict.warnings.push(why.clone()),
@@ -321,6 +337,7 @@ fn credentials(plan: &DeployPlan, facts: &Facts, rules: &Rules<'_>, verdict: &mu
                 left: *left,
                 worst_case,
                 phases,
+                bakes,
             })
         }
         CredentialLife::ExpiresIn(_) => {}
@@ -489,7 +506,7 @@ mod tests {
     use crate::diag::Exit;
     use crate::fingerprint::UnitFingerprint;
     use crate::inputs::UnitKind;
-    use crate::live::LiveApp;
+    use crate::live::{LiveApp, Strategy};
     use crate::testing::CONFIG;
 
     fn unit(name: &str, kind: UnitKind) -> UnitFingerprint {
@@ -514,10 +531,16 @@ mod tests {
     /// The plan that deploys `api` and ships `admin` (or rolls both back), and what was
     /// read before planning.
     fn planned(command: Command) -> (DeployPlan, Read) {
+        planned_with(command, Strategy::Rolling)
+    }
+
+    /// The plan of a service whose ECS deployment strategy is `strategy`.
+    fn planned_with(command: Command, strategy: Strategy) -> (DeployPlan, Read) {
         let (api, admin) = (unit("api", UnitKind::Service), unit("admin", UnitKind::App));
         let live = LiveService {
             exists: true,
             fingerprint: Some("old".into()),
+            strategy,
             ..LiveService::default()
         };
         let live_app = LiveApp::default();
@@ -783,6 +806,47 @@ mod tests {
         let unknown = deploy(&with(CredentialLife::Unknown("no expiry known".into())));
         assert!(unknown.problems.is_empty());
         assert_eq!(unknown.warnings, ["no expiry known"]);
+    }
+
+    #[test]
+    fn ecs_bakes_count_once_per_roll_in_the_credentials_worst_case() {
+        let config = Config::parse("deploy.toml", CONFIG).unwrap();
+        let hour = Duration::from_secs(3600);
+        let blue_green = Strategy::BlueGreen { bake: hour };
+        let (plan, read) = planned_with(Command::Deploy { images_only: false }, blue_green);
+        let long = (plan.phases.iter())
+            .filter(|p| p[0].phase().may_take_the_timeout())
+            .count();
+        let phases = Duration::from_secs(15 * 60) * u32::try_from(long).unwrap();
+        let verdict = |left: Duration, restore: bool| {
+            let facts = Facts {
+                credentials: CredentialLife::ExpiresIn(left),
+                ..clean()
+            };
+            let rules = Rules {
+                restore,
+                ..staging(&config)
+            };
+            verify(&plan, read.view(), &facts, &rules)
+        };
+        // Enough for the phases alone, not for the bake.
+        let short = verdict(phases + hour / 2, false);
+        assert!(
+            short.message().contains("and ECS's bakes of 1h per roll"),
+            "{}",
+            short.message()
+        );
+        assert!(verdict(phases + hour + Duration::from_secs(60), false)
+            .problems
+            .is_empty());
+        // A restore is a second roll through the same bakes, and a phase of its own.
+        let restore = phases + Duration::from_secs(15 * 60) + 2 * hour;
+        assert!(!verdict(restore - Duration::from_secs(60), true)
+            .problems
+            .is_empty());
+        assert!(verdict(restore + Duration::from_secs(60), true)
+            .problems
+            .is_empty());
     }
 
     #[test]

@@ -1126,7 +1126,40 @@ def step(backend, service, deployment):
         complete(service, deployment)
 
 
+# Seconds the ECS model counts as one minute of a strategy's bakes (XTASK_BAKE_MINUTE_SECONDS):
+# real by default; tests shorten it, since bakes are whole minutes.
+BAKE_MINUTE = float(os.environ.get("XTASK_BAKE_MINUTE_SECONDS", "60"))
+
+
+def bakes_seconds(service):
+    """What ECS waits through after the new tasks are ready before it completes a
+    deployment, as the API reference describes each `deploymentConfiguration.strategy`:
+    blue/green keeps both revisions for `bakeTimeInMinutes`; canary bakes the canary
+    first; linear bakes after each step but the last."""
+    config = getattr(service, "deployment_configuration", None) or {}
+    strategy = config.get("strategy", "ROLLING")
+    bake = config.get("bakeTimeInMinutes", 0)
+    if strategy == "CANARY":
+        bake += (config.get("canaryConfiguration") or {}).get("canaryBakeTimeInMinutes", 0)
+    elif strategy == "LINEAR":
+        linear = config.get("linearConfiguration") or {}
+        steps = math.ceil(100 / linear.get("stepPercent", 100))
+        bake += linear.get("stepBakeTimeInMinutes", 0) * (steps - 1)
+    elif strategy != "BLUE_GREEN":
+        return 0
+    return bake * BAKE_MINUTE
+
+
 def complete(service, deployment):
+    bake = bakes_seconds(service) if deployment["_kind"] == "rollout" else 0
+    if bake:
+        # The deployment stays IN_PROGRESS through its bakes, as ECS keeps it.
+        baking = deployment.setdefault("_baking_since", time.time())
+        if baking == deployment["_baking_since"] and deployment.get("_baking_said") is None:
+            deployment["_baking_said"] = True
+            event(service, f"(deployment {deployment['id']}) is baking.")
+        if time.time() - baking < bake:
+            return
     deployment["rolloutState"] = "COMPLETED"
     deployment["rolloutStateReason"] = f"ECS deployment {deployment['id']} completed."
     event(service, f"(deployment {deployment['id']}) deployment completed.")
@@ -1319,6 +1352,10 @@ def patch_ecs():
             if properties.get("capacity_provider_strategy"):
                 # A service moved to a capacity provider strategy has no launch type.
                 updated.launch_type = None
+            if properties.get("deployment_configuration"):
+                # moto keeps no deployment configuration: ECS replaces what is given.
+                current = getattr(updated, "deployment_configuration", None) or {}
+                updated.deployment_configuration = {**current, **properties["deployment_configuration"]}
             if desired is not None:
                 for deployment in updated.deployments:
                     if deployment["status"] == "PRIMARY":

@@ -15,6 +15,10 @@ use xtask::aws::Clients;
 /// Seconds per step of the ECS model for tests: rollouts take about a second.
 pub const STEP_SECONDS: &str = "0.25";
 
+/// Seconds the stack counts as a minute of an ECS strategy's bakes (whole minutes in the
+/// API): a bake of one minute then takes longer than a short `--timeout`, not a minute.
+pub const BAKE_MINUTE_SECONDS: &str = "8";
+
 pub struct Stack {
     pub dir: PathBuf,
     pub endpoint: String,
@@ -127,6 +131,7 @@ pub fn xtask_local(dir: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .env("XTASK_LOCAL_STACK", dir)
         .env("XTASK_STEP_SECONDS", STEP_SECONDS)
+        .env("XTASK_BAKE_MINUTE_SECONDS", BAKE_MINUTE_SECONDS)
         .env_remove("CARGO_MANIFEST_DIR")
         .output()
         .expect("the xtask binary runs")

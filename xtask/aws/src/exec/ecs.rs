@@ -74,6 +74,7 @@ async fn adopt(exec: &Executor<'_>, roll: &Rollout, adopted: &InFlight) -> Resul
         task_definition: &adopted.task_definition,
         previous: adopted.previous.as_deref(),
         since: adopted.created_at_ms as f64 / 1000.0,
+        bakes: roll.bakes,
     };
     watch.wait().await
 }
@@ -159,6 +160,7 @@ async fn update_and_wait(
             .flatten(),
         // ECS's clock, not ours: events at or after the deployment's creation are its own.
         since: deployment.created_at().map_or(0.0, |t| t.as_secs_f64()),
+        bakes: roll.bakes,
     };
     watch.wait().await
 }
@@ -182,6 +184,8 @@ struct Watch<'a> {
     /// Epoch seconds (ECS's clock) the deployment was created at: earlier events are not
     /// this roll's.
     since: f64,
+    /// The strategy's bakes, which ECS waits through before the deployment completes.
+    bakes: Duration,
 }
 
 enum State {
@@ -213,6 +217,11 @@ struct Seen {
 }
 
 impl Watch<'_> {
+    /// How long the deployment may take: `--timeout` for the new tasks, and the bakes.
+    fn limit(&self) -> Duration {
+        self.exec.options.timeout + self.bakes
+    }
+
     async fn wait(&self) -> Result<String> {
         let started = Instant::now();
         let mut events = BTreeSet::new();
@@ -241,10 +250,10 @@ impl Watch<'_> {
                 }
                 State::Waiting(_) => {}
             }
-            if started.elapsed() >= self.exec.options.timeout {
+            if started.elapsed() >= self.limit() {
                 let why = format!(
                     "the deployment did not complete within {}",
-                    humantime::format_duration(self.exec.options.timeout)
+                    humantime::format_duration(self.limit())
                 );
                 let why = match seen.failure.take() {
                     Some(failure) => format!("{failure}; {why}"),
@@ -267,7 +276,7 @@ impl Watch<'_> {
     ) -> Result<State> {
         let found = match self.describe().await? {
             Poll::Answer(found) => found,
-            Poll::Transient(why) if started.elapsed() < self.exec.options.timeout => {
+            Poll::Transient(why) if started.elapsed() < self.limit() => {
                 return Ok(State::Waiting(format!("{why}; polling again")))
             }
             Poll::Transient(why) => return Err(Error::Timeout(why).into()),
