@@ -1435,6 +1435,17 @@ def patch_ecs():
 
     ecs_responses.EC2ContainerServiceResponse.create_service = response_create_service
 
+    original_response_register = ecs_responses.EC2ContainerServiceResponse.register_task_definition
+
+    def response_register_task_definition(self):
+        # moto drops `enableFaultInjection`; ECS keeps it on the revision (false by default).
+        result = original_response_register(self)
+        definition = self.ecs_backend.describe_task_definition(self._get_param("family"))
+        definition.enable_fault_injection = bool(self._get_param("enableFaultInjection", False))
+        return result
+
+    ecs_responses.EC2ContainerServiceResponse.register_task_definition = response_register_task_definition
+
     original_response_describe_tasks = ecs_responses.EC2ContainerServiceResponse.describe_tasks
 
     def response_describe_tasks(self):

@@ -7,6 +7,9 @@
 
 use crate::deploy::{remove_fault, Images, Project};
 use aws_sdk_ecs::types as ecs;
+
+type RegisterBuilder =
+    aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
 use serde_json::json;
 
 impl Project {
@@ -59,6 +62,18 @@ impl Project {
         edit: impl FnOnce(&mut Vec<ecs::ContainerDefinition>),
         tags: Vec<ecs::Tag>,
     ) -> String {
+        self.register_edited_with(from, edit, |register| {
+            register.set_tags((!tags.is_empty()).then_some(tags))
+        })
+    }
+
+    /// [`Self::register_edited`], with `finish` setting whatever else the revision has.
+    fn register_edited_with(
+        &self,
+        from: &str,
+        edit: impl FnOnce(&mut Vec<ecs::ContainerDefinition>),
+        finish: impl FnOnce(RegisterBuilder) -> RegisterBuilder,
+    ) -> String {
         let described = (self.aws.ecs.describe_task_definition()).task_definition(from);
         let described = self.rt.block_on(described.send()).unwrap();
         let live = described.task_definition().unwrap();
@@ -70,9 +85,8 @@ impl Project {
             .set_requires_compatibilities(Some(live.requires_compatibilities().to_vec()))
             .set_network_mode(live.network_mode().cloned())
             .set_cpu(live.cpu().map(str::to_owned))
-            .set_memory(live.memory().map(str::to_owned))
-            .set_tags((!tags.is_empty()).then_some(tags));
-        let registered = self.rt.block_on(register.send()).unwrap();
+            .set_memory(live.memory().map(str::to_owned));
+        let registered = self.rt.block_on(finish(register).send()).unwrap();
         let definition = registered.task_definition().unwrap();
         definition.task_definition_arn().unwrap().to_owned()
     }
@@ -340,8 +354,13 @@ fn a_new_revision_carries_the_live_ones_tags_which_a_tag_policy_requires() {
     project.deploy(&["--changed"]).expect(0);
     // The team tags its task definitions; its organisation denies untagged ones.
     let live = project.task_definition("api");
+    // And turns on fault injection for its game days, which a copy must keep too.
     let team = ecs::Tag::builder().key("team").value("payments").build();
-    let tagged = project.register_edited(&live, |_| {}, vec![team]);
+    let tagged = project.register_edited_with(
+        &live,
+        |_| {},
+        |register| register.tags(team).enable_fault_injection(true),
+    );
     project.update_api(|update| update.task_definition(&tagged));
     let policy = project.stack.fault(json!({
         "kind": "tag_policy", "keys": ["team"], "family": project.ecs_service("api"),
@@ -368,6 +387,14 @@ fn a_new_revision_carries_the_live_ones_tags_which_a_tag_policy_requires() {
         tags.iter()
             .any(|t| t.key() == Some("team") && t.value() == Some("payments")),
         "{tags:?}"
+    );
+    let copied = (project.aws.ecs.describe_task_definition())
+        .task_definition(project.task_definition("api"));
+    let copied = project.rt.block_on(copied.send()).unwrap();
+    assert_eq!(
+        copied.task_definition().unwrap().enable_fault_injection(),
+        Some(true),
+        "the deploy's revision keeps fault injection on: {copied:?}"
     );
 }
 
