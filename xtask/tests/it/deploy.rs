@@ -676,14 +676,17 @@ fn a_non_rust_service_builds_from_its_dockerfile_alone_and_dirty_inputs_block_a_
     let project = Project::new(Images::Own);
     project.repo.write(
         "services/edge/Dockerfile",
-        "FROM scratch\nARG FINGERPRINT\nENV DEPLOY_FINGERPRINT=$FINGERPRINT\nCOPY index.html /srv/\n",
+        // COPY first: the legacy builder records the engine's platform on a scratch image's
+        // ARG and ENV steps, which a COPY after them then refuses for arm64 (the deploy's
+        // error says so; see `platform_hint`).
+        "FROM scratch\nCOPY index.html /srv/\nARG FINGERPRINT\nENV DEPLOY_FINGERPRINT=$FINGERPRINT\n",
     );
     project
         .repo
         .write("services/edge/index.html", "<h1>edge</h1>\n");
     project.repo.append(
         "deploy.toml",
-        "\n[services.edge]\npath = \"services/edge\"\nkind = \"docker\"\nport = 8082\n",
+        "\n[services.edge]\npath = \"services/edge\"\nkind = \"docker\"\nport = 8082\nplatform = \"linux/arm64\"\n",
     );
     project.repo.commit("a non-Rust service");
     let deployed = project.deploy(&["--changed", "--services", "edge"]);
@@ -703,6 +706,17 @@ fn a_non_rust_service_builds_from_its_dockerfile_alone_and_dirty_inputs_block_a_
         labels["dev.xtask.fingerprint"],
         deployed.service("edge")["fingerprint"],
         "{labels}"
+    );
+    // The legacy builder got `--platform`: Docker records it in the image's config
+    // (the host is amd64; without the flag the image would say so).
+    let platform = std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Os}}/{{.Architecture}}"])
+        .arg(deployed.service("edge")["image"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&platform.stdout).trim(),
+        "linux/arm64"
     );
 
     project

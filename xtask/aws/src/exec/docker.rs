@@ -392,7 +392,8 @@ async fn docker_build(
     if buildx {
         command.args(["buildx", "build", "--push"]);
     } else {
-        // The legacy builder takes `--platform` too (for the base images it pulls).
+        // The legacy builder takes `--platform` too: for the base images it pulls, and as
+        // the platform it records in the image.
         command.arg("build");
     }
     let platform = &build.unit.target.config.platform;
@@ -402,14 +403,29 @@ async fn docker_build(
         .arg(context);
     let out = output(command).await.context("running docker build")?;
     if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(Error::Build(format!(
-            "docker build of {} failed:\n{}",
+            "docker build of {} failed:\n{}{}",
             build.unit.service,
-            tail(&String::from_utf8_lossy(&out.stderr), 20)
+            tail(&stderr, 20),
+            platform_hint(&stderr, platform)
         ))
         .into());
     }
     Ok(())
+}
+
+/// What to do when the legacy builder refuses its own intermediate image for `platform`:
+/// on a `FROM scratch` image it records the engine's platform on the images of ARG and
+/// ENV steps, and the next COPY then refuses them (Docker 20.10; moby/moby#42158).
+fn platform_hint(stderr: &str, platform: &str) -> String {
+    if !stderr.contains("does not match the specified platform") {
+        return String::new();
+    }
+    format!(
+        "\nthe legacy builder cannot build this Dockerfile for {platform} on this engine: \
+         install buildx, or put the Dockerfile's COPY lines before its ARG and ENV lines"
+    )
 }
 
 /// `docker push` of the fingerprint tag. Another run may have pushed this fingerprint first
@@ -628,6 +644,21 @@ async fn login(exec: &Executor<'_>) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    /// Docker 20.10's legacy builder, `FROM scratch` + `ARG` + `ENV` + `COPY` built with
+    /// `--platform linux/arm64` on amd64: its own words, recorded from the engine.
+    #[test]
+    fn the_legacy_builders_platform_refusal_gets_what_to_do() {
+        let stderr = "Step 4/4 : COPY f /srv/\nfailed to get destination image \"sha256:5ae9\": image with reference sha256:5ae9 was found but does not match the specified platform: wanted linux/arm64, actual: linux/amd64\n";
+        let hint = super::platform_hint(stderr, "linux/arm64");
+        assert!(
+            hint.contains("install buildx") && hint.contains("COPY lines before"),
+            "{hint}"
+        );
+        assert_eq!(
+            super::platform_hint("no space left on device", "linux/arm64"),
+            ""
+        );
+    }
 
     #[test]
     fn the_users_setup_is_kept_and_only_the_registrys_host_asks_the_deploy_for_its_login() {
