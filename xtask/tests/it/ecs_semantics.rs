@@ -469,6 +469,44 @@ fn a_failed_roll_reports_its_stopped_tasks_whatever_page_ecs_lists_them_on() {
     assert!(all.contains("Essential container in task exited"), "{all}");
 }
 
+/// The `awslogs` configuration infra/terraform/ecs.tf gives a family's containers.
+fn awslogs(group: &str, prefix: &str) -> ecs::LogConfiguration {
+    ecs::LogConfiguration::builder()
+        .log_driver(ecs::LogDriver::Awslogs)
+        .options("awslogs-group", group)
+        .options("awslogs-region", "us-east-1")
+        .options("awslogs-stream-prefix", prefix)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_crashed_service_task_shows_the_last_lines_it_logged() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    // Terraform registers the service's family with awslogs: the template of the next roll.
+    let group = format!("/ecs/{}", project.name);
+    project.register_edited(
+        &project.task_definition("api"),
+        |containers| {
+            for container in containers.iter_mut() {
+                container.log_configuration = Some(awslogs(&group, "api"));
+            }
+        },
+        Vec::new(),
+    );
+    project.change("services/api/src/main.rs");
+    let fault = project.stack.fault(json!({
+        "kind": "crash_loop", "service": project.ecs_service("api"),
+    }));
+    let failed = project.deploy(&["--changed"]);
+    remove_fault(project.stack, &fault);
+    failed.expect(13);
+    let all = failed.all_output();
+    assert!(all.contains("last lines of api's log"), "{all}");
+    assert!(all.contains("api exited with code 1"), "{all}");
+}
+
 #[test]
 fn a_failed_migration_shows_the_last_lines_it_logged() {
     let project = Project::new(Images::Shared);
@@ -477,14 +515,7 @@ fn a_failed_migration_shows_the_last_lines_it_logged() {
     let group = format!("/ecs/{}", project.name);
     project.edit_migration_family(|containers| {
         for container in containers.iter_mut() {
-            let logging = ecs::LogConfiguration::builder()
-                .log_driver(ecs::LogDriver::Awslogs)
-                .options("awslogs-group", &group)
-                .options("awslogs-region", "us-east-1")
-                .options("awslogs-stream-prefix", "migrate")
-                .build()
-                .unwrap();
-            container.log_configuration = Some(logging);
+            container.log_configuration = Some(awslogs(&group, "migrate"));
         }
     });
     let fault = project.stack.fault(json!({
