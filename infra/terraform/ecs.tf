@@ -29,6 +29,22 @@ resource "aws_iam_role_policy_attachment" "task_execution" {
   policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 }
 
+# Each service's own role: what its code may call (Secrets Manager, S3, ...). Empty here;
+# a team attaches its policies. Its migration task runs with it too. The deploy role may
+# pass it (oidc.tf), since every revision the tool registers names it.
+resource "aws_iam_role" "task" {
+  for_each = local.services
+  name     = "${local.ecs_services[each.key]}-task"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "ecs-tasks.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
 resource "aws_cloudwatch_log_group" "service" {
   for_each          = local.ecs_services
   name              = "/ecs/${each.value}"
@@ -44,6 +60,7 @@ resource "aws_ecs_task_definition" "service" {
   cpu                      = 256
   memory                   = 512
   execution_role_arn       = aws_iam_role.task_execution.arn
+  task_role_arn            = aws_iam_role.task[each.key].arn
   container_definitions = jsonencode([{
     name         = each.key
     image        = "${aws_ecr_repository.service[each.key].repository_url}:bootstrap"
@@ -71,6 +88,7 @@ resource "aws_ecs_task_definition" "migrate" {
   cpu                      = 256
   memory                   = 512
   execution_role_arn       = aws_iam_role.task_execution.arn
+  task_role_arn            = aws_iam_role.task[each.key].arn
   container_definitions = jsonencode([{
     name      = each.key
     image     = "${aws_ecr_repository.service[each.key].repository_url}:bootstrap"

@@ -102,7 +102,13 @@ data "aws_iam_policy_document" "deploy" {
   statement {
     sid       = "PassTaskRoles"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.task_execution.arn]
+    resources = concat([aws_iam_role.task_execution.arn], [for role in aws_iam_role.task : role.arn])
+    # To ECS's tasks only: the deploy role cannot hand these roles to anything else.
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
   }
   statement {
     sid     = "Buckets"

@@ -279,3 +279,52 @@ fn the_deploy_role_allows_exactly_the_calls_the_tool_makes() {
     ));
     assert!(trust.contains("sts:AssumeRoleWithWebIdentity"), "{trust}");
 }
+
+/// Every role a task definition names (its execution role and its task role) is one the
+/// deploy role may pass, since each revision the tool registers names them again; and
+/// only to ECS's tasks (IAM's `iam:PassedToService` condition key).
+#[test]
+fn the_deploy_role_may_pass_every_role_a_task_definition_names_to_ecs_tasks_only() {
+    let tf = terraform();
+    let mut named = BTreeSet::new();
+    for family in ["service", "migrate"] {
+        let body = resource(&tf, "resource", &["aws_ecs_task_definition", family]);
+        for key in ["execution_role_arn", "task_role_arn"] {
+            let role = text(attribute(body, key));
+            // `aws_iam_role.NAME.arn` or `aws_iam_role.NAME[each.key].arn`: the resource.
+            let name = role
+                .trim_start_matches("aws_iam_role.")
+                .split(['.', '['])
+                .next()
+                .unwrap()
+                .to_owned();
+            named.insert(name);
+        }
+    }
+    assert_eq!(
+        named,
+        BTreeSet::from(["task".to_owned(), "task_execution".to_owned()])
+    );
+    let policy = resource(&tf, "data", &["aws_iam_policy_document", "deploy"]);
+    let pass = policy
+        .blocks()
+        .filter(|b| b.identifier() == "statement")
+        .find(|b| text(attribute(b.body(), "sid")) == "\"PassTaskRoles\"")
+        .expect("a PassTaskRoles statement");
+    let resources = text(attribute(pass.body(), "resources"));
+    for name in &named {
+        let single = format!("aws_iam_role.{name}.arn");
+        let each = format!("in aws_iam_role.{name} :");
+        assert!(
+            resources.contains(&single) || resources.contains(&each),
+            "role {name} is not passable: {resources}"
+        );
+    }
+    let condition = text(&Expression::from(
+        block(pass.body(), "condition").body().clone(),
+    ));
+    assert!(
+        condition.contains("iam:PassedToService") && condition.contains("ecs-tasks.amazonaws.com"),
+        "{condition}"
+    );
+}
