@@ -8,6 +8,7 @@
 //! rollback` must). The `services-stable` waiter is not used: it calls a rollback success.
 //! A rollout of the same version an earlier, killed run started is waited for instead.
 
+use super::pace::{Pace, Polled};
 use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::aws::{AwsContext as _, Clients};
@@ -193,6 +194,9 @@ enum State {
     /// its service deployment tells.
     Unreported,
     Waiting(String),
+    /// Nothing to judge yet: the deployment not visible (ECS's eventually consistent
+    /// reads), or a transient error; the next poll backs off.
+    NotYet(String),
     Completed,
     /// ECS's circuit breaker rolled back, and its deployment of the previous task
     /// definition completed: the service runs what it ran before.
@@ -227,8 +231,14 @@ impl Watch<'_> {
         let mut events = BTreeSet::new();
         let mut seen = Seen::default();
         let mut last = String::new();
+        let mut pace = Pace::new(self.exec.options.poll);
         loop {
-            match self.observe(started, &mut seen, &mut events).await? {
+            let state = self.observe(started, &mut seen, &mut events).await?;
+            let polled = match state {
+                State::NotYet(_) => Polled::NotYet,
+                _ => Polled::Answer,
+            };
+            match state {
                 State::Unreported => unreachable!("observe asks the service deployment"),
                 State::Completed => {
                     return Ok(format!(
@@ -239,7 +249,7 @@ impl Watch<'_> {
                 }
                 State::RolledBack(why) => return Err(self.failure(Error::RolledBack, &why).await),
                 State::Failed(why) => return Err(self.failure(Error::Rollout, &why).await),
-                State::Waiting(progress) if progress != last => {
+                State::Waiting(progress) | State::NotYet(progress) if progress != last => {
                     self.exec.progress(
                         Some(self.name),
                         self.phase,
@@ -248,7 +258,7 @@ impl Watch<'_> {
                     );
                     last = progress;
                 }
-                State::Waiting(_) => {}
+                State::Waiting(_) | State::NotYet(_) => {}
             }
             if started.elapsed() >= self.limit() {
                 let why = format!(
@@ -261,7 +271,7 @@ impl Watch<'_> {
                 };
                 return Err(self.failure(Error::Timeout, &why).await);
             }
-            tokio::time::sleep(self.exec.options.poll).await;
+            pace.sleep(polled).await;
         }
     }
 
@@ -277,7 +287,7 @@ impl Watch<'_> {
         let found = match self.describe().await? {
             Poll::Answer(found) => found,
             Poll::Transient(why) if started.elapsed() < self.limit() => {
-                return Ok(State::Waiting(format!("{why}; polling again")))
+                return Ok(State::NotYet(format!("{why}; polling again")))
             }
             Poll::Transient(why) => return Err(Error::Timeout(why).into()),
         };
@@ -317,7 +327,7 @@ impl Watch<'_> {
         match ours {
             Some(_) => seen.deployment = true,
             None if !seen.deployment && waited < VISIBILITY_GRACE => {
-                return State::Waiting(format!(
+                return State::NotYet(format!(
                     "deployment {} is not visible yet (ECS's reads are eventually consistent)",
                     self.deployment
                 ))
@@ -377,7 +387,7 @@ impl Watch<'_> {
             at(a).total_cmp(&at(b))
         });
         let Some(newest) = newest else {
-            return Ok(State::Waiting("no service deployment listed yet".into()));
+            return Ok(State::NotYet("no service deployment listed yet".into()));
         };
         let why = newest.status_reason().unwrap_or_default().to_owned();
         Ok(match newest.status() {

@@ -8,6 +8,7 @@
 //! before another starts. Success is recorded in the state bucket; no
 //! service rolls unless every migration succeeded.
 
+use super::pace::{Pace, Polled};
 use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::aws::AwsContext as _;
@@ -115,6 +116,7 @@ async fn await_earlier(exec: &Executor<'_>, migration: &Migration) -> Result<()>
     let family = &migration.unit.target.migration_family;
     let started = Instant::now();
     let mut told = false;
+    let mut pace = Pace::new(exec.options.poll);
     loop {
         // Family alone (ListTasks' default desired status is RUNNING): `startedBy` must be
         // the only filter when given (the API reference).
@@ -128,7 +130,7 @@ async fn await_earlier(exec: &Executor<'_>, migration: &Migration) -> Result<()>
             Ok(listed) => listed.task_arns().to_vec(),
             Err(why) => {
                 exec.progress(Some(name), Phase::Migrate, StepState::Progress, why);
-                tokio::time::sleep(exec.options.poll).await;
+                pace.sleep(Polled::NotYet).await;
                 continue;
             }
         };
@@ -157,7 +159,7 @@ async fn await_earlier(exec: &Executor<'_>, migration: &Migration) -> Result<()>
             ))
             .into());
         }
-        tokio::time::sleep(exec.options.poll).await;
+        pace.sleep(Polled::Answer).await;
     }
 }
 
@@ -276,6 +278,7 @@ async fn wait_stopped(exec: &Executor<'_>, migration: &Migration, task: &str) ->
     let name = migration.unit.service.as_str();
     let started = Instant::now();
     let mut last = String::new();
+    let mut pace = Pace::new(exec.options.poll);
     loop {
         let Some(found) = describe(exec, migration, task, started.elapsed()).await? else {
             if started.elapsed() >= exec.options.timeout {
@@ -286,7 +289,7 @@ async fn wait_stopped(exec: &Executor<'_>, migration: &Migration, task: &str) ->
                 ))
                 .into());
             }
-            tokio::time::sleep(exec.options.poll).await;
+            pace.sleep(Polled::NotYet).await;
             continue;
         };
         let status = found.last_status().unwrap_or("?").to_owned();
@@ -309,7 +312,7 @@ async fn wait_stopped(exec: &Executor<'_>, migration: &Migration, task: &str) ->
                     humantime::format_duration(exec.options.timeout)
                 )).into());
         }
-        tokio::time::sleep(exec.options.poll).await;
+        pace.sleep(Polled::Answer).await;
     }
 }
 

@@ -9,6 +9,7 @@ pub mod ecr;
 pub mod ecs;
 pub mod health;
 pub mod migrate;
+pub mod pace;
 pub mod spa;
 pub mod tally;
 
