@@ -870,7 +870,7 @@ def containers_of(definition):
         container.command, container.environment = spec.get("command"), spec.get("environment")
         container.cpu, container.memory = spec.get("cpu"), spec.get("memory")
         container.last_status, container.exitCode = "PENDING", None
-        container._sidecar = is_sidecar(spec)
+        container._main = spec is main_container(definition)
         made.append(container)
     return made
 
@@ -1060,9 +1060,9 @@ def mark_stopped(task, reason, stop_code, exit_code):
     task.stopped_at = task.stopping_at = task.execution_stopped_at = now()
     for container in task.containers:
         container.last_status = "STOPPED"
-        # The essential container's exit stops the others: a sidecar ends on ECS's SIGTERM.
-        sidecar = getattr(container, "_sidecar", False) and exit_code is not None
-        container.exitCode = 143 if sidecar else exit_code
+        # The main container's exit stops the others: each ends on ECS's SIGTERM (143).
+        others = not getattr(container, "_main", True) and exit_code is not None
+        container.exitCode = 143 if others else exit_code
         if exit_code is None:
             container.reason = reason.split(":", 1)[0]
     remove_container(task)

@@ -241,6 +241,13 @@ fn the_migration_task_runs_where_the_service_runs_and_is_judged_by_its_own_conta
             .docker_labels("xtask.sidecar", "true")
             .build();
         containers.insert(0, sidecar);
+        // And a metrics agent after it, marked as nothing: ECS stops it too.
+        let agent = ecs::ContainerDefinition::builder()
+            .name("metrics")
+            .image(containers[1].image().unwrap_or_default())
+            .essential(false)
+            .build();
+        containers.push(agent);
     });
     let fault = project.stack.fault(json!({
         "kind": "exit_code", "code": 3, "command": "terraform-command",
@@ -276,10 +283,14 @@ fn the_migration_task_runs_where_the_service_runs_and_is_judged_by_its_own_conta
         .iter()
         .map(|c| (c.name().unwrap_or_default().to_owned(), c.exit_code()))
         .collect();
-    assert!(
-        exits.contains(&("log-router".to_owned(), Some(143))),
-        "{exits:?}"
-    );
+    // Each container has its own exit code: the migration's own, and ECS's SIGTERM for
+    // every other once it ended.
+    for expected in [("api", 0), ("log-router", 143), ("metrics", 143)] {
+        assert!(
+            exits.contains(&(expected.0.to_owned(), Some(expected.1))),
+            "{expected:?} in {exits:?}"
+        );
+    }
 }
 
 /// ECS keeps a blue/green deployment IN_PROGRESS until its bake ends (the API reference,
