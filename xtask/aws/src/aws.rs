@@ -200,11 +200,26 @@ pub async fn local_config(endpoint: &str, region: &str) -> SdkConfig {
 }
 
 /// Throttling and server errors are retried with the SDK's jittered exponential backoff;
-/// a deploy makes many calls in a burst, so more attempts than the default three.
+/// a deploy makes many calls in a burst, so more attempts than the default three, unless
+/// `AWS_MAX_ATTEMPTS` (the SDKs' shared setting) says how many.
 fn retries() -> aws_config::retry::RetryConfig {
     aws_config::retry::RetryConfig::standard()
-        .with_max_attempts(8)
+        .with_max_attempts(max_attempts(
+            std::env::var("AWS_MAX_ATTEMPTS").ok().as_deref(),
+        ))
         .with_max_backoff(std::time::Duration::from_secs(10))
+}
+
+/// `AWS_MAX_ATTEMPTS` when it is a number of attempts (1 or more), else 8.
+fn max_attempts(set: Option<&str>) -> u32 {
+    match set.map(|v| (v, v.trim().parse::<u32>())) {
+        Some((_, Ok(n))) if n >= 1 => n,
+        Some((v, _)) => {
+            tracing::warn!("AWS_MAX_ATTEMPTS=`{v}` is not a number of attempts; using 8");
+            8
+        }
+        None => 8,
+    }
 }
 
 /// The variable that says when exported temporary credentials expire (RFC 3339), as
@@ -419,6 +434,15 @@ pub fn missing_credentials(err: &(dyn std::error::Error + 'static)) -> Option<St
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn aws_max_attempts_sets_the_retries_when_it_is_a_number_of_attempts() {
+        assert_eq!(super::max_attempts(None), 8);
+        assert_eq!(super::max_attempts(Some("3")), 3);
+        assert_eq!(super::max_attempts(Some(" 1 ")), 1);
+        assert_eq!(super::max_attempts(Some("0")), 8);
+        assert_eq!(super::max_attempts(Some("many")), 8);
+    }
+
     use super::*;
     use aws_sdk_ecs::config::http::HttpResponse;
     use aws_sdk_ecs::error::{ErrorMetadata, SdkError};

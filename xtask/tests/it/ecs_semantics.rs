@@ -758,3 +758,48 @@ fn a_migration_a_killed_deploy_left_running_is_waited_for_not_raced() {
         "the first deploy's, the orphan and this deploy's own, one after the other"
     );
 }
+
+/// A poll throttled past the SDK's retries (`AWS_MAX_ATTEMPTS=1`: none) is one poll lost,
+/// not the roll: the watch backs off and polls again, as ECS's throttling guidance asks.
+#[test]
+fn a_roll_poll_throttled_past_the_sdks_retries_is_a_poll_lost_not_the_roll() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    project.change("services/api/src/main.rs");
+    // A window: for 4 s after UpdateService the new deployment is not visible yet.
+    let stale = project.stack.fault(json!({
+        "kind": "stale_reads", "cluster": project.cluster(), "seconds": 4,
+    }));
+    let family = project.ecs_service("api");
+    let revisions = || {
+        let listed = (project.aws.ecs.list_task_definitions()).family_prefix(&family);
+        let listed = project.rt.block_on(listed.send()).unwrap();
+        listed.task_definition_arns().len()
+    };
+    let before = revisions();
+    let deploy = project
+        .command(&["--changed", "--services", "api", "--format", "json"])
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the roll's revision is registered, its polls are throttled three times.
+    crate::stack::eventually(
+        "the roll's revision",
+        std::time::Duration::from_secs(300),
+        || (revisions() > before).then_some(()),
+    );
+    project.stack.fault(json!({
+        "kind": "throttle", "operation": "ecs:DescribeServices", "count": 3, "match": family,
+    }));
+    let out = deploy.wait_with_output().unwrap();
+    remove_fault(project.stack, &stale);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("polling again"), "{all}");
+}
