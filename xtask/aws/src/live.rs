@@ -41,6 +41,9 @@ pub async fn service(
     live.cpu_architecture = (definition.runtime_platform())
         .and_then(|p| p.cpu_architecture())
         .map(|a| a.as_str().to_owned());
+    live.os_family = (definition.runtime_platform())
+        .and_then(|p| p.operating_system_family())
+        .map(|f| f.as_str().to_owned());
     let container = container_of(&definition, &service.name)?;
     live.image = container.image().map(str::to_owned);
     let var = |name: &str| {

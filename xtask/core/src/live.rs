@@ -56,6 +56,9 @@ pub struct LiveService {
     /// The live task definition's `runtimePlatform.cpuArchitecture` (`X86_64`, `ARM64`),
     /// when it names one.
     pub cpu_architecture: Option<String>,
+    /// The live task definition's `runtimePlatform.operatingSystemFamily` (`LINUX`,
+    /// `WINDOWS_SERVER_2022_CORE`, ...), when it names one.
+    pub os_family: Option<String>,
     /// A rollout ECS has not finished, if one is under way.
     pub in_flight: Option<InFlight>,
 }
@@ -104,6 +107,16 @@ pub fn cpu_architecture(platform: &str) -> Option<&'static str> {
         "amd64" | "x86_64" => Some("X86_64"),
         "arm64" | "aarch64" => Some("ARM64"),
         _ => None,
+    }
+}
+
+/// Whether a Docker platform's OS (`linux` of `linux/amd64`) runs on ECS's operating
+/// system family `family` (`LINUX`, `WINDOWS_SERVER_2019_FULL`, ...).
+pub fn runs_on_os_family(platform: &str, family: &str) -> bool {
+    match platform.split('/').next() {
+        Some("linux") => family == "LINUX",
+        Some("windows") => family.starts_with("WINDOWS_SERVER"),
+        _ => true,
     }
 }
 

@@ -228,7 +228,7 @@ impl fmt::Display for Problem {
             ),
             Problem::Platform { unit, platform, runs } => write!(
                 f,
-                "{unit} is built for {platform}, but its task definition runs on {runs}: set `platform` in {FILE_NAME}, or the task definition's runtimePlatform, to the same CPU"
+                "{unit} is built for {platform}, but its task definition runs on {runs}: set `platform` in {FILE_NAME}, or the task definition's runtimePlatform, to the same operating system and CPU"
             ),
             Problem::Controller { unit, service, controller } => write!(
                 f,
@@ -305,6 +305,25 @@ pub fn verify(plan: &DeployPlan, read: Planned<'_>, facts: &Facts, rules: &Rules
     schema(plan, facts, rules, &mut verdict);
     credentials(plan, facts, rules, &mut verdict);
     verdict
+}
+
+/// What the live task definition runs on (`runtimePlatform`), when an image built for
+/// `platform` could not run there: another CPU, or another operating system.
+fn platform_mismatch(platform: &str, live: &LiveService) -> Option<String> {
+    let built = crate::live::cpu_architecture(platform);
+    let cpu = (live.cpu_architecture.as_ref()).filter(|r| built.is_some_and(|b| b != *r));
+    let os = (live.os_family.as_ref()).filter(|f| !crate::live::runs_on_os_family(platform, f));
+    match (os, cpu) {
+        (None, None) => None,
+        (os, cpu) => Some(
+            [os, cpu]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+    }
 }
 
 /// Temporary credentials that nothing renews must outlive the deploy's worst case: each
@@ -434,14 +453,11 @@ fn services(plan: &DeployPlan, read: Planned<'_>, rules: &Rules<'_>) -> Vec<Prob
             });
             continue;
         }
-        let built = crate::live::cpu_architecture(&service.platform);
-        if let Some(runs) =
-            (live.cpu_architecture.as_ref()).filter(|r| built.is_some_and(|b| b != *r))
-        {
+        if let Some(runs) = platform_mismatch(&service.platform, live) {
             problems.push(Problem::Platform {
                 unit: unit.clone(),
                 platform: service.platform.clone(),
-                runs: runs.clone(),
+                runs,
             });
         }
         if live.controller.refusal().is_some() {
@@ -865,6 +881,21 @@ mod tests {
             }]
         );
         read.services.get_mut("api").unwrap().cpu_architecture = Some("X86_64".into());
+        assert!(verify(&plan, read.view(), &clean(), &rules)
+            .problems
+            .is_empty());
+        // A Linux image on a Windows task definition (the API's operatingSystemFamily).
+        read.services.get_mut("api").unwrap().os_family = Some("WINDOWS_SERVER_2022_CORE".into());
+        let problems = verify(&plan, read.view(), &clean(), &rules).problems;
+        assert_eq!(
+            problems,
+            [Problem::Platform {
+                unit: "api".into(),
+                platform: "linux/amd64".into(),
+                runs: "WINDOWS_SERVER_2022_CORE".into(),
+            }]
+        );
+        read.services.get_mut("api").unwrap().os_family = Some("LINUX".into());
         assert!(verify(&plan, read.view(), &clean(), &rules)
             .problems
             .is_empty());
