@@ -122,6 +122,21 @@ pub struct Service {
     pub ecs_service: Spanned<String>,
     pub ecr_repository: Spanned<String>,
     pub migrations: Option<Migrations>,
+    /// The database the service's code uses, when it shares one whose migrations another
+    /// service runs (`database = "api"`): that service's migrations must not drop what this
+    /// service's live code still reads. A service with migrations uses its own by default.
+    pub database: Option<Spanned<String>>,
+}
+
+impl Service {
+    /// The database this service's code uses, by name (see [`Service::database`]).
+    pub fn database_name(&self) -> Option<&str> {
+        match (&self.database, &self.migrations) {
+            (Some(named), _) => Some(named.get_ref()),
+            (None, Some(_)) => Some(&self.name),
+            (None, None) => None,
+        }
+    }
 }
 
 /// A service's schema migrations, run as a one-shot task before it rolls.
@@ -262,6 +277,7 @@ struct RawService {
     ecs_service: Option<Spanned<String>>,
     ecr_repository: Option<Spanned<String>>,
     migrations: Option<Migrations>,
+    database: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -316,6 +332,15 @@ fn default_max_deletes() -> usize {
 const TEMPLATE_VARS: &[&str] = &["project", "env", "name", "region", "account_id"];
 
 impl Config {
+    /// The services whose code uses the database `service`'s migrations change: itself,
+    /// and every service that names its database.
+    pub fn sharing<'c>(&'c self, service: &'c Service) -> impl Iterator<Item = &'c Service> + 'c {
+        let database = service.database_name();
+        (self.services.iter()).filter(move |s| {
+            s.name == service.name || (database.is_some() && s.database_name() == database)
+        })
+    }
+
     /// Parses and validates `source`; `origin` names it in messages.
     pub fn parse(origin: &str, source: &str) -> anyhow::Result<Config> {
         let source: Arc<str> = Arc::from(source);
@@ -382,6 +407,7 @@ impl Config {
                     health: s.health,
                     url: s.url,
                     migrations: s.migrations,
+                    database: s.database,
                 }
             })
             .collect();

@@ -22,6 +22,7 @@ pub mod build_context;
 pub mod cache;
 pub mod config;
 pub mod context;
+pub mod contract;
 pub mod deploy_plan;
 pub mod diag;
 pub mod dockerfile;

@@ -4,6 +4,7 @@
 //! Each rule is tested below without AWS, git or Docker.
 
 use crate::config::{Config, Names, FILE_NAME};
+use crate::contract::LiveCode;
 use crate::deploy_plan::{DeployPlan, Step};
 use crate::error::Error;
 use crate::live::{Controller, LiveService, Repository};
@@ -48,6 +49,8 @@ pub struct Facts {
     pub docker: Option<Result<String, String>>,
     /// A rollback's services whose applied migrations are ahead of its commit, with why.
     pub schema_ahead: Vec<(String, String)>,
+    /// What the deploy's migrations drop or rename, and where live code uses it.
+    pub live_code: Vec<LiveCode>,
     pub credentials: CredentialLife,
 }
 
@@ -176,6 +179,10 @@ pub enum Problem {
     SchemaAhead {
         message: String,
     },
+    /// A migration drops or renames what live code still uses (expand, then contract).
+    LiveCodeUses(LiveCode),
+    /// The live commit of a service sharing the database is not in this clone.
+    LiveCodeUnsearched(LiveCode),
     /// The credentials expire before the deploy could end.
     CredentialsExpire {
         left: Duration,
@@ -245,6 +252,32 @@ impl fmt::Display for Problem {
             ),
             Problem::NoDocker(why) | Problem::Missing(why) => f.write_str(why),
             Problem::SchemaAhead { message } => f.write_str(message),
+            Problem::LiveCodeUses(found) => {
+                let shown: Vec<String> = found.uses.iter().take(10).map(ToString::to_string).collect();
+                let more = found.uses.len().saturating_sub(shown.len());
+                write!(
+                    f,
+                    "{}:{} {} while the code running now still uses it: {}{}; deploy the code that stops using it first, and the migration after that deploy (expand, then contract), or say why it is safe above the statement: `-- xtask:allow(live-code): <reason>`",
+                    found.file,
+                    found.line,
+                    found.what,
+                    shown.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                )
+            }
+            Problem::LiveCodeUnsearched(found) => {
+                let missing: Vec<String> = (found.unsearched.iter())
+                    .map(|(service, commit)| format!("{service} runs {}", crate::text::short(commit)))
+                    .collect();
+                write!(
+                    f,
+                    "{}:{} {}, and the live code that might use it is not in this clone ({}): fetch it (`git fetch origin <commit>`, or a clone with more history: actions/checkout's fetch-depth: 0) and deploy again",
+                    found.file,
+                    found.line,
+                    found.what,
+                    missing.join(", ")
+                )
+            }
             Problem::CredentialsExpire { left, worst_case, phases, bakes } => write!(
                 f,
                 "the AWS credentials expire in {}, and this deploy may take {} ({phases} phases of --timeout{}): assume the role for longer (configure-aws-credentials' role-duration-seconds, up to the role's max_session_duration) or lower --timeout",
@@ -303,6 +336,7 @@ pub fn verify(plan: &DeployPlan, read: Planned<'_>, facts: &Facts, rules: &Rules
         .problems
         .extend(plan.missing().into_iter().map(Problem::Missing));
     schema(plan, facts, rules, &mut verdict);
+    live_code(facts, &mut verdict);
     credentials(plan, facts, rules, &mut verdict);
     verdict
 }
@@ -515,6 +549,27 @@ fn schema(plan: &DeployPlan, facts: &Facts, rules: &Rules<'_>, verdict: &mut Ver
     }
 }
 
+/// A migration may take away only what no live code uses, unless its file says why that
+/// is safe; live code that could not be searched is a problem too (a guard that silently
+/// passes is none).
+fn live_code(facts: &Facts, verdict: &mut Verdict) {
+    for found in &facts.live_code {
+        if !found.unsearched.is_empty() {
+            verdict
+                .problems
+                .push(Problem::LiveCodeUnsearched(found.clone()));
+        }
+        match (&found.allowed, found.uses.is_empty()) {
+            (_, true) => {}
+            (Some(reason), false) => verdict.warnings.push(format!(
+                "{}:{} {} while live code uses it ({}): allowed: {reason}",
+                found.file, found.line, found.what, found.uses[0]
+            )),
+            (None, false) => verdict.problems.push(Problem::LiveCodeUses(found.clone())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -624,6 +679,7 @@ mod tests {
             apps: BTreeMap::from([("admin".into(), AppTarget::Ready)]),
             docker: Some(Ok("20.10".into())),
             schema_ahead: Vec::new(),
+            live_code: Vec::new(),
             credentials: CredentialLife::Renewed,
         }
     }
@@ -863,6 +919,55 @@ mod tests {
         assert!(verdict(restore + Duration::from_secs(60), true)
             .problems
             .is_empty());
+    }
+
+    #[test]
+    fn live_code_using_a_dropped_column_is_refused_unless_allowed_and_unsearched_code_too() {
+        let found = |allowed: Option<&str>, uses: usize, unsearched: bool| LiveCode {
+            service: "api".into(),
+            file: "services/api/migrations/004_drop.sql".into(),
+            line: 2,
+            what: "drops column items.name".into(),
+            allowed: allowed.map(str::to_owned),
+            uses: (0..uses)
+                .map(|i| crate::contract::Use {
+                    service: "worker".into(),
+                    commit: "0123456789abcdef0123".into(),
+                    path: "services/worker/src/main.rs".into(),
+                    line: 10 + i,
+                })
+                .collect(),
+            unsearched: if unsearched {
+                vec![("worker".into(), "fedcba9876543210".into())]
+            } else {
+                Vec::new()
+            },
+        };
+        let verdict = |live_code: Vec<LiveCode>| {
+            deploy(&Facts {
+                live_code,
+                ..clean()
+            })
+        };
+        let used = verdict(vec![found(None, 12, false)]);
+        assert!(
+            used.message().contains(
+                "004_drop.sql:2 drops column items.name while the code running now still uses it: services/worker/src/main.rs:10 (worker at 0123456789ab)"
+            ) && used.message().contains("and 2 more"),
+            "{}",
+            used.message()
+        );
+        let allowed = verdict(vec![found(Some("read-only replica code"), 1, false)]);
+        assert!(allowed.problems.is_empty(), "{:?}", allowed.problems);
+        assert!(allowed.warnings[0].contains("allowed: read-only replica code"));
+        assert!(verdict(vec![found(None, 0, false)]).problems.is_empty());
+        let unsearched = verdict(vec![found(Some("reason"), 0, true)]);
+        assert!(
+            unsearched.message().contains("worker runs fedcba987654")
+                && unsearched.message().contains("fetch-depth: 0"),
+            "{}",
+            unsearched.message()
+        );
     }
 
     #[test]

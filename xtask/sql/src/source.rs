@@ -81,24 +81,30 @@ impl<'f> File<'f> {
 
     /// The reason an allow comment gives for `rule` on the comment lines right above `line`.
     pub fn allowance(&self, line: usize, rule: Rule) -> Option<&'f str> {
+        self.allowed(line, rule.id())
+    }
+
+    /// The reason an allow comment gives for the check named `id` (a rule's, or a deploy
+    /// check's such as [`crate::LIVE_CODE`]) right above `line`.
+    pub fn allowed(&self, line: usize, id: &str) -> Option<&'f str> {
         let lines: Vec<&'f str> = self.sql.lines().collect();
         let above = lines.get(..line.saturating_sub(1))?;
         above
             .iter()
             .rev()
             .take_while(|l| l.trim_start().starts_with("--"))
-            .find_map(|l| allowance(l, rule))
+            .find_map(|l| allowance(l, id))
     }
 }
 
-/// The reason in `-- xtask:allow(<rule>): <reason>`, if the line is one for `rule` and
-/// gives a reason.
-fn allowance(line: &str, rule: Rule) -> Option<&str> {
+/// The reason in `-- xtask:allow(<id>): <reason>`, if the line is one for `id` and gives a
+/// reason.
+fn allowance<'l>(line: &'l str, id: &str) -> Option<&'l str> {
     let rest = line.trim_start().strip_prefix("--")?.trim_start();
     let rest = rest.strip_prefix("xtask:allow(")?;
     let (named, reason) = rest.split_once(')')?;
     let reason = reason.trim_start().strip_prefix(':')?.trim();
-    (named.trim() == rule.id() && !reason.is_empty()).then_some(reason)
+    (named.trim() == id && !reason.is_empty()).then_some(reason)
 }
 
 /// 1-based line of byte `offset`.

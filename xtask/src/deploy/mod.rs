@@ -4,6 +4,7 @@
 //! `cargo xtask rollback` runs the same way for an earlier commit (`rollback.rs` finds
 //! what that commit had).
 
+mod contract;
 pub mod explain;
 mod notify;
 mod preflight;
@@ -357,7 +358,15 @@ impl Deploy<'_> {
         let gathered = self.gather(loader).await?;
         let plan = self.plan(&gathered)?;
         self.report.emit(Event::Plan { plan: plan.clone() });
-        self.preflight(&plan, &gathered).await?;
+        let live = contract::Live {
+            repo: self.repo,
+            config: self.config,
+            head: self.head,
+            services: &gathered.live,
+            applied: &gathered.applied,
+        };
+        let live_code = contract::gather(&live, loader, &plan)?;
+        self.preflight(&plan, &gathered, live_code).await?;
         if self.run.dry_run {
             return self.dry_run(&plan).await;
         }
@@ -748,7 +757,12 @@ impl Deploy<'_> {
 
     /// Every check before any action: facts read, then the pure rules; all failures are
     /// reported together, and warnings go on.
-    async fn preflight(&self, plan: &DeployPlan, gathered: &Gathered) -> Result<()> {
+    async fn preflight(
+        &self,
+        plan: &DeployPlan,
+        gathered: &Gathered,
+        live_code: Vec<xtask_core::contract::LiveCode>,
+    ) -> Result<()> {
         let rules = preflight::Rules {
             config: self.config,
             names: self.config.names(self.names.env_name),
@@ -770,7 +784,8 @@ impl Deploy<'_> {
             check_dirty: matches!(self.mode, Mode::Deploy(args) if !args.allow_dirty),
             rollback_to: matches!(self.mode, Mode::Rollback(_)).then_some(self.head),
         };
-        let facts = reader.gather(plan, gathered).await?;
+        let mut facts = reader.gather(plan, gathered).await?;
+        facts.live_code = live_code;
         let planned = preflight::Planned {
             repositories: &gathered.repositories,
             services: &gathered.live,

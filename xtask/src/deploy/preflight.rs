@@ -56,6 +56,8 @@ impl Reader<'_> {
             apps: self.apps(plan).await?,
             docker: builds.then(docker::engine_version),
             schema_ahead,
+            // Read with the plan's migrations by `contract::gather`, which needs the loader.
+            live_code: Vec::new(),
             credentials: crate::aws::credential_life(self.aws).await,
         })
     }

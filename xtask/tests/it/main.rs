@@ -3,6 +3,7 @@
 mod builds;
 mod cache;
 mod check;
+mod contract;
 mod crash;
 mod credentials;
 mod deploy;
