@@ -358,15 +358,7 @@ impl Deploy<'_> {
         let gathered = self.gather(loader).await?;
         let plan = self.plan(&gathered)?;
         self.report.emit(Event::Plan { plan: plan.clone() });
-        let live = contract::Live {
-            repo: self.repo,
-            config: self.config,
-            head: self.head,
-            services: &gathered.live,
-            applied: &gathered.applied,
-        };
-        let live_code = contract::gather(&live, loader, &plan)?;
-        self.preflight(&plan, &gathered, live_code).await?;
+        self.preflight(&plan, &gathered, loader).await?;
         if self.run.dry_run {
             return self.dry_run(&plan).await;
         }
@@ -761,8 +753,16 @@ impl Deploy<'_> {
         &self,
         plan: &DeployPlan,
         gathered: &Gathered,
-        live_code: Vec<xtask_core::contract::LiveCode>,
+        loader: &mut Loader<'_>,
     ) -> Result<()> {
+        let live = contract::Live {
+            repo: self.repo,
+            config: self.config,
+            head: self.head,
+            services: &gathered.live,
+            applied: &gathered.applied,
+        };
+        let live_code = contract::gather(&live, loader, plan)?;
         let rules = preflight::Rules {
             config: self.config,
             names: self.config.names(self.names.env_name),

@@ -59,3 +59,46 @@ fn a_migration_dropping_a_column_live_code_reads_is_refused_until_that_code_is_g
     dropped.expect(0);
     assert_eq!(dropped.service("api")["outcome"], "deployed");
 }
+
+/// A CI job's clone is shallow (actions/checkout's default depth 1): the live commit is
+/// not in it, so the check fetches it from `origin` by its id, as GitHub serves any
+/// reachable commit, and still finds the old code's query.
+#[test]
+fn the_live_commit_a_shallow_clone_lacks_is_fetched_and_searched() {
+    let project = Project::new(Images::Shared);
+    project.repo.append("services/api/src/main.rs", READS_NAME);
+    project.repo.commit("api lists items by name");
+    project.deploy(&["--changed"]).expect(0);
+    let main = project.repo.read("services/api/src/main.rs");
+    project
+        .repo
+        .write("services/api/src/main.rs", &main.replace(READS_NAME, ""));
+    project
+        .repo
+        .write("services/api/migrations/004_drop_name.sql", DROP_NAME);
+    project.repo.commit("drop items.name in one step");
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("clone");
+    let url = format!("file://{}", project.repo.path().display());
+    let cloned = std::process::Command::new("git")
+        .args(["clone", "--quiet", "--depth", "1", &url])
+        .arg(&clone)
+        .output()
+        .unwrap();
+    assert!(cloned.status.success(), "{cloned:?}");
+    let output = project
+        .xtask_at(&clone, &["deploy", "--changed", "--format", "json"])
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("drops column items.name while the code running now still uses it")
+            && said.contains("services/api/src/main.rs:"),
+        "{said}"
+    );
+}

@@ -78,7 +78,12 @@ impl Project {
 
     /// `cargo xtask <args>` on this project's stack.
     pub fn xtask(&self, args: &[&str]) -> std::process::Command {
-        let mut command = xtask_command(self.repo.path(), args);
+        self.xtask_at(self.repo.path(), args)
+    }
+
+    /// `cargo xtask <args>` on this project's stack, from another clone at `root`.
+    pub fn xtask_at(&self, root: &std::path::Path, args: &[&str]) -> std::process::Command {
+        let mut command = xtask_command(root, args);
         command
             .env("XTASK_LOCAL_STACK", &self.stack.dir)
             .env("XTASK_STEP_SECONDS", STEP_SECONDS)
