@@ -12,9 +12,9 @@ resource "aws_ecs_cluster" "main" {
   }
 }
 
-resource "aws_iam_role" "task_execution" {
-  name = "${local.cluster_name}-task-execution"
-  assume_role_policy = jsonencode({
+# Who may assume the task roles: ECS's tasks.
+locals {
+  ecs_tasks_trust = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Effect    = "Allow"
@@ -22,6 +22,11 @@ resource "aws_iam_role" "task_execution" {
       Action    = "sts:AssumeRole"
     }]
   })
+}
+
+resource "aws_iam_role" "task_execution" {
+  name               = "${local.cluster_name}-task-execution"
+  assume_role_policy = local.ecs_tasks_trust
 }
 
 resource "aws_iam_role_policy_attachment" "task_execution" {
@@ -33,16 +38,9 @@ resource "aws_iam_role_policy_attachment" "task_execution" {
 # a team attaches its policies. Its migration task runs with it too. The deploy role may
 # pass it (oidc.tf), since every revision the tool registers names it.
 resource "aws_iam_role" "task" {
-  for_each = local.services
-  name     = "${local.ecs_services[each.key]}-task"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ecs-tasks.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
+  for_each           = local.services
+  name               = "${local.ecs_services[each.key]}-task"
+  assume_role_policy = local.ecs_tasks_trust
 }
 
 resource "aws_cloudwatch_log_group" "service" {

@@ -90,14 +90,16 @@ fn collect(stream: TokenStream, found: &mut Vec<(usize, String)>) {
     }
 }
 
-/// The statements of a SQL file (split at `;`) and the line each starts on.
+/// The statements of a SQL file (split at `;`) and the line each starts on: its first
+/// line that is neither blank nor a `--` comment.
 fn statements(text: &str) -> Vec<(usize, String)> {
     let mut found = Vec::new();
     let mut line = 1;
     for statement in text.split_inclusive(';') {
-        let leading = statement.len() - statement.trim_start().len();
-        let start = line + statement[..leading].matches('\n').count();
-        found.push((start, statement.to_owned()));
+        let code = (statement.lines().enumerate())
+            .find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+            .map_or(0, |(i, _)| i);
+        found.push((line + code, statement.to_owned()));
         line += statement.matches('\n').count();
     }
     found
@@ -149,9 +151,9 @@ fn list(client: &mut Client) {
 
     #[test]
     fn sql_files_count_by_statement_and_other_files_by_line() {
-        let sql =
-            "CREATE VIEW v AS SELECT 1;\n\nCREATE VIEW names AS\n  SELECT name\n  FROM items;\n";
-        assert_eq!(uses("views.sql", sql, &NAME), [3]);
+        // A statement's line is its first of code, after its comments.
+        let sql = "CREATE VIEW v AS SELECT 1;\n\n-- names\nCREATE VIEW names AS\n  SELECT name\n  FROM items;\n";
+        assert_eq!(uses("views.sql", sql, &NAME), [4]);
         let python = "rows = db.execute('select name from items')\nname = 1\n";
         assert_eq!(uses("jobs.py", python, &NAME), [1]);
         // Not Rust after all: read line by line.

@@ -52,7 +52,12 @@ fn has_nextest(ctx: &Context) -> bool {
 /// `cargo <args>` at the root, its output streamed; a failure is the check's finding.
 fn cargo(ctx: &Context, args: &[&str]) -> Result<Outcome> {
     let sh = shell(ctx)?;
-    Ok(match cmd!(sh, "cargo {args...}").run() {
+    // As the deploy's own builds: no `cargo run` variables, or build scripts rerun.
+    let mut command = cmd!(sh, "cargo {args...}");
+    for name in crate::exec::docker::run_vars() {
+        command = command.env_remove(name);
+    }
+    Ok(match command.run() {
         Ok(()) => Outcome::Passed,
         Err(err) => Outcome::Failed(format!("{err}; its output is above")),
     })

@@ -286,9 +286,33 @@ impl HostBuild {
 }
 
 /// The Cargo that runs this tool (`CARGO`, set by `cargo xtask`), else the one on `PATH`,
-/// so every build uses one toolchain.
+/// so every build uses one toolchain; without the variables `cargo run` set for this tool.
 pub fn cargo_command() -> std::process::Command {
-    std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut command =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for name in run_vars() {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// The variables `cargo run` sets for the package it runs (`CARGO_MANIFEST_DIR`,
+/// `CARGO_PKG_NAME`, ...). A nested Cargo must not inherit them: build scripts that read
+/// them (ring's, through `rerun-if-env-changed`) would see them change between a build
+/// from a shell and one from `cargo xtask`, rerun, and rebuild everything above them.
+pub fn run_vars() -> Vec<String> {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+    ];
+    std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| EXACT.contains(&name.as_str()) || name.starts_with("CARGO_PKG_"))
+        .collect()
 }
 
 /// Cargo's home folder, as Cargo finds it (`CARGO_HOME`, else `~/.cargo`).
