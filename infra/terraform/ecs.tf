@@ -13,20 +13,19 @@ resource "aws_ecs_cluster" "main" {
 }
 
 # Who may assume the task roles: ECS's tasks.
-locals {
-  ecs_tasks_trust = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ecs-tasks.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
+data "aws_iam_policy_document" "ecs_tasks_trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+  }
 }
 
 resource "aws_iam_role" "task_execution" {
   name               = "${local.cluster_name}-task-execution"
-  assume_role_policy = local.ecs_tasks_trust
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
 }
 
 resource "aws_iam_role_policy_attachment" "task_execution" {
@@ -40,7 +39,7 @@ resource "aws_iam_role_policy_attachment" "task_execution" {
 resource "aws_iam_role" "task" {
   for_each           = local.services
   name               = "${local.ecs_services[each.key]}-task"
-  assume_role_policy = local.ecs_tasks_trust
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
 }
 
 resource "aws_cloudwatch_log_group" "service" {
