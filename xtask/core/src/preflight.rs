@@ -975,35 +975,27 @@ mod tests {
         let config = Config::parse("deploy.toml", CONFIG).unwrap();
         let rules = staging(&config);
         let (plan, mut read) = planned(Command::Deploy { images_only: false });
-        read.services.get_mut("api").unwrap().cpu_architecture = Some("ARM64".into());
-        let problems = verify(&plan, read.view(), &clean(), &rules).problems;
-        assert_eq!(
-            problems,
+        // The problems when the live task definition's runtimePlatform says `cpu` and `os`.
+        let mut runs_on = |cpu: &str, os: &str| {
+            let live = read.services.get_mut("api").unwrap();
+            live.cpu_architecture = Some(cpu.into());
+            live.os_family = Some(os.into());
+            verify(&plan, read.view(), &clean(), &rules).problems
+        };
+        let refused = |runs: &str| {
             [Problem::Platform {
                 unit: "api".into(),
                 platform: "linux/amd64".into(),
-                runs: "ARM64".into(),
+                runs: runs.into(),
             }]
-        );
-        read.services.get_mut("api").unwrap().cpu_architecture = Some("X86_64".into());
-        assert!(verify(&plan, read.view(), &clean(), &rules)
-            .problems
-            .is_empty());
+        };
+        assert_eq!(runs_on("ARM64", "LINUX"), refused("ARM64"));
+        assert_eq!(runs_on("X86_64", "LINUX"), []);
         // A Linux image on a Windows task definition (the API's operatingSystemFamily).
-        read.services.get_mut("api").unwrap().os_family = Some("WINDOWS_SERVER_2022_CORE".into());
-        let problems = verify(&plan, read.view(), &clean(), &rules).problems;
         assert_eq!(
-            problems,
-            [Problem::Platform {
-                unit: "api".into(),
-                platform: "linux/amd64".into(),
-                runs: "WINDOWS_SERVER_2022_CORE".into(),
-            }]
+            runs_on("X86_64", "WINDOWS_SERVER_2022_CORE"),
+            refused("WINDOWS_SERVER_2022_CORE")
         );
-        read.services.get_mut("api").unwrap().os_family = Some("LINUX".into());
-        assert!(verify(&plan, read.view(), &clean(), &rules)
-            .problems
-            .is_empty());
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub fn gather(
     loader: &mut Loader<'_>,
     plan: &DeployPlan,
 ) -> Result<Vec<LiveCode>> {
+    let mut code = BTreeMap::new();
     let mut found = Vec::new();
     for step in plan.phases.iter().flatten() {
         let Step::Migrate(migration) = step else {
@@ -40,7 +41,14 @@ pub fn gather(
             continue;
         };
         for (file, contraction) in contractions(live, service)? {
-            found.push(search(live, loader, service, &file, &contraction)?);
+            found.push(search(
+                live,
+                loader,
+                &mut code,
+                service,
+                &file,
+                &contraction,
+            )?);
         }
     }
     Ok(found)
@@ -93,10 +101,24 @@ fn applied_names(live: &Live<'_>, service: &Service, dir: &str) -> Result<BTreeS
         .collect())
 }
 
+/// A service's live code, read once per deploy whatever the number of contractions.
+enum Code {
+    /// Not deployed by this tool (no `DEPLOY_VERSION`): no live code of it runs.
+    None,
+    /// Its live commit, which this clone lacks and a fetch did not bring.
+    Missing(String),
+    /// Its live commit and the text of each of its files that runs.
+    Files {
+        commit: String,
+        files: Vec<(String, String)>,
+    },
+}
+
 /// Searches the live code of every service sharing `service`'s database.
 fn search(
     live: &Live<'_>,
     loader: &mut Loader<'_>,
+    code: &mut BTreeMap<String, Code>,
     service: &Service,
     file: &str,
     contraction: &Contraction,
@@ -115,31 +137,40 @@ fn search(
         unsearched: Vec::new(),
     };
     for sharing in live.config.sharing(service) {
-        let Some(sha) = (live.services.get(&sharing.name)).and_then(|l| l.commit.clone()) else {
-            // Never deployed by this tool: no live code of it runs.
-            continue;
-        };
-        match present(live.repo, &sha)? {
-            Some(commit) => found
-                .uses
-                .extend(uses_at(live, loader, sharing, &commit, &target)?),
-            None => found.unsearched.push((sharing.name.clone(), sha)),
+        if !code.contains_key(&sharing.name) {
+            let read = read_code(live, loader, sharing)?;
+            code.insert(sharing.name.clone(), read);
+        }
+        match &code[&sharing.name] {
+            Code::None => {}
+            Code::Missing(sha) => found.unsearched.push((sharing.name.clone(), sha.clone())),
+            Code::Files { commit, files } => {
+                for (path, text) in files {
+                    let lines = contract::uses(path, text, &target).into_iter();
+                    found.uses.extend(lines.map(|line| Use {
+                        service: sharing.name.clone(),
+                        commit: commit.clone(),
+                        path: path.clone(),
+                        line,
+                    }));
+                }
+            }
         }
     }
     Ok(found)
 }
 
-/// Where `service`'s code at `commit` uses `target`: its folder and its workspace crates,
-/// without what never runs in the service (tests, benches, examples) and without any
-/// service's migrations (the schema's history names every column it ever had).
-fn uses_at(
-    live: &Live<'_>,
-    loader: &mut Loader<'_>,
-    service: &Service,
-    commit: &Commit,
-    target: &Target<'_>,
-) -> Result<Vec<Use>> {
-    let model = loader.load(commit, false)?;
+/// `service`'s live code: its folder and its workspace crates at its live commit, without
+/// what never runs in the service (tests, benches, examples) and without any service's
+/// migrations (the schema's history names every column it ever had).
+fn read_code(live: &Live<'_>, loader: &mut Loader<'_>, service: &Service) -> Result<Code> {
+    let Some(sha) = (live.services.get(&service.name)).and_then(|l| l.commit.clone()) else {
+        return Ok(Code::None);
+    };
+    let Some(commit) = present(live.repo, &sha)? else {
+        return Ok(Code::Missing(sha));
+    };
+    let model = loader.load(&commit, false)?;
     let mut folders: BTreeSet<String> = BTreeSet::from([service.path.get_ref().clone()]);
     let mut skipped: Vec<String> = (live.config.services.iter())
         .filter_map(|s| {
@@ -154,29 +185,19 @@ fn uses_at(
             skipped.extend(dirs.map(|d| format!("{}/", config::join(&krate.path, d))));
         }
     }
-    let snapshot = live.repo.snapshot(commit)?;
-    let mut uses = Vec::new();
+    let snapshot = live.repo.snapshot(&commit)?;
+    let mut files = Vec::new();
     for folder in folders {
         for (path, _) in git::walk_files(&snapshot, &folder)? {
             if skipped.iter().any(|dir| path.starts_with(dir.as_str())) {
                 continue;
             }
-            let Some(text) = snapshot.read_text(&path).ok().flatten() else {
-                continue;
-            };
-            uses.extend(
-                contract::uses(&path, &text, target)
-                    .into_iter()
-                    .map(|line| Use {
-                        service: service.name.clone(),
-                        commit: commit.sha(),
-                        path: path.clone(),
-                        line,
-                    }),
-            );
+            if let Some(text) = snapshot.read_text(&path).ok().flatten() {
+                files.push((path, text));
+            }
         }
     }
-    Ok(uses)
+    Ok(Code::Files { commit: sha, files })
 }
 
 /// `commit`, fetched from `origin` first when this (shallow) clone lacks it; `None` when
