@@ -12,8 +12,13 @@ use aws_sdk_s3::operation::RequestId;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// The account the local stack's emulator runs as (`MOTO_ACCOUNT_ID`).
+/// The local stack's default account: requests whose credentials name no account of the
+/// stack are its.
 pub const LOCAL_ACCOUNT: &str = "000000000000";
+
+/// Every account of the local stack, each with its own registry: two, so that promoting
+/// from one environment to another crosses accounts as staging to production does.
+pub const LOCAL_ACCOUNTS: [&str; 2] = [LOCAL_ACCOUNT, "000000000001"];
 
 /// Every client the tool uses, configured for one environment.
 #[derive(Clone)]
@@ -36,7 +41,12 @@ pub struct Clients {
 impl Clients {
     /// Clients for the embedded stack at `endpoint`.
     pub async fn local(endpoint: &str, region: &str) -> Clients {
-        Clients::from_config(&local_config(endpoint, region).await, true)
+        Clients::local_in(endpoint, region, LOCAL_ACCOUNT).await
+    }
+
+    /// Clients for `account` of the embedded stack at `endpoint`.
+    pub async fn local_in(endpoint: &str, region: &str, account: &str) -> Clients {
+        Clients::from_config(&local_config_in(endpoint, region, account).await, true)
     }
 
     /// Clients for a real AWS account: the default credential chain (environment, profile,
@@ -181,10 +191,16 @@ impl Intercept for TraceAnswers {
     }
 }
 
-/// The SDK configuration of the embedded stack at `endpoint`.
+/// The SDK configuration of the embedded stack at `endpoint`, in its default account.
 pub async fn local_config(endpoint: &str, region: &str) -> SdkConfig {
+    local_config_in(endpoint, region, LOCAL_ACCOUNT).await
+}
+
+/// The SDK configuration of `account` of the embedded stack at `endpoint`: the stack tells
+/// its accounts apart by the access key, which is the account's id.
+pub async fn local_config_in(endpoint: &str, region: &str, account: &str) -> SdkConfig {
     let credentials = Credentials::new(
-        LOCAL_ACCOUNT,
+        account,
         "local-stack",
         None,
         None,

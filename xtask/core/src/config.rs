@@ -67,6 +67,22 @@ pub struct Environment {
     /// Name of the environment variable that holds a Slack-compatible webhook URL, posted
     /// to at the end of each deploy. The URL is a secret: it never goes in this file.
     pub webhook_env: Option<Spanned<String>>,
+    /// The environment this one promotes from: `deploy` here copies what that one ran
+    /// successfully (images by digest) instead of building; a build needs `--build`.
+    pub promote_from: Option<Spanned<String>>,
+    /// How long a version must have run in the source environment before it may be
+    /// promoted here (humantime, `24h`); none: at once.
+    pub min_soak: Option<Spanned<String>>,
+}
+
+impl Environment {
+    /// `min_soak` as a duration (zero when unset; validation refuses what does not parse).
+    pub fn min_soak(&self) -> Duration {
+        self.min_soak
+            .as_ref()
+            .and_then(|s| humantime::parse_duration(s.get_ref()).ok())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -116,6 +132,9 @@ pub struct Service {
     /// Whether the service answers health checks at all (`health = false`: a worker with
     /// no ingress); a deliberate skip, not a warning.
     pub health: bool,
+    /// A service with `health = false` may still be promoted (nothing checked it in the
+    /// source environment: someone says it is fine).
+    pub promote_unchecked: bool,
     /// The service's own base URL, a template like the environment's `service_url` (which
     /// it overrides): its `health_path` is checked there.
     pub url: Option<Spanned<String>>,
@@ -273,6 +292,8 @@ struct RawService {
     health_path: String,
     #[serde(default = "default_health")]
     health: bool,
+    #[serde(default)]
+    promote_unchecked: bool,
     url: Option<Spanned<String>>,
     ecs_service: Option<Spanned<String>>,
     ecr_repository: Option<Spanned<String>>,
@@ -405,6 +426,7 @@ impl Config {
                     port: s.port,
                     health_path: s.health_path,
                     health: s.health,
+                    promote_unchecked: s.promote_unchecked,
                     url: s.url,
                     migrations: s.migrations,
                     database: s.database,
@@ -569,6 +591,41 @@ impl Config {
                 .flatten()
             {
                 check_template(template, problems);
+            }
+            self.check_promotion(env, problems);
+        }
+    }
+
+    /// `promote_from` names another environment; `min_soak` is a duration.
+    fn check_promotion(&self, env: &Environment, problems: &mut Vec<Diagnostic>) {
+        if let Some(from) = &env.promote_from {
+            let source = self.environments.get(from.get_ref());
+            let to_itself = source.is_some_and(|s| std::ptr::eq(s, env));
+            if source.is_none() || to_itself {
+                problems.push(
+                    Diagnostic::at(
+                        from.span(),
+                        format!(
+                            "`promote_from = \"{}\"` must name another environment",
+                            from.get_ref()
+                        ),
+                    )
+                    .with_help(format!(
+                        "environments: {}",
+                        self.environment_names().join(", ")
+                    )),
+                );
+            }
+        }
+        if let Some(soak) = &env.min_soak {
+            if humantime::parse_duration(soak.get_ref()).is_err() {
+                problems.push(
+                    Diagnostic::at(
+                        soak.span(),
+                        format!("`min_soak = \"{}\"` is not a duration", soak.get_ref()),
+                    )
+                    .with_help("write it in humantime: `24h`, `90m`, `2days`"),
+                );
             }
         }
     }

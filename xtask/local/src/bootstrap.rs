@@ -2,7 +2,9 @@
 //! the AWS SDK against the emulator: the ECS cluster, one service per service (desired
 //! count 2, circuit breaker with rollback, rolling 100/200) with an initial task definition,
 //! the migration task families, the ECR repositories, the state and app buckets and one
-//! CloudFront distribution per app. Idempotent: what exists is left as it is.
+//! CloudFront distribution per app. Idempotent: what exists is left as it is. Where other
+//! local environments promote from this one, their accounts may read its repositories and
+//! buckets (the resource policies Terraform gives staging's for production).
 
 use anyhow::{Context as _, Result};
 use aws_sdk_ecs::types as ecs;
@@ -37,6 +39,19 @@ impl fmt::Display for Resource {
 /// before the first deploy, which replaces it.
 pub const BOOTSTRAP_TAG: &str = "bootstrap";
 
+/// What a promoting account may do with a source repository: find images and pull them.
+const ECR_READ: &[&str] = &[
+    "ecr:DescribeRepositories",
+    "ecr:DescribeImages",
+    "ecr:ListImages",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchCheckLayerAvailability",
+];
+
+/// What a promoting account may do with a source bucket: read the ledger and app files.
+const S3_READ: &[&str] = &["s3:GetObject", "s3:ListBucket"];
+
 pub struct Bootstrap<'a> {
     pub config: &'a Config,
     pub names: Names<'a>,
@@ -47,6 +62,9 @@ pub struct Bootstrap<'a> {
     /// The stack's PostgreSQL port, when tasks run as containers: services with migrations
     /// get `DATABASE_URL` (on AWS, Terraform's secret) for their database there.
     pub database_port: Option<u16>,
+    /// Accounts that promote from this environment: granted reading its images, ledger and
+    /// app files by resource policies.
+    pub grants: Vec<String>,
 }
 
 impl Bootstrap<'_> {
@@ -64,7 +82,53 @@ impl Bootstrap<'_> {
             made.push(self.bucket(&self.names.bucket(app), false).await?);
             made.push(self.distribution(app).await?);
         }
+        if !self.grants.is_empty() {
+            self.grant().await?;
+        }
         Ok(made)
+    }
+
+    /// Lets the accounts that promote from here read what a promotion copies: each
+    /// repository's images and each bucket's objects (rewritten every run: idempotent).
+    async fn grant(&self) -> Result<()> {
+        let principals: Vec<String> = (self.grants.iter())
+            .map(|account| format!("arn:aws:iam::{account}:root"))
+            .collect();
+        // A repository policy names no resource (it is the resource); a bucket's does.
+        let statement = |actions: &[&str], resources: Option<Vec<String>>| {
+            let mut statement = serde_json::json!({
+                "Sid": "PromotedBy", "Effect": "Allow",
+                "Principal": {"AWS": principals}, "Action": actions,
+            });
+            if let Some(resources) = resources {
+                statement["Resource"] = resources.into();
+            }
+            serde_json::json!({"Version": "2012-10-17", "Statement": [statement]}).to_string()
+        };
+        for service in &self.config.services {
+            let name = self.names.ecr_repository(service);
+            (self.aws.ecr.set_repository_policy())
+                .repository_name(&name)
+                .policy_text(statement(ECR_READ, None))
+                .send()
+                .await
+                .aws_context(|| format!("setting the policy of repository {name}"))?;
+        }
+        let buckets = std::iter::once(self.names.state_bucket())
+            .chain(self.config.apps.iter().map(|app| self.names.bucket(app)));
+        for bucket in buckets {
+            let resources = vec![
+                format!("arn:aws:s3:::{bucket}"),
+                format!("arn:aws:s3:::{bucket}/*"),
+            ];
+            (self.aws.s3.put_bucket_policy())
+                .bucket(&bucket)
+                .policy(statement(S3_READ, Some(resources)))
+                .send()
+                .await
+                .aws_context(|| format!("setting the policy of bucket {bucket}"))?;
+        }
+        Ok(())
     }
 
     async fn cluster(&self) -> Result<Resource> {

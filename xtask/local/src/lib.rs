@@ -27,6 +27,7 @@ pub fn which_registry() -> Option<PathBuf> {
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use xshell::{cmd, Shell};
@@ -54,7 +55,13 @@ struct Process {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct State {
     moto: Process,
-    registry: Process,
+    /// The registry behind each account's ECR, by account.
+    #[serde(default)]
+    registries: BTreeMap<String, Process>,
+    /// The port the emulator fronts each further account's registry on (the first
+    /// account's front is the emulator's own port), by account.
+    #[serde(default)]
+    fronts: BTreeMap<String, u16>,
     /// The stack's PostgreSQL, when tasks run as containers.
     #[serde(default)]
     postgres: Process,
@@ -177,10 +184,24 @@ impl Stack {
             .then(|| format!("http://127.0.0.1:{}", self.state.moto.port))
     }
 
-    /// `127.0.0.1:PORT` of the running registry.
+    /// `127.0.0.1:PORT` of the running registry of the default account.
     pub fn registry(&self) -> Option<String> {
-        self.running(self.state.registry)
-            .then(|| format!("127.0.0.1:{}", self.state.registry.port))
+        self.registry_of(aws::LOCAL_ACCOUNT)
+    }
+
+    /// `127.0.0.1:PORT` of the running registry of `account`.
+    pub fn registry_of(&self, account: &str) -> Option<String> {
+        let process = self.registry_process(account);
+        self.running(process)
+            .then(|| format!("127.0.0.1:{}", process.port))
+    }
+
+    fn registry_process(&self, account: &str) -> Process {
+        self.state
+            .registries
+            .get(account)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Whether each process answers its health check now (`None`: not running).
@@ -195,9 +216,14 @@ impl Stack {
                     .is_ok_and(|server| server.ready(self.state.postgres.port))
             })
         });
+        let registries: Vec<Option<bool>> = (aws::LOCAL_ACCOUNTS.iter())
+            .map(|account| answers(self.registry_process(account), registry_health))
+            .collect();
         Probe {
             moto: answers(self.state.moto, moto_health),
-            registry: answers(self.state.registry, registry_health),
+            registry: registries
+                .iter()
+                .try_fold(true, |all, r| r.map(|ok| all && ok)),
             postgres,
         }
     }
@@ -214,7 +240,10 @@ impl Stack {
             Some(mode) => (mode, None),
             None => TaskMode::detect(),
         };
-        let registry_moved = self.start_registry()?;
+        let mut registry_moved = false;
+        for account in aws::LOCAL_ACCOUNTS {
+            registry_moved |= self.start_registry(account)?;
+        }
         match mode {
             TaskMode::Containers => self.start_postgres()?,
             TaskMode::Modelled => self.stop_postgres()?,
@@ -281,26 +310,32 @@ impl Stack {
             .then(|| format!("127.0.0.1:{}", self.state.postgres.port))
     }
 
-    /// Starts the registry unless it runs; returns whether it now listens on a new port.
-    fn start_registry(&mut self) -> Result<bool> {
-        if self.running(self.state.registry) {
+    /// Starts `account`'s registry unless it runs; returns whether it now listens on a
+    /// new port.
+    fn start_registry(&mut self, account: &str) -> Result<bool> {
+        let previous = self.registry_process(account);
+        if self.running(previous) {
             return Ok(false);
         }
         let binary = install::registry_binary()?;
-        let port = self.port_for(self.state.registry.port)?;
-        let data = self.dir.join("registry/data");
+        let port = self.port_for(previous.port)?;
+        let folder = self.dir.join("registry").join(account);
+        let data = folder.join("data");
         std::fs::create_dir_all(&data)?;
-        let config = self.dir.join("registry/config.yml");
+        let config = folder.join("config.yml");
         std::fs::write(&config, registry_config(&data, port))?;
-        let log = self.dir.join("registry.log");
+        let log = self.dir.join(format!("registry-{account}.log"));
         let mut command = Command::new(binary);
         command.arg("serve").arg(&config);
         let pid = process::spawn_detached(command, &log)?;
-        let moved = port != self.state.registry.port;
-        self.state.registry = Process {
-            pid: Some(pid),
-            port,
-        };
+        let moved = port != previous.port;
+        self.state.registries.insert(
+            account.to_owned(),
+            Process {
+                pid: Some(pid),
+                port,
+            },
+        );
         self.save()?;
         let url = registry_health(port);
         process::wait_until("the registry", &url, pid, &self.marker, &log, || {
@@ -317,15 +352,21 @@ impl Stack {
         let port = self.port_for(self.state.moto.port)?;
         let log = self.dir.join("moto.log");
         let mut command = Command::new(python);
+        command.arg(&plugin).args(["--port", &port.to_string()]);
+        for (index, account) in aws::LOCAL_ACCOUNTS.iter().enumerate() {
+            let registry = format!("127.0.0.1:{}", self.registry_process(account).port);
+            let front = if index == 0 {
+                String::new()
+            } else {
+                let previous = self.state.fronts.get(*account).copied().unwrap_or(0);
+                let front = self.port_for(previous)?;
+                self.state.fronts.insert((*account).to_owned(), front);
+                format!("@{front}")
+            };
+            command.args(["--account", &format!("{account}={registry}{front}")]);
+        }
         command
-            .arg(&plugin)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--registry",
-                &format!("127.0.0.1:{}", self.state.registry.port),
-            ])
-            .env("MOTO_ACCOUNT_ID", aws::LOCAL_ACCOUNT)
+            .env_remove("MOTO_ACCOUNT_ID")
             .env("XTASK_BOTOCORE_VERSION", install::BOTOCORE_VERSION)
             .env("XTASK_STACK", &self.marker)
             .env(
@@ -370,10 +411,13 @@ impl Stack {
     pub fn stop(&mut self) -> Result<()> {
         self.stop_process(self.state.moto)?;
         self.remove_containers()?;
-        self.stop_process(self.state.registry)?;
+        for registry in self.state.registries.values_mut() {
+            if let Some(pid) = registry.pid.take() {
+                process::stop(pid, &self.marker)?;
+            }
+        }
         self.stop_postgres()?;
         self.state.moto.pid = None;
-        self.state.registry.pid = None;
         self.save()
     }
 
@@ -381,10 +425,12 @@ impl Stack {
     /// registry's storage and PostgreSQL's cluster are deleted.
     pub fn reset(&mut self) -> Result<()> {
         self.stop()?;
-        let data = self.dir.join("registry/data");
-        if data.exists() {
-            std::fs::remove_dir_all(&data)
-                .with_context(|| format!("deleting {}", data.display()))?;
+        for account in aws::LOCAL_ACCOUNTS {
+            let data = self.dir.join("registry").join(account).join("data");
+            if data.exists() {
+                std::fs::remove_dir_all(&data)
+                    .with_context(|| format!("deleting {}", data.display()))?;
+            }
         }
         if postgres::bindir().is_some() {
             postgres::Server::new(&self.dir)?.wipe()?;
@@ -474,15 +520,16 @@ impl Stack {
     /// Creates the resources of environment `env` (idempotent).
     pub fn bootstrap(&self, config: &Config, env: &str) -> Result<Vec<Resource>> {
         let endpoint = self.endpoint().context("the local stack is not running")?;
-        let registry = self
-            .registry()
-            .context("the local registry is not running")?;
         let names = config.names(env);
+        let account = local_account(config, env)?;
+        let registry = self
+            .registry_of(&account)
+            .with_context(|| format!("the local registry of account {account} is not running"))?;
         let region = names.env.region.get_ref().clone();
-        let network = self.network(&region)?;
+        let network = self.network(&region, &account)?;
         let database_port = self.databases(config, env)?;
         aws::runtime()?.block_on(async {
-            let clients = Clients::local(&endpoint, &region).await;
+            let clients = Clients::local_in(&endpoint, &region, &account).await;
             bootstrap::Bootstrap {
                 config,
                 names,
@@ -490,6 +537,7 @@ impl Stack {
                 network: &network,
                 registry: &registry,
                 database_port,
+                grants: promoted_by(config, env),
             }
             .run()
             .await
@@ -513,10 +561,11 @@ impl Stack {
         Ok(Some(port))
     }
 
-    /// The subnets and security group awsvpc tasks use in `region` (the default VPC).
-    pub fn network(&self, region: &str) -> Result<Network> {
+    /// The subnets and security group awsvpc tasks use in `region` of `account` (the
+    /// default VPC).
+    pub fn network(&self, region: &str, account: &str) -> Result<Network> {
         let endpoint = self.endpoint().context("the local stack is not running")?;
-        let url = format!("{endpoint}/_xtask/network?region={region}");
+        let url = format!("{endpoint}/_xtask/network?region={region}&account={account}");
         let body = xtask_aws::http::get_text(&url)?;
         Ok(serde_json::from_str(&body)?)
     }
@@ -536,6 +585,11 @@ impl Stack {
             "aws_endpoint": self.endpoint(),
             "registry": self.registry(),
             "account_id": aws::LOCAL_ACCOUNT,
+            "accounts": aws::LOCAL_ACCOUNTS.iter().map(|account| serde_json::json!({
+                "account_id": account,
+                "registry": self.registry_of(account),
+                "front": self.front_of(account),
+            })).collect::<Vec<_>>(),
             "moto_version": install::MOTO_VERSION,
             "run_containers": self.runs_containers(),
             "task_mode": self.state.tasks,
@@ -547,7 +601,7 @@ impl Stack {
             })),
             "processes": {
                 "aws_emulator": process(self.state.moto, probe.moto, "moto.log"),
-                "registry": process(self.state.registry, probe.registry, "registry.log"),
+                "registry": process(self.registry_process(aws::LOCAL_ACCOUNT), probe.registry, "registry-000000000000.log"),
                 "postgres": process(self.state.postgres, probe.postgres.flatten(), "postgres.log"),
             },
         })
@@ -583,12 +637,14 @@ impl Stack {
             endpoint.clone(),
             probe.moto,
         ));
-        out.push_str(&line(
-            "registry",
-            self.state.registry,
-            self.registry(),
-            probe.registry,
-        ));
+        for account in aws::LOCAL_ACCOUNTS {
+            out.push_str(&line(
+                &format!("registry {}", &account[account.len() - 4..]),
+                self.registry_process(account),
+                self.registry_of(account),
+                probe.registry,
+            ));
+        }
         if let Some(healthy) = probe.postgres {
             out.push_str(&line(
                 "postgresql",
@@ -627,8 +683,9 @@ impl Stack {
         }
         if let Some(endpoint) = endpoint {
             out.push_str(&format!(
-                "\nAWS CLI and SDKs: AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=local\n",
-                aws::LOCAL_ACCOUNT
+                "\nAWS CLI and SDKs: AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY=local\n(the access key is the account: {} are the stack's accounts)\n",
+                aws::LOCAL_ACCOUNT,
+                aws::LOCAL_ACCOUNTS.join(" and ")
             ));
         }
         out
@@ -649,6 +706,42 @@ impl Probe {
             && self.registry == Some(true)
             && self.postgres.is_none_or(|pg| pg == Some(true))
     }
+}
+
+impl Stack {
+    /// `127.0.0.1:PORT` where the emulator fronts `account`'s registry, as its ECR
+    /// repository URIs name it.
+    pub fn front_of(&self, account: &str) -> Option<String> {
+        let port = if account == aws::LOCAL_ACCOUNT {
+            self.state.moto.port
+        } else {
+            *self.state.fronts.get(account)?
+        };
+        self.endpoint().map(|_| format!("127.0.0.1:{port}"))
+    }
+}
+
+/// The stack account of a `local_stack` environment, or why it has none.
+pub fn local_account(config: &Config, env: &str) -> Result<String> {
+    let account = config.environments[env].account_id.get_ref();
+    if aws::LOCAL_ACCOUNTS.contains(&account.as_str()) {
+        Ok(account.clone())
+    } else {
+        anyhow::bail!(
+            "environment {env} of {FILE_NAME} is a local_stack environment in account {account}, which the local stack does not have; its accounts are {}",
+            aws::LOCAL_ACCOUNTS.join(", ")
+        )
+    }
+}
+
+/// The accounts of the other local environments that promote from `env`: each may read its
+/// ledger, images and app files, as Terraform's policies let production read staging's.
+fn promoted_by(config: &Config, env: &str) -> Vec<String> {
+    (config.environments.values())
+        .filter(|e| e.local_stack && e.promote_from.as_ref().is_some_and(|f| f.get_ref() == env))
+        .map(|e| e.account_id.get_ref().clone())
+        .filter(|account| account != config.environments[env].account_id.get_ref())
+        .collect()
 }
 
 /// The saved state of the stack's processes; none when there is no (readable) file.

@@ -18,7 +18,12 @@ that moto lacks. See docs/local-stack.md for the whole story; in short:
   check, a container that exits is a failed task for the circuit breaker, and RunTask
   reports the container's real exit code.
 
-Run by `cargo xtask local up` as: python moto_plugin.py --port P --registry 127.0.0.1:R
+- Several accounts, each with its own registry: a request's account is its access key's
+  (the stack's keys are account ids), and another account's bucket or repository answers
+  only where its resource policy allows the caller's account, as AWS's do.
+
+Run by `cargo xtask local up` as: python moto_plugin.py --port P
+--account 000000000000=127.0.0.1:R --account 000000000001=127.0.0.1:R2@F2
 """
 
 import argparse
@@ -56,7 +61,7 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.sts import models as sts_models
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server, run_simple
 
 import aws_spec  # beside this file: AWS's request rules (docs/local-stack.md)
 
@@ -64,14 +69,24 @@ import aws_spec  # beside this file: AWS's request rules (docs/local-stack.md)
 # four steps, a RunTask task four.
 STEP = float(os.environ.get("XTASK_STEP_SECONDS", "0.5"))
 
-# The registry behind ECR, `host:port`; set from --registry at start.
-REGISTRY = ""
-# `host:port` of this server, which fronts the registry as ECR does (see proxy_registry).
-FRONT = ""
+# The stack's accounts, each with the registry behind its ECR (`host:port`) and this
+# server's front for it (`host:port`, see proxy_registry); set from --account at start. The
+# first is the default: requests whose credentials name no account of the stack are its.
+REGISTRIES = {}
+FRONTS = {}
+DEFAULT_ACCOUNT = "000000000000"
+# The account of the request this thread serves (see Middleware.account_of).
+REQUEST = threading.local()
 # The password of ECR's registry login (user `AWS`), new with each start of the emulator,
 # as ECR's tokens are new with each GetAuthorizationToken: a push that did not log in, or
-# logged in to an earlier run, is refused as ECR refuses it.
+# logged in to an earlier run, is refused as ECR refuses it. Each account's token names it,
+# so that a registry can tell its own principals from another account's.
 REGISTRY_PASSWORD = uuid.uuid4().hex
+
+
+def current_account():
+    """The account of the request being served (the default one outside a request)."""
+    return getattr(REQUEST, "account", DEFAULT_ACCOUNT)
 
 # Conditional S3 writes (`If-None-Match: *`) one at a time: see Middleware.
 CONDITIONAL_WRITES = threading.Lock()
@@ -293,8 +308,7 @@ def s3_wrong_region(environ, operation):
     signed = scope[2] if len(scope) > 2 else None
     name = aws_spec.virtual_host_bucket(environ) or next(
         (p for p in environ.get("PATH_INFO", "").split("/") if p), None)
-    account = os.environ.get("MOTO_ACCOUNT_ID", "000000000000")
-    bucket = s3_models.s3_backends[account]["aws"].buckets.get(name) if name else None
+    bucket = s3_bucket(name)
     if bucket is None or signed is None or bucket.region_name == signed:
         return None
     headers = [("x-amz-bucket-region", bucket.region_name), ("x-amz-request-id", str(uuid.uuid4()))]
@@ -305,6 +319,97 @@ def s3_wrong_region(environ, operation):
             f"endpoint. Please send all future requests to this endpoint.</Message><Bucket>{name}</Bucket>"
             f"<Endpoint>{name}.s3.{bucket.region_name}.amazonaws.com</Endpoint></Error>").encode()
     return 301, headers + [("Content-Type", "application/xml")], body
+
+
+def s3_bucket(name):
+    """The bucket `name`, whichever account owns it (bucket names are global), or None."""
+    owner = s3_models.s3_backends.bucket_accounts.get(name) if name else None
+    if owner is None:
+        return None
+    partition, account = owner
+    return s3_models.s3_backends[account][partition].buckets.get(name)
+
+
+# ------------------------------------------------------------- cross-account access --------
+
+
+def as_list(value):
+    """A policy field that may be one value or a list, as a list."""
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def policy_allows(policy, caller, action):
+    """Whether a resource policy has an Allow statement for `action` whose principal is
+    account `caller` (its root, or any of its roles and users) or everyone. Deny statements
+    and conditions are not modelled: the stack only needs to tell granted from not."""
+    if not policy:
+        return False
+    document = json.loads(policy if isinstance(policy, str) else policy.decode())
+    for statement in as_list(document.get("Statement")):
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        aws = ["*"] if principal == "*" else as_list((principal or {}).get("AWS"))
+        if not any(p in ("*", caller) or p.startswith(f"arn:aws:iam::{caller}:") for p in aws):
+            continue
+        if any(fnmatch.fnmatch(action.lower(), a.lower()) for a in as_list(statement.get("Action"))):
+            return True
+    return False
+
+
+# The IAM action of each S3 operation whose action is named otherwise (the S3 API reference's
+# "Permissions" of each operation).
+S3_IAM_ACTIONS = {"s3:ListObjectsV2": "s3:ListBucket", "s3:ListObjects": "s3:ListBucket",
+                  "s3:HeadBucket": "s3:ListBucket", "s3:HeadObject": "s3:GetObject",
+                  "s3:ListObjectVersions": "s3:ListBucketVersions"}
+
+
+def access_denied(operation, caller, resource):
+    """IAM's refusal of a cross-account request no resource policy allows."""
+    return {"kind": "error", "status": 403 if operation.startswith("s3:") else 400,
+            "code": "AccessDenied" if operation.startswith("s3:") else "AccessDeniedException",
+            "message": (f"User: arn:aws:iam::{caller}:root is not authorized to perform: {operation} on "
+                        f"resource: {resource} because no resource-based policy allows the {operation} action")}
+
+
+def cross_account_refusal(environ, operation, body):
+    """AWS's answer to a request for another account's bucket or repository: allowed only
+    where that resource's policy grants the caller's account the action (moto serves every
+    account's resources to everyone)."""
+    caller = current_account()
+    if operation.startswith("s3:") and operation not in ("s3:ListBuckets", "s3:CreateBucket"):
+        name = aws_spec.virtual_host_bucket(environ) or next(
+            (p for p in environ.get("PATH_INFO", "").split("/") if p), None)
+        owner = s3_models.s3_backends.bucket_accounts.get(name) if name else None
+        if owner is None or owner[1] == caller:
+            return None
+        bucket = s3_bucket(name)
+        if policy_allows(getattr(bucket, "policy", None), caller, S3_IAM_ACTIONS.get(operation, operation)):
+            return None
+        return access_denied(operation, caller, f"arn:aws:s3:::{name}")
+    if operation.startswith("ecr:"):
+        params = json.loads(body or "{}") if body.startswith("{") else {}
+        owner = params.get("registryId") or caller
+        if owner == caller:
+            return None
+        region = request_region(environ)
+        for name in as_list(params.get("repositoryName")) + as_list(params.get("repositoryNames")) or ["*"]:
+            repo = ecr_models.ecr_backends[owner][region].repositories.get(name)
+            if repo is None or not policy_allows(repo.policy, caller, operation):
+                return access_denied(operation, caller, f"arn:aws:ecr:{region}:{owner}:repository/{name}")
+        # Allowed: moto answers from the owner's registry.
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = owner
+    return None
+
+
+def request_region(environ):
+    """The region a request is signed for (us-east-1 when unsigned)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" in auth:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(scope) > 2:
+            return scope[2]
+    return "us-east-1"
 
 
 # Codes each protocol uses for throttling and for a server-side failure.
@@ -383,6 +488,9 @@ class Middleware:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
+        REQUEST.account = self.account_of(environ, path)
+        # moto's own backends follow this header (MOTO_ACCOUNT_ID is not set: it would win).
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = REQUEST.account
         if path.startswith("/_xtask/"):
             return self.api(environ, start_response, path[len("/_xtask/"):])
         # Read the body to match faults on it, then hand moto an identical stream. A body
@@ -405,7 +513,8 @@ class Middleware:
         if moved:
             return self.respond(start_response, *moved)
         fault = (take_request_fault(operation, body, path) or expired_token(environ)
-                 or tag_policy_refusal(operation, body) or aws_spec.check(environ, raw))
+                 or tag_policy_refusal(operation, body) or aws_spec.check(environ, raw)
+                 or cross_account_refusal(environ, operation, body))
         if fault and fault.get("code") == "ExpiredToken" and operation.split(":", 1)[0] in JSON_TARGETS.values():
             fault = dict(fault, code="ExpiredTokenException")
         if fault:
@@ -427,11 +536,31 @@ class Middleware:
                 return list(self.app(environ, start_response))
         return self.app(environ, start_response)
 
+    @staticmethod
+    def account_of(environ, path):
+        """The account a request is for: a registry request's is the account whose front it
+        came to; an AWS request's is its credentials' (the stack's access keys are account
+        ids, and a session STS issued belongs to its role's account); else the default."""
+        if path.startswith("/v2/"):
+            port = environ.get("SERVER_PORT", "")
+            return next((a for a, front in FRONTS.items() if front.endswith(":" + port)), DEFAULT_ACCOUNT)
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        key = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else ""
+        if key in REGISTRIES:
+            return key
+        token = environ.get("HTTP_X_AMZ_SECURITY_TOKEN")
+        for backends in list(sts_models.sts_backends.values()):
+            for backend in list(backends.values()):
+                for role in backend.assumed_roles:
+                    if role.access_key_id == key or (token and role.session_token == token):
+                        return role.account_id
+        return DEFAULT_ACCOUNT
+
     def api(self, environ, start_response, route):
         method = environ.get("REQUEST_METHOD")
         try:
             if route == "health":
-                return self.json(start_response, 200, {"ok": True, "registry": REGISTRY, "step_seconds": STEP,
+                return self.json(start_response, 200, {"ok": True, "registries": REGISTRIES, "fronts": FRONTS, "step_seconds": STEP,
                                                        "run_containers": RUN_CONTAINERS})
             if route == "faults" and method == "GET":
                 with LOCK:
@@ -479,8 +608,7 @@ def default_network(environ):
     from moto.ec2.models import ec2_backends
 
     query = dict(part.split("=", 1) for part in environ.get("QUERY_STRING", "").split("&") if "=" in part)
-    account = os.environ.get("MOTO_ACCOUNT_ID", "000000000000")
-    ec2 = ec2_backends[account][query.get("region", "us-east-1")]
+    ec2 = ec2_backends[query.get("account", DEFAULT_ACCOUNT)][query.get("region", "us-east-1")]
     vpc = ec2.default_vpc
     subnets = sorted(s.id for s in ec2.describe_subnets(filters={"vpc-id": [vpc.id]}))
     groups = ec2.describe_security_groups(filters={"vpc-id": [vpc.id], "group-name": ["default"]})
@@ -499,9 +627,9 @@ MANIFEST_TYPES = [
 ]
 
 
-def registry(method, path, body=None, headers=None):
-    """(status, headers, body) of a registry API call."""
-    request = urllib.request.Request(f"http://{REGISTRY}{path}", data=body, method=method, headers=headers or {})
+def registry(account, method, path, body=None, headers=None):
+    """(status, headers, body) of a call to the API of `account`'s registry."""
+    request = urllib.request.Request(f"http://{REGISTRIES[account]}{path}", data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, dict(response.headers), response.read()
@@ -520,7 +648,8 @@ def proxy_registry(environ, raw):
     refuses it (`TAG_INVALID`). Requests go with the registry's own `Host`, so the upload
     URLs it answers with point at it: blob uploads go to it directly."""
     method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
-    refusal = unauthorized(environ) or immutable_tag_refusal(method, path, raw)
+    account = current_account()
+    refusal = unauthorized(environ, account, method, path) or immutable_tag_refusal(account, method, path, raw)
     if refusal:
         return refusal
     headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
@@ -529,7 +658,7 @@ def proxy_registry(environ, raw):
         if environ.get(key):
             headers[key.replace("_", "-").title()] = environ[key]
     query = environ.get("QUERY_STRING", "")
-    connection = http.client.HTTPConnection(REGISTRY, timeout=300)
+    connection = http.client.HTTPConnection(REGISTRIES[account], timeout=300)
     try:
         connection.request(method, path + (f"?{query}" if query else ""), body=raw or None, headers=headers)
         response = connection.getresponse()
@@ -540,35 +669,53 @@ def proxy_registry(environ, raw):
         connection.close()
 
 
-def registry_auth():
-    """The `Authorization` header of ECR's login (GetAuthorizationToken's user:password)."""
-    return "Basic " + base64.b64encode(f"AWS:{REGISTRY_PASSWORD}".encode()).decode()
+def registry_auth(account):
+    """The `Authorization` header of `account`'s ECR login (GetAuthorizationToken's
+    user:password)."""
+    return "Basic " + base64.b64encode(f"AWS:{REGISTRY_PASSWORD}.{account}".encode()).decode()
 
 
-def unauthorized(environ):
-    """ECR's answer to a registry request without its login: 401 with a Basic challenge,
-    which is what makes Docker send the credentials its helper or store gives it."""
-    if environ.get("HTTP_AUTHORIZATION") == registry_auth():
+def login_account(environ):
+    """The account whose ECR login a registry request carries, or None."""
+    return next((a for a in REGISTRIES if environ.get("HTTP_AUTHORIZATION") == registry_auth(a)), None)
+
+
+def unauthorized(environ, account, method, path):
+    """ECR's answer to a registry request without a login: 401 with a Basic challenge, which
+    is what makes Docker send the credentials its helper or store gives it. Another
+    account's login may pull where the repository's policy lets that account pull
+    (ecr:BatchGetImage), and push nowhere; else 403 DENIED, as ECR answers."""
+    caller = login_account(environ)
+    if caller == account or path == "/v2/" and caller is not None:
         return None
+    if caller is not None:
+        name = path[len("/v2/"):].split("/manifests/")[0].split("/blobs/")[0]
+        repo = next((regions[r].repositories.get(name) for regions in [ecr_models.ecr_backends[account]]
+                     for r in list(regions.keys()) if regions[r].repositories.get(name)), None)
+        pulls = method in ("GET", "HEAD") and ("/manifests/" in path or "/blobs/" in path)
+        if pulls and repo is not None and policy_allows(repo.policy, caller, "ecr:BatchGetImage"):
+            return None
+        body = json.dumps({"errors": [{"code": "DENIED", "message":
+                f"User: arn:aws:iam::{caller}:root is not authorized to perform on repository {name}"}]}).encode()
+        return 403, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body
     body = b'{"errors":[{"code":"UNAUTHORIZED","message":"Not Authorized"}]}'
     return 401, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                  ("Docker-Distribution-Api-Version", "registry/2.0"),
-                 ("WWW-Authenticate", f'Basic realm="http://{FRONT}/",service="ecr.amazonaws.com"')], body
+                 ("WWW-Authenticate", f'Basic realm="http://{FRONTS[account]}/",service="ecr.amazonaws.com"')], body
 
 
-def immutable_tag_refusal(method, path, raw):
+def immutable_tag_refusal(account, method, path, raw):
     """ECR's answer to a manifest push that would move a tag of an immutable repository."""
     if method != "PUT" or "/manifests/" not in path:
         return None
     name, reference = path[len("/v2/"):].split("/manifests/", 1)
     if reference.startswith("sha256:"):
         return None
-    account = os.environ.get("MOTO_ACCOUNT_ID", "000000000000")
     repos = [backend.repositories.get(name) for backend in list(dict.values(ecr_models.ecr_backends[account]))]
     repo = next((r for r in repos if r is not None), None)
     if repo is None or not repo.image_tag_mutability.startswith("IMMUTABLE"):
         return None
-    existing = registry_manifest(name, reference)
+    existing = registry_manifest(account, name, reference)
     if existing is None or existing[0] == "sha256:" + hashlib.sha256(raw).hexdigest():
         return None
     message = (f"The image tag '{reference}' already exists in the '{name}' repository and cannot be "
@@ -577,16 +724,16 @@ def immutable_tag_refusal(method, path, raw):
     return 400, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body
 
 
-def registry_tags(repo):
-    status, _, body = registry("GET", f"/v2/{repo}/tags/list")
+def registry_tags(account, repo):
+    status, _, body = registry(account, "GET", f"/v2/{repo}/tags/list")
     if status == 404:
         return []
     return sorted(json.loads(body).get("tags") or [])
 
 
-def registry_manifest(repo, reference):
+def registry_manifest(account, repo, reference):
     """(digest, media type, manifest text) of a tag or digest, or None."""
-    status, headers, body = registry("GET", f"/v2/{repo}/manifests/{reference}",
+    status, headers, body = registry(account, "GET", f"/v2/{repo}/manifests/{reference}",
                                      headers={"Accept": ", ".join(MANIFEST_TYPES)})
     if status != 200:
         return None
@@ -595,11 +742,11 @@ def registry_manifest(repo, reference):
     return digest, lower.get("content-type", "").split(";")[0], body.decode()
 
 
-def registry_images(repo):
+def registry_images(account, repo):
     """Every image of a repository: digest -> {tags, media type, manifest}."""
     images = {}
-    for tag in registry_tags(repo):
-        found = registry_manifest(repo, tag)
+    for tag in registry_tags(account, repo):
+        found = registry_manifest(account, repo, tag)
         if found is None:
             continue
         digest, media_type, manifest = found
@@ -636,13 +783,11 @@ def ecr_image_operation(environ, operation, body):
 
 
 def ecr_repository(environ, params):
-    """The moto repository the request names (RepositoryNotFoundException otherwise)."""
-    account = os.environ.get("MOTO_ACCOUNT_ID", "000000000000")
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    region = "us-east-1"
-    if "Credential=" in auth:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
-        region = scope[2] if len(scope) > 2 else region
+    """The moto repository the request names, in the registry it names (the caller's by
+    default; cross_account_refusal has checked another's policy), or
+    RepositoryNotFoundException."""
+    account = params.get("registryId") or current_account()
+    region = request_region(environ)
     name = params.get("repositoryName", "")
     backend = ecr_models.ecr_backends[account][region]
     repo = backend.repositories.get(name)
@@ -670,7 +815,7 @@ def image_detail(repo, digest, image):
 
 def ecr_list_images(repo, params):
     ids = []
-    for digest, image in registry_images(repo.name).items():
+    for digest, image in registry_images(repo.registry_id, repo.name).items():
         ids.extend({"imageDigest": digest, "imageTag": tag} for tag in image["tags"])
     return {"imageIds": ids}
 
@@ -682,7 +827,7 @@ def resolve(repo, images, image_id):
         if digest not in images:
             # ECR keeps an image whose last tag moved to another one (untagged, until a
             # lifecycle rule expires it): a deploy that pushed it still finds it by digest.
-            found = registry_manifest(repo.name, digest)
+            found = registry_manifest(repo.registry_id, repo.name, digest)
             if found is None:
                 return None
             images[digest] = {"tags": [], "media_type": found[1], "manifest": found[2]}
@@ -693,7 +838,7 @@ def resolve(repo, images, image_id):
 
 
 def ecr_describe_images(repo, params):
-    images = registry_images(repo.name)
+    images = registry_images(repo.registry_id, repo.name)
     if not params.get("imageIds"):
         return {"imageDetails": [image_detail(repo, d, i) for d, i in images.items()]}
     details = []
@@ -713,7 +858,7 @@ def ecr_describe_images(repo, params):
 def resolve_batch(repo, params):
     """The registry's images, the (imageId, digest) pairs of a batch request that exist,
     and a failure for each that does not, as ECR's batch operations report them."""
-    images = registry_images(repo.name)
+    images = registry_images(repo.registry_id, repo.name)
     found, failures = [], []
     for image_id in params.get("imageIds", []):
         digest = resolve(repo, images, image_id)
@@ -749,7 +894,7 @@ def ecr_put_image(repo, params):
     if params.get("imageDigest") and params["imageDigest"] != digest:
         raise AwsError("ImageDigestDoesNotMatchException",
                        f"The provided image digest does not match the manifest digest {digest}")
-    existing = registry_manifest(repo.name, tag)
+    existing = registry_manifest(repo.registry_id, repo.name, tag)
     if existing and existing[0] == digest:
         raise AwsError("ImageAlreadyExistsException",
                        f"Image with digest '{digest}' and tag '{tag}' already exists in the repository "
@@ -758,7 +903,7 @@ def ecr_put_image(repo, params):
         raise AwsError("ImageTagAlreadyExistsException",
                        f"The image tag '{tag}' already exists in the '{repo.name}' repository and cannot "
                        "be overwritten because the repository is immutable.")
-    status, _, body = registry("PUT", f"/v2/{repo.name}/manifests/{tag}", manifest.encode(),
+    status, _, body = registry(repo.registry_id, "PUT", f"/v2/{repo.name}/manifests/{tag}", manifest.encode(),
                                {"Content-Type": media_type})
     if status not in (200, 201):
         raise AwsError("ServerException", f"the registry refused the manifest: {status} {body[:200]!r}", 500)
@@ -771,7 +916,7 @@ def ecr_batch_delete_image(repo, params):
     images, resolved, failures = resolve_batch(repo, params)
     deleted = []
     for _, digest in resolved:
-        registry("DELETE", f"/v2/{repo.name}/manifests/{digest}")
+        registry(repo.registry_id, "DELETE", f"/v2/{repo.name}/manifests/{digest}")
         deleted.extend({"imageDigest": digest, "imageTag": tag} for tag in images[digest]["tags"])
     return {"imageIds": deleted, "failures": failures}
 
@@ -783,14 +928,15 @@ def patch_ecr():
         original_init(self, *args, **kwargs)
         # `docker push` of an image named after the repository URI goes through this
         # server to the registry, so that ECR's rules (immutable tags) hold for it too.
-        self.uri = f"{FRONT}/{self.name}"
+        self.uri = f"{FRONTS.get(self.registry_id, FRONTS[DEFAULT_ACCOUNT])}/{self.name}"
 
     def get_authorization_token(self):
-        token = base64.b64encode(f"AWS:{REGISTRY_PASSWORD}".encode()).decode()
+        account = current_account()
+        token = registry_auth(account).split(" ", 1)[1]
         return ActionResult({"authorizationData": [{
             "authorizationToken": token,
             "expiresAt": datetime.fromtimestamp(time.time() + 12 * 3600, timezone.utc),
-            "proxyEndpoint": f"http://{FRONT}",
+            "proxyEndpoint": f"http://{FRONTS.get(account, FRONTS[DEFAULT_ACCOUNT])}",
         }]})
 
     ecr_models.Repository.__init__ = repository_init
@@ -815,15 +961,16 @@ def docker(*args):
 
 
 def agent_docker_config():
-    """A Docker config folder with the front's login, in the stack's folder (the emulator's
-    working directory), written once per start."""
+    """A Docker config folder with each account's front login (each to its own account's
+    registry), in the stack's folder (the emulator's working directory), written once per
+    start."""
     folder = os.path.abspath("agent-docker")
     path = os.path.join(folder, "config.json")
     if not os.path.exists(path) or json.load(open(path)).get("password") != REGISTRY_PASSWORD:
         os.makedirs(folder, exist_ok=True)
-        auth = registry_auth().split(" ", 1)[1]
+        auths = {front: {"auth": registry_auth(account).split(" ", 1)[1]} for account, front in FRONTS.items()}
         with open(path, "w") as out:
-            json.dump({"auths": {FRONT: {"auth": auth}}, "password": REGISTRY_PASSWORD}, out)
+            json.dump({"auths": auths, "password": REGISTRY_PASSWORD}, out)
     return folder
 
 
@@ -910,7 +1057,7 @@ def remove_container(task):
 def running_tasks():
     """Every task with a live container, for `local status`."""
     found = []
-    for backend in ecs_models.ecs_backends[os.environ.get("MOTO_ACCOUNT_ID", "000000000000")].values():
+    for backend in [b for regions in list(ecs_models.ecs_backends.values()) for b in list(regions.values())]:
         for cluster, tasks in backend.tasks.items():
             for task in tasks.values():
                 if getattr(task, "_container", None) and task.status != "STOPPED":
@@ -1583,7 +1730,7 @@ def service_deployments(environ, operation, body):
     if "Credential=" in auth:
         scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
         region = scope[2] if len(scope) > 2 else region
-    backend = ecs_models.ecs_backends[os.environ.get("MOTO_ACCOUNT_ID", "000000000000")][region]
+    backend = ecs_models.ecs_backends[current_account()][region]
     headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", str(uuid.uuid4()))]
     with LOCK:
         found = []
@@ -1653,20 +1800,36 @@ def patch_cloudfront():
 
 
 def main():
-    global REGISTRY, FRONT
+    global DEFAULT_ACCOUNT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--registry", required=True, help="host:port of the registry behind ECR")
+    parser.add_argument("--account", action="append", required=True, metavar="ID=REGISTRY[@FRONT_PORT]",
+                        help="an account, the host:port of the registry behind its ECR, and the port "
+                             "this server fronts it on (the first account's is --port); the first is the default")
     args = parser.parse_args()
-    REGISTRY = args.registry
-    FRONT = f"{args.host}:{args.port}"
-    os.environ.setdefault("MOTO_ACCOUNT_ID", "000000000000")
+    # MOTO_ACCOUNT_ID would pin every request to one account (moto's get_current_account).
+    os.environ.pop("MOTO_ACCOUNT_ID", None)
+    extra = []
+    for index, spec in enumerate(args.account):
+        account, rest = spec.split("=", 1)
+        registry_address, _, front_port = rest.partition("@")
+        REGISTRIES[account] = registry_address
+        port = args.port if index == 0 else int(front_port)
+        FRONTS[account] = f"{args.host}:{port}"
+        if index == 0:
+            DEFAULT_ACCOUNT = account
+        else:
+            extra.append(port)
     os.environ["MOTO_PORT"] = str(args.port)
     patch_ecs()
     patch_ecr()
     patch_cloudfront()
     app = Middleware(DomainDispatcherApplication(create_backend_app))
+    for port in extra:
+        # Each further account's registry front: the same app, told apart by the port.
+        server = make_server(args.host, port, app, threaded=True, request_handler=MotoRequestHandler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
     run_simple(args.host, args.port, app, threaded=True, use_reloader=False, request_handler=MotoRequestHandler)
 
 

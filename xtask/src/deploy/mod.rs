@@ -192,6 +192,8 @@ fn validate_args(config: &Config, args: &RunArgs) -> Result<()> {
 pub struct Target {
     /// The local stack's endpoint, for a `local_stack` environment.
     endpoint: Option<String>,
+    /// The environment's account: on the local stack, its access key.
+    account: String,
     health: HealthTargets,
 }
 
@@ -203,6 +205,7 @@ impl Target {
         } else {
             Ok(Target {
                 endpoint: None,
+                account: config.environments[env].account_id.get_ref().clone(),
                 health: HealthTargets::ServiceUrl,
             })
         }
@@ -237,13 +240,14 @@ impl Target {
         };
         Ok(Target {
             endpoint: Some(endpoint),
+            account: xtask_local::local_account(config, env)?,
             health,
         })
     }
 
     pub async fn clients(&self, region: &str, profile: Option<&str>) -> Clients {
         match &self.endpoint {
-            Some(endpoint) => Clients::local(endpoint, region).await,
+            Some(endpoint) => Clients::local_in(endpoint, region, &self.account).await,
             None => Clients::for_aws(region, profile).await,
         }
     }
