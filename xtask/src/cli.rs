@@ -182,8 +182,34 @@ pub struct DeployArgs {
     #[arg(long)]
     pub allow_dirty: bool,
     /// Build and push images, then stop: no migration, no roll.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "promote_from")]
     pub images_only: bool,
+    /// Promote what ENV ran instead of building: each service's image is copied from
+    /// ENV's registry by digest, as ENV ran it, and rolled here [default: deploy.toml's
+    /// `promote_from` of the environment].
+    #[arg(long, value_name = "ENV", conflicts_with = "build")]
+    pub promote_from: Option<String>,
+    /// The commit to promote [default: the one the source environment deployed last].
+    #[arg(long, value_name = "REV")]
+    pub sha: Option<String>,
+    /// Build from this checkout even though deploy.toml says this environment promotes
+    /// (`promote_from`).
+    #[arg(long)]
+    pub build: bool,
+}
+
+impl DeployArgs {
+    /// The environment this deploy promotes from, if it promotes: `--promote-from`, else
+    /// the environment's `promote_from` unless `--build`.
+    pub fn promotes_from(&self, configured: Option<&str>) -> Option<String> {
+        match (&self.promote_from, self.build) {
+            (Some(env), _) => Some(env.clone()),
+            // `--images-only` builds: it is what a build job runs, wherever it deploys.
+            (None, true) => None,
+            (None, false) if self.images_only => None,
+            (None, false) => configured.map(str::to_owned),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

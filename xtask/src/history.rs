@@ -47,7 +47,10 @@ pub fn text(env: &str, entries: &[Entry]) -> String {
         };
         rows.add_row(vec![
             entry.started_at.to_string(),
-            entry.command.clone(),
+            match &entry.promoted_from {
+                Some(from) => format!("promote from {from}"),
+                None => entry.command.clone(),
+            },
             short(&entry.commit).to_owned(),
             entry.who.clone(),
             changed,

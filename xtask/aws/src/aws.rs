@@ -199,13 +199,7 @@ pub async fn local_config(endpoint: &str, region: &str) -> SdkConfig {
 /// The SDK configuration of `account` of the embedded stack at `endpoint`: the stack tells
 /// its accounts apart by the access key, which is the account's id.
 pub async fn local_config_in(endpoint: &str, region: &str, account: &str) -> SdkConfig {
-    let credentials = Credentials::new(
-        account,
-        "local-stack",
-        None,
-        None,
-        "xtask-local-stack",
-    );
+    let credentials = Credentials::new(account, "local-stack", None, None, "xtask-local-stack");
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
         .endpoint_url(endpoint)

@@ -41,6 +41,9 @@ pub struct Record<'a> {
     /// While the run goes on (`outcome` `started`): the phase it is in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reached: Option<Phase>,
+    /// A promotion's source environment (each image's source deploy is in the plan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<&'a str>,
 }
 
 /// What `lock release` writes: who broke which lock, and when.
@@ -88,6 +91,9 @@ pub struct Entry {
     /// A `started` or `abandoned` run's phase when it last wrote its record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reached: Option<Phase>,
+    /// A promotion's source environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
 }
 
 impl Entry {
@@ -244,6 +250,20 @@ pub async fn last_outcomes(aws: &Clients, bucket: &str) -> Result<BTreeMap<Strin
         }
     }
     Ok(last)
+}
+
+/// Records read at most when looking for what a promotion takes from its source: a version
+/// not deployed there in that many runs is not what the source runs.
+const PROMOTION_DEPTH: usize = 4 * PAGE;
+
+/// The newest deploys and rollbacks, newest first, a run that died marked `abandoned`
+/// (what a promotion reads of its source environment).
+pub async fn recent(aws: &Clients, bucket: &str) -> Result<Vec<Entry>> {
+    let keys = keys(aws, bucket).await?;
+    let keys = &keys[..keys.len().min(PROMOTION_DEPTH)];
+    let mut entries = read_classified(aws, bucket, keys).await?;
+    entries.retain(Entry::is_release);
+    Ok(entries)
 }
 
 /// The deploys and rollbacks of `commit` (a full id), newest first.

@@ -16,8 +16,8 @@
 
 pub use xtask_core::{
     build_context, cache, config, context, deploy_plan, diag, dockerfile, error, fingerprint,
-    fuzzing, inputs, lockfile, outcome, owners, phase, plan, platform, render, source, text, time,
-    workspace,
+    fuzzing, inputs, lockfile, outcome, owners, phase, plan, platform, promotion, render, source,
+    text, time, workspace,
 };
 pub use xtask_git as git;
 pub use xtask_git::model;

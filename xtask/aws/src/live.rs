@@ -245,7 +245,7 @@ async fn image_of(
             )))
         }
     };
-    Ok(find_image(aws, &repository.name, id)
+    Ok(find_image(aws, None, &repository.name, id)
         .await?
         .ok_or_else(|| format!("image {reference} is not in the registry")))
 }
@@ -259,6 +259,7 @@ pub async fn image_for(
     let tag = format!("{FINGERPRINT_TAG}{fingerprint}");
     find_image(
         aws,
+        None,
         repository,
         ImageIdentifier::builder().image_tag(tag).build(),
     )
@@ -271,18 +272,31 @@ pub async fn image_with_digest(
     repository: &str,
     digest: &str,
 ) -> Result<Option<Image>> {
-    find_image(
-        aws,
-        repository,
-        ImageIdentifier::builder().image_digest(digest).build(),
-    )
-    .await
+    image_with_digest_in(aws, None, repository, digest).await
 }
 
-async fn find_image(aws: &Clients, repository: &str, id: ImageIdentifier) -> Result<Option<Image>> {
+/// The image `digest` of `repository` in `registry` (another account's: its repository
+/// policy must let this one read), or in this account's.
+pub async fn image_with_digest_in(
+    aws: &Clients,
+    registry: Option<&str>,
+    repository: &str,
+    digest: &str,
+) -> Result<Option<Image>> {
+    let id = ImageIdentifier::builder().image_digest(digest).build();
+    find_image(aws, registry, repository, id).await
+}
+
+async fn find_image(
+    aws: &Clients,
+    registry: Option<&str>,
+    repository: &str,
+    id: ImageIdentifier,
+) -> Result<Option<Image>> {
     let described = aws
         .ecr
         .describe_images()
+        .set_registry_id(registry.map(str::to_owned))
         .repository_name(repository)
         .image_ids(id)
         .send()
@@ -305,9 +319,19 @@ async fn find_image(aws: &Clients, repository: &str, id: ImageIdentifier) -> Res
 
 /// The repository `name`, with its URI when it exists.
 pub async fn repository(aws: &Clients, name: &str) -> Result<Repository> {
+    repository_in(aws, None, name).await
+}
+
+/// The repository `name` of `registry` (another account's), or of this account's.
+pub async fn repository_in(
+    aws: &Clients,
+    registry: Option<&str>,
+    name: &str,
+) -> Result<Repository> {
     match aws
         .ecr
         .describe_repositories()
+        .set_registry_id(registry.map(str::to_owned))
         .repository_names(name)
         .send()
         .await

@@ -3,7 +3,9 @@
 //! comes from, whether its migrations run; then the steps, phase by phase, that the
 //! executor runs without deciding anything itself. A rollback is the same plan for an
 //! earlier commit whose images and releases must already exist: nothing is built, no
-//! migration runs, apps re-activate a kept release.
+//! migration runs, apps re-activate a kept release. A promotion is a deploy whose images
+//! come from another environment's registry by digest (see [`crate::promotion`]): it
+//! copies instead of building, and migrates and rolls as any deploy.
 
 use crate::build_context::FINGERPRINT_ARG;
 use crate::config::{App, Build, Names, Service};
@@ -14,6 +16,7 @@ use crate::live::{
 use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
 use crate::plan::{self, Action, Reason, UnitPlan};
+use crate::promotion::{self, Refusal, SourceFacts};
 use crate::text::short;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -51,6 +54,8 @@ pub struct Facts<'a> {
     pub explained: Option<&'a [Reason]>,
     /// The ledger's last record of this service: its deploy id, fingerprint and outcome.
     pub last: Option<&'a LastOutcome>,
+    /// A promotion's: what the source environment ran of this service.
+    pub source: Option<&'a SourceFacts>,
 }
 
 /// What the ledger's newest record that deployed a service says became of it.
@@ -104,6 +109,9 @@ pub struct DeployPlan {
     pub env: String,
     pub commit: String,
     pub images_only: bool,
+    /// A promotion's source environment: its images are copied, nothing is built.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
     pub services: Vec<ServicePlan>,
     pub apps: Vec<AppPlan>,
     /// What the executor does, phase by phase, decided with the rest (see [`Step`]).
@@ -145,6 +153,9 @@ pub struct ServicePlan {
     /// The unfinished rollout of this very version to wait for instead of rolling anew.
     #[serde(skip)]
     pub adopt: Option<InFlight>,
+    /// Why a promotion cannot take this service (pre-flight refuses the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refusal>,
 }
 
 impl ServicePlan {
@@ -165,6 +176,15 @@ pub enum ImagePlan {
     Build,
     /// Pushed before for this fingerprint: reused, tagged for this commit if it is not yet.
     Reuse { digest: String, tag_commit: bool },
+    /// Copied by digest from the environment it is promoted from, as that one ran it.
+    Promote {
+        from: String,
+        deploy_id: String,
+        digest: String,
+        /// The source repository's URI.
+        #[serde(skip)]
+        source_uri: String,
+    },
 }
 
 /// Where one service lives in the environment and what its image is made from: resolved
@@ -246,6 +266,7 @@ impl AppTarget {
 pub enum StepKind {
     Compile,
     Build,
+    Copy,
     BuildApp,
     Retag,
     Migrate,
@@ -260,7 +281,8 @@ impl StepKind {
     pub fn phase(self) -> Phase {
         match self {
             StepKind::Compile => Phase::Compile,
-            StepKind::Build | StepKind::BuildApp => Phase::Build,
+            // A copy pushes an image, as a build does: the same phase, the same bound.
+            StepKind::Build | StepKind::BuildApp | StepKind::Copy => Phase::Build,
             StepKind::Retag => Phase::Retag,
             StepKind::Migrate => Phase::Migrate,
             StepKind::Roll => Phase::Roll,
@@ -290,6 +312,8 @@ pub enum Step {
     },
     /// Build and push one image.
     Build(ImageBuild),
+    /// Copy one image from the environment it is promoted from.
+    Copy(ImageCopy),
     /// Run an app's build command.
     BuildApp(AppStep),
     /// Tag an existing image for this commit (ECR `PutImage`).
@@ -351,6 +375,21 @@ impl ImageBuild {
     }
 }
 
+/// A promotion's copy of one image, registry to registry, by digest.
+#[derive(Debug, Clone)]
+pub struct ImageCopy {
+    pub unit: ServiceStep,
+    /// `source-uri@digest`: what the source environment ran.
+    pub source: String,
+    pub digest: String,
+    pub from: String,
+    /// `fp-<fingerprint>`: the tag the manifest is pushed under here.
+    pub tag: String,
+    /// `git-<commit>`, put with `PutImage` once the copy is read back (see
+    /// [`ImageBuild::commit_tag`]).
+    pub commit_tag: String,
+}
+
 /// `PutImage` of an existing image's manifest under this commit's tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retag {
@@ -408,6 +447,7 @@ impl Step {
         match self {
             Step::Compile { .. } => StepKind::Compile,
             Step::Build(_) => StepKind::Build,
+            Step::Copy(_) => StepKind::Copy,
             Step::BuildApp(_) => StepKind::BuildApp,
             Step::Retag(_) => StepKind::Retag,
             Step::Migrate(_) => StepKind::Migrate,
@@ -424,6 +464,7 @@ impl Step {
             Step::Compile { .. } => None,
             Step::Retag(Retag { service, .. }) => Some(service),
             Step::Build(ImageBuild { unit, .. })
+            | Step::Copy(ImageCopy { unit, .. })
             | Step::Migrate(Migration { unit, .. })
             | Step::Roll(Rollout { unit, .. })
             | Step::Health(unit) => Some(&unit.service),
@@ -479,6 +520,7 @@ pub fn plan(
         env: env.to_owned(),
         commit: commit.to_owned(),
         images_only: command == Command::Deploy { images_only: true },
+        promoted_from: None,
         services,
         apps,
         phases: Vec::new(),
@@ -528,6 +570,7 @@ fn service_rollback(commit: &str, facts: &Facts<'_>) -> ServicePlan {
         live_commit: facts.live.commit.clone(),
         strategy: facts.live.strategy.clone(),
         adopt: None,
+        refused: None,
     }
 }
 
@@ -609,14 +652,10 @@ fn service_plan(commit: &str, facts: &Facts<'_>, all: bool) -> ServicePlan {
         unit.action = Action::Deploy;
     }
     let deploy = unit.action == Action::Deploy;
-    let commit_tag = format!("{COMMIT_TAG}{commit}");
-    let image = deploy.then(|| match facts.existing {
-        Some(found) => ImagePlan::Reuse {
-            digest: found.digest.clone(),
-            tag_commit: !found.tags.contains(&commit_tag),
-        },
-        None => ImagePlan::Build,
-    });
+    let (image, refused) = match facts.source {
+        Some(source) if deploy => promoted_image(commit, facts, source),
+        _ => (deploy.then(|| built_image(commit, facts)), None),
+    };
     let migrate = facts
         .migrations
         .filter(|tree| deploy && facts.applied != Some(*tree))
@@ -631,6 +670,51 @@ fn service_plan(commit: &str, facts: &Facts<'_>, all: bool) -> ServicePlan {
         live_commit: facts.live.commit.clone(),
         strategy: facts.live.strategy.clone(),
         adopt,
+        refused,
+    }
+}
+
+/// A deploy's image: the one pushed for the fingerprint (tagged for the commit if it is
+/// not yet), else a build.
+fn built_image(commit: &str, facts: &Facts<'_>) -> ImagePlan {
+    let commit_tag = format!("{COMMIT_TAG}{commit}");
+    match facts.existing {
+        Some(found) => ImagePlan::Reuse {
+            digest: found.digest.clone(),
+            tag_commit: !found.tags.contains(&commit_tag),
+        },
+        None => ImagePlan::Build,
+    }
+}
+
+/// A promotion's image: the source's digest, reused where this environment already has
+/// it, else copied; or why it cannot be promoted. Never a build.
+fn promoted_image(
+    commit: &str,
+    facts: &Facts<'_>,
+    source: &SourceFacts,
+) -> (Option<ImagePlan>, Option<Refusal>) {
+    let promoted = match promotion::decide(source, &facts.head.fingerprint) {
+        Ok(promoted) => promoted,
+        Err(refusal) => return (None, Some(refusal)),
+    };
+    match facts.existing {
+        Some(found) if found.digest == promoted.digest => (Some(built_image(commit, facts)), None),
+        Some(found) => (
+            None,
+            Some(Refusal::TagTaken {
+                digest: found.digest.clone(),
+            }),
+        ),
+        None => (
+            Some(ImagePlan::Promote {
+                from: promoted.from,
+                deploy_id: promoted.deploy_id,
+                digest: promoted.digest,
+                source_uri: promoted.source_uri,
+            }),
+            None,
+        ),
     }
 }
 
@@ -725,7 +809,7 @@ impl DeployPlan {
     fn steps(&self) -> Vec<Vec<Step>> {
         let mut images: Vec<Step> = self
             .deploying()
-            .filter_map(|s| self.image_build(s))
+            .filter_map(|s| self.image_build(s).or_else(|| self.image_copy(s)))
             .collect();
         images.extend(
             self.apps_deploying()
@@ -798,6 +882,33 @@ impl DeployPlan {
                 format!("dev.xtask.service={name}"),
             ],
         }))
+    }
+
+    fn image_copy(&self, s: &ServicePlan) -> Option<Step> {
+        let Some(ImagePlan::Promote {
+            from,
+            digest,
+            source_uri,
+            ..
+        }) = &s.image
+        else {
+            return None;
+        };
+        Some(Step::Copy(ImageCopy {
+            unit: s.step(),
+            source: format!("{source_uri}@{digest}"),
+            digest: digest.clone(),
+            from: from.clone(),
+            tag: format!("{FINGERPRINT_TAG}{}", s.unit.fingerprint),
+            commit_tag: format!("{COMMIT_TAG}{}", self.commit),
+        }))
+    }
+
+    /// Each service a promotion cannot take, with why: pre-flight refuses them all at once.
+    pub fn refused(&self) -> Vec<String> {
+        (self.services.iter())
+            .filter_map(|s| Some(format!("service {}: {}", s.unit.name, s.refused.as_ref()?)))
+            .collect()
     }
 
     fn retag(&self, s: &ServicePlan) -> Option<Retag> {
@@ -947,6 +1058,7 @@ mod tests {
             applied: None,
             explained: Some(&CHANGED),
             last: None,
+            source: None,
         }
     }
 

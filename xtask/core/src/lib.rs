@@ -38,6 +38,7 @@ pub mod phase;
 pub mod plan;
 pub mod platform;
 pub mod preflight;
+pub mod promotion;
 pub mod render;
 pub mod source;
 pub mod spa;

@@ -27,11 +27,13 @@ pub struct Rules<'a> {
     pub schema: Option<SchemaPolicy>,
 }
 
-/// A rollback onto a schema newer than its code: refused, or warned with `--force-schema`.
+/// A rollback onto a schema newer than its code: refused, or warned with `--force-schema`;
+/// a promotion of a commit older than the schema: refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaPolicy {
     Refuse,
     Force,
+    RefusePromotion,
 }
 
 /// What pre-flight read, beyond what planning read.
@@ -335,6 +337,9 @@ pub fn verify(plan: &DeployPlan, read: Planned<'_>, facts: &Facts, rules: &Rules
     verdict
         .problems
         .extend(plan.missing().into_iter().map(Problem::Missing));
+    verdict
+        .problems
+        .extend(plan.refused().into_iter().map(Problem::Missing));
     schema(plan, facts, rules, &mut verdict);
     live_code(facts, &mut verdict);
     credentials(plan, facts, rules, &mut verdict);
@@ -545,6 +550,9 @@ fn schema(plan: &DeployPlan, facts: &Facts, rules: &Rules<'_>, verdict: &mut Ver
             SchemaPolicy::Refuse => verdict.problems.push(Problem::SchemaAhead {
                 message: format!("{message}: pass --force-schema to go on"),
             }),
+            SchemaPolicy::RefusePromotion => verdict.problems.push(Problem::SchemaAhead {
+                message: format!("{message}: promote a newer commit with --sha"),
+            }),
         }
     }
 }
@@ -629,6 +637,7 @@ mod tests {
             applied: None,
             explained: None,
             last: None,
+            source: None,
         }];
         let apps = [AppFacts {
             head: &admin,

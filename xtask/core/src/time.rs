@@ -30,6 +30,11 @@ impl Timestamp {
         self.0
     }
 
+    /// How long after `earlier` this is (zero when it is not after it).
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        self.0.duration_since(earlier.0).unwrap_or_default()
+    }
+
     /// `20261122T101500Z`: a timestamp that is also a safe, sortable key part.
     pub fn compact(self) -> String {
         self.to_string().replace(['-', ':'], "")

@@ -521,7 +521,7 @@ impl Stack {
     pub fn bootstrap(&self, config: &Config, env: &str) -> Result<Vec<Resource>> {
         let endpoint = self.endpoint().context("the local stack is not running")?;
         let names = config.names(env);
-        let account = local_account(config, env)?;
+        let account = local_account(config, env);
         let registry = self
             .registry_of(&account)
             .with_context(|| format!("the local registry of account {account} is not running"))?;
@@ -721,16 +721,15 @@ impl Stack {
     }
 }
 
-/// The stack account of a `local_stack` environment, or why it has none.
-pub fn local_account(config: &Config, env: &str) -> Result<String> {
+/// The stack account of a `local_stack` environment: its `account_id` when the stack has
+/// that account, else the default one, whose credentials pre-flight then finds are not
+/// the account deploy.toml names (exit 3), as AWS credentials for another account would be.
+pub fn local_account(config: &Config, env: &str) -> String {
     let account = config.environments[env].account_id.get_ref();
     if aws::LOCAL_ACCOUNTS.contains(&account.as_str()) {
-        Ok(account.clone())
+        account.clone()
     } else {
-        anyhow::bail!(
-            "environment {env} of {FILE_NAME} is a local_stack environment in account {account}, which the local stack does not have; its accounts are {}",
-            aws::LOCAL_ACCOUNTS.join(", ")
-        )
+        aws::LOCAL_ACCOUNT.to_owned()
     }
 }
 

@@ -2,12 +2,15 @@
 //! every pre-flight check at once → confirmation → the lock → the executor → the ledger,
 //! the lock released on every path (Ctrl-C included), the summary and the webhook.
 //! `cargo xtask rollback` runs the same way for an earlier commit (`rollback.rs` finds
-//! what that commit had).
+//! what that commit had); a promotion (`--promote-from`, or the environment's
+//! `promote_from`) for the commit another environment ran, its images copied from there
+//! (`promote.rs` reads what that environment ran).
 
 mod contract;
 pub mod explain;
 mod notify;
 mod preflight;
+mod promote;
 pub mod rollback;
 
 use crate::aws::{self, Clients};
@@ -68,6 +71,7 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
         .expect("loaded with a required deploy.toml");
     let env = environment_name(&config, run.env.as_deref())?;
     validate_args(&config, run)?;
+    let promote_from = promotion_source(&config, &env, mode)?;
     // Health checks and the webhook need it, after the deploy changed things: read now.
     crate::http::tls().map_err(|err| Error::Usage(format!("{err:#}")))?;
     if let Mode::Rollback(args) = mode {
@@ -80,10 +84,26 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
     let clients = rt.block_on(target.clients(environment.region.get_ref(), run.profile.as_deref()));
     let names = config.names(&env);
     let caller = rt.block_on(Caller::ask(&clients, &env))?;
-    // A rollback deploys an earlier commit: its fingerprints name the images to go back to.
-    let (commit, model) = match mode {
-        Mode::Deploy(_) => (head, model),
-        Mode::Rollback(args) => {
+    // With this environment's credentials: the source's policies let them read.
+    let source = match &promote_from {
+        Some(from) => {
+            let region = config.environments[from].region.get_ref();
+            let aws = rt.block_on(target.clients(region, run.profile.as_deref()));
+            Some(rt.block_on(promote::Source::open(&config, from, aws))?)
+        }
+        None => None,
+    };
+    // A rollback deploys an earlier commit: its fingerprints name the images to go back
+    // to; a promotion the commit the source ran.
+    let (commit, model) = match (mode, &source) {
+        (Mode::Deploy(args), Some(source)) => {
+            let commit = source.commit(&repo, args.sha.as_deref())?;
+            report.info(source.describe(&commit));
+            let model = loader.load(&commit, true)?;
+            (commit, model)
+        }
+        (Mode::Deploy(_), None) => (head, model),
+        (Mode::Rollback(args), _) => {
             let commit = rt.block_on(rollback::commit(&repo, &clients, &names, args, &report))?;
             let model = loader.load(&commit, true)?;
             (commit, model)
@@ -106,6 +126,7 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
         health: target.health,
         local: environment.local_stack,
         caller,
+        promotion: source.as_ref(),
     };
     let code = rt.block_on(deploy.run(&mut loader))?;
     loader.finish();
@@ -150,6 +171,30 @@ pub fn environment_name(config: &Config, env: Option<&str>) -> Result<String> {
         .into());
     }
     Ok(env.to_owned())
+}
+
+/// The environment a deploy promotes from (none for a rollback), checked against
+/// deploy.toml before anything is read.
+fn promotion_source(config: &Config, env: &str, mode: Mode<'_>) -> Result<Option<String>> {
+    let Mode::Deploy(args) = mode else {
+        return Ok(None);
+    };
+    let configured = (config.environments[env].promote_from.as_ref()).map(|f| f.get_ref().as_str());
+    let from = args.promotes_from(configured);
+    match &from {
+        Some(from) if from == env || !config.environments.contains_key(from) => {
+            Err(Error::Usage(format!(
+                "--promote-from `{from}` must name another environment of deploy.toml; known: {}",
+                config.environment_names().join(", ")
+            ))
+            .into())
+        }
+        None if args.sha.is_some() => Err(Error::Usage(
+            "--sha names the commit to promote: it needs --promote-from ENV, or `promote_from` on the environment in deploy.toml".into(),
+        )
+        .into()),
+        _ => Ok(from),
+    }
 }
 
 /// Flags that cannot be right, before anything is read from AWS.
@@ -240,7 +285,7 @@ impl Target {
         };
         Ok(Target {
             endpoint: Some(endpoint),
-            account: xtask_local::local_account(config, env)?,
+            account: xtask_local::local_account(config, env),
             health,
         })
     }
@@ -269,6 +314,8 @@ struct Deploy<'a> {
     health: HealthTargets,
     local: bool,
     caller: Caller,
+    /// A promotion's source environment, with what it ran.
+    promotion: Option<&'a promote::Source<'a>>,
 }
 
 /// Whom the credentials belong to.
@@ -352,6 +399,8 @@ struct Gathered {
     explanations: explain::Explanations,
     /// What the ledger last recorded of each service (a deploy's only).
     last: BTreeMap<String, deploy_plan::LastOutcome>,
+    /// A promotion's: what the source ran of each service.
+    sources: BTreeMap<String, crate::promotion::SourceFacts>,
 }
 
 impl Deploy<'_> {
@@ -413,9 +462,14 @@ impl Deploy<'_> {
     fn announce(&self) {
         let env = self.names.env_name;
         let environment = self.names.env;
-        let doing = match self.mode {
-            Mode::Deploy(_) => format!("deploying {} to {env}", self.head.short()),
-            Mode::Rollback(_) => format!("rolling {env} back to {}", self.head.short()),
+        let doing = match (self.mode, self.promotion) {
+            (Mode::Deploy(_), Some(source)) => format!(
+                "promoting {} from {} to {env}",
+                self.head.short(),
+                source.env
+            ),
+            (Mode::Deploy(_), None) => format!("deploying {} to {env}", self.head.short()),
+            (Mode::Rollback(_), _) => format!("rolling {env} back to {}", self.head.short()),
         };
         self.report.info(format!(
             "{doing} (account {}, region {}, cluster {})",
@@ -464,6 +518,7 @@ impl Deploy<'_> {
             Mode::Deploy(_) => rollback::Known::default(),
         };
         self.report_newer();
+        self.report_apps_left();
         let read = (self.config.services.iter())
             .filter(|s| self.selected(&s.name) && self.exists_at_commit(&s.name))
             .map(|service| self.read_service(service, &known, &bucket));
@@ -484,6 +539,13 @@ impl Deploy<'_> {
                     .unwrap_or_default(),
                 Mode::Rollback(_) => BTreeMap::new(),
             },
+            sources: match self.promotion {
+                Some(source) => {
+                    let soak = self.names.env.min_soak();
+                    (source.facts(self.config, self.model, &self.head.sha(), soak)).await?
+                }
+                None => BTreeMap::new(),
+            },
         };
         for found in join_all(read).await {
             let (name, found) = found?;
@@ -500,6 +562,23 @@ impl Deploy<'_> {
             gathered.explanations = self.explain(&gathered, loader);
         }
         Ok(gathered)
+    }
+
+    /// A promotion's apps, which it leaves alone: it copies images only, for now.
+    fn report_apps_left(&self) {
+        if self.promotion.is_none() || self.run.skip_spas {
+            return;
+        }
+        let apps: Vec<&str> = (self.config.apps.iter())
+            .filter(|a| self.selected(&a.name) && self.exists_at_commit(&a.name))
+            .map(|a| a.name.as_str())
+            .collect();
+        if !apps.is_empty() {
+            self.report.info(format!(
+                "left alone: {} (a promotion copies services' images; apps' releases are not promoted yet)",
+                apps.join(", ")
+            ));
+        }
     }
 
     /// Selected units that today's deploy.toml has and the commit deployed does not.
@@ -606,9 +685,10 @@ impl Deploy<'_> {
         }
     }
 
-    /// Apps this run considers: none with `--skip-spas` or `--images-only`.
+    /// Apps this run considers: none with `--skip-spas` or `--images-only`, and none in a
+    /// promotion (which copies images only, for now: see `report_apps_left`).
     fn apps(&self) -> impl Iterator<Item = &crate::config::App> {
-        let ship = !self.run.skip_spas && !self.images_only();
+        let ship = !self.run.skip_spas && !self.images_only() && self.promotion.is_none();
         self.config
             .apps
             .iter()
@@ -700,6 +780,7 @@ impl Deploy<'_> {
                     applied: gathered.applied.get(&service.name).map(|a| a.tree.as_str()),
                     explained: gathered.explanations.of(&service.name),
                     last: gathered.last.get(&service.name),
+                    source: gathered.sources.get(&service.name),
                 })
             })
             .collect();
@@ -723,14 +804,16 @@ impl Deploy<'_> {
                 })
             })
             .collect();
-        Ok(deploy_plan::plan(
+        let mut plan = deploy_plan::plan(
             self.names.env_name,
             &self.head.sha(),
             &facts,
             &apps,
             &selection,
             self.command(),
-        ))
+        );
+        plan.promoted_from = self.promotion.map(|source| source.env.clone());
+        Ok(plan)
     }
 
     /// Where each service and app lives in the environment, for the plan's steps.
@@ -774,6 +857,7 @@ impl Deploy<'_> {
             schema: match self.mode {
                 Mode::Rollback(args) if args.force_schema => Some(SchemaPolicy::Force),
                 Mode::Rollback(_) => Some(SchemaPolicy::Refuse),
+                Mode::Deploy(_) if self.promotion.is_some() => Some(SchemaPolicy::RefusePromotion),
                 Mode::Deploy(_) => None,
             },
             timeout: self.run.timeout,
@@ -785,8 +869,11 @@ impl Deploy<'_> {
             model: self.model,
             rules: &rules,
             account: &self.caller.account,
-            check_dirty: matches!(self.mode, Mode::Deploy(args) if !args.allow_dirty),
-            rollback_to: matches!(self.mode, Mode::Rollback(_)).then_some(self.head),
+            // A promotion builds nothing from this checkout: its edits do not matter.
+            check_dirty: matches!(self.mode, Mode::Deploy(args) if !args.allow_dirty)
+                && self.promotion.is_none(),
+            rollback_to: (matches!(self.mode, Mode::Rollback(_)) || self.promotion.is_some())
+                .then_some(self.head),
         };
         let mut facts = reader.gather(plan, gathered).await?;
         facts.live_code = live_code;
@@ -964,6 +1051,7 @@ impl Deploy<'_> {
                 .collect(),
             steps: &outcome.tally.timings,
             reached: None,
+            promoted_from: plan.promoted_from.as_deref(),
         };
         if let Err(err) = ledger::write(self.aws, bucket, started_at, &record).await {
             self.report
@@ -1115,6 +1203,7 @@ impl Outcome {
                 .clone()
                 .or_else(|| planned.live_task_definition.clone()),
             outcome: unit_outcome(deploying, result.outcome, self.exit(), done),
+            health: result.health,
         }
     }
 
@@ -1200,6 +1289,7 @@ impl Started<'_> {
             digests: BTreeMap::new(),
             steps: &[],
             reached,
+            promoted_from: self.plan.promoted_from.as_deref(),
         };
         if let Err(err) = ledger::write(deploy.aws, self.bucket, self.at, &record).await {
             deploy.report.warn(format!(

@@ -881,8 +881,8 @@ fn secrets_in_the_environment_never_reach_the_output_and_the_webhook_gets_the_re
     let hook = Hook::start();
     project.repo.replace(
         "deploy.toml",
-        "local_stack = true\n",
-        "local_stack = true\nwebhook_env = \"IT_DEPLOY_WEBHOOK\"\n",
+        "local_stack = true\naccount_id = \"000000000000\"\n",
+        "local_stack = true\naccount_id = \"000000000000\"\nwebhook_env = \"IT_DEPLOY_WEBHOOK\"\n",
     );
     project.repo.commit("notify");
     let secret_url = format!("{}/hooks/T000-secret-token-9f8e7d", hook.url);

@@ -17,6 +17,7 @@ mod infra;
 mod local;
 mod metadata;
 mod plan;
+mod promote;
 mod refusals;
 mod rollback;
 mod s3_lock;

@@ -170,9 +170,9 @@ fn https_health_urls_and_webhooks_work_with_a_trusted_ca_and_fail_clearly_withou
     let project = Project::new(Images::Shared);
     project.repo.replace(
         "deploy.toml",
-        "local_stack = true\n",
+        "local_stack = true\naccount_id = \"000000000000\"\n",
         &format!(
-            "local_stack = true\nservice_url = \"https://localhost:{}/{{name}}\"\nwebhook_env = \"IT_TLS_WEBHOOK\"\n",
+            "local_stack = true\naccount_id = \"000000000000\"\nservice_url = \"https://localhost:{}/{{name}}\"\nwebhook_env = \"IT_TLS_WEBHOOK\"\n",
             server.port
         ),
     );

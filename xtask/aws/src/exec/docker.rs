@@ -45,10 +45,10 @@ pub struct Docker {
 }
 
 /// The registry login, in memory only.
-struct Login {
-    server: String,
-    username: String,
-    secret: String,
+pub struct Login {
+    pub server: String,
+    pub username: String,
+    pub secret: String,
 }
 
 /// Prefixes of the deploy's private folders in the temporary folder, followed by the pid
@@ -632,7 +632,7 @@ fn is_transient(message: &str) -> bool {
 
 /// The registry login, once per deploy: ECR's token, kept in memory and handed to each
 /// `docker` through its environment, for the helper this process answers as.
-async fn login(exec: &Executor<'_>) -> Result<()> {
+pub async fn login<'e>(exec: &'e Executor<'_>) -> Result<&'e Login> {
     exec.docker
         .login
         .get_or_try_init(|| async {
@@ -663,7 +663,6 @@ async fn login(exec: &Executor<'_>) -> Result<()> {
             })
         })
         .await
-        .map(drop)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use aws_sdk_ecr::types::ImageIdentifier;
 /// The manifest types a re-tag accepts: the Docker and OCI image manifests and indexes.
 /// `BatchGetImage` answers only Docker's v2 schema 2 manifest when not told, and an OCI
 /// image (or a multi-platform index) would fail with `UnsupportedImageType`.
-const MANIFEST_TYPES: [&str; 4] = [
+pub(super) const MANIFEST_TYPES: [&str; 4] = [
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.oci.image.manifest.v1+json",

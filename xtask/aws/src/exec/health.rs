@@ -6,30 +6,60 @@ use super::{Executor, HealthTargets};
 use crate::deploy_plan::ServiceStep;
 use crate::error::Error;
 use crate::phase::Phase;
+use crate::promotion::HealthCheck;
 use crate::report::StepState;
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
 /// The service's health check; a failed one is recorded as the service's outcome
 /// (`unhealthy`: it runs, but is not done), for the summary, the ledger and the next plan.
+/// Whether it passed or nothing checked it goes in the ledger too: a promotion takes only
+/// what passed.
 pub async fn check(exec: &Executor<'_>, check: &ServiceStep) -> Result<String> {
     let checked = check_service(exec, check).await;
-    if let Err(err) = &checked {
-        if let Some(Error::Health(_)) = err.downcast_ref() {
-            let outcome = crate::outcome::UnitOutcome::Unhealthy;
-            exec.record(&check.service, super::tally::Fact::Outcome { outcome });
+    match &checked {
+        Ok(Checked::Passed(_)) => record(exec, check, HealthCheck::Passed),
+        Ok(Checked::NotChecked(_)) => record(exec, check, HealthCheck::NotChecked),
+        Err(err) => {
+            if let Some(Error::Health(_)) = err.downcast_ref() {
+                let outcome = crate::outcome::UnitOutcome::Unhealthy;
+                exec.record(&check.service, super::tally::Fact::Outcome { outcome });
+            }
         }
     }
-    checked
+    checked.map(Checked::into_line)
 }
 
-async fn check_service(exec: &Executor<'_>, check: &ServiceStep) -> Result<String> {
+fn record(exec: &Executor<'_>, check: &ServiceStep, health: HealthCheck) {
+    exec.record(&check.service, super::tally::Fact::Health { check: health });
+}
+
+/// How a health check ended well: passed, or nothing to check (said why).
+enum Checked {
+    Passed(String),
+    NotChecked(String),
+}
+
+impl Checked {
+    fn into_line(self) -> String {
+        match self {
+            Checked::Passed(line) => line,
+            Checked::NotChecked(why) => format!("not checked: {why}"),
+        }
+    }
+}
+
+async fn check_service(exec: &Executor<'_>, check: &ServiceStep) -> Result<Checked> {
     let name = check.service.as_str();
     if !check.target.config.health {
-        return Ok("not checked: `health = false` in deploy.toml".into());
+        return Ok(Checked::NotChecked(
+            "`health = false` in deploy.toml".into(),
+        ));
     }
     if desired_count(exec, check).await? == Some(0) {
-        return Ok("not checked: its desired count is 0, nothing runs".into());
+        return Ok(Checked::NotChecked(
+            "its desired count is 0, nothing runs".into(),
+        ));
     }
     let urls = match urls(exec, check).await? {
         Targets::Urls(urls) => urls,
@@ -37,7 +67,7 @@ async fn check_service(exec: &Executor<'_>, check: &ServiceStep) -> Result<Strin
         Targets::NotChecked(why) => {
             exec.report
                 .warn(format!("health of {name} was not checked: {why}"));
-            return Ok(format!("not checked: {why}"));
+            return Ok(Checked::NotChecked(why));
         }
     };
     if urls.is_empty() {
@@ -51,10 +81,10 @@ async fn check_service(exec: &Executor<'_>, check: &ServiceStep) -> Result<Strin
     for url in &urls {
         until_it_passes(exec, name, url, &expected, started).await?;
     }
-    Ok(format!(
+    Ok(Checked::Passed(format!(
         "{} answered 200 with this deploy's version",
         urls.len()
-    ))
+    )))
 }
 
 /// The service's desired count, as ECS has it now (`None` when ECS does not say).

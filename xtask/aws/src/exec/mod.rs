@@ -3,6 +3,7 @@
 //! the plan did. A failed phase stops the deploy; with `--on-failure rollback`, services
 //! this deploy already rolled go back to their previous task definitions.
 
+mod copy;
 pub mod credential_helper;
 pub mod docker;
 pub mod ecr;
@@ -112,6 +113,7 @@ impl Executor<'_> {
         let done = match step {
             Step::Compile { binaries } => docker::compile(self, binaries).await,
             Step::Build(build) => docker::build(self, build, earlier).await,
+            Step::Copy(image) => copy::copy(self, image).await,
             Step::Retag(retag) => ecr::retag(self, retag).await,
             Step::Migrate(migration) => migrate::run(self, migration, earlier).await,
             Step::Roll(roll) => ecs::roll(self, roll, earlier).await,

@@ -7,6 +7,7 @@
 use crate::deploy_plan::{DeployPlan, ImagePlan};
 use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
+use crate::promotion::HealthCheck;
 use crate::report::{Event, StepState};
 use crate::spa::files::LocalFile;
 use crate::spa::Shipped;
@@ -53,6 +54,10 @@ pub enum Fact {
     Outcome {
         outcome: UnitOutcome,
     },
+    /// Its health check passed, or nothing checked it.
+    Health {
+        check: HealthCheck,
+    },
 }
 
 impl std::fmt::Display for Fact {
@@ -75,6 +80,7 @@ impl std::fmt::Display for Fact {
             Fact::AppBuilt { count, .. } => write!(f, "{count} files built"),
             Fact::Shipped { shipped } => f.write_str(&crate::exec::spa::describe(shipped)),
             Fact::Outcome { outcome } => write!(f, "outcome {outcome}"),
+            Fact::Health { check } => write!(f, "health {check:?}"),
         }
     }
 }
@@ -94,6 +100,8 @@ pub struct UnitResult {
     pub files: Arc<[LocalFile]>,
     pub shipped: Option<Shipped>,
     pub outcome: Option<UnitOutcome>,
+    /// Whether its health check passed or nothing checked it (a promotion asks).
+    pub health: Option<HealthCheck>,
 }
 
 /// How long one step took, and whether it succeeded (the ledger keeps them).
@@ -172,6 +180,7 @@ impl Tally {
             Fact::AppBuilt { files, .. } => result.files = files,
             Fact::Shipped { shipped } => result.shipped = Some(shipped),
             Fact::Outcome { outcome } => result.outcome = Some(outcome),
+            Fact::Health { check } => result.health = Some(check),
         }
     }
 

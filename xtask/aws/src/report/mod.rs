@@ -117,6 +117,9 @@ pub struct ServiceSummary {
     pub image: Option<String>,
     pub task_definition: Option<String>,
     pub outcome: UnitOutcome,
+    /// Whether its health check passed or nothing checked it, once it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::promotion::HealthCheck>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +257,12 @@ pub fn plan_text(plan: &DeployPlan) -> String {
     let deploying = plan.deploying().count() + plan.apps_deploying().count();
     let unchanged = plan.services.len() + plan.apps.len() - deploying;
     let mut out = match plan.command {
+        Command::Deploy { .. } if plan.promoted_from.is_some() => format!(
+            "Promote {} from {} to {}: {deploying} to promote, {unchanged} already there\n\n",
+            short(&plan.commit),
+            plan.promoted_from.as_deref().unwrap_or_default(),
+            plan.env,
+        ),
         Command::Deploy { .. } => format!(
             "Deploy {} to {}: {deploying} to deploy, {unchanged} unchanged\n\n",
             short(&plan.commit),
@@ -275,7 +284,7 @@ pub fn plan_text(plan: &DeployPlan) -> String {
         "WHY",
     ]);
     for service in &plan.services {
-        rows.add_row(service_row(service));
+        rows.add_row(service_row(service, plan.promoted_from.is_some()));
     }
     for app in &plan.apps {
         rows.add_row(app_row(plan.command, app));
@@ -284,10 +293,33 @@ pub fn plan_text(plan: &DeployPlan) -> String {
     out
 }
 
-fn service_row(service: &ServicePlan) -> Vec<String> {
+fn service_row(service: &ServicePlan, promoted: bool) -> Vec<String> {
     let why = first_reason(&service.unit.reasons);
     let (action, image, why) = match (&service.unit.action, &service.image) {
+        (Action::Skip, _) if promoted => ("skip", "-", "already there".to_owned()),
         (Action::Skip, _) => ("skip", "-", "unchanged".to_owned()),
+        (
+            Action::Deploy,
+            Some(ImagePlan::Promote {
+                from,
+                deploy_id,
+                digest,
+                ..
+            }),
+        ) => (
+            "DEPLOY",
+            "promote",
+            format!("{} from {from} ({deploy_id})", short(digest)),
+        ),
+        (Action::Deploy, None) if service.refused.is_some() => (
+            "DEPLOY",
+            "REFUSED",
+            service
+                .refused
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ),
         (Action::Deploy, None) => ("DEPLOY", "MISSING", why),
         (Action::Deploy, Some(ImagePlan::Build)) => ("DEPLOY", "build", why),
         (Action::Deploy, Some(ImagePlan::Reuse { .. })) => ("DEPLOY", "reuse", why),
@@ -483,6 +515,7 @@ mod tests {
                 image: Some("repo@sha256:1".into()),
                 task_definition: Some("arn:aws:ecs:r:1:task-definition/acme-api:7".into()),
                 outcome: UnitOutcome::RolledBack,
+                health: None,
             }],
             apps: Vec::new(),
             error: Some("rollout of api failed\nline 2".into()),
@@ -551,6 +584,9 @@ mod tests {
                 task: "arn:aws:ecs:r:1:task/c/abc".into(),
             },
             Fact::MigrationStopped,
+            Fact::Health {
+                check: crate::promotion::HealthCheck::Passed,
+            },
         ];
         for fact in &facts {
             match fact {
@@ -562,7 +598,8 @@ mod tests {
                 | Fact::MigrationStopped
                 | Fact::AppBuilt { .. }
                 | Fact::Shipped { .. }
-                | Fact::Outcome { .. } => {}
+                | Fact::Outcome { .. }
+                | Fact::Health { .. } => {}
             }
         }
         let mut events = vec![
@@ -578,6 +615,7 @@ mod tests {
                     env: String::new(),
                     commit: String::new(),
                     images_only: false,
+                    promoted_from: None,
                     services: Vec::new(),
                     apps: Vec::new(),
                     phases: Vec::new(),
