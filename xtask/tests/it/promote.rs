@@ -223,3 +223,133 @@ fn a_promotion_rolls_the_digests_the_source_ran_builds_nothing_and_rolls_back() 
     let worker = project.image_in(PROD, "local-prod", "worker");
     assert_eq!(digest(&worker), ran[1], "{}", back.all_output());
 }
+
+/// `docker` with `args`, which must succeed; its stdout.
+fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// An image index (what `docker buildx` pushes for several platforms; here made by
+/// `docker manifest`, the Docker CLI's own tool, which Docker 20.10 has and buildx it has
+/// not) is copied whole under its digest: the index, its manifest and their blobs. The
+/// oracles: the second account's CNCF registry, which checks each blob's digest as it is
+/// uploaded and serves the index back by digest, and the Docker engine pulling the copy.
+#[test]
+fn an_image_index_is_copied_whole_under_its_digest_and_a_repository_that_grants_nothing_refuses() {
+    let project = Project::new(Images::Own);
+    project.bootstrap();
+    let status = crate::stack::xtask_local(&project.stack.dir, &["status", "--format", "json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let account =
+        |index: usize, key: &str| status["accounts"][index][key].as_str().unwrap().to_owned();
+    let (raw_source, front_source) = (account(0, "registry"), account(0, "front"));
+    let (raw_target, front_target) = (account(1, "registry"), account(1, "front"));
+
+    // The source: the first account's `worker` repository (local grants local-prod reads).
+    let repository = format!("{}/worker", project.name);
+    let single = crate::stack::example_image(&raw_source, &repository, "single", "worker");
+    let index_tag = format!("{raw_source}/{repository}:multi");
+    docker(&["manifest", "create", "--insecure", &index_tag, &single]);
+    let index = docker(&["manifest", "push", "--purge", "--insecure", &index_tag]);
+    assert!(index.starts_with("sha256:"), "{index}");
+
+    let prod = project.clients_of(PROD);
+    let copy_to = format!("{}/copies", project.name);
+    project
+        .rt
+        .block_on(
+            prod.ecr
+                .create_repository()
+                .repository_name(&copy_to)
+                .send(),
+        )
+        .unwrap();
+    let (user, secret) = ecr_login(&project, &prod);
+    let moved = project
+        .rt
+        .block_on(xtask::exec::copy::between(
+            &format!("{front_source}/{repository}@{index}"),
+            &format!("{front_target}/{copy_to}:copied"),
+            (&user, &secret),
+        ))
+        .unwrap();
+    assert_eq!(moved.manifests, 2, "{moved:?}");
+    assert!(moved.blobs >= 2, "{moved:?}");
+
+    // The target's own registry serves the index under its digest, byte for byte.
+    let served = ureq::get(&format!("http://{raw_target}/v2/{copy_to}/manifests/copied"))
+        .header(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json",
+        )
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap();
+    use sha2::Digest as _;
+    let hex: String = sha2::Sha256::digest(&served)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(format!("sha256:{hex}"), index);
+    assert!(project.digests_in(PROD, "copies").contains(&index));
+    docker(&["pull", "-q", &format!("{raw_target}/{copy_to}@{index}")]);
+
+    // A repository of the first account whose policy grants the second nothing refuses it.
+    let private = format!("{}/private", project.name);
+    let first = project.clients_of("000000000000");
+    project
+        .rt
+        .block_on(
+            first
+                .ecr
+                .create_repository()
+                .repository_name(&private)
+                .send(),
+        )
+        .unwrap();
+    let hidden = format!("{raw_source}/{private}:single");
+    docker(&["tag", &single, &hidden]);
+    docker(&["push", "-q", &hidden]);
+    let digest = docker(&["inspect", "--format", "{{index .RepoDigests 0}}", &hidden]);
+    let digest = digest.rsplit_once('@').unwrap().1;
+    let refused = project
+        .rt
+        .block_on(xtask::exec::copy::between(
+            &format!("{front_source}/{private}@{digest}"),
+            &format!("{front_target}/{copy_to}:refused"),
+            (&user, &secret),
+        ))
+        .unwrap_err();
+    let refused = format!("{refused:#}");
+    assert!(refused.contains("is not authorized"), "{refused}");
+}
+
+/// The user and password of `aws`'s ECR login.
+fn ecr_login(project: &Project, aws: &Clients) -> (String, String) {
+    use base64::Engine as _;
+    let token = project
+        .rt
+        .block_on(aws.ecr.get_authorization_token().send())
+        .unwrap();
+    let encoded = token.authorization_data()[0].authorization_token().unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    let (user, secret) = String::from_utf8(decoded)
+        .unwrap()
+        .split_once(':')
+        .map(|(u, s)| (u.to_owned(), s.to_owned()))
+        .unwrap();
+    (user, secret)
+}

@@ -35,11 +35,15 @@ struct Manifest {
 }
 
 /// What a copy moved, for its step's line.
-#[derive(Default)]
-struct Moved {
-    blobs: usize,
-    bytes: u64,
-    present: usize,
+#[derive(Debug, Default)]
+pub struct Moved {
+    /// Blobs copied, and their bytes.
+    pub blobs: usize,
+    pub bytes: u64,
+    /// Blobs the target had already.
+    pub present: usize,
+    /// Manifests pushed (an index's children, then the image's own).
+    pub manifests: usize,
 }
 
 pub async fn copy(exec: &Executor<'_>, copy: &ImageCopy) -> Result<String> {
@@ -51,26 +55,10 @@ pub async fn copy(exec: &Executor<'_>, copy: &ImageCopy) -> Result<String> {
         ))
     };
     let login = login(exec).await.map_err(fail)?;
-    let auth = RegistryAuth::Basic(login.username.clone(), login.secret.clone());
-    let source: Reference = copy
-        .source
-        .parse()
-        .with_context(|| format!("`{}` is not an image reference", copy.source))
-        .map_err(fail)?;
-    let target: Reference = format!("{}:{}", copy.unit.target.repository_uri, copy.tag)
-        .parse()
-        .context("the repository URI is not an image reference")
-        .map_err(fail)?;
-    let client = client_for(&[&source, &target]);
-    for reference in [&source, &target] {
-        client
-            .store_auth_if_needed(reference.resolve_registry(), &auth)
-            .await;
-    }
-    let moved = transfer(&client, &auth, &source, &target, &copy.digest)
+    let target = format!("{}:{}", copy.unit.target.repository_uri, copy.tag);
+    let moved = between(&copy.source, &target, (&login.username, &login.secret))
         .await
         .map_err(fail)?;
-    let image = copy.unit.target.image_ref(&copy.digest);
     let tagged = super::ecr::put_tag(
         exec,
         &copy.unit.target.repository,
@@ -81,7 +69,7 @@ pub async fn copy(exec: &Executor<'_>, copy: &ImageCopy) -> Result<String> {
     exec.record(
         &copy.unit.service,
         Fact::Image {
-            image,
+            image: copy.unit.target.image_ref(&copy.digest),
             digest: copy.digest.clone(),
         },
     );
@@ -95,6 +83,28 @@ pub async fn copy(exec: &Executor<'_>, copy: &ImageCopy) -> Result<String> {
         moved.present,
         tagged.note()
     ))
+}
+
+/// Copies `source` (`registry/repository@digest`) to `target` (`registry/repository:tag`)
+/// with one registry login (ECR's: this account's token, which another account's registry
+/// honours where its repository policy lets this account pull).
+pub async fn between(source: &str, target: &str, login: (&str, &str)) -> Result<Moved> {
+    let auth = RegistryAuth::Basic(login.0.to_owned(), login.1.to_owned());
+    let source: Reference =
+        (source.parse()).with_context(|| format!("`{source}` is not an image reference"))?;
+    let target: Reference =
+        (target.parse()).with_context(|| format!("`{target}` is not an image reference"))?;
+    let digest = source
+        .digest()
+        .with_context(|| format!("`{source}` names no digest"))?
+        .to_owned();
+    let client = client_for(&[&source, &target]);
+    for reference in [&source, &target] {
+        client
+            .store_auth_if_needed(reference.resolve_registry(), &auth)
+            .await;
+    }
+    transfer(&client, &auth, &source, &target, &digest).await
 }
 
 /// A client for these registries: plain HTTP for a loopback one (the local stack's, as
@@ -141,6 +151,7 @@ async fn transfer(
             .push_manifest_raw(&to, manifest.bytes.clone(), content_type)
             .await
             .with_context(|| format!("pushing manifest {}", manifest.digest))?;
+        moved.manifests += 1;
     }
     let landed = client
         .fetch_manifest_digest(target, auth)

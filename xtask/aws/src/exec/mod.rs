@@ -3,7 +3,7 @@
 //! the plan did. A failed phase stops the deploy; with `--on-failure rollback`, services
 //! this deploy already rolled go back to their previous task definitions.
 
-mod copy;
+pub mod copy;
 pub mod credential_helper;
 pub mod docker;
 pub mod ecr;
