@@ -135,6 +135,24 @@ data "aws_iam_policy_document" "deploy" {
     actions   = ["cloudfront:ListDistributions"]
     resources = ["*"]
   }
+  # A promotion reads the source's ledger and copies its images (promote.tf): the source's
+  # policies grant this account, this statement this role.
+  dynamic "statement" {
+    for_each = local.promote_from
+    content {
+      sid = "PromoteFrom"
+      actions = [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:DescribeImages",
+        "ecr:DescribeRepositories",
+        "ecr:GetDownloadUrlForLayer",
+        "s3:GetObject",
+        "s3:ListBucket",
+      ]
+      resources = [statement.value.repositories, statement.value.state_bucket, "${statement.value.state_bucket}/*"]
+    }
+  }
   statement {
     sid       = "Invalidations"
     actions   = ["cloudfront:CreateInvalidation"]

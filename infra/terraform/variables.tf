@@ -37,3 +37,21 @@ variable "keep_images" {
     error_message = "keep_images must keep at least 20 deploys' images: the ledger's recent records must stay rollback targets."
   }
 }
+
+variable "promote_from_account_id" {
+  description = "The account of the environment this one promotes from (deploy.toml's promote_from): its repositories and state bucket are read by this environment's deploy and plan roles. Empty: this environment builds."
+  type        = string
+  default     = ""
+}
+
+variable "promoted_by_account_ids" {
+  description = "The accounts of the environments that promote from this one: they may read its repositories and state bucket (their own IAM policies say which of their roles)."
+  type        = list(string)
+  default     = []
+}
+
+variable "promote_from_environment" {
+  description = "The deploy.toml name of the environment this one promotes from (its state bucket's name has it). Empty: this environment builds."
+  type        = string
+  default     = ""
+}

@@ -5,3 +5,6 @@ github_repository  = "acme/monorepo"
 subnet_ids         = ["subnet-0prod0a", "subnet-0prod0b"]
 security_group_ids = ["sg-0prod"]
 keep_images        = 200
+# deploy.toml: production promotes from staging.
+promote_from_environment = "staging"
+promote_from_account_id  = "111111111111"

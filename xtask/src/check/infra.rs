@@ -151,20 +151,37 @@ pub fn compare(root: &Path, config: &Config, terraform: &Terraform) -> Result<Ve
         };
         let vars = terraform.variables(&tfvars)?;
         let wanted = [
-            ("environment", env.as_str()),
-            ("account_id", environment.account_id.get_ref()),
-            ("region", environment.region.get_ref()),
+            ("environment", Value::from(env.as_str())),
+            (
+                "account_id",
+                environment.account_id.get_ref().as_str().into(),
+            ),
+            ("region", environment.region.get_ref().as_str().into()),
+            // The accounts a promotion reads from and is read by: their policies.
+            (
+                "promote_from_environment",
+                promote_from(config, env).0.into(),
+            ),
+            (
+                "promote_from_account_id",
+                promote_from(config, env).1.into(),
+            ),
+            (
+                "promoted_by_account_ids",
+                promoted_by_accounts(config, env).into(),
+            ),
         ];
         for (var, value) in wanted {
-            let found = vars.get(var).and_then(Value::as_str);
-            if found != Some(value) {
+            let found = vars.get(var);
+            if found != Some(&value) {
                 findings.push(finding(
                     &tfvars_path,
                     line_of(&tfvars, var),
                     "infra-environment",
                     format!(
-                        "`{var}` is {} here but `{value}` in deploy.toml",
-                        found.map_or("missing".into(), |f| format!("`{f}`"))
+                        "`{var}` is {} here but `{}` in deploy.toml",
+                        found.map_or("missing".into(), |f| format!("`{}`", shown(f))),
+                        shown(&value)
                     ),
                 ));
             }
@@ -187,6 +204,26 @@ pub fn compare(root: &Path, config: &Config, terraform: &Terraform) -> Result<Ve
         }
     }
     Ok(findings)
+}
+
+/// The environment `env` promotes from and its account (`""` twice: it builds).
+fn promote_from(config: &Config, env: &str) -> (String, String) {
+    (config.environments[env].promote_from.as_ref())
+        .and_then(|from| Some((from.get_ref(), config.environments.get(from.get_ref())?)))
+        .map_or_else(Default::default, |(from, source)| {
+            (from.clone(), source.account_id.get_ref().clone())
+        })
+}
+
+/// The accounts of the AWS environments that promote from `env`, sorted.
+fn promoted_by_accounts(config: &Config, env: &str) -> Vec<String> {
+    let mut accounts: Vec<String> = (config.environments.values())
+        .filter(|e| !e.local_stack && e.promote_from.as_ref().is_some_and(|f| f.get_ref() == env))
+        .map(|e| e.account_id.get_ref().clone())
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    accounts
 }
 
 /// What each local of `names.tf` must be in `env`, from deploy.toml.
@@ -232,6 +269,14 @@ fn expected_names(config: &Config, env: &str) -> Vec<(&'static str, serde_json::
 }
 
 /// An HCL value as JSON, for comparing and printing.
+/// A tfvars value as written: a string without its quotes.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 fn plain(value: &Value) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }

@@ -61,6 +61,12 @@ fn its_names_are_deploy_toml_names_and_a_difference_is_reported_with_its_line() 
         "222222222222",
         "333333333333",
     );
+    // Production promotes from staging: its policies must name staging's account.
+    repo.replace(
+        "infra/terraform/environments/production.tfvars",
+        "promote_from_account_id  = \"111111111111\"",
+        "promote_from_account_id  = \"444444444444\"",
+    );
     repo.remove("infra/terraform/environments/staging.tfvars");
     repo.commit("drift");
     let output = repo.xtask(&["check", "--fast"]);
@@ -70,6 +76,7 @@ fn its_names_are_deploy_toml_names_and_a_difference_is_reported_with_its_line() 
         "infra/terraform/names.tf:15: [infra-name] environment production: `local.state_bucket` is \"acme-production-state\" but deploy.toml says \"acme-production-deploy-state\"",
         "infra/terraform/environments/production.tfvars:2: [infra-environment] `account_id` is `333333333333` here but `222222222222`",
         "infra/terraform/environments/staging.tfvars: [infra-environment] environment staging of deploy.toml has no tfvars file",
+        "infra/terraform/environments/production.tfvars:10: [infra-environment] `promote_from_account_id` is `444444444444` here but `111111111111` in deploy.toml",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
@@ -241,22 +248,22 @@ fn the_deploy_role_allows_exactly_the_calls_the_tool_makes() {
         .iter()
         .flat_map(|c| iam_actions(c).iter().map(|a| a.to_string()))
         .collect();
-    // `docker push` to ECR, with the token from GetAuthorizationToken.
+    // `docker push` to ECR, with the token from GetAuthorizationToken; a promotion's copy
+    // (exec/copy.rs) pulls the source's blobs the same way.
     needed.extend(
         [
             "ecr:BatchCheckLayerAvailability",
             "ecr:InitiateLayerUpload",
             "ecr:UploadLayerPart",
             "ecr:CompleteLayerUpload",
+            "ecr:GetDownloadUrlForLayer",
         ]
         .map(String::from),
     );
     let tf = terraform();
     let policy = resource(&tf, "data", &["aws_iam_policy_document", "deploy"]);
-    let allowed: BTreeSet<String> = policy
-        .blocks()
-        .filter(|b| b.identifier() == "statement")
-        .flat_map(|s| match attribute(s.body(), "actions") {
+    let allowed: BTreeSet<String> = statements(policy)
+        .flat_map(|s| match attribute(s, "actions") {
             Expression::Array(items) => items
                 .iter()
                 .map(|i| match i {
@@ -278,6 +285,28 @@ fn the_deploy_role_allows_exactly_the_calls_the_tool_makes() {
         "actions",
     ));
     assert!(trust.contains("sts:AssumeRoleWithWebIdentity"), "{trust}");
+}
+
+/// The statements of a policy document: its `statement` blocks and the content of its
+/// `dynamic "statement"` ones (a promotion's, present where the environment promotes).
+fn statements(policy: &Body) -> impl Iterator<Item = &Body> {
+    policy.blocks().filter_map(|b| match b.identifier() {
+        "statement" => Some(b.body()),
+        "dynamic"
+            if b.labels()
+                .first()
+                .is_some_and(|l| l.as_str() == "statement") =>
+        {
+            Some(
+                b.body()
+                    .blocks()
+                    .find(|c| c.identifier() == "content")
+                    .expect("a dynamic statement has content")
+                    .body(),
+            )
+        }
+        _ => None,
+    })
 }
 
 /// Every role a task definition names (its execution role and its task role) is one the
