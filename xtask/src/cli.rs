@@ -190,7 +190,8 @@ pub struct DeployArgs {
     #[arg(long, value_name = "ENV", conflicts_with = "build")]
     pub promote_from: Option<String>,
     /// The commit to promote [default: the one the source environment deployed last].
-    #[arg(long, value_name = "REV")]
+    /// Empty in the environment means the default (a workflow's optional input).
+    #[arg(long, value_name = "REV", env = "XTASK_PROMOTE_SHA")]
     pub sha: Option<String>,
     /// Build from this checkout even though deploy.toml says this environment promotes
     /// (`promote_from`).
@@ -199,6 +200,11 @@ pub struct DeployArgs {
 }
 
 impl DeployArgs {
+    /// `--sha`, unless empty (a workflow's input left blank).
+    pub fn promote_sha(&self) -> Option<&str> {
+        self.sha.as_deref().filter(|sha| !sha.is_empty())
+    }
+
     /// The environment this deploy promotes from, if it promotes: `--promote-from`, else
     /// the environment's `promote_from` unless `--build`.
     pub fn promotes_from(&self, configured: Option<&str>) -> Option<String> {

@@ -97,7 +97,7 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
     // to; a promotion the commit the source ran.
     let (commit, model) = match (mode, &source) {
         (Mode::Deploy(args), Some(source)) => {
-            let commit = source.commit(&repo, args.sha.as_deref())?;
+            let commit = source.commit(&repo, args.promote_sha())?;
             report.info(source.describe(&commit));
             let model = loader.load(&commit, true)?;
             (commit, model)
@@ -189,7 +189,7 @@ fn promotion_source(config: &Config, env: &str, mode: Mode<'_>) -> Result<Option
             ))
             .into())
         }
-        None if args.sha.is_some() => Err(Error::Usage(
+        None if args.promote_sha().is_some() => Err(Error::Usage(
             "--sha names the commit to promote: it needs --promote-from ENV, or `promote_from` on the environment in deploy.toml".into(),
         )
         .into()),

@@ -119,6 +119,57 @@ fn deploy_goes_to_staging_on_main_and_to_production_by_hand_with_oidc() {
 }
 
 #[test]
+fn production_is_a_promotion_whose_plan_is_shown_before_its_approval() {
+    let deploy = workflow("deploy.yml");
+    let (plan, promote) = (&deploy["jobs"]["plan"], &deploy["jobs"]["promote"]);
+    // The plan runs without the environment (no approval yet), with the read-only role.
+    assert!(plan["environment"].is_badvalue(), "{plan:?}");
+    let role = |job: &Yaml| {
+        (job["steps"].as_vec().unwrap().iter())
+            .find_map(|s| s["with"]["role-to-assume"].as_str().map(str::to_owned))
+            .unwrap()
+    };
+    assert!(role(plan).contains("PLAN_ROLE"), "{}", role(plan));
+    // The promotion waits for the plan, then for production's reviewers.
+    assert_eq!(promote["needs"].as_str(), Some("plan"));
+    assert_eq!(promote["environment"].as_str(), Some("production"));
+    assert!(role(promote).contains("AWS_DEPLOY_ROLE_ARN"));
+    let config = xtask::config::Config::parse(
+        "deploy.toml",
+        &std::fs::read_to_string(source_root().join("deploy.toml")).unwrap(),
+    )
+    .unwrap();
+    let configured = config.environments["production"]
+        .promote_from
+        .as_ref()
+        .map(|f| f.get_ref().as_str());
+    for (job, dry_run) in [(plan, true), (promote, false)] {
+        let steps = job["steps"].as_vec().unwrap();
+        let step = steps.iter().find(|s| s["run"].as_str().is_some()).unwrap();
+        let line = step["run"].as_str().unwrap();
+        let (_, cli) = commands(&workflow("deploy.yml"))
+            .into_iter()
+            .find(|(l, _)| l == line)
+            .unwrap();
+        let Command::Deploy(args) = cli.command else {
+            panic!("{line}")
+        };
+        assert_eq!(args.run.dry_run, dry_run, "{line}");
+        assert_eq!(args.run.env.as_deref(), Some("production"));
+        // It promotes (deploy.toml's promote_from), of the commit the input names, if any.
+        assert_eq!(args.promotes_from(configured).as_deref(), Some("staging"));
+        assert_eq!(
+            step["env"]["XTASK_PROMOTE_SHA"].as_str(),
+            Some("${{ inputs.sha }}")
+        );
+    }
+    assert_eq!(
+        deploy["on"]["workflow_dispatch"]["inputs"]["sha"]["required"].as_bool(),
+        Some(false)
+    );
+}
+
+#[test]
 fn rollback_takes_a_commit_input() {
     let rollback = workflow("rollback.yml");
     let inputs = &rollback["on"]["workflow_dispatch"]["inputs"];

@@ -154,10 +154,21 @@ impl Sink for Github {
                     escape_annotation(message)
                 ));
             }
+            // The plan goes in the job summary too: a dry run's is what a reviewer reads
+            // before approving the run that carries it out.
+            Event::Plan { plan } => {
+                self.plain.event(event);
+                let text = format!("### Plan\n\n```\n{}\n```\n\n", super::plan_text(plan));
+                if let Err(err) = append_step_summary(&text) {
+                    self.print(&format!(
+                        "::warning::the job summary was not written: {err}"
+                    ));
+                }
+            }
             Event::Summary(summary) => {
                 self.end_group(&mut in_group);
                 self.plain.event(event);
-                if let Err(err) = append_step_summary(summary) {
+                if let Err(err) = append_step_summary(&markdown(summary)) {
                     self.print(&format!(
                         "::warning::the job summary was not written: {err}"
                     ));
@@ -297,8 +308,8 @@ fn clock() -> String {
     stamp.get(11..).unwrap_or(&stamp).to_owned()
 }
 
-/// The summary as Markdown, appended to `$GITHUB_STEP_SUMMARY` when it is set.
-fn append_step_summary(summary: &Summary) -> std::io::Result<()> {
+/// Markdown appended to `$GITHUB_STEP_SUMMARY` when it is set.
+fn append_step_summary(text: &str) -> std::io::Result<()> {
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
         return Ok(());
     };
@@ -306,7 +317,7 @@ fn append_step_summary(summary: &Summary) -> std::io::Result<()> {
         .create(true)
         .append(true)
         .open(path)?;
-    file.write_all(markdown(summary).as_bytes())
+    file.write_all(text.as_bytes())
 }
 
 /// GitHub's workflow commands end at a newline; keep multi-line messages in one annotation.
