@@ -21,11 +21,11 @@ export function buildSpa(appDir) {
     writeFileSync(join(dist, 'assets', hashed), bytes);
     html = html.replaceAll(`assets/${name}`, `assets/${hashed}`);
   }
-  // The commit and environment come from the deploy tool; they go into the page, not the
-  // hashed assets, so a new commit with unchanged sources re-uploads only index.html.
-  html = html
-    .replaceAll('%DEPLOY_VERSION%', process.env.DEPLOY_VERSION ?? 'dev')
-    .replaceAll('%DEPLOY_ENV%', process.env.DEPLOY_ENV ?? 'local');
+  // The commit comes from the deploy tool; it goes into the page, not the hashed assets,
+  // so a new commit with unchanged sources re-uploads only index.html. Nothing of the
+  // environment goes in: the same build runs in staging and, promoted, in production. The
+  // page reads its environment from /config.json, which the tool writes per environment.
+  html = html.replaceAll('%DEPLOY_VERSION%', process.env.DEPLOY_VERSION ?? 'dev');
   writeFileSync(join(dist, 'index.html'), html);
 
   for (const name of readdirSync(join(appDir, 'public'))) {

@@ -116,11 +116,20 @@ fn a_first_upload_an_identical_rebuild_one_changed_file_and_a_header_change() {
     first.expect(0);
     let admin = first.app("admin");
     assert_eq!(admin["outcome"], "deployed", "{}", first.stdout);
-    assert_eq!(admin["uploaded"], 4, "{admin}");
-    assert_eq!(admin["invalidated_paths"], 3, "{admin}");
+    // The build's four files and the environment's config.json.
+    assert_eq!(admin["uploaded"], 5, "{admin}");
+    assert_eq!(admin["invalidated_paths"], 4, "{admin}");
     let page = project.served("admin", "index.html").unwrap();
     assert_eq!(page.cache_control, "no-cache");
     assert_eq!(page.content_type, "text/html; charset=utf-8");
+    // The build names no environment (one build can be promoted anywhere); the deploy
+    // writes the environment's config.json beside it, never cached.
+    assert!(!page.body.contains("local"), "{}", page.body);
+    let config = project.served("admin", "config.json").unwrap();
+    assert_eq!(config.cache_control, "no-cache");
+    assert_eq!(config.content_type, "application/json; charset=utf-8");
+    let config: serde_json::Value = serde_json::from_str(&config.body).unwrap();
+    assert_eq!(config["env"], "local");
     let chunk = project.live_asset("admin", "assets/app.");
     let served = project.served("admin", &chunk).unwrap();
     assert_eq!(served.cache_control, "public, max-age=31536000, immutable");
@@ -152,7 +161,7 @@ fn a_first_upload_an_identical_rebuild_one_changed_file_and_a_header_change() {
         (Some(0), Some(0), Some(0)),
         "{admin}"
     );
-    assert_eq!(admin["unchanged"], 4);
+    assert_eq!(admin["unchanged"], 5);
     assert_eq!(
         project.invalidations("admin").len(),
         1,
@@ -346,7 +355,8 @@ fn a_bucket_filled_by_another_tool_is_adopted_without_uploading_it_again() {
     let adopted = project.deploy(&["--changed", "--services", "admin"]);
     adopted.expect(0);
     let admin = adopted.app("admin");
-    assert_eq!(admin["uploaded"], 0, "{admin}");
+    // Only config.json, which the deploy writes itself, is new.
+    assert_eq!(admin["uploaded"], 1, "{admin}");
     assert!(admin["copied"].as_u64().unwrap() >= 4, "{admin}");
     assert_eq!(
         project.served("admin", "index.html").unwrap().cache_control,

@@ -1,5 +1,6 @@
-//! The deploy's app steps: run an app's build command (with the commit and environment in
-//! its environment, so the page can show them), then ship the build through `spa`.
+//! The deploy's app steps: run an app's build command (with the commit in its environment,
+//! so the page can show it; never the environment's name, so that one build can run
+//! anywhere), add the environment's `config.json`, then ship the build through `spa`.
 
 use super::tally::{Fact, Tally};
 use super::Executor;
@@ -19,13 +20,8 @@ use std::time::Instant;
 
 pub async fn build(exec: &Executor<'_>, app: &AppStep) -> Result<String> {
     let started = Instant::now();
-    let built = build_app(
-        exec.root,
-        &app.target.config,
-        &exec.plan.commit,
-        &exec.plan.env,
-    )
-    .await?;
+    let mut built = build_app(exec.root, &app.target.config, &exec.plan.commit).await?;
+    built.push(environment_config(&exec.plan.env)?);
     let count = built.len();
     exec.record(
         &app.app,
@@ -40,8 +36,21 @@ pub async fn build(exec: &Executor<'_>, app: &AppStep) -> Result<String> {
     ))
 }
 
+/// The file the tool writes into every app's release: what differs per environment, so
+/// that the build itself does not (`/config.json`, never cached).
+pub const CONFIG_FILE: &str = "config.json";
+
+/// `config.json` for `env` (an app whose build writes one itself is refused by
+/// `build_app`: the two would fight over it).
+fn environment_config(env: &str) -> Result<LocalFile> {
+    let bytes = serde_json::to_vec_pretty(&serde_json::json!({ "env": env }))?;
+    let mut file = files::read_dist_from([(CONFIG_FILE.to_owned(), bytes)]).remove(0);
+    file.headers.cache_control = "no-cache".to_owned();
+    Ok(file)
+}
+
 /// Runs `app`'s build command in its folder and reads what it wrote to its `dist`.
-pub async fn build_app(root: &Path, app: &App, commit: &str, env: &str) -> Result<Vec<LocalFile>> {
+pub async fn build_app(root: &Path, app: &App, commit: &str) -> Result<Vec<LocalFile>> {
     let folder = root.join(app.path.get_ref());
     let (program, args) = app
         .build
@@ -51,8 +60,7 @@ pub async fn build_app(root: &Path, app: &App, commit: &str, env: &str) -> Resul
     command
         .args(args)
         .current_dir(&folder)
-        .env("DEPLOY_VERSION", commit)
-        .env("DEPLOY_ENV", env);
+        .env("DEPLOY_VERSION", commit);
     let out = crate::process::output(command).await.map_err(|err| {
         Error::Build(format!(
             "running `{}` for app {}: {err}",
@@ -74,6 +82,14 @@ pub async fn build_app(root: &Path, app: &App, commit: &str, env: &str) -> Resul
     }
     let dist = folder.join(&app.dist);
     let built = files::read_dist(&dist, &app.cache_control)?;
+    if built.iter().any(|f| f.path == CONFIG_FILE) {
+        return Err(Error::Build(format!(
+            "app {} built {}/{CONFIG_FILE}, which the deploy writes per environment: rename it",
+            app.name,
+            dist.display()
+        ))
+        .into());
+    }
     if built.is_empty() {
         return Err(Error::Build(format!(
             "app {} built nothing into {}",
