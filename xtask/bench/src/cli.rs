@@ -12,6 +12,9 @@ pub enum BenchCommand {
     Deploy(BenchDeployArgs),
     /// Time the deploy's one shared build of N Rust services against N separate builds.
     Build(BenchBuildArgs),
+    /// Time promoting the example services to another account against rebuilding them
+    /// there (cold, as on a fresh runner), on the local stack.
+    Promote(BenchPromoteArgs),
     /// Time shipping an app against `aws s3 sync` on the local stack.
     Spa(BenchSpaArgs),
     /// Check random manifest edits against Cargo's own resolution: every change of what
@@ -76,6 +79,13 @@ pub struct BenchDeployArgs {
     /// Single-service deploys timed (the slowest is the baseline).
     #[arg(long, default_value_t = 3)]
     pub singles: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPromoteArgs {
+    /// Rebuilds and promotions timed each (the medians are reported).
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ mod compile;
 mod deploy;
 pub mod features;
 mod lint;
+mod promote;
 mod spa;
 mod synth;
 
@@ -25,6 +26,7 @@ pub fn run(ctx: &Context, command: &BenchCommand) -> Result<()> {
         BenchCommand::Plan(args) => plan(ctx, args),
         BenchCommand::Deploy(args) => deploy::run(ctx, args),
         BenchCommand::Build(args) => build::run(ctx, args),
+        BenchCommand::Promote(args) => promote::run(ctx, args),
         BenchCommand::Compile(args) => compile::run(ctx, args),
         BenchCommand::Spa(args) => spa::run(ctx, args),
         BenchCommand::Features(args) => features_property(ctx, args),
