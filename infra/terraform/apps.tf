@@ -78,6 +78,19 @@ data "aws_iam_policy_document" "app_bucket" {
       values   = [aws_cloudfront_distribution.app[each.key].arn]
     }
   }
+  # The environments that promote from this one read its releases (promote.tf).
+  dynamic "statement" {
+    for_each = length(var.promoted_by_account_ids) > 0 ? [var.promoted_by_account_ids] : []
+    content {
+      sid       = "PromotedBy"
+      actions   = ["s3:GetObject"]
+      resources = ["${aws_s3_bucket.app[each.key].arn}/*"]
+      principals {
+        type        = "AWS"
+        identifiers = [for account in statement.value : "arn:aws:iam::${account}:root"]
+      }
+    }
+  }
 }
 
 resource "aws_s3_bucket_policy" "app" {

@@ -150,7 +150,8 @@ data "aws_iam_policy_document" "deploy" {
         "s3:GetObject",
         "s3:ListBucket",
       ]
-      resources = [statement.value.repositories, statement.value.state_bucket, "${statement.value.state_bucket}/*"]
+      # The source's ledger, its images, and its apps' releases.
+      resources = concat([statement.value.repositories, statement.value.state_bucket, "${statement.value.state_bucket}/*"], statement.value.app_objects)
     }
   }
   statement {

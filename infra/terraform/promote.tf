@@ -10,6 +10,7 @@ locals {
   promote_from = var.promote_from_account_id == "" ? [] : [{
     repositories = "arn:aws:ecr:${var.region}:${var.promote_from_account_id}:repository/${local.project}/*"
     state_bucket = "arn:aws:s3:::${local.project}-${var.promote_from_environment}-deploy-state"
+    app_objects  = [for name in local.apps : "arn:aws:s3:::${local.project}-${var.promote_from_environment}-${name}/*"]
   }]
 }
 
@@ -147,7 +148,7 @@ data "aws_iam_policy_document" "plan" {
     content {
       sid       = "PromoteFromRead"
       actions   = ["ecr:DescribeImages", "ecr:DescribeRepositories", "s3:GetObject", "s3:ListBucket"]
-      resources = [statement.value.repositories, statement.value.state_bucket, "${statement.value.state_bucket}/*"]
+      resources = concat([statement.value.repositories, statement.value.state_bucket, "${statement.value.state_bucket}/*"], statement.value.app_objects)
     }
   }
 }

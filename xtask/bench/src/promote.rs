@@ -55,7 +55,10 @@ fn clone(ctx: &Context, args: &BenchPromoteArgs) -> Result<PathBuf> {
         std::fs::remove_dir_all(&dir)?;
     }
     let source = ctx.root.display().to_string();
-    git(&ctx.root, &["clone", "--quiet", &source, &dir.display().to_string()])?;
+    git(
+        &ctx.root,
+        &["clone", "--quiet", &source, &dir.display().to_string()],
+    )?;
     let path = dir.join("deploy.toml");
     let mut toml = std::fs::read_to_string(&path)?.replacen(
         "project = \"acme\"",
@@ -81,7 +84,10 @@ fn clone(ctx: &Context, args: &BenchPromoteArgs) -> Result<PathBuf> {
     }
     std::fs::write(&path, toml)?;
     let commit = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"];
-    git(&dir, &[&commit[..], &["commit", "-qam", "bench environments"]].concat())?;
+    git(
+        &dir,
+        &[&commit[..], &["commit", "-qam", "bench environments"]].concat(),
+    )?;
     Ok(dir)
 }
 
@@ -102,7 +108,9 @@ fn report(args: &BenchPromoteArgs, rebuilds: &[Sample], promotions: &[Sample]) {
         "production deploy of the example services (api, worker), local stack, two accounts, {} runs\n",
         args.runs
     );
-    println!("| rebuilds (`deploy --build`) | median | promotions | median | rebuild / promotion |");
+    println!(
+        "| rebuilds (`deploy --build`) | median | promotions | median | rebuild / promotion |"
+    );
     println!("|---|---|---|---|---|");
     println!(
         "| {} | {rebuild:.1}s | {} | {promotion:.1}s | {:.2}× |",

@@ -16,7 +16,7 @@ use crate::live::{
 use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
 use crate::plan::{self, Action, Reason, UnitPlan};
-use crate::promotion::{self, Refusal, SourceFacts};
+use crate::promotion::{self, AppSourceFacts, PromotedRelease, Refusal, SourceFacts};
 use crate::text::short;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,6 +76,8 @@ pub struct AppFacts<'a> {
     pub release: Option<&'a str>,
     /// Why the live fingerprint differs, where the live commit explained it.
     pub explained: Option<&'a [Reason]>,
+    /// A promotion's: the releases the source environment keeps of this app.
+    pub source: Option<&'a AppSourceFacts>,
 }
 
 /// What the plan is for.
@@ -130,6 +132,26 @@ pub struct AppPlan {
     /// A rollback's kept release to make live again (`None` when it is missing).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activate: Option<String>,
+    /// A promotion's: the source's release whose files ship instead of a build.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "release_id")]
+    pub promote: Option<PromotedRelease>,
+    /// Why a promotion cannot take this app (pre-flight refuses the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refusal>,
+}
+
+/// A promoted release, in the plan's JSON: where from, which release.
+fn release_id<S: serde::Serializer>(
+    promoted: &Option<PromotedRelease>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap as _;
+    let mut map = serializer.serialize_map(Some(2))?;
+    if let Some(promoted) = promoted {
+        map.serialize_entry("from", &promoted.from)?;
+        map.serialize_entry("release", &promoted.release.id)?;
+    }
+    map.end()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -268,6 +290,7 @@ pub enum StepKind {
     Build,
     Copy,
     BuildApp,
+    FetchApp,
     Retag,
     Migrate,
     Roll,
@@ -282,7 +305,9 @@ impl StepKind {
         match self {
             StepKind::Compile => Phase::Compile,
             // A copy pushes an image, as a build does: the same phase, the same bound.
-            StepKind::Build | StepKind::BuildApp | StepKind::Copy => Phase::Build,
+            StepKind::Build | StepKind::BuildApp | StepKind::FetchApp | StepKind::Copy => {
+                Phase::Build
+            }
             StepKind::Retag => Phase::Retag,
             StepKind::Migrate => Phase::Migrate,
             StepKind::Roll => Phase::Roll,
@@ -297,7 +322,7 @@ impl StepKind {
     pub fn previews(self) -> bool {
         matches!(
             self,
-            StepKind::BuildApp | StepKind::Ship | StepKind::Activate
+            StepKind::BuildApp | StepKind::FetchApp | StepKind::Ship | StepKind::Activate
         )
     }
 }
@@ -316,6 +341,12 @@ pub enum Step {
     Copy(ImageCopy),
     /// Run an app's build command.
     BuildApp(AppStep),
+    /// Read a promoted app's release from the source environment's bucket: its files, as
+    /// that environment serves them, stand for a build.
+    FetchApp {
+        app: AppStep,
+        promoted: PromotedRelease,
+    },
     /// Tag an existing image for this commit (ECR `PutImage`).
     Retag(Retag),
     /// Run the service's migration task and wait for it.
@@ -449,6 +480,7 @@ impl Step {
             Step::Build(_) => StepKind::Build,
             Step::Copy(_) => StepKind::Copy,
             Step::BuildApp(_) => StepKind::BuildApp,
+            Step::FetchApp { .. } => StepKind::FetchApp,
             Step::Retag(_) => StepKind::Retag,
             Step::Migrate(_) => StepKind::Migrate,
             Step::Roll(_) => StepKind::Roll,
@@ -468,7 +500,10 @@ impl Step {
             | Step::Migrate(Migration { unit, .. })
             | Step::Roll(Rollout { unit, .. })
             | Step::Health(unit) => Some(&unit.service),
-            Step::BuildApp(app) | Step::Ship(app) | Step::Activate { app, .. } => Some(&app.app),
+            Step::BuildApp(app)
+            | Step::FetchApp { app, .. }
+            | Step::Ship(app)
+            | Step::Activate { app, .. } => Some(&app.app),
         }
     }
 
@@ -587,6 +622,8 @@ fn app_rollback(commit: &str, facts: &AppFacts<'_>) -> AppPlan {
         live_release: facts.live.release.clone(),
         live_commit: facts.live.commit.clone(),
         activate,
+        promote: None,
+        refused: None,
     }
 }
 
@@ -628,12 +665,23 @@ fn app_plan(facts: &AppFacts<'_>, all: bool) -> AppPlan {
         });
         unit.action = Action::Deploy;
     }
+    let (promote, refused) = match facts.source {
+        Some(source) if unit.action == Action::Deploy => {
+            match promotion::decide_app(source, &facts.head.fingerprint) {
+                Ok(promoted) => (Some(promoted), None),
+                Err(refusal) => (None, Some(refusal)),
+            }
+        }
+        _ => (None, None),
+    };
     AppPlan {
         unit,
         target: facts.target.clone(),
         live_release: facts.live.release.clone(),
         live_commit: facts.live.commit.clone(),
         activate: None,
+        promote,
+        refused,
     }
 }
 
@@ -814,7 +862,13 @@ impl DeployPlan {
         images.extend(
             self.apps_deploying()
                 .filter(|a| a.activate.is_none())
-                .map(|a| Step::BuildApp(app_step(a))),
+                .map(|a| match &a.promote {
+                    Some(promoted) => Step::FetchApp {
+                        app: app_step(a),
+                        promoted: promoted.clone(),
+                    },
+                    None => Step::BuildApp(app_step(a)),
+                }),
         );
         images.extend(
             self.deploying()
@@ -904,11 +958,14 @@ impl DeployPlan {
         }))
     }
 
-    /// Each service a promotion cannot take, with why: pre-flight refuses them all at once.
+    /// Each service and app a promotion cannot take, with why: pre-flight refuses them
+    /// all at once.
     pub fn refused(&self) -> Vec<String> {
-        (self.services.iter())
-            .filter_map(|s| Some(format!("service {}: {}", s.unit.name, s.refused.as_ref()?)))
-            .collect()
+        let services = (self.services.iter())
+            .filter_map(|s| Some(format!("service {}: {}", s.unit.name, s.refused.as_ref()?)));
+        let apps = (self.apps.iter())
+            .filter_map(|a| Some(format!("app {}: {}", a.unit.name, a.refused.as_ref()?)));
+        services.chain(apps).collect()
     }
 
     fn retag(&self, s: &ServicePlan) -> Option<Retag> {
@@ -1347,6 +1404,7 @@ mod tests {
             live: &live_admin,
             release: Some("r1"),
             explained: None,
+            source: None,
         }];
         let plan = super::plan(
             "staging",

@@ -645,6 +645,7 @@ mod tests {
             live: &live_app,
             release: None,
             explained: None,
+            source: None,
         }];
         let commit = "0123456789abcdef0123456789abcdef01234567";
         let plan = deploy_plan::plan(

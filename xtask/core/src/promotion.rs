@@ -5,6 +5,7 @@
 //! which rule and what to do; pre-flight lists them all at once.
 
 use crate::outcome::UnitOutcome;
+use crate::spa::manifest::Release;
 use crate::text::short;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -147,6 +148,52 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// What the source environment's bucket keeps of one app: its releases, newest last.
+#[derive(Debug, Clone)]
+pub struct AppSourceFacts {
+    pub env: String,
+    /// The source's bucket of the app.
+    pub bucket: String,
+    pub releases: Vec<Release>,
+    pub min_soak: Duration,
+    pub now: Timestamp,
+}
+
+/// An app's release as the source environment shipped it: what the fetch takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromotedRelease {
+    pub from: String,
+    pub bucket: String,
+    pub release: Release,
+}
+
+/// The release to promote for an app at `fingerprint` (the source's newest release of
+/// it), or why there is none.
+pub fn decide_app(source: &AppSourceFacts, fingerprint: &str) -> Result<PromotedRelease, Refusal> {
+    let env = source.env.clone();
+    let Some(release) = (source.releases.iter().rev()).find(|r| r.fingerprint == fingerprint)
+    else {
+        return Err(Refusal::NeverRan {
+            env,
+            fingerprint: fingerprint.to_owned(),
+        });
+    };
+    let ran = source.now.since(release.created_at);
+    if ran < source.min_soak {
+        return Err(Refusal::NotSoaked {
+            env,
+            deploy_id: release.id.clone(),
+            ran: humantime::format_duration(Duration::from_secs(ran.as_secs())).to_string(),
+            min_soak: humantime::format_duration(source.min_soak).to_string(),
+        });
+    }
+    Ok(PromotedRelease {
+        from: env,
+        bucket: source.bucket.clone(),
+        release: release.clone(),
+    })
+}
+
 /// The image to promote for a service at `fingerprint`, or why there is none.
 pub fn decide(source: &SourceFacts, fingerprint: &str) -> Result<Promoted, Refusal> {
     let env = source.env.clone();
@@ -234,6 +281,38 @@ mod tests {
         let promoted = decide(&source(Some(ok)), "fp").unwrap();
         assert_eq!(promoted.digest, format!("sha256:{}", "a".repeat(64)));
         assert_eq!(promoted.from, "staging");
+    }
+
+    #[test]
+    fn an_app_promotes_the_newest_release_of_its_fingerprint_once_it_soaked() {
+        let release = |id: &str, fingerprint: &str, created: &str| Release {
+            id: id.into(),
+            commit: "c".into(),
+            fingerprint: fingerprint.into(),
+            created_at: created.parse().unwrap(),
+            files: Default::default(),
+        };
+        let mut source = AppSourceFacts {
+            env: "staging".into(),
+            bucket: "acme-staging-admin".into(),
+            releases: vec![
+                release("r1", "fp", "2026-12-07T09:00:00Z"),
+                release("r2", "other", "2026-12-07T10:00:00Z"),
+                release("r3", "fp", "2026-12-07T10:30:00Z"),
+            ],
+            min_soak: Duration::from_secs(3600),
+            now: "2026-12-07T12:00:00Z".parse().unwrap(),
+        };
+        assert_eq!(decide_app(&source, "fp").unwrap().release.id, "r3");
+        assert!(matches!(
+            decide_app(&source, "new"),
+            Err(Refusal::NeverRan { .. })
+        ));
+        source.min_soak = Duration::from_secs(2 * 3600);
+        assert!(matches!(
+            decide_app(&source, "fp"),
+            Err(Refusal::NotSoaked { .. })
+        ));
     }
 
     #[test]

@@ -401,6 +401,8 @@ struct Gathered {
     last: BTreeMap<String, deploy_plan::LastOutcome>,
     /// A promotion's: what the source ran of each service.
     sources: BTreeMap<String, crate::promotion::SourceFacts>,
+    /// A promotion's: the releases the source keeps of each app.
+    app_sources: BTreeMap<String, crate::promotion::AppSourceFacts>,
 }
 
 impl Deploy<'_> {
@@ -518,7 +520,6 @@ impl Deploy<'_> {
             Mode::Deploy(_) => rollback::Known::default(),
         };
         self.report_newer();
-        self.report_apps_left();
         let read = (self.config.services.iter())
             .filter(|s| self.selected(&s.name) && self.exists_at_commit(&s.name))
             .map(|service| self.read_service(service, &known, &bucket));
@@ -546,6 +547,13 @@ impl Deploy<'_> {
                 }
                 None => BTreeMap::new(),
             },
+            app_sources: match self.promotion {
+                Some(source) => {
+                    let apps: Vec<&crate::config::App> = self.apps().collect();
+                    source.app_facts(&apps, self.names.env.min_soak()).await?
+                }
+                None => BTreeMap::new(),
+            },
         };
         for found in join_all(read).await {
             let (name, found) = found?;
@@ -562,23 +570,6 @@ impl Deploy<'_> {
             gathered.explanations = self.explain(&gathered, loader);
         }
         Ok(gathered)
-    }
-
-    /// A promotion's apps, which it leaves alone: it copies images only, for now.
-    fn report_apps_left(&self) {
-        if self.promotion.is_none() || self.run.skip_spas {
-            return;
-        }
-        let apps: Vec<&str> = (self.config.apps.iter())
-            .filter(|a| self.selected(&a.name) && self.exists_at_commit(&a.name))
-            .map(|a| a.name.as_str())
-            .collect();
-        if !apps.is_empty() {
-            self.report.info(format!(
-                "left alone: {} (a promotion copies services' images; apps' releases are not promoted yet)",
-                apps.join(", ")
-            ));
-        }
     }
 
     /// Selected units that today's deploy.toml has and the commit deployed does not.
@@ -685,10 +676,9 @@ impl Deploy<'_> {
         }
     }
 
-    /// Apps this run considers: none with `--skip-spas` or `--images-only`, and none in a
-    /// promotion (which copies images only, for now: see `report_apps_left`).
+    /// Apps this run considers: none with `--skip-spas` or `--images-only`.
     fn apps(&self) -> impl Iterator<Item = &crate::config::App> {
-        let ship = !self.run.skip_spas && !self.images_only() && self.promotion.is_none();
+        let ship = !self.run.skip_spas && !self.images_only();
         self.config
             .apps
             .iter()
@@ -801,6 +791,7 @@ impl Deploy<'_> {
                     live: gathered.apps.get(&unit.unit.name)?,
                     release: gathered.releases.get(&unit.unit.name).map(String::as_str),
                     explained: gathered.explanations.of(&unit.unit.name),
+                    source: gathered.app_sources.get(&unit.unit.name),
                 })
             })
             .collect();

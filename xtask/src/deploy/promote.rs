@@ -13,7 +13,8 @@ use crate::ledger::{self, Entry};
 use crate::live;
 use crate::model::Model;
 use crate::plan::Action;
-use crate::promotion::{SourceFacts, SourceRun};
+use crate::promotion::{AppSourceFacts, SourceFacts, SourceRun};
+use crate::spa::manifest::Manifest;
 use crate::state;
 use crate::text::short;
 use crate::time::Timestamp;
@@ -156,6 +157,35 @@ impl<'a> Source<'a> {
         Ok(live::repository_in(&self.aws, account, &repository)
             .await?
             .uri)
+    }
+
+    /// The releases the source keeps of each app (none for an app whose bucket or
+    /// manifest it does not have), judged against this environment's `min_soak`.
+    pub async fn app_facts(
+        &self,
+        apps: &[&crate::config::App],
+        min_soak: std::time::Duration,
+    ) -> Result<BTreeMap<String, AppSourceFacts>> {
+        let now = Timestamp::now();
+        let mut facts = BTreeMap::new();
+        for app in apps {
+            let bucket = self.names.bucket(app);
+            let aws = self.aws.for_bucket(&bucket).await;
+            let key = crate::spa::manifest::key(&app.name);
+            let manifest: Option<Manifest> = match state::read_json(&aws, &bucket, &key).await {
+                Err(err) if err.is::<state::NoBucket>() => None,
+                read => read?,
+            };
+            let found = AppSourceFacts {
+                env: self.env.clone(),
+                bucket,
+                releases: manifest.map(|m| m.releases).unwrap_or_default(),
+                min_soak,
+                now,
+            };
+            facts.insert(app.name.clone(), found);
+        }
+        Ok(facts)
     }
 
     /// A line for people: what is promoted from where.

@@ -72,6 +72,31 @@ impl Project {
         digests
     }
 
+    /// The body and headers of `key` in `app`'s bucket of environment `env` of `account`.
+    fn object_in(
+        &self,
+        account: &str,
+        env: &str,
+        app: &str,
+        key: &str,
+    ) -> (String, String, String) {
+        let aws = self.clients_of(account);
+        let bucket = format!("{}-{env}-{app}", self.name);
+        let got = (self.rt)
+            .block_on(aws.s3.get_object().bucket(bucket).key(key).send())
+            .unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        let headers = (
+            got.content_type().unwrap_or_default().to_owned(),
+            got.cache_control().unwrap_or_default().to_owned(),
+        );
+        let bytes = self.rt.block_on(got.body.collect()).unwrap().into_bytes();
+        (
+            String::from_utf8_lossy(&bytes).into_owned(),
+            headers.0,
+            headers.1,
+        )
+    }
+
     /// The URI of account `account`'s repository of `service`.
     fn repository_uri(&self, account: &str, service: &str) -> String {
         let aws = self.clients_of(account);
@@ -172,6 +197,21 @@ fn a_promotion_rolls_the_digests_the_source_ran_builds_nothing_and_rolls_back() 
         );
         assert_eq!(promoted.phases_of(service)[0], "build");
     }
+    // Each app ships the release `local` runs, byte for byte and header for header, with
+    // this environment's config.json.
+    for app in ["admin", "portal"] {
+        let planned = (promoted.events.iter())
+            .find(|e| e["event"] == "plan")
+            .and_then(|e| e["plan"]["apps"].as_array().cloned())
+            .and_then(|apps| apps.into_iter().find(|a| a["name"] == app))
+            .unwrap();
+        assert_eq!(planned["promote"]["from"], "local", "{planned}");
+        let page = |account, env| project.object_in(account, env, app, "index.html");
+        assert_eq!(page(PROD, "local-prod"), page("000000000000", "local"));
+        let (config, _, cache) = project.object_in(PROD, "local-prod", app, "config.json");
+        assert_eq!(cache, "no-cache");
+        assert!(config.contains("\"local-prod\""), "{config}");
+    }
     let phases: Vec<String> = promoted.done().into_iter().map(|(_, p)| p).collect();
     assert!(!phases.contains(&"compile".to_owned()), "{phases:?}");
     assert!(promoted.stdout.contains("copied"), "{}", promoted.stdout);
@@ -214,8 +254,6 @@ fn a_promotion_rolls_the_digests_the_source_ran_builds_nothing_and_rolls_back() 
         "--env",
         "local-prod",
         "--previous",
-        // Apps are not promoted yet (their releases are not copied): nothing to go back to.
-        "--skip-spas",
         "--format",
         "json",
     ]);

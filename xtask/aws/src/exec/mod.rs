@@ -119,6 +119,7 @@ impl Executor<'_> {
             Step::Roll(roll) => ecs::roll(self, roll, earlier).await,
             Step::Health(check) => health::check(self, check).await,
             Step::BuildApp(app) => spa::build(self, app).await,
+            Step::FetchApp { app, promoted } => spa::fetch(self, app, promoted).await,
             Step::Ship(app) => spa::ship(self, app, earlier).await,
             Step::Activate { app, release } => spa::activate(self, app, release).await,
         };

@@ -4,12 +4,13 @@
 
 use super::tally::{Fact, Tally};
 use super::Executor;
-use crate::aws::Clients;
+use crate::aws::{AwsContext as _, Clients};
 use crate::config::App;
 use crate::deploy_plan::AppStep;
 use crate::error::Error;
 use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
+use crate::promotion::PromotedRelease;
 use crate::report::StepState;
 use crate::spa::diff::{ShipPlan, Target};
 use crate::spa::files::{self, LocalFile};
@@ -32,6 +33,58 @@ pub async fn build(exec: &Executor<'_>, app: &AppStep) -> Result<String> {
     );
     Ok(format!(
         "built {count} files in {:.1}s",
+        started.elapsed().as_secs_f64()
+    ))
+}
+
+/// A promoted app's files: the source release's, read from the source's bucket (this
+/// environment's credentials, which its bucket policy lets read), each checked against the
+/// digest its manifest records and kept with the headers it was served with; then this
+/// environment's `config.json` in place of the source's. They ship as a build's would.
+pub async fn fetch(
+    exec: &Executor<'_>,
+    app: &AppStep,
+    promoted: &PromotedRelease,
+) -> Result<String> {
+    let started = Instant::now();
+    let aws = exec.aws.for_bucket(&promoted.bucket).await;
+    let mut files = Vec::new();
+    let release = &promoted.release;
+    for (path, entry) in (release.files.iter()).filter(|(path, _)| *path != CONFIG_FILE) {
+        let object = (aws.s3.get_object())
+            .bucket(&promoted.bucket)
+            .key(&entry.stored)
+            .send()
+            .await
+            .aws_context(|| format!("reading s3://{}/{}", promoted.bucket, entry.stored))?;
+        let bytes = (object.body.collect().await)
+            .with_context(|| format!("reading s3://{}/{}", promoted.bucket, entry.stored))?
+            .into_bytes()
+            .to_vec();
+        let mut file = files::read_dist_from([(path.clone(), bytes)]).remove(0);
+        if file.sha256 != entry.sha256 {
+            return Err(Error::Spa(format!(
+                "{}'s release {} of app {}: {path} is not the file its manifest records",
+                promoted.from, release.id, app.app
+            ))
+            .into());
+        }
+        file.headers = entry.headers.clone();
+        files.push(file);
+    }
+    files.push(environment_config(&exec.plan.env)?);
+    let count = files.len();
+    exec.record(
+        &app.app,
+        Fact::AppBuilt {
+            files: files.into(),
+            count,
+        },
+    );
+    Ok(format!(
+        "took {count} files of release {} from {} in {:.1}s (no build)",
+        release.id,
+        promoted.from,
         started.elapsed().as_secs_f64()
     ))
 }
