@@ -70,13 +70,7 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
         .clone()
         .expect("loaded with a required deploy.toml");
     let env = environment_name(&config, run.env.as_deref())?;
-    validate_args(&config, run)?;
-    let promote_from = promotion_source(&config, &env, mode)?;
-    // Health checks and the webhook need it, after the deploy changed things: read now.
-    crate::http::tls().map_err(|err| Error::Usage(format!("{err:#}")))?;
-    if let Mode::Rollback(args) = mode {
-        rollback::validate(&repo, args)?;
-    }
+    let promote_from = validate(&repo, &config, &env, run, mode)?;
     let report = Reporter::new(Style::detect(run.format == Format::Json));
     let target = Target::open(ctx, &config, &env, &report)?;
     let environment = &config.environments[&env];
@@ -84,13 +78,8 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
     let clients = rt.block_on(target.clients(environment.region.get_ref(), run.profile.as_deref()));
     let names = config.names(&env);
     let caller = rt.block_on(Caller::ask(&clients, &env))?;
-    // With this environment's credentials: the source's policies let them read.
     let source = match &promote_from {
-        Some(from) => {
-            let region = config.environments[from].region.get_ref();
-            let aws = rt.block_on(target.clients(region, run.profile.as_deref()));
-            Some(rt.block_on(promote::Source::open(&config, from, aws))?)
-        }
+        Some(from) => Some(rt.block_on(target.source(&config, from, run.profile.as_deref()))?),
         None => None,
     };
     // A rollback deploys an earlier commit: its fingerprints name the images to go back
@@ -99,19 +88,15 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
         (Mode::Deploy(args), Some(source)) => {
             let commit = source.commit(&repo, args.promote_sha())?;
             report.info(source.describe(&commit));
-            let model = loader.load(&commit, true)?;
-            (commit, model)
+            load_at(&mut loader, commit)?
         }
         (Mode::Deploy(_), None) => (head, model),
-        (Mode::Rollback(args), _) => {
-            let commit = rt.block_on(rollback::commit(&repo, &clients, &names, args, &report))?;
-            let model = loader.load(&commit, true)?;
-            (commit, model)
-        }
+        (Mode::Rollback(args), _) => load_at(
+            &mut loader,
+            rt.block_on(rollback::commit(&repo, &clients, &names, args, &report))?,
+        )?,
     };
-    // For people: the NDJSON stream ends with the summary, so JSON gets no URLs after it.
-    let shows_urls =
-        matches!(target.health, HealthTargets::LocalTasks { .. }) && run.format != Format::Json;
+    let shows_urls = target.shows_urls(run.format);
     let deploy = Deploy {
         ctx,
         run,
@@ -171,6 +156,30 @@ pub fn environment_name(config: &Config, env: Option<&str>) -> Result<String> {
         .into());
     }
     Ok(env.to_owned())
+}
+
+/// What must hold before anything is read from AWS: the flags, the TLS roots (health
+/// checks and the webhook need them after the deploy changed things: read now), and a
+/// rollback's commit; returns the environment a deploy promotes from.
+fn validate(
+    repo: &Repo,
+    config: &Config,
+    env: &str,
+    run: &RunArgs,
+    mode: Mode<'_>,
+) -> Result<Option<String>> {
+    validate_args(config, run)?;
+    crate::http::tls().map_err(|err| Error::Usage(format!("{err:#}")))?;
+    if let Mode::Rollback(args) = mode {
+        rollback::validate(repo, args)?;
+    }
+    promotion_source(config, env, mode)
+}
+
+/// `commit` with its model.
+fn load_at(loader: &mut Loader<'_>, commit: Commit) -> Result<(Commit, Model)> {
+    let model = loader.load(&commit, true)?;
+    Ok((commit, model))
 }
 
 /// The environment a deploy promotes from (none for a rollback), checked against
@@ -288,6 +297,24 @@ impl Target {
             account: xtask_local::local_account(config, env),
             health,
         })
+    }
+
+    /// Whether the run ends with the local tasks' URLs: for people, where tasks run as
+    /// containers (the NDJSON stream ends with the summary: JSON gets none after it).
+    fn shows_urls(&self, format: Format) -> bool {
+        matches!(self.health, HealthTargets::LocalTasks { .. }) && format != Format::Json
+    }
+
+    /// The environment a promotion reads, with this environment's credentials in its
+    /// region: the source's resource policies let them read.
+    async fn source<'c>(
+        &self,
+        config: &'c Config,
+        from: &str,
+        profile: Option<&str>,
+    ) -> Result<promote::Source<'c>> {
+        let region = config.environments[from].region.get_ref();
+        promote::Source::open(config, from, self.clients(region, profile).await).await
     }
 
     pub async fn clients(&self, region: &str, profile: Option<&str>) -> Clients {
