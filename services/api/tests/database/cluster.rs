@@ -85,12 +85,20 @@ impl Cluster {
         self.dir.join(name).display().to_string()
     }
 
+    /// Until the server accepts connections, as `pg_isready` (PostgreSQL's own probe)
+    /// says: it listens before it does, answering "the database system is starting up".
     fn wait_ready(&self) {
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        let accepts = || {
+            tool("pg_isready", None)
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .is_ok_and(|status| status.success())
+        };
+        while !accepts() {
             assert!(
                 started.elapsed() < Duration::from_secs(30),
-                "the test cluster in {} did not listen on {} within 30 s",
+                "the test cluster in {} did not accept connections on {} within 30 s",
                 self.dir.display(),
                 self.port
             );
