@@ -623,8 +623,8 @@ fn the_wrong_branch_and_a_detached_head() {
     let p = project();
     configure(
         &p,
-        "region = \"us-east-1\"\n",
-        "region = \"us-east-1\"\nbranch = \"release\"\n",
+        "account_id = \"000000000000\"\nregion = \"us-east-1\"\n",
+        "account_id = \"000000000000\"\nregion = \"us-east-1\"\nbranch = \"release\"\n",
     );
     refuses(
         &p,
