@@ -49,9 +49,7 @@ pub struct SourceFacts {
     pub ran_other: Option<String>,
     /// The source repository's URI, when it still has `run.digest`.
     pub image_uri: Option<String>,
-    /// The target environment's `min_soak`, and now: how long the run has had.
-    pub min_soak: Duration,
-    pub now: Timestamp,
+    pub soak: Soak,
     /// deploy.toml says the service may be promoted without a passed health check.
     pub unchecked_ok: bool,
 }
@@ -155,8 +153,30 @@ pub struct AppSourceFacts {
     /// The source's bucket of the app.
     pub bucket: String,
     pub releases: Vec<Release>,
-    pub min_soak: Duration,
+    pub soak: Soak,
+}
+
+/// The target environment's `min_soak`, and now: how long a version has had in the source.
+#[derive(Debug, Clone, Copy)]
+pub struct Soak {
+    pub min: Duration,
     pub now: Timestamp,
+}
+
+impl Soak {
+    /// Refused when what `id` put live in `env` at `since` has run there under `min`.
+    fn check(self, env: &str, id: &str, since: Timestamp) -> Result<(), Refusal> {
+        let ran = self.now.since(since);
+        if ran >= self.min {
+            return Ok(());
+        }
+        Err(Refusal::NotSoaked {
+            env: env.to_owned(),
+            deploy_id: id.to_owned(),
+            ran: humantime::format_duration(Duration::from_secs(ran.as_secs())).to_string(),
+            min_soak: humantime::format_duration(self.min).to_string(),
+        })
+    }
 }
 
 /// An app's release as the source environment shipped it: what the fetch takes.
@@ -178,15 +198,7 @@ pub fn decide_app(source: &AppSourceFacts, fingerprint: &str) -> Result<Promoted
             fingerprint: fingerprint.to_owned(),
         });
     };
-    let ran = source.now.since(release.created_at);
-    if ran < source.min_soak {
-        return Err(Refusal::NotSoaked {
-            env,
-            deploy_id: release.id.clone(),
-            ran: humantime::format_duration(Duration::from_secs(ran.as_secs())).to_string(),
-            min_soak: humantime::format_duration(source.min_soak).to_string(),
-        });
-    }
+    (source.soak).check(&env, &release.id, release.created_at)?;
     Ok(PromotedRelease {
         from: env,
         bucket: source.bucket.clone(),
@@ -224,15 +236,7 @@ pub fn decide(source: &SourceFacts, fingerprint: &str) -> Result<Promoted, Refus
     if run.health != Some(HealthCheck::Passed) && !source.unchecked_ok {
         return Err(Refusal::HealthNotChecked { env, deploy_id });
     }
-    let ran = source.now.since(run.finished_at);
-    if ran < source.min_soak {
-        return Err(Refusal::NotSoaked {
-            env,
-            deploy_id,
-            ran: humantime::format_duration(Duration::from_secs(ran.as_secs())).to_string(),
-            min_soak: humantime::format_duration(source.min_soak).to_string(),
-        });
-    }
+    (source.soak).check(&env, &deploy_id, run.finished_at)?;
     let Some(source_uri) = source.image_uri.clone() else {
         return Err(Refusal::ImageGone { env, digest });
     };
@@ -254,8 +258,10 @@ mod tests {
             run,
             ran_other: None,
             image_uri: Some("111.dkr.ecr.eu-west-1.amazonaws.com/acme/api".into()),
-            min_soak: Duration::from_secs(3600),
-            now: "2026-12-07T12:00:00Z".parse().unwrap(),
+            soak: Soak {
+                min: Duration::from_secs(3600),
+                now: "2026-12-07T12:00:00Z".parse().unwrap(),
+            },
             unchecked_ok: false,
         }
     }
@@ -300,15 +306,17 @@ mod tests {
                 release("r2", "other", "2026-12-07T10:00:00Z"),
                 release("r3", "fp", "2026-12-07T10:30:00Z"),
             ],
-            min_soak: Duration::from_secs(3600),
-            now: "2026-12-07T12:00:00Z".parse().unwrap(),
+            soak: Soak {
+                min: Duration::from_secs(3600),
+                now: "2026-12-07T12:00:00Z".parse().unwrap(),
+            },
         };
         assert_eq!(decide_app(&source, "fp").unwrap().release.id, "r3");
         assert!(matches!(
             decide_app(&source, "new"),
             Err(Refusal::NeverRan { .. })
         ));
-        source.min_soak = Duration::from_secs(2 * 3600);
+        source.soak.min = Duration::from_secs(2 * 3600);
         assert!(matches!(
             decide_app(&source, "fp"),
             Err(Refusal::NotSoaked { .. })

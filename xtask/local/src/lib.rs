@@ -196,6 +196,11 @@ impl Stack {
             .then(|| format!("127.0.0.1:{}", process.port))
     }
 
+    /// Where `account`'s registry keeps its images.
+    fn registry_data(&self, account: &str) -> PathBuf {
+        self.dir.join("registry").join(account).join("data")
+    }
+
     fn registry_process(&self, account: &str) -> Process {
         self.state
             .registries
@@ -319,10 +324,9 @@ impl Stack {
         }
         let binary = install::registry_binary()?;
         let port = self.port_for(previous.port)?;
-        let folder = self.dir.join("registry").join(account);
-        let data = folder.join("data");
+        let data = self.registry_data(account);
         std::fs::create_dir_all(&data)?;
-        let config = folder.join("config.yml");
+        let config = self.dir.join("registry").join(account).join("config.yml");
         std::fs::write(&config, registry_config(&data, port))?;
         let log = self.dir.join(format!("registry-{account}.log"));
         let mut command = Command::new(binary);
@@ -426,7 +430,7 @@ impl Stack {
     pub fn reset(&mut self) -> Result<()> {
         self.stop()?;
         for account in aws::LOCAL_ACCOUNTS {
-            let data = self.dir.join("registry").join(account).join("data");
+            let data = self.registry_data(account);
             if data.exists() {
                 std::fs::remove_dir_all(&data)
                     .with_context(|| format!("deleting {}", data.display()))?;

@@ -264,14 +264,19 @@ def operation_of(environ, body):
     return f"{service}:{method}"
 
 
-def credential_service(environ):
+def credential_scope(environ):
+    """The SigV4 credential scope of a request, `[key, date, region, service, aws4_request]`
+    (`AWS4-HMAC-SHA256 Credential=KEY/20261122/us-east-1/ecs/aws4_request, ...`); `[]` when
+    it is not signed."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
-    # AWS4-HMAC-SHA256 Credential=KEY/20261122/us-east-1/ecs/aws4_request, ...
-    if "Credential=" in auth:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
-        if len(scope) >= 4:
-            return scope[3]
-    return "unknown"
+    if "Credential=" not in auth:
+        return []
+    return auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+
+
+def credential_service(environ):
+    scope = credential_scope(environ)
+    return scope[3] if len(scope) >= 4 else "unknown"
 
 
 def s3_action(method, path, query, environ):
@@ -301,10 +306,7 @@ def s3_wrong_region(environ, operation):
     its error codes). moto serves every bucket from any region."""
     if not operation.startswith("s3:") or operation in ("s3:ListBuckets", "s3:CreateBucket"):
         return None
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if "Credential=" not in auth:
-        return None
-    scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+    scope = credential_scope(environ)
     signed = scope[2] if len(scope) > 2 else None
     name = aws_spec.virtual_host_bucket(environ) or next(
         (p for p in environ.get("PATH_INFO", "").split("/") if p), None)
@@ -404,12 +406,8 @@ def cross_account_refusal(environ, operation, body):
 
 def request_region(environ):
     """The region a request is signed for (us-east-1 when unsigned)."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if "Credential=" in auth:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
-        if len(scope) > 2:
-            return scope[2]
-    return "us-east-1"
+    scope = credential_scope(environ)
+    return scope[2] if len(scope) > 2 else "us-east-1"
 
 
 # Codes each protocol uses for throttling and for a server-side failure.
@@ -544,8 +542,7 @@ class Middleware:
         if path.startswith("/v2/"):
             port = environ.get("SERVER_PORT", "")
             return next((a for a, front in FRONTS.items() if front.endswith(":" + port)), DEFAULT_ACCOUNT)
-        auth = environ.get("HTTP_AUTHORIZATION", "")
-        key = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else ""
+        key = next(iter(credential_scope(environ)), "")
         if key in REGISTRIES:
             return key
         token = environ.get("HTTP_X_AMZ_SECURITY_TOKEN")
@@ -1725,12 +1722,7 @@ def service_deployments(environ, operation, body):
     """ListServiceDeployments and DescribeServiceDeployments, which moto lacks, from the
     model's deployments (newest first)."""
     params = json.loads(body or "{}")
-    region = "us-east-1"
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if "Credential=" in auth:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
-        region = scope[2] if len(scope) > 2 else region
-    backend = ecs_models.ecs_backends[current_account()][region]
+    backend = ecs_models.ecs_backends[current_account()][request_region(environ)]
     headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", str(uuid.uuid4()))]
     with LOCK:
         found = []

@@ -150,6 +150,7 @@ pub fn compare(root: &Path, config: &Config, terraform: &Terraform) -> Result<Ve
             continue;
         };
         let vars = terraform.variables(&tfvars)?;
+        let (from_env, from_account) = promote_from(config, env);
         let wanted = [
             ("environment", Value::from(env.as_str())),
             (
@@ -158,14 +159,8 @@ pub fn compare(root: &Path, config: &Config, terraform: &Terraform) -> Result<Ve
             ),
             ("region", environment.region.get_ref().as_str().into()),
             // The accounts a promotion reads from and is read by: their policies.
-            (
-                "promote_from_environment",
-                promote_from(config, env).0.into(),
-            ),
-            (
-                "promote_from_account_id",
-                promote_from(config, env).1.into(),
-            ),
+            ("promote_from_environment", from_env.into()),
+            ("promote_from_account_id", from_account.into()),
             (
                 "promoted_by_account_ids",
                 promoted_by_accounts(config, env).into(),

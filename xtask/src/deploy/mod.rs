@@ -86,9 +86,7 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
     // to; a promotion the commit the source ran.
     let (commit, model) = match (mode, &source) {
         (Mode::Deploy(args), Some(source)) => {
-            let commit = source.commit(&repo, args.promote_sha())?;
-            report.info(source.describe(&commit));
-            load_at(&mut loader, commit)?
+            load_at(&mut loader, source.commit(&repo, args.promote_sha())?)?
         }
         (Mode::Deploy(_), None) => (head, model),
         (Mode::Rollback(args), _) => load_at(
@@ -493,9 +491,10 @@ impl Deploy<'_> {
         let environment = self.names.env;
         let doing = match (self.mode, self.promotion) {
             (Mode::Deploy(_), Some(source)) => format!(
-                "promoting {} from {} to {env}",
+                "promoting {} from {} ({}) to {env}",
                 self.head.short(),
-                source.env
+                source.env,
+                source.provenance(self.head)
             ),
             (Mode::Deploy(_), None) => format!("deploying {} to {env}", self.head.short()),
             (Mode::Rollback(_), _) => format!("rolling {env} back to {}", self.head.short()),
@@ -547,8 +546,8 @@ impl Deploy<'_> {
             Mode::Deploy(_) => rollback::Known::default(),
         };
         self.report_newer();
-        let read = (self.config.services.iter())
-            .filter(|s| self.selected(&s.name) && self.exists_at_commit(&s.name))
+        let read = self
+            .services()
             .map(|service| self.read_service(service, &known, &bucket));
         let (apps, releases) = self.gather_apps(&known).await?;
         let mut gathered = Gathered {
@@ -569,15 +568,16 @@ impl Deploy<'_> {
             },
             sources: match self.promotion {
                 Some(source) => {
-                    let soak = self.names.env.min_soak();
-                    (source.facts(self.config, self.model, &self.head.sha(), soak)).await?
+                    let services: Vec<&crate::config::Service> = self.services().collect();
+                    let commit = self.head.sha();
+                    (source.facts(&services, self.model, &commit, self.soak())).await?
                 }
                 None => BTreeMap::new(),
             },
             app_sources: match self.promotion {
                 Some(source) => {
                     let apps: Vec<&crate::config::App> = self.apps().collect();
-                    source.app_facts(&apps, self.names.env.min_soak()).await?
+                    source.app_facts(&apps, self.soak()).await?
                 }
                 None => BTreeMap::new(),
             },
@@ -701,6 +701,20 @@ impl Deploy<'_> {
             },
             Mode::Rollback(_) => Command::Rollback,
         }
+    }
+
+    /// This environment's `min_soak`, from now.
+    fn soak(&self) -> crate::promotion::Soak {
+        crate::promotion::Soak {
+            min: self.names.env.min_soak(),
+            now: Timestamp::now(),
+        }
+    }
+
+    /// Services this run considers: those `--services` selects that the commit has.
+    fn services(&self) -> impl Iterator<Item = &crate::config::Service> {
+        (self.config.services.iter())
+            .filter(|s| self.selected(&s.name) && self.exists_at_commit(&s.name))
     }
 
     /// Apps this run considers: none with `--skip-spas` or `--images-only`.

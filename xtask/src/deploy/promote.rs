@@ -6,19 +6,18 @@
 //! `promotion::decide`, in the plan.
 
 use crate::aws::Clients;
-use crate::config::{Config, Names};
+use crate::config::{Config, Names, Service};
 use crate::error::Error;
 use crate::git::{Commit, Repo};
 use crate::ledger::{self, Entry};
 use crate::live;
 use crate::model::Model;
 use crate::plan::Action;
-use crate::promotion::{AppSourceFacts, SourceFacts, SourceRun};
+use crate::promotion::{AppSourceFacts, Soak, SourceFacts, SourceRun};
 use crate::spa::manifest::Manifest;
 use crate::state;
-use crate::text::short;
-use crate::time::Timestamp;
 use anyhow::Result;
+use futures_util::future::join_all;
 use std::collections::BTreeMap;
 
 /// The environment a promotion takes from, and clients in its region.
@@ -79,38 +78,36 @@ impl<'a> Source<'a> {
         repo.resolve(&newest.commit, "the promoted commit")
     }
 
-    /// What the source ran of each service of `model` (the promoted commit's), judged
-    /// against this environment's `min_soak`.
+    /// What the source ran of each of `services` (at `model`'s fingerprints: the promoted
+    /// commit's), to be judged against this environment's `soak`; the source's repositories
+    /// are asked about all of them at once.
     pub async fn facts(
         &self,
-        config: &Config,
+        services: &[&Service],
         model: &Model,
         commit: &str,
-        min_soak: std::time::Duration,
+        soak: Soak,
     ) -> Result<BTreeMap<String, SourceFacts>> {
-        let now = Timestamp::now();
-        let mut facts = BTreeMap::new();
-        for service in &config.services {
-            let Some(print) = model.prints.get(&service.name) else {
-                continue;
-            };
-            let run = self.run(&service.name, &print.fingerprint);
-            let image_uri = match run.as_ref().and_then(|r| r.digest.as_deref()) {
-                Some(digest) => self.image_uri(service, digest).await?,
-                None => None,
-            };
-            let found = SourceFacts {
-                env: self.env.clone(),
-                ran_other: self.ran_other(&service.name, &print.fingerprint, commit),
-                run,
-                image_uri,
-                min_soak,
-                now,
-                unchecked_ok: service.promote_unchecked,
-            };
-            facts.insert(service.name.clone(), found);
-        }
-        Ok(facts)
+        let read = (services.iter()).filter_map(|service| {
+            let fingerprint = &model.prints.get(&service.name)?.fingerprint;
+            Some(async move {
+                let run = self.run(&service.name, fingerprint);
+                let image_uri = match run.as_ref().and_then(|r| r.digest.as_deref()) {
+                    Some(digest) => self.image_uri(service, digest).await?,
+                    None => None,
+                };
+                let found = SourceFacts {
+                    env: self.env.clone(),
+                    ran_other: self.ran_other(&service.name, fingerprint, commit),
+                    run,
+                    image_uri,
+                    soak,
+                    unchecked_ok: service.promote_unchecked,
+                };
+                anyhow::Ok((service.name.clone(), found))
+            })
+        });
+        join_all(read).await.into_iter().collect()
     }
 
     /// The newest record that rolled `service` at `fingerprint`, whatever became of it.
@@ -141,11 +138,7 @@ impl<'a> Source<'a> {
     }
 
     /// The source repository's URI, if it still has `digest`.
-    async fn image_uri(
-        &self,
-        service: &crate::config::Service,
-        digest: &str,
-    ) -> Result<Option<String>> {
+    async fn image_uri(&self, service: &Service, digest: &str) -> Result<Option<String>> {
         let account = Some(self.names.env.account_id.get_ref().as_str());
         let repository = self.names.ecr_repository(service);
         if live::image_with_digest_in(&self.aws, account, &repository, digest)
@@ -160,13 +153,12 @@ impl<'a> Source<'a> {
     }
 
     /// The releases the source keeps of each app (none for an app whose bucket or
-    /// manifest it does not have), judged against this environment's `min_soak`.
+    /// manifest it does not have), to be judged against this environment's `soak`.
     pub async fn app_facts(
         &self,
         apps: &[&crate::config::App],
-        min_soak: std::time::Duration,
+        soak: Soak,
     ) -> Result<BTreeMap<String, AppSourceFacts>> {
-        let now = Timestamp::now();
         let mut facts = BTreeMap::new();
         for app in apps {
             let bucket = self.names.bucket(app);
@@ -180,25 +172,19 @@ impl<'a> Source<'a> {
                 env: self.env.clone(),
                 bucket,
                 releases: manifest.map(|m| m.releases).unwrap_or_default(),
-                min_soak,
-                now,
+                soak,
             };
             facts.insert(app.name.clone(), found);
         }
         Ok(facts)
     }
 
-    /// A line for people: what is promoted from where.
-    pub fn describe(&self, commit: &Commit) -> String {
-        let deployed = (self.records.iter())
+    /// For people: which of the source's deploys ran `commit`.
+    pub fn provenance(&self, commit: &Commit) -> String {
+        (self.records.iter())
             .find(|e| e.succeeded() && e.commit == commit.sha())
             .map_or("not deployed there successfully".to_owned(), |e| {
                 format!("deployed there by {}", e.id)
-            });
-        format!(
-            "promoting {} from {} ({deployed})",
-            short(&commit.sha()),
-            self.env
-        )
+            })
     }
 }

@@ -5,6 +5,7 @@
 //! one the source ran), and the cross-account refusals the stack models on AWS's (another
 //! account reads a repository or bucket only where its resource policy grants it).
 
+use crate::builds::docker;
 use crate::deploy::{Deployed, Images, Project};
 use serde_json::Value;
 use xtask::aws::Clients;
@@ -262,20 +263,6 @@ fn a_promotion_rolls_the_digests_the_source_ran_builds_nothing_and_rolls_back() 
     assert_eq!(digest(&worker), ran[1], "{}", back.all_output());
 }
 
-/// `docker` with `args`, which must succeed; its stdout.
-fn docker(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// An image index (what `docker buildx` pushes for several platforms; here made by
 /// `docker manifest`, the Docker CLI's own tool, which Docker 20.10 has and buildx it has
 /// not) is copied whole under its digest: the index, its manifest and their blobs. The
@@ -311,7 +298,7 @@ fn an_image_index_is_copied_whole_under_its_digest_and_a_repository_that_grants_
                 .send(),
         )
         .unwrap();
-    let (user, secret) = ecr_login(&project, &prod);
+    let (user, secret) = crate::stack::ecr_credentials_of(&project.rt, &prod);
     let moved = project
         .rt
         .block_on(xtask::exec::copy::between(
@@ -371,23 +358,4 @@ fn an_image_index_is_copied_whole_under_its_digest_and_a_repository_that_grants_
         .unwrap_err();
     let refused = format!("{refused:#}");
     assert!(refused.contains("is not authorized"), "{refused}");
-}
-
-/// The user and password of `aws`'s ECR login.
-fn ecr_login(project: &Project, aws: &Clients) -> (String, String) {
-    use base64::Engine as _;
-    let token = project
-        .rt
-        .block_on(aws.ecr.get_authorization_token().send())
-        .unwrap();
-    let encoded = token.authorization_data()[0].authorization_token().unwrap();
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .unwrap();
-    let (user, secret) = String::from_utf8(decoded)
-        .unwrap()
-        .split_once(':')
-        .map(|(u, s)| (u.to_owned(), s.to_owned()))
-        .unwrap();
-    (user, secret)
 }

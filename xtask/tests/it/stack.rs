@@ -165,18 +165,8 @@ impl Stack {
 
     /// The user and password of ECR's GetAuthorizationToken (what `docker login` takes).
     pub fn ecr_credentials(&self) -> (String, String) {
-        use base64::Engine as _;
         let rt = xtask::aws::runtime().unwrap();
-        let token = rt
-            .block_on(self.clients(&rt).ecr.get_authorization_token().send())
-            .unwrap();
-        let data = &token.authorization_data()[0];
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(data.authorization_token().unwrap())
-            .unwrap();
-        let decoded = String::from_utf8(decoded).unwrap();
-        let (user, password) = decoded.split_once(':').unwrap();
-        (user.to_owned(), password.to_owned())
+        ecr_credentials_of(&rt, &self.clients(&rt))
     }
 
     /// A Docker config folder logged in to the registry front as a person would log in to
@@ -225,6 +215,21 @@ impl Stack {
             self.endpoint
         ))
     }
+}
+
+/// The user and password of the ECR login of `aws`'s account (GetAuthorizationToken).
+pub fn ecr_credentials_of(rt: &tokio::runtime::Runtime, aws: &Clients) -> (String, String) {
+    use base64::Engine as _;
+    let token = rt
+        .block_on(aws.ecr.get_authorization_token().send())
+        .unwrap();
+    let data = &token.authorization_data()[0];
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(data.authorization_token().unwrap())
+        .unwrap();
+    let decoded = String::from_utf8(decoded).unwrap();
+    let (user, password) = decoded.split_once(':').unwrap();
+    (user.to_owned(), password.to_owned())
 }
 
 /// `GET url`, which must answer JSON.

@@ -46,32 +46,20 @@ pub async fn fetch(
     app: &AppStep,
     promoted: &PromotedRelease,
 ) -> Result<String> {
+    use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
     let started = Instant::now();
     let aws = exec.aws.for_bucket(&promoted.bucket).await;
-    let mut files = Vec::new();
     let release = &promoted.release;
-    for (path, entry) in (release.files.iter()).filter(|(path, _)| *path != CONFIG_FILE) {
-        let object = (aws.s3.get_object())
-            .bucket(&promoted.bucket)
-            .key(&entry.stored)
-            .send()
-            .await
-            .aws_context(|| format!("reading s3://{}/{}", promoted.bucket, entry.stored))?;
-        let bytes = (object.body.collect().await)
-            .with_context(|| format!("reading s3://{}/{}", promoted.bucket, entry.stored))?
-            .into_bytes()
-            .to_vec();
-        let mut file = files::read_dist_from([(path.clone(), bytes)]).remove(0);
-        if file.sha256 != entry.sha256 {
-            return Err(Error::Spa(format!(
-                "{}'s release {} of app {}: {path} is not the file its manifest records",
-                promoted.from, release.id, app.app
-            ))
-            .into());
-        }
-        file.headers = entry.headers.clone();
-        files.push(file);
-    }
+    // As many reads at once as an upload runs (see `bucket`).
+    let reads = (release.files.iter())
+        .filter(|(path, _)| *path != CONFIG_FILE)
+        .map(|(path, entry)| fetch_file(&aws, app, promoted, path, entry));
+    let mut files: Vec<LocalFile> = stream::iter(reads)
+        .buffer_unordered(exec.options.concurrency.max(8))
+        .try_collect()
+        .await?;
+    // In a build's order: by path, then the environment's config.
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     files.push(environment_config(&exec.plan.env)?);
     let count = files.len();
     exec.record(
@@ -87,6 +75,35 @@ pub async fn fetch(
         promoted.from,
         started.elapsed().as_secs_f64()
     ))
+}
+
+/// One file of a promoted release, from the source's bucket, checked against the digest
+/// the source's manifest records and given the headers it was served with.
+async fn fetch_file(
+    aws: &Clients,
+    app: &AppStep,
+    promoted: &PromotedRelease,
+    path: &str,
+    entry: &crate::spa::manifest::Entry,
+) -> Result<LocalFile> {
+    let (bucket, key) = (&promoted.bucket, &entry.stored);
+    let object = (aws.s3.get_object().bucket(bucket).key(key).send())
+        .await
+        .aws_context(|| format!("reading s3://{bucket}/{key}"))?;
+    let bytes = (object.body.collect().await)
+        .with_context(|| format!("reading s3://{bucket}/{key}"))?
+        .into_bytes()
+        .to_vec();
+    let mut file = files::read_dist_from([(path.to_owned(), bytes)]).remove(0);
+    if file.sha256 != entry.sha256 {
+        return Err(Error::Spa(format!(
+            "{}'s release {} of app {}: {path} is not the file its manifest records",
+            promoted.from, promoted.release.id, app.app
+        ))
+        .into());
+    }
+    file.headers = entry.headers.clone();
+    Ok(file)
 }
 
 /// The file the tool writes into every app's release: what differs per environment, so

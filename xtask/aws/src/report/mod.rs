@@ -284,20 +284,28 @@ pub fn plan_text(plan: &DeployPlan) -> String {
         "WHY",
     ]);
     for service in &plan.services {
-        rows.add_row(service_row(service, plan.promoted_from.is_some()));
+        rows.add_row(service_row(plan, service));
     }
     for app in &plan.apps {
-        rows.add_row(app_row(plan.command, app));
+        rows.add_row(app_row(plan, app));
     }
     out.push_str(&trim_lines(&rows.to_string()));
     out
 }
 
-fn service_row(service: &ServicePlan, promoted: bool) -> Vec<String> {
+/// Why a unit the plan leaves alone is left alone: a promotion finds it already there.
+fn skipped(plan: &DeployPlan) -> String {
+    if plan.promoted_from.is_some() {
+        "already there".to_owned()
+    } else {
+        "unchanged".to_owned()
+    }
+}
+
+fn service_row(plan: &DeployPlan, service: &ServicePlan) -> Vec<String> {
     let why = first_reason(&service.unit.reasons);
     let (action, image, why) = match (&service.unit.action, &service.image) {
-        (Action::Skip, _) if promoted => ("skip", "-", "already there".to_owned()),
-        (Action::Skip, _) => ("skip", "-", "unchanged".to_owned()),
+        (Action::Skip, _) => ("skip", "-", skipped(plan)),
         (
             Action::Deploy,
             Some(ImagePlan::Promote {
@@ -343,12 +351,19 @@ fn service_row(service: &ServicePlan, promoted: bool) -> Vec<String> {
     .to_vec()
 }
 
-fn app_row(command: Command, app: &AppPlan) -> Vec<String> {
-    let (action, why) = match app.unit.action {
-        Action::Deploy => ("DEPLOY", first_reason(&app.unit.reasons)),
-        Action::Skip => ("skip", "unchanged".to_owned()),
+fn app_row(plan: &DeployPlan, app: &AppPlan) -> Vec<String> {
+    let (action, why) = match (app.unit.action, &app.refused, &app.promote) {
+        (Action::Skip, ..) => ("skip", skipped(plan)),
+        (Action::Deploy, Some(refused), _) => ("DEPLOY", refused.to_string()),
+        (Action::Deploy, None, Some(promoted)) => (
+            "DEPLOY",
+            format!("release {} from {}", promoted.release.id, promoted.from),
+        ),
+        (Action::Deploy, None, None) => ("DEPLOY", first_reason(&app.unit.reasons)),
     };
-    let source = match (command, &app.activate) {
+    let source = match (plan.command, &app.activate) {
+        (Command::Deploy { .. }, _) if app.refused.is_some() => "REFUSED".to_owned(),
+        (Command::Deploy { .. }, _) if app.promote.is_some() => "promote".to_owned(),
         (Command::Deploy { .. }, _) => "app".to_owned(),
         (Command::Rollback, Some(release)) => format!("release {}", short(release)),
         (Command::Rollback, None) if app.unit.action == Action::Skip => "-".to_owned(),
