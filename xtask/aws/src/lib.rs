@@ -15,9 +15,9 @@
 //! their module names, so this crate and the ones above it name them as one tree.
 
 pub use xtask_core::{
-    build_context, cache, config, context, deploy_plan, diag, dockerfile, error, fingerprint,
-    fuzzing, inputs, lockfile, outcome, owners, phase, plan, platform, promotion, render, source,
-    text, time, workspace,
+    build_context, cache, config, context, delivery, deploy_plan, diag, dockerfile, error,
+    fingerprint, fuzzing, inputs, lockfile, outcome, owners, phase, plan, platform, promotion,
+    render, source, text, time, workspace,
 };
 pub use xtask_git as git;
 pub use xtask_git::model;

@@ -31,6 +31,7 @@ pub async fn service(
         }),
         strategy: strategy(&found),
         in_flight: in_flight(&found),
+        routing: routing(&found),
         ..LiveService::default()
     };
     let Some(arn) = &live.task_definition else {
@@ -82,6 +83,25 @@ fn strategy(service: &ecs::Service) -> Strategy {
         step_bake: (config.linear_configuration()).and_then(|c| c.step_bake_time_in_minutes()),
     };
     Strategy::from_ecs(config.strategy().map(|s| s.as_str()), minutes)
+}
+
+/// What the service's load balancers offer a strategy that shifts traffic (see
+/// [`Routing`]): any one with everything counts.
+fn routing(service: &ecs::Service) -> Routing {
+    let some = |v: Option<&str>| v.is_some_and(|v| !v.is_empty());
+    (service.load_balancers().iter())
+        .map(|lb| {
+            let advanced = lb.advanced_configuration();
+            Routing {
+                target_group: some(lb.target_group_arn()),
+                alternate_target_group: some(advanced.and_then(|a| a.alternate_target_group_arn())),
+                production_listener_rule: some(advanced.and_then(|a| a.production_listener_rule())),
+                test_listener_rule: some(advanced.and_then(|a| a.test_listener_rule())),
+                infrastructure_role: some(advanced.and_then(|a| a.role_arn())),
+            }
+        })
+        .min_by_key(|r| r.missing().len())
+        .unwrap_or_default()
 }
 
 /// The service's unfinished rollout, if any (see [`InFlight`]).

@@ -6,6 +6,7 @@
 //! so those errors can point into `deploy.toml` too.
 
 use crate::aws_names;
+pub use crate::delivery::{Canary, Delivery, Linear, StrategyKind};
 use crate::diag::{self, Diagnostic};
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,10 @@ pub struct Environment {
     /// Base URL of each service after a deploy, a template with `{name}` (the service):
     /// its `health_path` is checked there. Local stacks find their tasks' URLs themselves.
     pub service_url: Option<Spanned<String>>,
+    /// Base URL of each service's test listener (a template like `service_url`): where a
+    /// blue/green, canary or linear deployment's new revision is checked before production
+    /// traffic reaches it. The local stack's load balancer says its own.
+    pub test_url: Option<Spanned<String>>,
     /// Name of the environment variable that holds a Slack-compatible webhook URL, posted
     /// to at the end of each deploy. The URL is a secret: it never goes in this file.
     pub webhook_env: Option<Spanned<String>>,
@@ -145,6 +150,10 @@ pub struct Service {
     /// service runs (`database = "api"`): that service's migrations must not drop what this
     /// service's live code still reads. A service with migrations uses its own by default.
     pub database: Option<Spanned<String>>,
+    /// How a new version reaches its users: strategy, bakes, alarms, smoke test.
+    pub delivery: Delivery,
+    /// The service's own test listener URL, overriding the environment's `test_url`.
+    pub test_url: Option<Spanned<String>>,
 }
 
 impl Service {
@@ -299,6 +308,15 @@ struct RawService {
     ecr_repository: Option<Spanned<String>>,
     migrations: Option<Migrations>,
     database: Option<Spanned<String>>,
+    strategy: Option<Spanned<StrategyKind>>,
+    bake: Option<Spanned<String>>,
+    canary: Option<Spanned<Canary>>,
+    linear: Option<Spanned<Linear>>,
+    #[serde(default)]
+    alarms: Vec<Spanned<String>>,
+    smoke: Option<Spanned<Vec<String>>>,
+    smoke_timeout: Option<Spanned<String>>,
+    test_url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -430,6 +448,16 @@ impl Config {
                     url: s.url,
                     migrations: s.migrations,
                     database: s.database,
+                    delivery: Delivery {
+                        strategy: s.strategy,
+                        bake: s.bake,
+                        canary: s.canary,
+                        linear: s.linear,
+                        alarms: s.alarms,
+                        smoke: s.smoke,
+                        smoke_timeout: s.smoke_timeout,
+                    },
+                    test_url: s.test_url,
                 }
             })
             .collect();
@@ -586,9 +614,14 @@ impl Config {
                     format!("`region` must look like `eu-west-1`, found `{region}`"),
                 ));
             }
-            for template in [&env.cluster, &env.state_bucket, &env.service_url]
-                .into_iter()
-                .flatten()
+            for template in [
+                &env.cluster,
+                &env.state_bucket,
+                &env.service_url,
+                &env.test_url,
+            ]
+            .into_iter()
+            .flatten()
             {
                 check_template(template, problems);
             }
@@ -676,9 +709,13 @@ impl Config {
             for template in [&service.ecs_service, &service.ecr_repository] {
                 check_template(template, problems);
             }
-            if let Some(url) = &service.url {
-                check_template(url, problems);
+            for template in (service.url.iter())
+                .chain(&service.test_url)
+                .chain(&service.delivery.alarms)
+            {
+                check_template(template, problems);
             }
+            service.delivery.validate(&service.name, problems);
             if let Some(migrations) = &service.migrations {
                 check_relative_path(&migrations.dir, problems);
                 for timeout in RunnerTimeout::ALL {
@@ -802,6 +839,19 @@ impl Names<'_> {
     pub fn service_url(&self, service: &Service) -> Option<String> {
         let url = service.url.as_ref().or(self.env.service_url.as_ref())?;
         Some(self.expand(Some(url), "", &service.name))
+    }
+
+    /// Where a service's test listener answers, when the environment says.
+    pub fn test_url(&self, service: &Service) -> Option<String> {
+        let url = (service.test_url.as_ref()).or(self.env.test_url.as_ref())?;
+        Some(self.expand(Some(url), "", &service.name))
+    }
+
+    /// The CloudWatch alarms that roll a service's deployments back, expanded.
+    pub fn alarms(&self, service: &Service) -> Vec<String> {
+        (service.delivery.alarms.iter())
+            .map(|alarm| self.expand(Some(alarm), "", &service.name))
+            .collect()
     }
 }
 

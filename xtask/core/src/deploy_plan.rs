@@ -169,7 +169,8 @@ pub struct ServicePlan {
     pub placement: Placement,
     pub live_task_definition: Option<String>,
     pub live_commit: Option<String>,
-    /// How ECS moves it to the new revision; its bakes lengthen the roll.
+    /// How ECS moves it to the new revision (deploy.toml's, which the roll sets); its bakes
+    /// lengthen the roll.
     #[serde(skip)]
     pub strategy: Strategy,
     /// The unfinished rollout of this very version to wait for instead of rolling anew.
@@ -228,6 +229,10 @@ pub struct ServiceTarget {
     pub migration_family: String,
     /// `service_url` joined with the health path, where the environment has one.
     pub health_url: Option<String>,
+    /// The test listener's base URL (`test_url`), where the environment has one.
+    pub test_url: Option<String>,
+    /// The CloudWatch alarms that roll its deployments back.
+    pub alarms: Vec<String>,
 }
 
 impl ServiceTarget {
@@ -257,6 +262,8 @@ impl ServiceTarget {
             repository_uri,
             migration_family: names.migration_family(service),
             health_url,
+            test_url: names.test_url(service),
+            alarms: names.alarms(service),
         }
     }
 
@@ -603,7 +610,7 @@ fn service_rollback(commit: &str, facts: &Facts<'_>) -> ServicePlan {
         placement: facts.live.placement.clone(),
         live_task_definition: facts.live.task_definition.clone(),
         live_commit: facts.live.commit.clone(),
-        strategy: facts.live.strategy.clone(),
+        strategy: facts.target.config.delivery.strategy(),
         adopt: None,
         refused: None,
     }
@@ -716,7 +723,7 @@ fn service_plan(commit: &str, facts: &Facts<'_>, all: bool) -> ServicePlan {
         placement: facts.live.placement.clone(),
         live_task_definition: facts.live.task_definition.clone(),
         live_commit: facts.live.commit.clone(),
-        strategy: facts.live.strategy.clone(),
+        strategy: facts.target.config.delivery.strategy(),
         adopt,
         refused,
     }

@@ -2,7 +2,8 @@
 //! AWS, git or a terminal. No tokio, no AWS SDK, no libgit2 here; what the core reads, it
 //! reads through [`source::Source`] (a commit, given by `xtask-git`, or the working tree).
 //!
-//! - [`config`] is `deploy.toml` and its diagnostics ([`diag`]); [`context`] finds the root;
+//! - [`config`] is `deploy.toml` and its diagnostics ([`diag`]), [`delivery`] its services'
+//!   strategies, bakes, alarms and smoke tests; [`context`] finds the root;
 //!   [`error`] is what a command fails with, and its exit code.
 //! - [`workspace`], [`lockfile`] and [`platform`] model the Cargo workspace of one tree;
 //!   [`cache`] keeps their parses between runs.
@@ -23,6 +24,7 @@ pub mod cache;
 pub mod config;
 pub mod context;
 pub mod contract;
+pub mod delivery;
 pub mod deploy_plan;
 pub mod diag;
 pub mod dockerfile;

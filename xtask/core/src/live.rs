@@ -61,6 +61,51 @@ pub struct LiveService {
     pub os_family: Option<String>,
     /// A rollout ECS has not finished, if one is under way.
     pub in_flight: Option<InFlight>,
+    /// What its load balancer block offers a strategy that shifts traffic.
+    pub routing: Routing,
+}
+
+/// What a service's `loadBalancers` offer a blue/green, canary or linear deployment: ECS
+/// moves traffic between two target groups through the listener rules of
+/// `advancedConfiguration`, with the infrastructure role it names (the developer guide's
+/// "Required resources for Amazon ECS blue/green deployments"); the tool checks the new
+/// revision on the test listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routing {
+    pub target_group: bool,
+    pub alternate_target_group: bool,
+    pub production_listener_rule: bool,
+    pub test_listener_rule: bool,
+    pub infrastructure_role: bool,
+}
+
+impl Routing {
+    /// What is missing for a strategy that shifts traffic, as ECS's fields name it.
+    pub fn missing(&self) -> Vec<&'static str> {
+        [
+            (self.target_group, "a load balancer target group"),
+            (
+                self.alternate_target_group,
+                "advancedConfiguration.alternateTargetGroupArn",
+            ),
+            (
+                self.production_listener_rule,
+                "advancedConfiguration.productionListenerRule",
+            ),
+            (
+                self.test_listener_rule,
+                "advancedConfiguration.testListenerRule",
+            ),
+            (
+                self.infrastructure_role,
+                "advancedConfiguration.roleArn (the ECS infrastructure role)",
+            ),
+        ]
+        .into_iter()
+        .filter(|(present, _)| !present)
+        .map(|(_, what)| what)
+        .collect()
+    }
 }
 
 /// A service whose rollout has not finished: more than one deployment, or a PRIMARY whose

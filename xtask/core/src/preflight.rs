@@ -161,6 +161,13 @@ pub enum Problem {
         platform: String,
         runs: String,
     },
+    /// deploy.toml's strategy shifts traffic, and the service has nowhere to shift it.
+    Unroutable {
+        unit: String,
+        service: String,
+        strategy: crate::delivery::StrategyKind,
+        missing: Vec<&'static str>,
+    },
     /// The service's deployment controller refuses how this tool deploys.
     Controller {
         unit: String,
@@ -238,6 +245,11 @@ impl fmt::Display for Problem {
             Problem::Platform { unit, platform, runs } => write!(
                 f,
                 "{unit} is built for {platform}, but its task definition runs on {runs}: set `platform` in {FILE_NAME}, or the task definition's runtimePlatform, to the same operating system and CPU"
+            ),
+            Problem::Unroutable { unit, service, strategy, missing } => write!(
+                f,
+                "{unit} deploys `strategy = \"{strategy}\"` ({FILE_NAME}), but ECS service {service} lacks {}: give it a load balancer with two target groups, a production and a test listener and the ECS infrastructure role (infra/terraform/load_balancer.tf), or deploy it rolling",
+                missing.join(", ")
             ),
             Problem::Controller { unit, service, controller } => write!(
                 f,
@@ -499,6 +511,17 @@ fn services(plan: &DeployPlan, read: Planned<'_>, rules: &Rules<'_>) -> Vec<Prob
                 runs,
             });
         }
+        let strategy = planned.target.config.delivery.kind();
+        let missing = live.routing.missing();
+        if strategy.shifts_traffic() && !missing.is_empty() {
+            // Before any migration runs: ECS would refuse the roll after it.
+            problems.push(Problem::Unroutable {
+                unit: unit.clone(),
+                service: rules.names.ecs_service(service),
+                strategy,
+                missing,
+            });
+        }
         if live.controller.refusal().is_some() {
             // Before any migration runs: the roll after it could not happen.
             problems.push(Problem::Controller {
@@ -585,7 +608,7 @@ mod tests {
     use crate::diag::Exit;
     use crate::fingerprint::UnitFingerprint;
     use crate::inputs::UnitKind;
-    use crate::live::{LiveApp, Strategy};
+    use crate::live::LiveApp;
     use crate::testing::CONFIG;
 
     fn unit(name: &str, kind: UnitKind) -> UnitFingerprint {
@@ -607,23 +630,54 @@ mod tests {
         }
     }
 
+    /// A load balancer block with everything a blue/green deployment needs.
+    fn routable() -> crate::live::Routing {
+        crate::live::Routing {
+            target_group: true,
+            alternate_target_group: true,
+            production_listener_rule: true,
+            test_listener_rule: true,
+            infrastructure_role: true,
+        }
+    }
+
+    #[test]
+    fn a_strategy_that_shifts_traffic_needs_the_services_load_balancer_and_test_listener() {
+        let config = Config::parse("deploy.toml", CONFIG).unwrap();
+        let (plan, mut read) = planned_with(
+            Command::Deploy { images_only: false },
+            "strategy = \"canary\"",
+        );
+        let service = read.services.get_mut("api").unwrap();
+        service.routing.test_listener_rule = false;
+        service.routing.infrastructure_role = false;
+        let verdict = verify(&plan, read.view(), &clean(), &staging(&config));
+        let message = verdict.message();
+        assert!(
+            message.contains("api deploys `strategy = \"canary\"`")
+                && message.contains("testListenerRule, advancedConfiguration.roleArn"),
+            "{message}"
+        );
+    }
+
     /// The plan that deploys `api` and ships `admin` (or rolls both back), and what was
     /// read before planning.
     fn planned(command: Command) -> (DeployPlan, Read) {
-        planned_with(command, Strategy::Rolling)
+        planned_with(command, "")
     }
 
-    /// The plan of a service whose ECS deployment strategy is `strategy`.
-    fn planned_with(command: Command, strategy: Strategy) -> (DeployPlan, Read) {
+    /// The plan of a service whose `[services.api]` has `delivery` besides (its strategy).
+    fn planned_with(command: Command, delivery: &str) -> (DeployPlan, Read) {
         let (api, admin) = (unit("api", UnitKind::Service), unit("admin", UnitKind::App));
         let live = LiveService {
             exists: true,
             fingerprint: Some("old".into()),
-            strategy,
+            routing: routable(),
             ..LiveService::default()
         };
         let live_app = LiveApp::default();
-        let config = crate::config::Config::parse("deploy.toml", CONFIG).unwrap();
+        let text = CONFIG.replace("[services.api]\n", &format!("[services.api]\n{delivery}\n"));
+        let config = crate::config::Config::parse("deploy.toml", &text).unwrap();
         let names = config.names("staging");
         let service = config.service("api").unwrap();
         let target = deploy_plan::ServiceTarget::resolve(&names, service, None, None);
@@ -894,7 +948,7 @@ mod tests {
     fn ecs_bakes_count_once_per_roll_in_the_credentials_worst_case() {
         let config = Config::parse("deploy.toml", CONFIG).unwrap();
         let hour = Duration::from_secs(3600);
-        let blue_green = Strategy::BlueGreen { bake: hour };
+        let blue_green = "strategy = \"blue_green\"\nbake = \"1h\"";
         let (plan, read) = planned_with(Command::Deploy { images_only: false }, blue_green);
         let long = (plan.phases.iter())
             .filter(|p| p[0].phase().may_take_the_timeout())

@@ -59,6 +59,10 @@ pub struct Bootstrap<'a> {
     pub network: &'a Network,
     /// `host:port` of the registry behind ECR.
     pub registry: &'a str,
+    /// The emulator's endpoint, for its load balancer.
+    pub endpoint: &'a str,
+    /// The stack's account the environment is in (its access key).
+    pub account: &'a str,
     /// The stack's PostgreSQL port, when tasks run as containers: services with migrations
     /// get `DATABASE_URL` (on AWS, Terraform's secret) for their database there.
     pub database_port: Option<u16>,
@@ -191,10 +195,22 @@ impl Bootstrap<'_> {
     async fn service(&self, service: &Service) -> Result<Resource> {
         let cluster = self.names.cluster();
         let name = self.names.ecs_service(service);
-        if xtask_aws::live::active_service(self.aws, &cluster, &name)
-            .await?
-            .is_some()
-        {
+        let balancer = self.balancer(service).await?;
+        if let Some(live) = xtask_aws::live::active_service(self.aws, &cluster, &name).await? {
+            let balanced =
+                (live.load_balancers().iter()).any(|lb| lb.advanced_configuration().is_some());
+            if let Some(balancer) = balancer.filter(|_| !balanced) {
+                // A service switched to a strategy that shifts traffic gets its listeners,
+                // as a Terraform apply would give it.
+                (self.aws.ecs.update_service())
+                    .cluster(&cluster)
+                    .service(&name)
+                    .load_balancers(balancer)
+                    .send()
+                    .await
+                    .aws_context(|| format!("giving service {name} its load balancer"))?;
+                return Ok(resource("ecs service + listeners", name, true));
+            }
             return Ok(resource("ecs service", name, false));
         }
         let container = self
@@ -231,10 +247,49 @@ impl Bootstrap<'_> {
             .launch_type(ecs::LaunchType::Fargate)
             .deployment_configuration(deployment)
             .network_configuration(self.awsvpc()?)
+            .set_load_balancers(balancer.map(|b| vec![b]))
             .send()
             .await
             .aws_context(|| format!("creating service {name}"))?;
         Ok(resource("ecs service", name, true))
+    }
+
+    /// For a service deploy.toml deploys blue/green, canary or linear: its production and
+    /// test listeners on the stack's load balancer, and the `loadBalancers` entry that
+    /// names its two target groups, listener rules and infrastructure role, as Terraform's
+    /// `load_balancer.tf` gives one on AWS.
+    async fn balancer(&self, service: &Service) -> Result<Option<ecs::LoadBalancer>> {
+        if !service.delivery.kind().shifts_traffic() {
+            return Ok(None);
+        }
+        let url = format!(
+            "{}/_xtask/balancers?region={}",
+            self.endpoint,
+            self.names.env.region.get_ref()
+        );
+        let wanted = serde_json::json!({
+            "cluster": self.names.cluster(),
+            "service": self.names.ecs_service(service),
+            "region": self.names.env.region.get_ref(),
+            "account": self.account,
+        });
+        let answer: serde_json::Value =
+            serde_json::from_str(&xtask_aws::http::post_json(&url, &wanted)?)?;
+        let arn = |key: &str| answer[key].as_str().unwrap_or_default().to_owned();
+        let advanced = ecs::AdvancedConfiguration::builder()
+            .alternate_target_group_arn(arn("alternate_target_group_arn"))
+            .production_listener_rule(arn("production_listener_rule"))
+            .test_listener_rule(arn("test_listener_rule"))
+            .role_arn(arn("role_arn"))
+            .build();
+        Ok(Some(
+            ecs::LoadBalancer::builder()
+                .target_group_arn(arn("target_group_arn"))
+                .container_name(&service.name)
+                .container_port(i32::from(service.port))
+                .advanced_configuration(advanced)
+                .build(),
+        ))
     }
 
     /// The family that runs a service's migrations: its image (replaced by each deploy),

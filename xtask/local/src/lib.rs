@@ -42,6 +42,9 @@ const PLUGIN: &str = include_str!("moto_plugin.py");
 /// models (botocore's) and the naming rules AWS documents, refused as AWS would.
 const SPEC: &str = include_str!("aws_spec.py");
 
+/// The plugin's load balancer: a production and a test listener per shifting service.
+const BALANCER: &str = include_str!("balancer.py");
+
 /// Environment variable that moves the stack's folder (tests share one stack this way).
 pub const DIR_VAR: &str = "XTASK_LOCAL_STACK";
 
@@ -353,6 +356,7 @@ impl Stack {
         let plugin = self.dir.join("moto_plugin.py");
         std::fs::write(&plugin, PLUGIN)?;
         std::fs::write(self.dir.join("aws_spec.py"), SPEC)?;
+        std::fs::write(self.dir.join("balancer.py"), BALANCER)?;
         let port = self.port_for(self.state.moto.port)?;
         let log = self.dir.join("moto.log");
         let mut command = Command::new(python);
@@ -490,6 +494,21 @@ impl Stack {
         self.state.tasks == Some(TaskMode::Containers)
     }
 
+    /// Seconds of AWS's clock per real second in the running emulator (its
+    /// `XTASK_TIME_SCALE`: bakes, hook timeouts and invalidations run that much faster);
+    /// 1 when it does not say.
+    pub fn time_scale(&self) -> f64 {
+        let Some(endpoint) = self.endpoint() else {
+            return 1.0;
+        };
+        xtask_aws::http::get_text(&format!("{endpoint}/_xtask/health"))
+            .ok()
+            .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|health| health["time_scale"].as_f64())
+            .filter(|scale| *scale > 0.0)
+            .unwrap_or(1.0)
+    }
+
     /// Tasks running as containers, with their URLs (`up --tasks containers`).
     pub fn tasks(&self) -> Vec<serde_json::Value> {
         let Some(endpoint) = self.endpoint() else {
@@ -540,6 +559,8 @@ impl Stack {
                 aws: &clients,
                 network: &network,
                 registry: &registry,
+                endpoint: &endpoint,
+                account: &account,
                 database_port,
                 grants: promoted_by(config, env),
             }

@@ -28,6 +28,7 @@ Run by `cargo xtask local up` as: python moto_plugin.py --port P
 
 import argparse
 import base64
+import copy
 import fnmatch
 import hashlib
 import http.client
@@ -46,6 +47,7 @@ from datetime import datetime, timedelta, timezone
 
 from moto.cloudfront import models as cloudfront_models
 from moto.cloudfront.exceptions import CloudFrontException
+from moto.cloudwatch import models as cloudwatch_models
 from moto.core.responses import ActionResult
 from moto.ecr import models as ecr_models
 from moto.ecr import responses as ecr_responses
@@ -64,10 +66,17 @@ from moto.sts import models as sts_models
 from werkzeug.serving import make_server, run_simple
 
 import aws_spec  # beside this file: AWS's request rules (docs/local-stack.md)
+import balancer  # beside this file: the production and test listeners of shifting services
 
 # Seconds per step of the ECS model's clock (XTASK_STEP_SECONDS); a healthy rollout takes
 # four steps, a RunTask task four.
 STEP = float(os.environ.get("XTASK_STEP_SECONDS", "0.5"))
+# The stack's one time scale (XTASK_TIME_SCALE): how many seconds of AWS's clock pass in
+# one real second for everything AWS measures in minutes (bakes, lifecycle hook timeouts,
+# CloudFront invalidations), so that a test waits seconds while every duration the tool
+# reads or sets is the one it would be on AWS. 1 is real time.
+TIME_SCALE = float(os.environ.get("XTASK_TIME_SCALE", "30"))
+MINUTE = 60.0 / TIME_SCALE
 
 # The stack's accounts, each with the registry behind its ECR (`host:port`) and this
 # server's front for it (`host:port`, see proxy_registry); set from --account at start. The
@@ -227,6 +236,8 @@ def latency_for(operation, body):
 
 # --------------------------------------------------- requests and AWS errors --------------
 
+SERVICE_DEPLOYMENT_OPS = ("ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments",
+                          "ecs:ContinueServiceDeployment", "ecs:StopServiceDeployment")
 JSON_TARGETS = {
     "AmazonEC2ContainerServiceV20141113": "ecs",
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
@@ -519,7 +530,7 @@ class Middleware:
             status, headers, payload = error_response(operation, fault)
             start_response(f"{status} Error", headers + [("Content-Length", str(len(payload)))])
             return [payload]
-        if operation in ("ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments"):
+        if operation in SERVICE_DEPLOYMENT_OPS:
             return self.respond(start_response, *service_deployments(environ, operation, body))
         if operation.startswith("ecr:") and operation.split(":", 1)[1] in ECR_IMAGE_OPS:
             return self.respond(start_response, *ecr_image_operation(environ, operation, body))
@@ -557,7 +568,7 @@ class Middleware:
         method = environ.get("REQUEST_METHOD")
         try:
             if route == "health":
-                return self.json(start_response, 200, {"ok": True, "registries": REGISTRIES, "fronts": FRONTS, "step_seconds": STEP,
+                return self.json(start_response, 200, {"ok": True, "registries": REGISTRIES, "fronts": FRONTS, "step_seconds": STEP, "time_scale": TIME_SCALE,
                                                        "run_containers": RUN_CONTAINERS})
             if route == "faults" and method == "GET":
                 with LOCK:
@@ -584,6 +595,16 @@ class Middleware:
             if route == "tasks":
                 with LOCK:
                     return self.json(start_response, 200, {"tasks": running_tasks()})
+            if route == "balancers" and method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                wanted = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                return self.json(start_response, 200, ensure_balancer(wanted, request_region(environ)))
+            if route == "balancers":
+                return self.json(start_response, 200, {"balancers": list_balancers()})
+            if route == "alarms" and method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                wanted = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                return self.json(start_response, 200, set_alarm(wanted, request_region(environ)))
         except (ValueError, KeyError) as err:
             return self.json(start_response, 400, {"error": str(err)})
         return self.json(start_response, 404, {"error": f"no such route /_xtask/{route}"})
@@ -1107,11 +1128,17 @@ def new_deployment(service, task_definition, kind):
         "_steps": 0,
         "_kind": kind,
         "_tasks": [],
+        # The service deployment's own state (ListServiceDeployments, DescribeServiceDeployments).
+        "_sd": {"status": None, "stage": "SCALE_UP", "entered": time.time(), "hooks": [], "triggered": [],
+                "reason": "", "finished": None, "traffic": {"production": 0.0, "test": 0.0}},
     }
     # Every deployment the service had, for ListServiceDeployments (drained ones included).
+    # A rollback is not one of them: ECS reports it in the service deployment it rolls back
+    # (ROLLBACK_IN_PROGRESS, then ROLLBACK_SUCCESSFUL), not as a service deployment of its own.
     if not hasattr(service, "_history"):
         service._history = []
-    service._history.insert(0, deployment)
+    if kind != "rollback":
+        service._history.insert(0, deployment)
     return deployment
 
 
@@ -1237,6 +1264,14 @@ def step(backend, service, deployment):
     image = image_of(backend, deployment["taskDefinition"])
     desired = deployment["desiredCount"]
     deployment["updatedAt"] = now()
+    if shifts_traffic(deployment) and deployment["_sd"]["stage"] not in ("PRE_SCALE_UP", "SCALE_UP"):
+        return advance_stages(backend, service, deployment)
+    if shifts_traffic(deployment):
+        deployment["_sd"]["stage"] = "SCALE_UP"
+    elif deployment["_kind"] == "rollout":
+        triggered = alarms_in_alarm(service, deployment)
+        if triggered:
+            return alarm_failure(backend, service, deployment, triggered)
     crash = deployment["_kind"] == "rollout" and find_fault({"crash_loop"}, service=service.name, image=image)
     stuck = deployment["_kind"] == "rollout" and find_fault({"never_stable"}, service=service.name, image=image)
     if crash:
@@ -1264,46 +1299,15 @@ def step(backend, service, deployment):
         deployment["pendingCount"] = desired - deployment["runningCount"]
     elif deployment["_steps"] == 2:
         deployment["runningCount"], deployment["pendingCount"] = desired, 0
+    elif shifts_traffic(deployment):
+        advance_stages(backend, service, deployment)
     elif deployment["_steps"] == 3:
         drain(backend, service, deployment)
     else:
         complete(service, deployment)
 
 
-# Seconds the ECS model counts as one minute of a strategy's bakes (XTASK_BAKE_MINUTE_SECONDS):
-# real by default; tests shorten it, since bakes are whole minutes.
-BAKE_MINUTE = float(os.environ.get("XTASK_BAKE_MINUTE_SECONDS", "60"))
-
-
-def bakes_seconds(service):
-    """What ECS waits through after the new tasks are ready before it completes a
-    deployment, as the API reference describes each `deploymentConfiguration.strategy`:
-    blue/green keeps both revisions for `bakeTimeInMinutes`; canary bakes the canary
-    first; linear bakes after each step but the last."""
-    config = getattr(service, "deployment_configuration", None) or {}
-    strategy = config.get("strategy", "ROLLING")
-    bake = config.get("bakeTimeInMinutes", 0)
-    if strategy == "CANARY":
-        bake += (config.get("canaryConfiguration") or {}).get("canaryBakeTimeInMinutes", 0)
-    elif strategy == "LINEAR":
-        linear = config.get("linearConfiguration") or {}
-        steps = math.ceil(100 / linear.get("stepPercent", 100))
-        bake += linear.get("stepBakeTimeInMinutes", 0) * (steps - 1)
-    elif strategy != "BLUE_GREEN":
-        return 0
-    return bake * BAKE_MINUTE
-
-
 def complete(service, deployment):
-    bake = bakes_seconds(service) if deployment["_kind"] == "rollout" else 0
-    if bake:
-        # The deployment stays IN_PROGRESS through its bakes, as ECS keeps it.
-        baking = deployment.setdefault("_baking_since", time.time())
-        if baking == deployment["_baking_since"] and deployment.get("_baking_said") is None:
-            deployment["_baking_said"] = True
-            event(service, f"(deployment {deployment['id']}) is baking.")
-        if time.time() - baking < bake:
-            return
     deployment["rolloutState"] = "COMPLETED"
     deployment["rolloutStateReason"] = f"ECS deployment {deployment['id']} completed."
     event(service, f"(deployment {deployment['id']}) deployment completed.")
@@ -1354,6 +1358,8 @@ def step_containers(backend, service, deployment):
     deployment["runningCount"], deployment["pendingCount"] = healthy, desired - healthy
     if healthy < desired:
         return None
+    if shifts_traffic(deployment):
+        return advance_stages(backend, service, deployment)
     if any(d is not deployment for d in service.deployments):
         return drain(backend, service, deployment)
     return complete(service, deployment)
@@ -1374,16 +1380,23 @@ def drain(backend, service, deployment):
         event(service, f"has stopped {len(stopped)} running tasks: {listed}.")
 
 
-def fail(backend, service, deployment, rollback):
+def fail(backend, service, deployment, rollback, reason="ECS deployment circuit breaker: tasks failed to start."):
+    if shifts_traffic(deployment):
+        return shift_back(backend, service, deployment, reason) if rollback else stop_shift(service, deployment, reason)
     deployment["rolloutState"] = "FAILED"
-    deployment["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
-    event(service, f"(deployment {deployment['id']}) deployment failed: tasks failed to start.")
+    deployment["rolloutStateReason"] = reason
+    event(service, f"(deployment {deployment['id']}) deployment failed: {reason.split(': ', 1)[-1].rstrip('.')}.")
     previous = next((d for d in service.deployments if d is not deployment and d["status"] == "ACTIVE"), None)
     if not rollback or previous is None:
+        deployment["_sd"].update(status="STOPPED", reason=reason, finished=now())
         return
     deployment["status"] = "ACTIVE"
     previous["status"] = "ACTIVE"
     restore = new_deployment(service, previous["taskDefinition"], "rollback")
+    # The failed service deployment's status follows its rollback (ROLLBACK_IN_PROGRESS, then
+    # ROLLBACK_SUCCESSFUL or ROLLBACK_FAILED), as ECS reports one service deployment.
+    deployment["_sd"]["reason"] = reason
+    deployment["_restored_by"] = restore
     service.deployments.insert(0, restore)
     event(service, f"rolling back to deployment {previous['id']}.")
 
@@ -1391,7 +1404,11 @@ def fail(backend, service, deployment, rollback):
 def start_rollout(backend, service, task_definition):
     for deployment in service.deployments:
         deployment["status"] = "ACTIVE"
-    service.deployments.insert(0, new_deployment(service, task_definition, "rollout"))
+    deployment = new_deployment(service, task_definition, "rollout")
+    # ECS deploys with the configuration the service has when the deployment starts.
+    deployment["_config"] = copy.deepcopy(getattr(service, "deployment_configuration", None) or {})
+    deployment["_sd"]["stage"] = "PRE_SCALE_UP" if shifts_traffic(deployment) else "SCALE_UP"
+    service.deployments.insert(0, deployment)
 
 
 def settled_deployment(service, task_definition):
@@ -1496,10 +1513,14 @@ def patch_ecs():
             if properties.get("capacity_provider_strategy"):
                 # A service moved to a capacity provider strategy has no launch type.
                 updated.launch_type = None
+            if properties.get("load_balancers") is not None:
+                # moto keeps a service's first load balancers; UpdateService replaces them.
+                updated.load_balancers = properties["load_balancers"]
             if properties.get("deployment_configuration"):
                 # moto keeps no deployment configuration: ECS replaces what is given.
                 current = getattr(updated, "deployment_configuration", None) or {}
                 updated.deployment_configuration = {**current, **properties["deployment_configuration"]}
+                refuse_unroutable_shift(updated)
             if desired is not None:
                 for deployment in updated.deployments:
                     if deployment["status"] == "PRIMARY":
@@ -1664,6 +1685,18 @@ def patch_ecs():
     state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
 
 
+def refuse_unroutable_shift(service):
+    """A strategy that shifts traffic needs somewhere to shift it: a load balancer with the
+    alternate target group, listener rules and role of `advancedConfiguration` (the
+    developer guide's "Required resources for Amazon ECS blue/green deployments")."""
+    strategy = (getattr(service, "deployment_configuration", None) or {}).get("strategy") or "ROLLING"
+    routable = any(lb.get("advancedConfiguration") for lb in service.load_balancers or [])
+    if strategy in SHIFTED and not routable:
+        raise InvalidParameterException(
+            f"The {strategy} deployment strategy requires a load balancer with advancedConfiguration "
+            "(alternateTargetGroupArn, productionListenerRule, roleArn) on the service.")
+
+
 class ServiceView:
     """A service as DescribeServices returns it: the model's bookkeeping left out, and
     deployments younger than `stale` seconds not yet visible (the newest one left is shown
@@ -1694,6 +1727,16 @@ def behind_classic_load_balancer(service):
 
 def service_deployment_status(deployment):
     """A deployment's ServiceDeployment status (the API reference's lifecycle)."""
+    sd = deployment["_sd"]
+    if sd["status"] == "ROLLBACK_IN_PROGRESS" and time.time() - sd.get("rolling_back", 0) >= STEP:
+        # A shift back is quick: the old revision's tasks still run.
+        sd.update(status="ROLLBACK_SUCCESSFUL", finished=now())
+    if sd["status"]:
+        return sd["status"]
+    restore = deployment.get("_restored_by")
+    if restore is not None:
+        state = restore.get("rolloutState")
+        return {"COMPLETED": "ROLLBACK_SUCCESSFUL", "FAILED": "ROLLBACK_FAILED"}.get(state, "ROLLBACK_IN_PROGRESS")
     rollback = deployment.get("_kind") == "rollback"
     state = deployment.get("rolloutState")
     if state == "COMPLETED":
@@ -1703,52 +1746,385 @@ def service_deployment_status(deployment):
     return "ROLLBACK_IN_PROGRESS" if rollback else "IN_PROGRESS"
 
 
-def service_deployment(backend, service, deployment):
+def service_deployment_arn(service, deployment):
     number = deployment["id"].split("/")[-1]
-    arn = service.arn.replace(":service/", ":service-deployment/") + f"/{number}"
-    return {
+    return service.arn.replace(":service/", ":service-deployment/") + f"/{number}"
+
+
+def service_deployment(backend, service, deployment, full=False):
+    """A ServiceDeploymentBrief, or with `full` the ServiceDeployment DescribeServiceDeployments
+    answers: lifecycle stage, hooks, traffic weights and alarms."""
+    arn = service_deployment_arn(service, deployment)
+    sd = deployment["_sd"]
+    status = service_deployment_status(deployment)
+    revision = arn.replace(":service-deployment/", ":service-revision/")
+    brief = {
         "serviceDeploymentArn": arn,
         "serviceArn": service.arn,
         "clusterArn": backend._get_cluster(service.cluster_name).arn,
         "createdAt": deployment["createdAt"].timestamp(),
         "startedAt": deployment["createdAt"].timestamp(),
-        "targetServiceRevisionArn": arn.replace(":service-deployment/", ":service-revision/"),
-        "status": service_deployment_status(deployment),
-        "statusReason": deployment.get("rolloutStateReason", ""),
+        "targetServiceRevisionArn": revision,
+        "status": status,
+        "statusReason": sd["reason"] or deployment.get("rolloutStateReason", ""),
     }
+    if sd["finished"] is not None:
+        brief["finishedAt"] = sd["finished"].timestamp()
+    if not full:
+        return brief
+    config = deployment.get("_config") or {}
+    alarms = config.get("alarms") or {}
+    watching = alarms.get("enable") and alarms.get("alarmNames")
+    settled = status not in ("PENDING", "IN_PROGRESS")
+    stage = sd["stage"] if not (settled and status == "SUCCESSFUL") else "CLEAN_UP"
+    return dict(
+        brief,
+        lifecycleStage=stage,
+        lifecycleHookDetails=[{k: v for k, v in hook.items() if not k.startswith("_")} for hook in sd["hooks"]],
+        deploymentConfiguration=config,
+        targetServiceRevision={
+            "arn": revision,
+            "requestedTaskCount": deployment["desiredCount"],
+            "runningTaskCount": deployment.get("runningCount", 0),
+            "pendingTaskCount": deployment.get("pendingCount", 0),
+            "requestedTestTrafficWeight": sd["traffic"]["test"],
+            "requestedProductionTrafficWeight": sd["traffic"]["production"],
+        },
+        alarms={
+            "status": ("TRIGGERED" if sd["triggered"] else "DISABLED" if not watching
+                       else "MONITORING_COMPLETE" if settled else "MONITORING"),
+            "alarmNames": list(alarms.get("alarmNames") or []),
+            "triggeredAlarmNames": list(sd["triggered"]),
+        },
+    )
+
+
+def find_service_deployment(backend, arn):
+    """(service, deployment) of a service deployment ARN, or ServiceDeploymentNotFoundException."""
+    for service in backend.services.values():
+        advance_service(backend, service)
+        for deployment in getattr(service, "_history", []):
+            if service_deployment_arn(service, deployment) == arn:
+                return service, deployment
+    raise AwsError("ServiceDeploymentNotFoundException", f"The service deployment {arn} was not found.")
 
 
 def service_deployments(environ, operation, body):
-    """ListServiceDeployments and DescribeServiceDeployments, which moto lacks, from the
-    model's deployments (newest first)."""
+    """ListServiceDeployments, DescribeServiceDeployments, ContinueServiceDeployment and
+    StopServiceDeployment, which moto lacks, from the model's deployments (newest first)."""
     params = json.loads(body or "{}")
     backend = ecs_models.ecs_backends[current_account()][request_region(environ)]
     headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", str(uuid.uuid4()))]
-    with LOCK:
-        found = []
-        for service in backend.services.values():
-            advance_service(backend, service)
-            found += [(service, d) for d in getattr(service, "_history", [])]
-        briefs = [service_deployment(backend, svc, d) for svc, d in found]
-    if operation == "ecs:ListServiceDeployments":
+    try:
+        with LOCK:
+            answer = answer_service_deployments(backend, operation.split(":", 1)[1], params)
+    except AwsError as err:
+        payload = json.dumps({"__type": err.code, "message": err.message}).encode()
+        return err.status, headers + [("x-amzn-ErrorType", err.code)], payload
+    return 200, headers, json.dumps(answer, default=str).encode()
+
+
+def answer_service_deployments(backend, action, params):
+    if action == "ContinueServiceDeployment":
+        return continue_service_deployment(backend, params)
+    if action == "StopServiceDeployment":
+        return stop_service_deployment(backend, params)
+    found = []
+    for service in backend.services.values():
+        advance_service(backend, service)
+        found += [(service, d) for d in getattr(service, "_history", [])]
+    if action == "ListServiceDeployments":
         name = params.get("service", "").split("/")[-1]
         cluster = params.get("cluster", "default").split("/")[-1]
         after = (params.get("createdAt") or {}).get("after")
-        listed = [b for (svc, _), b in zip(found, briefs)
-                  if svc.name == name and svc.cluster_name == cluster
-                  and (after is None or b["createdAt"] >= float(after))]
-        return 200, headers, json.dumps({"serviceDeployments": listed}).encode()
+        listed = [service_deployment(backend, svc, d) for svc, d in found
+                  if svc.name == name and svc.cluster_name == cluster]
+        listed = [b for b in listed if after is None or b["createdAt"] >= float(after)]
+        return {"serviceDeployments": listed}
     wanted = params.get("serviceDeploymentArns") or []
-    described = [b for b in briefs if b["serviceDeploymentArn"] in wanted]
-    failures = [{"arn": arn, "reason": "MISSING"} for arn in wanted
-                if arn not in {b["serviceDeploymentArn"] for b in described}]
-    return 200, headers, json.dumps({"serviceDeployments": described, "failures": failures}).encode()
+    described = [service_deployment(backend, svc, d, full=True) for svc, d in found
+                 if service_deployment_arn(svc, d) in wanted]
+    known = {d["serviceDeploymentArn"] for d in described}
+    return {"serviceDeployments": described,
+            "failures": [{"arn": arn, "reason": "MISSING"} for arn in wanted if arn not in known]}
+
+
+def continue_service_deployment(backend, params):
+    """Resolves a PAUSE hook that awaits action: CONTINUE moves on, ROLLBACK shifts back."""
+    arn = params["serviceDeploymentArn"]
+    service, deployment = find_service_deployment(backend, arn)
+    sd = deployment["_sd"]
+    hook = next((h for h in sd["hooks"] if h["hookId"] == params["hookId"]), None)
+    if hook is None or hook["status"] != "AWAITING_ACTION":
+        state = "no such hook" if hook is None else f"its status is {hook['status']}"
+        raise AwsError("InvalidParameterException",
+                       f"The lifecycle hook {params['hookId']} of {arn} is not awaiting action: {state}.")
+    action = params.get("action") or "CONTINUE"
+    hook["status"] = "SUCCEEDED" if action == "CONTINUE" else "FAILED"
+    event(service, f"(deployment {deployment['id']}) lifecycle hook {hook['hookId']}: {action}.")
+    if action == "ROLLBACK":
+        shift_back(backend, service, deployment, f"Rolled back by ContinueServiceDeployment at {sd['stage']}.")
+    return {"serviceDeploymentArn": arn}
+
+
+def stop_service_deployment(backend, params):
+    """StopServiceDeployment with ROLLBACK (its only stop type): back to the previous revision."""
+    arn = params["serviceDeploymentArn"]
+    service, deployment = find_service_deployment(backend, arn)
+    if service_deployment_status(deployment) not in ("PENDING", "IN_PROGRESS"):
+        raise AwsError("ConflictException",
+                       f"The service deployment {arn} is {service_deployment_status(deployment)}: it cannot be stopped.")
+    fail(backend, service, deployment, True, "Stopped by StopServiceDeployment (ROLLBACK).")
+    return {"serviceDeploymentArn": arn}
+
+
+# ------------------------------------- ECS blue/green, canary and linear deployments -------
+
+# The deployment strategies that shift traffic between two revisions behind a load balancer.
+SHIFTED = ("BLUE_GREEN", "CANARY", "LINEAR")
+# Their lifecycle stages in order (the API reference's ServiceDeploymentLifecycleStage).
+STAGES = ["PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT",
+          "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP"]
+# Where a deployment's alarms can roll it back: once production traffic reaches the new revision.
+WATCHED = STAGES[STAGES.index("PRODUCTION_TRAFFIC_SHIFT"):]
+
+
+def shifts_traffic(deployment):
+    strategy = (deployment.get("_config") or {}).get("strategy") or "ROLLING"
+    return deployment.get("_kind") == "rollout" and strategy in SHIFTED
+
+
+def advance_stages(backend, service, deployment):
+    """One step of a shifting deployment once its new tasks run: alarms, hooks awaiting
+    action (and their timeouts), then the next stage when this one is done."""
+    sd = deployment["_sd"]
+    if sd["status"] or deployment.get("rolloutState") != "IN_PROGRESS":
+        return
+    if sd["stage"] in WATCHED:
+        triggered = alarms_in_alarm(service, deployment)
+        if triggered:
+            return alarm_failure(backend, service, deployment, triggered)
+    for hook in [h for h in sd["hooks"] if h["status"] == "AWAITING_ACTION" and time.time() >= h["_expires"]]:
+        hook["status"] = "TIMED_OUT"
+        event(service, f"(deployment {deployment['id']}) lifecycle hook {hook['hookId']} timed out: "
+                       f"{hook['timeoutAction']}.")
+        if hook["timeoutAction"] == "ROLLBACK":
+            return shift_back(backend, service, deployment,
+                              f"Lifecycle hook {hook['hookId']} at {sd['stage']} timed out.")
+    if any(h["status"] == "AWAITING_ACTION" for h in sd["hooks"]) or not stage_done(deployment):
+        return
+    if sd["stage"] == "CLEAN_UP":
+        return finish_shift(backend, service, deployment)
+    enter_stage(service, deployment, STAGES[STAGES.index(sd["stage"]) + 1])
+
+
+def stage_done(deployment):
+    """Whether the current stage has run its course: a step for most, the traffic moved for
+    the production shift, the bake for BAKE_TIME (the caller asks about SCALE_UP only once
+    the new tasks are healthy)."""
+    sd, config = deployment["_sd"], deployment.get("_config") or {}
+    elapsed = time.time() - sd["entered"]
+    if sd["stage"] in ("PRE_SCALE_UP", "SCALE_UP"):
+        return True
+    if sd["stage"] == "PRODUCTION_TRAFFIC_SHIFT":
+        sd["traffic"]["production"] = production_weight(config, elapsed)
+        return sd["traffic"]["production"] >= 100.0
+    if sd["stage"] == "BAKE_TIME":
+        return elapsed >= (config.get("bakeTimeInMinutes") or 0) * MINUTE
+    return elapsed >= STEP
+
+
+def production_weight(config, elapsed):
+    """The new revision's share of production traffic `elapsed` seconds into the shift:
+    all of it for blue/green; the canary's percent through its bake, then all; linear's
+    steps, one per step bake (the API reference's defaults: 5 % for 10 minutes, 10 % every
+    6 minutes)."""
+    strategy = config.get("strategy")
+    if strategy == "CANARY":
+        canary = config.get("canaryConfiguration") or {}
+        bake = canary.get("canaryBakeTimeInMinutes", 10) * MINUTE
+        return float(canary.get("canaryPercent", 5.0)) if elapsed < bake else 100.0
+    if strategy == "LINEAR":
+        linear = config.get("linearConfiguration") or {}
+        step_percent = float(linear.get("stepPercent", 10.0))
+        bake = linear.get("stepBakeTimeInMinutes", 6) * MINUTE
+        steps = math.ceil(100.0 / step_percent) if not bake else 1 + int(elapsed // bake)
+        return min(100.0, round(steps * step_percent, 1))
+    return 100.0
+
+
+def enter_stage(service, deployment, stage):
+    sd = deployment["_sd"]
+    sd.update(stage=stage, entered=time.time())
+    if stage == "TEST_TRAFFIC_SHIFT":
+        sd["traffic"]["test"] = 100.0
+    event(service, f"(deployment {deployment['id']}) is in lifecycle stage {stage}.")
+    for hook in (deployment.get("_config") or {}).get("lifecycleHooks") or []:
+        if hook.get("targetType") == "PAUSE" and stage in (hook.get("lifecycleStages") or []):
+            timeout = hook.get("timeoutConfiguration") or {}
+            minutes = timeout.get("timeoutInMinutes", 60 * 24)
+            sd["hooks"].append({
+                "hookId": uuid.uuid4().hex[:16],
+                "targetType": "PAUSE",
+                "status": "AWAITING_ACTION",
+                "expiresAt": (now() + timedelta(minutes=minutes)).timestamp(),
+                "timeoutAction": timeout.get("action", "ROLLBACK"),
+                "_expires": time.time() + minutes * MINUTE,
+            })
+            event(service, f"(deployment {deployment['id']}) is paused at {stage}: awaiting action.")
+
+
+def finish_shift(backend, service, deployment):
+    """CLEAN_UP done: the old revision's tasks stop, the deployment is COMPLETED."""
+    drain(backend, service, deployment)
+    deployment["_sd"].update(status="SUCCESSFUL", finished=now())
+    complete(service, deployment)
+
+
+def shift_back(backend, service, deployment, reason):
+    """A rollback of a shifting deployment: all traffic back to the old revision, whose tasks
+    still run, and the new revision's tasks stopped."""
+    sd = deployment["_sd"]
+    sd.update(status="ROLLBACK_IN_PROGRESS", reason=reason, rolling_back=time.time())
+    sd["traffic"].update(production=0.0, test=0.0)
+    for hook in sd["hooks"]:
+        if hook["status"] == "AWAITING_ACTION":
+            hook["status"] = "FAILED"
+    deployment["rolloutState"], deployment["rolloutStateReason"] = "FAILED", reason
+    event(service, f"(deployment {deployment['id']}) is rolling back: {reason}")
+    stop_shifted_tasks(backend, service, deployment)
+    if deployment in service.deployments and len(service.deployments) > 1:
+        service.deployments.remove(deployment)
+        service.deployments[0]["status"] = "PRIMARY"
+
+
+def stop_shift(service, deployment, reason):
+    """A shifting deployment that failed with no rollback configured: it stops where it is."""
+    deployment["_sd"].update(status="STOPPED", reason=reason, finished=now())
+    deployment["rolloutState"], deployment["rolloutStateReason"] = "FAILED", reason
+    event(service, f"(deployment {deployment['id']}) stopped: {reason}")
+
+
+def stop_shifted_tasks(backend, service, deployment):
+    for arn in deployment["_tasks"]:
+        task = backend.tasks.get(service.cluster_name, {}).get(arn)
+        if task is not None and task.status != "STOPPED":
+            stop_task(backend, service, arn, f"Scaling activity initiated by (deployment {deployment['id']})")
+
+
+def alarms_in_alarm(service, deployment):
+    """The deployment's alarms (`deploymentConfiguration.alarms`, when enabled) that are in
+    ALARM in CloudWatch now."""
+    alarms = (deployment.get("_config") or {}).get("alarms") or {}
+    if not alarms.get("enable"):
+        return []
+    _, _, _, region, account = service.arn.split(":")[:5]
+    known = cloudwatch_models.cloudwatch_backends[account][region].alarms
+    return [name for name in alarms.get("alarmNames") or []
+            if name in known and known[name].state_value == "ALARM"]
+
+
+def alarm_failure(backend, service, deployment, triggered):
+    deployment["_sd"]["triggered"] = triggered
+    rollback = bool(((deployment.get("_config") or {}).get("alarms") or {}).get("rollback"))
+    fail(backend, service, deployment, rollback, f"CloudWatch alarm(s) in ALARM: {', '.join(triggered)}.")
+
+
+# ------------------------------------------------------------- the local load balancer ------
+
+# (account, region, cluster, service) -> its listeners and the ARNs ECS is given for them.
+BALANCERS = {}
+
+
+def ensure_balancer(wanted, region):
+    """The production and test listeners of a service (started once per stack), and the
+    ARNs of what an ALB set-up would have made for it: its two target groups, the two
+    listener rules and the ECS infrastructure role that may move traffic between them, as
+    `loadBalancers[].advancedConfiguration` takes them."""
+    account, cluster, name = wanted.get("account") or current_account(), wanted["cluster"], wanted["service"]
+    key = (account, wanted.get("region") or region, cluster, name)
+    with LOCK:
+        if key not in BALANCERS:
+            BALANCERS[key] = {kind: balancer.Listener(lambda kind=kind: route(key, kind))
+                              for kind in ("production", "test")}
+    region = key[1]
+    digest = hashlib.sha256(f"{cluster}/{name}".encode()).hexdigest()
+    elb = f"arn:aws:elasticloadbalancing:{region}:{account}"
+    lb_id, listener = f"app/{cluster[:20]}/{digest[:16]}", digest[16:32]
+    return {
+        "cluster": cluster,
+        "service": name,
+        "production_url": BALANCERS[key]["production"].url,
+        "test_url": BALANCERS[key]["test"].url,
+        "target_group_arn": f"{elb}:targetgroup/{digest[:24]}-blue/{digest[32:48]}",
+        "alternate_target_group_arn": f"{elb}:targetgroup/{digest[:23]}-green/{digest[48:64]}",
+        "production_listener_rule": f"{elb}:listener-rule/{lb_id}/{listener}/{digest[:16]}",
+        "test_listener_rule": f"{elb}:listener-rule/{lb_id}/{listener}/{digest[16:32]}",
+        "role_arn": f"arn:aws:iam::{account}:role/{cluster[:40]}-ecs-infrastructure",
+    }
+
+
+def list_balancers():
+    return [{"account": account, "region": region, "cluster": cluster, "service": name,
+             "production_url": listeners["production"].url, "test_url": listeners["test"].url}
+            for (account, region, cluster, name), listeners in sorted(BALANCERS.items())]
+
+
+def route(key, kind):
+    """Where one request to a listener goes: a task of the revision the traffic weights
+    pick (the shifting deployment's share of this listener's traffic, the rest to the
+    revision before it), or None when that revision has no running container."""
+    account, region, cluster, name = key
+    with LOCK:
+        backend = ecs_models.ecs_backends[account][region]
+        service = backend.services.get(f"{cluster}:{name}")
+        if service is None:
+            return None
+        advance_service(backend, service)
+        chosen = pick_revision(service, kind)
+        tasks = [backend.tasks.get(cluster, {}).get(arn) for arn in chosen.get("_tasks", [])] if chosen else []
+        running = [t for t in tasks if t is not None and t.status != "STOPPED" and getattr(t, "_container", None)]
+    urls = [u for u in (task_url(t) for t in running) if u]
+    return random.choice(urls) if urls else None
+
+
+def pick_revision(service, kind):
+    shifting = next((d for d in service.deployments if shifts_traffic(d) and d["_sd"]["status"] is None), None)
+    primary = next((d for d in service.deployments if d["status"] == "PRIMARY"), None)
+    if shifting is None:
+        return primary
+    before = next((d for d in service.deployments if d is not shifting), None)
+    weight = shifting["_sd"]["traffic"][kind]
+    return shifting if before is None or random.uniform(0, 100) < weight else before
+
+
+def task_url(task):
+    """A task container's published URL, asked of Docker once."""
+    if getattr(task, "_url", None) is None:
+        task._url = url_of(task)
+    return task._url
+
+
+def set_alarm(wanted, region):
+    """Creates a CloudWatch alarm if it does not exist and sets its state: what a metric
+    crossing its threshold does on AWS, for tests and demos."""
+    state = wanted.get("state", "OK")
+    backend = cloudwatch_models.cloudwatch_backends[current_account()][wanted.get("region") or region]
+    with LOCK:
+        if wanted["name"] not in backend.alarms:
+            backend.put_metric_alarm(
+                name=wanted["name"], namespace="AWS/ApplicationELB", metric_name="HTTPCode_Target_5XX_Count",
+                comparison_operator="GreaterThanThreshold", evaluation_periods=1, period=60, threshold=0.0,
+                statistic="Sum", description="created by the local stack", dimensions=[], alarm_actions=[])
+        backend.set_alarm_state(wanted["name"], wanted.get("reason", "set by the local stack"), None, state)
+        return {"name": wanted["name"], "state": backend.alarms[wanted["name"]].state_value}
 
 
 # ---------------------------------------------------------- CloudFront ---------------------
 
-# Seconds an invalidation stays InProgress (real ones take minutes): 20 steps of the model.
-INVALIDATION_SECONDS = float(os.environ.get("XTASK_INVALIDATION_SECONDS", str(STEP * 20)))
+# Seconds an invalidation stays InProgress: a minute of AWS's time (real ones take one to a
+# few), on the stack's time scale.
+INVALIDATION_SECONDS = MINUTE
 # Paths in progress per distribution (CloudFront developer guide, "Concurrent invalidation
 # request maximum"): 3,000 file paths, 15 wildcard paths.
 IN_PROGRESS_FILES, IN_PROGRESS_WILDCARDS = 3000, 15

@@ -107,6 +107,7 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
         aws: &clients,
         report: &report,
         health: target.health,
+        time_scale: target.time_scale,
         local: environment.local_stack,
         caller,
         promotion: source.as_ref(),
@@ -247,6 +248,8 @@ pub struct Target {
     /// The environment's account: on the local stack, its access key.
     account: String,
     health: HealthTargets,
+    /// Seconds of AWS's clock per real second: the local stack's time scale, else 1.
+    time_scale: f64,
 }
 
 impl Target {
@@ -259,6 +262,7 @@ impl Target {
                 endpoint: None,
                 account: config.environments[env].account_id.get_ref().clone(),
                 health: HealthTargets::ServiceUrl,
+                time_scale: 1.0,
             })
         }
     }
@@ -294,6 +298,7 @@ impl Target {
             endpoint: Some(endpoint),
             account: xtask_local::local_account(config, env),
             health,
+            time_scale: stack.time_scale(),
         })
     }
 
@@ -337,6 +342,7 @@ struct Deploy<'a> {
     aws: &'a Clients,
     report: &'a Reporter,
     health: HealthTargets,
+    time_scale: f64,
     local: bool,
     caller: Caller,
     /// A promotion's source environment, with what it ran.
@@ -985,8 +991,19 @@ impl Deploy<'_> {
         let tally = executor.tally();
         if result.is_none() {
             self.stop_migrations(&tally).await;
+            self.roll_back_paused(&tally).await;
         }
         Outcome::ended(result, tally)
+    }
+
+    /// Interrupted: shifting deployments this deploy started and did not check at their
+    /// pause go back through the API (`StopServiceDeployment`), never left paused on
+    /// double capacity until the pause times out. Those past it continue in ECS.
+    async fn roll_back_paused(&self, tally: &Tally) {
+        for (service, arn) in tally.unresolved_shifts() {
+            let what = exec::shift::roll_back(self.aws, arn).await;
+            self.report.warn(format!("{service}: {what}"));
+        }
     }
 
     /// Interrupted: migration tasks still running are stopped, so that none goes on
@@ -1021,6 +1038,7 @@ impl Deploy<'_> {
                 rollback_on_failure: self.run.on_failure == OnFailure::Rollback,
                 health: self.health.clone(),
                 dry_run: self.run.dry_run,
+                time_scale: self.time_scale,
             },
             docker,
             tally: Default::default(),
@@ -1236,6 +1254,8 @@ impl Outcome {
                 .or_else(|| planned.live_task_definition.clone()),
             outcome: unit_outcome(deploying, result.outcome, self.exit(), done),
             health: result.health,
+            service_deployment: result.service_deployment.clone().map(|(arn, _)| arn),
+            rolled_back_by: result.rolled_back_by.clone(),
         }
     }
 

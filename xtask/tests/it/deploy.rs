@@ -5,8 +5,7 @@
 //! image built once is reused, as between environments.
 
 use crate::stack::{
-    container_stack, eventually, require_docker, stack, unique, Stack, BAKE_MINUTE_SECONDS,
-    STEP_SECONDS,
+    container_stack, eventually, require_docker, stack, unique, Stack, STEP_SECONDS, TIME_SCALE,
 };
 use crate::support::{xtask_command, Repo};
 use serde_json::{json, Value};
@@ -87,7 +86,7 @@ impl Project {
         command
             .env("XTASK_LOCAL_STACK", &self.stack.dir)
             .env("XTASK_STEP_SECONDS", STEP_SECONDS)
-            .env("XTASK_BAKE_MINUTE_SECONDS", BAKE_MINUTE_SECONDS)
+            .env("XTASK_TIME_SCALE", TIME_SCALE)
             // One build folder for every test: dependencies compile once.
             .env("CARGO_TARGET_DIR", target_dir())
             .env_remove("GITHUB_ACTIONS");

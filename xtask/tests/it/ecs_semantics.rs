@@ -293,33 +293,6 @@ fn the_migration_task_runs_where_the_service_runs_and_is_judged_by_its_own_conta
     }
 }
 
-/// ECS keeps a blue/green deployment IN_PROGRESS until its bake ends (the API reference,
-/// `DeploymentConfiguration.bakeTimeInMinutes`: both revisions run for that long after
-/// production traffic moved). The roll waits for the bake on top of `--timeout`, rather
-/// than calling a healthy deployment timed out; the stack counts a minute as 8 s.
-#[test]
-fn a_blue_green_roll_is_waited_for_through_its_bake_beyond_the_timeout() {
-    let project = Project::new(Images::Shared);
-    project.deploy(&["--changed"]).expect(0);
-    let blue_green = ecs::DeploymentConfiguration::builder()
-        .strategy(ecs::DeploymentStrategy::BlueGreen)
-        .bake_time_in_minutes(1)
-        .build();
-    project.update_api(|update| update.deployment_configuration(blue_green));
-    project.change("services/api/src/main.rs");
-    let started = std::time::Instant::now();
-    let deployed = project.deploy(&["--changed", "--services", "api", "--timeout", "4s"]);
-    let took = started.elapsed();
-    deployed.expect(0);
-    assert!(
-        deployed.all_output().contains("is baking"),
-        "the bake's event is shown: {}",
-        deployed.all_output()
-    );
-    // It did wait through the bake: longer than --timeout, as the stack's bake takes 8 s.
-    assert!(took.as_secs() >= 8, "{took:?}");
-}
-
 #[test]
 fn a_migration_that_outlives_the_timeout_is_stopped_not_left_running() {
     let project = Project::new(Images::Shared);

@@ -22,6 +22,7 @@ mod refusals;
 mod rollback;
 mod s3_lock;
 mod shallow;
+mod shift;
 mod snapshots;
 mod spa;
 mod stack;

@@ -15,9 +15,10 @@ use xtask::aws::Clients;
 /// Seconds per step of the ECS model for tests: rollouts take about a second.
 pub const STEP_SECONDS: &str = "0.25";
 
-/// Seconds the stack counts as a minute of an ECS strategy's bakes (whole minutes in the
-/// API): a bake of one minute then takes longer than a short `--timeout`, not a minute.
-pub const BAKE_MINUTE_SECONDS: &str = "8";
+/// The stack's time scale for tests (seconds of AWS's clock per real second): a minute of
+/// an ECS bake, a lifecycle hook's timeout or a CloudFront invalidation takes 5 s. A bake of
+/// one minute then outlasts a short `--timeout`, and nothing waits a real minute.
+pub const TIME_SCALE: &str = "12";
 
 pub struct Stack {
     pub dir: PathBuf,
@@ -131,7 +132,7 @@ pub fn xtask_local(dir: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .env("XTASK_LOCAL_STACK", dir)
         .env("XTASK_STEP_SECONDS", STEP_SECONDS)
-        .env("XTASK_BAKE_MINUTE_SECONDS", BAKE_MINUTE_SECONDS)
+        .env("XTASK_TIME_SCALE", TIME_SCALE)
         .env_remove("CARGO_MANIFEST_DIR")
         .output()
         .expect("the xtask binary runs")
@@ -207,6 +208,15 @@ impl Stack {
             .unwrap();
         let added: Value = serde_json::from_str(&body).unwrap();
         added["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates CloudWatch alarm `name` if it does not exist and sets its state (`OK`,
+    /// `ALARM`), as a metric crossing its threshold would.
+    pub fn set_alarm(&self, name: &str, state: &str) {
+        let wanted = serde_json::json!({"name": name, "state": state, "region": "us-east-1"});
+        ureq::post(&format!("{}/_xtask/alarms", self.endpoint))
+            .send(wanted.to_string())
+            .unwrap();
     }
 
     pub fn network(&self) -> Value {

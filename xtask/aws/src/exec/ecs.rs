@@ -9,6 +9,7 @@
 //! A rollout of the same version an earlier, killed run started is waited for instead.
 
 use super::pace::{Pace, Polled};
+use super::shift;
 use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::aws::{AwsContext as _, Clients};
@@ -117,7 +118,9 @@ pub async fn restore(exec: &Executor<'_>, roll: &Rollout) -> Result<String> {
     update_and_wait(exec, roll, previous, Phase::Restore).await
 }
 
-/// Points the service at `arn` and waits for the deployment that creates.
+/// Points the service at `arn` with deploy.toml's deployment configuration, and waits
+/// for the deployment that creates: through its service deployment's stages when it
+/// shifts traffic, else through the service's deployments.
 async fn update_and_wait(
     exec: &Executor<'_>,
     roll: &Rollout,
@@ -126,6 +129,8 @@ async fn update_and_wait(
 ) -> Result<String> {
     let name = roll.unit.service.as_str();
     let (cluster, service) = (&roll.unit.target.cluster, &roll.unit.target.ecs_service);
+    let shift = shift::of(exec, roll, phase);
+    let configuration = live_configuration(exec, cluster, service).await?;
     let updated = exec
         .aws
         .ecs
@@ -133,6 +138,7 @@ async fn update_and_wait(
         .cluster(cluster)
         .service(service)
         .task_definition(arn)
+        .deployment_configuration(shift::configuration(configuration.as_ref(), &shift)?)
         .send()
         .await
         .aws_context(|| format!("updating service {service}"))
@@ -147,6 +153,15 @@ async fn update_and_wait(
         .iter()
         .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(arn))
         .with_context(|| format!("UpdateService of {service} created no deployment of {arn}"))?;
+    let since = deployment.created_at().map_or(0.0, |t| t.as_secs_f64());
+    if shift.strategy.shifts_traffic() {
+        let found = shift::service_deployment_of(exec, cluster, service, since).await?;
+        let sd = found.with_context(|| {
+            format!("ECS lists no service deployment of {service} since UpdateService")
+        })?;
+        record_service_deployment(exec, name, &sd, true);
+        return shift::follow(exec, roll, &sd, arn, phase).await;
+    }
     let watch = Watch {
         exec,
         name,
@@ -160,10 +175,50 @@ async fn update_and_wait(
             .then_some(roll.source_task_definition.as_deref())
             .flatten(),
         // ECS's clock, not ours: events at or after the deployment's creation are its own.
-        since: deployment.created_at().map_or(0.0, |t| t.as_secs_f64()),
+        since,
         bakes: roll.bakes,
     };
-    watch.wait().await
+    let waited = watch.wait().await;
+    // For the summary and the ledger, and to say why ECS rolled back: found once the
+    // deployment ended (ECS lists it by then), never a reason to fail the roll.
+    if let Ok(Some(sd)) = shift::service_deployment_of(exec, cluster, service, since).await {
+        record_service_deployment(exec, name, &sd, false);
+        if waited
+            .as_ref()
+            .is_err_and(|e| matches!(e.downcast_ref(), Some(Error::RolledBack(_))))
+        {
+            if let Some(by) = shift::cause_of(exec, &sd).await {
+                exec.record(name, Fact::RolledBackBy { by });
+            }
+        }
+    }
+    waited
+}
+
+/// The service's deployment configuration now: what the roll keeps of it.
+async fn live_configuration(
+    exec: &Executor<'_>,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<ecs::DeploymentConfiguration>> {
+    let described = (exec.aws.ecs.describe_services())
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .aws_context(|| format!("describing service {service}"))?;
+    Ok(described
+        .services()
+        .first()
+        .and_then(|s| s.deployment_configuration().cloned()))
+}
+
+fn record_service_deployment(exec: &Executor<'_>, name: &str, arn: &str, shifting: bool) {
+    let fact = Fact::ServiceDeployment {
+        arn: arn.to_owned(),
+        shifting,
+    };
+    exec.record(name, fact);
 }
 
 /// How long a deployment `UpdateService` answered with may be missing from

@@ -79,12 +79,43 @@ async fn check_service(exec: &Executor<'_>, check: &ServiceStep) -> Result<Check
     };
     let started = Instant::now();
     for url in &urls {
-        until_it_passes(exec, name, url, &expected, started).await?;
+        until_it_passes(exec, name, url, &expected, started, Phase::Health).await?;
     }
+    smoke_in_production(exec, check).await?;
     Ok(Checked::Passed(format!(
         "{} answered 200 with this deploy's version",
         urls.len()
     )))
+}
+
+/// A rolling service's smoke test, against production once it is healthy (a shifting
+/// one's ran during its bake, where a failure could still roll it back): a failure is the
+/// health check's, for `--on-failure rollback` to act on.
+async fn smoke_in_production(exec: &Executor<'_>, check: &ServiceStep) -> Result<()> {
+    let delivery = &check.target.config.delivery;
+    if delivery.smoke.is_none() || delivery.kind().shifts_traffic() {
+        return Ok(());
+    }
+    let production = super::shift::listeners(exec, check).await?.production;
+    let stage = crate::delivery::SmokeStage::Production;
+    super::smoke::run(exec, check, stage, production.as_deref(), Phase::Health)
+        .await
+        .map_err(|why| Error::Health(format!("{}: {why}", check.service)).into())
+}
+
+/// Probes `url` until it answers 200 with this deploy's version and fingerprint; the
+/// phase's timeout ends it (a health error).
+pub async fn until_healthy(
+    exec: &Executor<'_>,
+    step: &ServiceStep,
+    url: &str,
+    phase: Phase,
+) -> Result<()> {
+    let expected = Expected {
+        version: exec.plan.commit.clone(),
+        fingerprint: step.fingerprint.clone(),
+    };
+    until_it_passes(exec, &step.service, url, &expected, Instant::now(), phase).await
 }
 
 /// The service's desired count, as ECS has it now (`None` when ECS does not say).
@@ -139,6 +170,7 @@ async fn until_it_passes(
     url: &str,
     expected: &Expected,
     started: Instant,
+    phase: Phase,
 ) -> Result<()> {
     let mut last = String::new();
     loop {
@@ -146,7 +178,7 @@ async fn until_it_passes(
             Ok(()) => return Ok(()),
             Err(why) if why != last => {
                 let line = format!("{url}: {why}");
-                exec.progress(Some(name), Phase::Health, StepState::Progress, line);
+                exec.progress(Some(name), phase, StepState::Progress, line);
                 last = why;
             }
             Err(_) => {}

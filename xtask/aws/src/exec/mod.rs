@@ -11,6 +11,8 @@ pub mod ecs;
 pub mod health;
 pub mod migrate;
 pub mod pace;
+pub mod shift;
+pub mod smoke;
 pub mod spa;
 pub mod tally;
 
@@ -41,6 +43,9 @@ pub struct Options {
     /// `--dry-run`: only the steps that preview run, and they stop before changing
     /// anything remote (see [`Step::previews`]).
     pub dry_run: bool,
+    /// Seconds of AWS's clock per real second on this target: 1 on AWS; the local stack's
+    /// time scale, which runs bakes of minutes in seconds.
+    pub time_scale: f64,
 }
 
 /// Where health checks find each service.

@@ -4,6 +4,7 @@
 //! mutable state: they send [`Fact`]s, and the executor hands each phase a snapshot of
 //! the fold of every phase before it.
 
+use crate::delivery::RolledBackBy;
 use crate::deploy_plan::{DeployPlan, ImagePlan};
 use crate::outcome::UnitOutcome;
 use crate::phase::Phase;
@@ -58,6 +59,19 @@ pub enum Fact {
     Health {
         check: HealthCheck,
     },
+    /// The ECS service deployment of its roll; `shifting` when it moves traffic between
+    /// two revisions and waits at the tool's pause.
+    ServiceDeployment {
+        arn: String,
+        shifting: bool,
+    },
+    /// The tool's checks at the pause passed and it told ECS to continue: production
+    /// traffic may move from here on.
+    Continued,
+    /// Why ECS went back to the previous revision.
+    RolledBackBy {
+        by: RolledBackBy,
+    },
 }
 
 impl std::fmt::Display for Fact {
@@ -81,6 +95,11 @@ impl std::fmt::Display for Fact {
             Fact::Shipped { shipped } => f.write_str(&crate::exec::spa::describe(shipped)),
             Fact::Outcome { outcome } => write!(f, "outcome {outcome}"),
             Fact::Health { check } => write!(f, "health {check:?}"),
+            Fact::ServiceDeployment { arn, .. } => {
+                write!(f, "service deployment {}", crate::text::short(arn))
+            }
+            Fact::Continued => f.write_str("continued past the pause"),
+            Fact::RolledBackBy { by } => write!(f, "rolled back by {by}"),
         }
     }
 }
@@ -102,6 +121,11 @@ pub struct UnitResult {
     pub outcome: Option<UnitOutcome>,
     /// Whether its health check passed or nothing checked it (a promotion asks).
     pub health: Option<HealthCheck>,
+    /// Its roll's ECS service deployment, and whether it shifts traffic.
+    pub service_deployment: Option<(String, bool)>,
+    /// The tool let its shifting deployment continue past the pause.
+    pub continued: bool,
+    pub rolled_back_by: Option<RolledBackBy>,
 }
 
 /// How long one step took, and whether it succeeded (the ledger keeps them).
@@ -181,6 +205,11 @@ impl Tally {
             Fact::Shipped { shipped } => result.shipped = Some(shipped),
             Fact::Outcome { outcome } => result.outcome = Some(outcome),
             Fact::Health { check } => result.health = Some(check),
+            Fact::ServiceDeployment { arn, shifting } => {
+                result.service_deployment = Some((arn, shifting));
+            }
+            Fact::Continued => result.continued = true,
+            Fact::RolledBackBy { by } => result.rolled_back_by = Some(by),
         }
     }
 
@@ -204,6 +233,17 @@ impl Tally {
     pub fn migrating(&self) -> impl Iterator<Item = (&str, &str)> {
         (self.units.iter())
             .filter_map(|(name, r)| Some((name.as_str(), r.migration_task.as_deref()?)))
+    }
+
+    /// Shifting deployments this deploy started that have not passed its pause and have no
+    /// outcome: an interrupted deploy rolls them back rather than leave them paused.
+    pub fn unresolved_shifts(&self) -> impl Iterator<Item = (&str, &str)> {
+        (self.units.iter()).filter_map(|(name, r)| match &r.service_deployment {
+            Some((arn, true)) if !r.continued && r.outcome.is_none() => {
+                Some((name.as_str(), arn.as_str()))
+            }
+            _ => None,
+        })
     }
 
     /// Services whose rollout this deploy started and that have no outcome yet.

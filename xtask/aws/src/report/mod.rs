@@ -120,6 +120,12 @@ pub struct ServiceSummary {
     /// Whether its health check passed or nothing checked it, once it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<crate::promotion::HealthCheck>,
+    /// The ARN of its roll's ECS service deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_deployment: Option<String>,
+    /// Why ECS went back to the previous revision, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_by: Option<crate::delivery::RolledBackBy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -531,6 +537,8 @@ mod tests {
                 task_definition: Some("arn:aws:ecs:r:1:task-definition/acme-api:7".into()),
                 outcome: UnitOutcome::RolledBack,
                 health: None,
+                service_deployment: None,
+                rolled_back_by: None,
             }],
             apps: Vec::new(),
             error: Some("rollout of api failed\nline 2".into()),
@@ -602,6 +610,14 @@ mod tests {
             Fact::Health {
                 check: crate::promotion::HealthCheck::Passed,
             },
+            Fact::ServiceDeployment {
+                arn: String::new(),
+                shifting: true,
+            },
+            Fact::Continued,
+            Fact::RolledBackBy {
+                by: crate::delivery::RolledBackBy::CircuitBreaker,
+            },
         ];
         for fact in &facts {
             match fact {
@@ -614,7 +630,10 @@ mod tests {
                 | Fact::AppBuilt { .. }
                 | Fact::Shipped { .. }
                 | Fact::Outcome { .. }
-                | Fact::Health { .. } => {}
+                | Fact::Health { .. }
+                | Fact::ServiceDeployment { .. }
+                | Fact::Continued
+                | Fact::RolledBackBy { .. } => {}
             }
         }
         let mut events = vec![
