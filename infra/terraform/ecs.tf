@@ -124,8 +124,27 @@ resource "aws_ecs_service" "service" {
     security_groups = var.security_group_ids
   }
 
+  # A service deploy.toml deploys blue/green, canary or linear: its two target groups, the
+  # listener rules ECS moves traffic with, and the role that lets it (load_balancer.tf).
+  dynamic "load_balancer" {
+    for_each = contains(keys(local.shifting), each.key) ? [each.key] : []
+    content {
+      target_group_arn = aws_lb_target_group.blue[each.key].arn
+      container_name   = each.key
+      container_port   = each.value.port
+      advanced_configuration {
+        alternate_target_group_arn = aws_lb_target_group.green[each.key].arn
+        production_listener_rule   = aws_lb_listener_rule.production[each.key].arn
+        test_listener_rule         = aws_lb_listener_rule.test[each.key].arn
+        role_arn                   = aws_iam_role.ecs_infrastructure[0].arn
+      }
+    }
+  }
+
   lifecycle {
-    # The tool owns the task definition (and the count may be scaled by hand).
-    ignore_changes = [task_definition, desired_count]
+    # The tool owns the task definition (and the count may be scaled by hand), and the
+    # deployment configuration and alarms: each deploy sets deploy.toml's strategy, bakes,
+    # alarms and its PAUSE hook, which an apply would otherwise revert.
+    ignore_changes = [task_definition, desired_count, deployment_configuration, alarms]
   }
 }

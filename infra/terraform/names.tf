@@ -5,9 +5,11 @@
 locals {
   project = "acme"
 
+  # `strategy` is deploy.toml's: blue_green, canary and linear services get the load
+  # balancer of load_balancer.tf (`cargo xtask check` compares them).
   services = {
-    api    = { port = 8080, health_path = "/health", migrations = true }
-    worker = { port = 8081, health_path = "/health", migrations = false }
+    api    = { port = 8080, health_path = "/health", migrations = true, strategy = "rolling" }
+    worker = { port = 8081, health_path = "/health", migrations = false, strategy = "rolling" }
   }
   apps = ["admin", "portal"]
 
@@ -18,4 +20,7 @@ locals {
   ecr_repositories   = { for name, service in local.services : name => "${local.project}/${name}" }
   migration_families = { for name, service in local.services : name => "${local.project}-${var.environment}-${name}-migrate" if service.migrations }
   app_buckets        = { for name in local.apps : name => "${local.project}-${var.environment}-${name}" }
+  strategies         = { for name, service in local.services : name => service.strategy }
+  # The services whose traffic ECS shifts between two target groups.
+  shifting = { for name, service in local.services : name => service if service.strategy != "rolling" }
 }

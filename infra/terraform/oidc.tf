@@ -94,6 +94,17 @@ data "aws_iam_policy_document" "deploy" {
     }
   }
   statement {
+    sid = "ServiceDeployments"
+    # A blue/green, canary or linear roll: followed stage by stage, continued (or rolled
+    # back) at the tool's pause, stopped on Ctrl-C. Only this cluster's.
+    actions = [
+      "ecs:ContinueServiceDeployment",
+      "ecs:DescribeServiceDeployments",
+      "ecs:StopServiceDeployment",
+    ]
+    resources = ["arn:aws:ecs:${var.region}:${var.account_id}:service-deployment/${local.cluster_name}/*"]
+  }
+  statement {
     sid = "TaskLogs"
     # A failure report shows the last lines a failed migration or crashed task logged.
     actions   = ["logs:GetLogEvents"]

@@ -23,6 +23,30 @@ variable "subnet_ids" {
   type        = list(string)
 }
 
+variable "vpc_id" {
+  description = "The VPC of the services: their load balancer's target groups and security group (blue/green, canary and linear services only)."
+  type        = string
+  default     = ""
+}
+
+variable "public_subnet_ids" {
+  description = "Subnets of the load balancer in front of the blue/green, canary and linear services."
+  type        = list(string)
+  default     = []
+}
+
+variable "service_domain" {
+  description = "Each shifting service answers at <name>.<service_domain> on the load balancer: deploy.toml's service_url and test_url name the same hosts."
+  type        = string
+  default     = "example.com"
+}
+
+variable "test_listener_cidrs" {
+  description = "Who may reach the test listener (port 8080), where a new revision answers before production traffic moves: the CI runners that deploy. Never the internet."
+  type        = list(string)
+  default     = []
+}
+
 variable "security_group_ids" {
   description = "Security groups of the services' tasks."
   type        = list(string)

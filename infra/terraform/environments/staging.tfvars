@@ -6,3 +6,9 @@ subnet_ids         = ["subnet-0staging0a", "subnet-0staging0b"]
 security_group_ids = ["sg-0staging"]
 # deploy.toml: production promotes from staging.
 promoted_by_account_ids = ["222222222222"]
+# Services deploy.toml deploys blue/green, canary or linear get a load balancer
+# (load_balancer.tf): set these when one does.
+# vpc_id              = "vpc-0staging"
+# public_subnet_ids   = ["subnet-0stagingpub0a", "subnet-0stagingpub0b"]
+# service_domain      = "staging.example.com"
+# test_listener_cidrs = ["10.0.0.0/16"]

@@ -511,13 +511,24 @@ impl Stack {
 
     /// Tasks running as containers, with their URLs (`up --tasks containers`).
     pub fn tasks(&self) -> Vec<serde_json::Value> {
+        self.listed("tasks")
+    }
+
+    /// The production and test listeners of the services deployed blue/green, canary or
+    /// linear: `cluster`, `service`, `production_url`, `test_url`.
+    pub fn balancers(&self) -> Vec<serde_json::Value> {
+        self.listed("balancers")
+    }
+
+    /// The list `GET /_xtask/<what>` answers under `what` (empty when nothing answers).
+    fn listed(&self, what: &str) -> Vec<serde_json::Value> {
         let Some(endpoint) = self.endpoint() else {
             return Vec::new();
         };
-        xtask_aws::http::get_text(&format!("{endpoint}/_xtask/tasks"))
+        xtask_aws::http::get_text(&format!("{endpoint}/_xtask/{what}"))
             .ok()
             .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
-            .and_then(|v| v["tasks"].as_array().cloned())
+            .and_then(|v| v[what].as_array().cloned())
             .unwrap_or_default()
     }
 
@@ -619,6 +630,7 @@ impl Stack {
             "run_containers": self.runs_containers(),
             "task_mode": self.state.tasks,
             "tasks": self.tasks(),
+            "balancers": self.balancers(),
             "postgres": self.postgres().map(|address| serde_json::json!({
                 "address": address,
                 "user": "postgres",

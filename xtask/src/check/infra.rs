@@ -2,7 +2,10 @@
 //! `environments/<env>.tfvars` names the same account and region, and the locals of
 //! `names.tf` (evaluated with that file's variables) give exactly the names the tool looks
 //! up: cluster, state bucket, ECS services, ECR repositories, migration families, app
-//! buckets. A difference would make a deploy fail its pre-flight check in that account.
+//! buckets, and each service's strategy (a blue/green, canary or linear one gets the load
+//! balancer). A difference would make a deploy fail its pre-flight check in that account.
+//! And one owner for what each deploy sets: the ECS services ignore changes to the task
+//! definition, the deployment configuration and the alarms, which an apply would revert.
 
 use super::{Finding, Outcome};
 use crate::config::{Config, FILE_NAME};
@@ -14,6 +17,9 @@ use std::path::Path;
 
 pub const DIR: &str = "infra/terraform";
 const NAMES: &str = "infra/terraform/names.tf";
+
+/// What each deploy sets on an ECS service, which Terraform must leave alone.
+const TOOL_OWNED: [&str; 3] = ["task_definition", "deployment_configuration", "alarms"];
 
 /// The `.tf` files of `infra/terraform`, parsed.
 pub struct Terraform {
@@ -137,7 +143,7 @@ pub fn compare(root: &Path, config: &Config, terraform: &Terraform) -> Result<Ve
         .find(|(path, _, _)| path == NAMES)
         .map(|(_, text, _)| text.as_str())
         .unwrap_or("");
-    let mut findings = Vec::new();
+    let mut findings = ownership(terraform);
     for (env, environment) in config.environments.iter().filter(|(_, e)| !e.local_stack) {
         let tfvars_path = format!("{DIR}/environments/{env}.tfvars");
         let Ok(tfvars) = std::fs::read_to_string(root.join(&tfvars_path)) else {
@@ -201,6 +207,72 @@ pub fn compare(root: &Path, config: &Config, terraform: &Terraform) -> Result<Ve
     Ok(findings)
 }
 
+/// Every `aws_ecs_service` must ignore changes to what the tool sets on each deploy
+/// ([`TOOL_OWNED`]): otherwise the next apply reverts the task definition, the strategy,
+/// the bakes, the alarms and the tool's PAUSE hook.
+fn ownership(terraform: &Terraform) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (path, text, body) in &terraform.files {
+        let services = (body.blocks())
+            .filter(|b| b.identifier() == "resource")
+            .filter(|b| {
+                b.labels()
+                    .first()
+                    .is_some_and(|l| l.as_str() == "aws_ecs_service")
+            });
+        for service in services {
+            let ignored = ignored_changes(service.body());
+            let missing: Vec<&str> = (TOOL_OWNED.iter().copied())
+                .filter(|field| !ignored.iter().any(|i| i == field))
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let name = service.labels().get(1).map_or("?", |l| l.as_str());
+            findings.push(finding(
+                path,
+                line_of(text, "ignore_changes").or_else(|| line_of_block(text, name)),
+                "infra-ownership",
+                format!(
+                    "aws_ecs_service.{name} does not ignore changes to {}: `cargo xtask deploy` sets them from {FILE_NAME} on each deploy, and the next apply would revert them (add them to lifecycle.ignore_changes)",
+                    missing.join(", ")
+                ),
+            ));
+        }
+    }
+    findings
+}
+
+/// The names in a resource's `lifecycle { ignore_changes = [...] }`.
+fn ignored_changes(body: &Body) -> Vec<String> {
+    (body.blocks())
+        .filter(|b| b.identifier() == "lifecycle")
+        .flat_map(|b| b.body().attributes())
+        .filter(|a| a.key() == "ignore_changes")
+        .flat_map(|a| match a.expr() {
+            hcl::Expression::Array(items) => items.clone(),
+            _ => Vec::new(),
+        })
+        .filter_map(|item| match item {
+            hcl::Expression::Variable(name) => Some(name.as_str().to_owned()),
+            hcl::Expression::Traversal(traversal) => match &traversal.expr {
+                hcl::Expression::Variable(name) => Some(name.as_str().to_owned()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// The line of `resource "..." "<name>"`, 1-based.
+fn line_of_block(text: &str, name: &str) -> Option<usize> {
+    let label = format!("\"{name}\"");
+    (text
+        .lines()
+        .position(|line| line.starts_with("resource") && line.contains(&label)))
+    .map(|i| i + 1)
+}
+
 /// The environment `env` promotes from and its account (`""` twice: it builds).
 fn promote_from(config: &Config, env: &str) -> (String, String) {
     (config.environments[env].promote_from.as_ref())
@@ -242,6 +314,10 @@ fn expected_names(config: &Config, env: &str) -> Vec<(&'static str, serde_json::
     };
     vec![
         ("cluster_name", names.cluster().into()),
+        (
+            "strategies",
+            services(&|s| s.delivery.kind().key().to_owned(), false),
+        ),
         ("state_bucket", names.state_bucket().into()),
         ("ecs_services", services(&|s| names.ecs_service(s), false)),
         (

@@ -126,9 +126,21 @@ fn local_urls(ctx: &Context, config: &Config, env: &str, report: &Reporter) {
     let Ok(stack) = Stack::open(ctx) else {
         return;
     };
-    let (names, tasks) = (config.names(env), stack.tasks());
+    let (names, tasks, balancers) = (config.names(env), stack.tasks(), stack.balancers());
     for service in &config.services {
         let group = format!("service:{}", names.ecs_service(service));
+        let listeners = (balancers.iter()).find(|b| {
+            b["cluster"] == names.cluster().as_str()
+                && b["service"] == names.ecs_service(service).as_str()
+        });
+        if let Some(listeners) = listeners {
+            report.info(format!(
+                "{} behind the local load balancer: production {}, test {}",
+                service.name,
+                listeners["production_url"].as_str().unwrap_or("?"),
+                listeners["test_url"].as_str().unwrap_or("?")
+            ));
+        }
         let urls: Vec<&str> = tasks
             .iter()
             .filter(|t| t["cluster"] == names.cluster().as_str() && t["group"] == group.as_str())

@@ -73,7 +73,7 @@ fn its_names_are_deploy_toml_names_and_a_difference_is_reported_with_its_line() 
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(3), "{text}");
     for expected in [
-        "infra/terraform/names.tf:15: [infra-name] environment production: `local.state_bucket` is \"acme-production-state\" but deploy.toml says \"acme-production-deploy-state\"",
+        "infra/terraform/names.tf:17: [infra-name] environment production: `local.state_bucket` is \"acme-production-state\" but deploy.toml says \"acme-production-deploy-state\"",
         "infra/terraform/environments/production.tfvars:2: [infra-environment] `account_id` is `333333333333` here but `222222222222`",
         "infra/terraform/environments/staging.tfvars: [infra-environment] environment staging of deploy.toml has no tfvars file",
         "infra/terraform/environments/production.tfvars:10: [infra-environment] `promote_from_account_id` is `444444444444` here but `111111111111` in deploy.toml",
@@ -130,12 +130,82 @@ fn services_roll_safely_and_the_tool_owns_their_task_definitions() {
         block(service, "lifecycle").body(),
         "ignore_changes",
     ));
-    assert!(ignored.contains("task_definition"), "{ignored}");
+    // Each deploy sets the strategy, bakes, alarms and PAUSE hook: an apply must not
+    // revert them (`check` insists: see below).
+    for owned in ["task_definition", "deployment_configuration", "alarms"] {
+        assert!(ignored.contains(owned), "{owned} in {ignored}");
+    }
     let migrate = resource(&tf, "resource", &["aws_ecs_task_definition", "migrate"]);
     assert_eq!(
         text(attribute(migrate, "for_each")),
         "local.migration_families"
     );
+}
+
+/// A service deploy.toml deploys blue/green, canary or linear gets what ECS needs to shift
+/// its traffic (the developer guide's "Application Load Balancer resources for
+/// blue/green deployments"): two target groups, a production and a test listener rule
+/// whose weights ECS owns, and the infrastructure role; `check` reports a strategy that
+/// differs from deploy.toml's and a service that would let an apply revert what the tool
+/// sets.
+#[test]
+fn shifting_services_get_listeners_and_target_groups_and_check_pairs_them_with_deploy_toml() {
+    let tf = terraform();
+    let service = resource(&tf, "resource", &["aws_ecs_service", "service"]);
+    let dynamic = (service.blocks())
+        .find(|b| b.identifier() == "dynamic" && b.labels()[0].as_str() == "load_balancer")
+        .expect("a dynamic load_balancer block");
+    let advanced = block(
+        block(dynamic.body(), "content").body(),
+        "advanced_configuration",
+    )
+    .body();
+    for key in [
+        "alternate_target_group_arn",
+        "production_listener_rule",
+        "test_listener_rule",
+        "role_arn",
+    ] {
+        attribute(advanced, key);
+    }
+    for rule in ["production", "test"] {
+        let rule = resource(&tf, "resource", &["aws_lb_listener_rule", rule]);
+        assert_eq!(text(attribute(rule, "for_each")), "local.shifting");
+        let ignored = text(attribute(block(rule, "lifecycle").body(), "ignore_changes"));
+        assert!(
+            ignored.contains("action"),
+            "ECS owns the weights: {ignored}"
+        );
+    }
+    let role = resource(
+        &tf,
+        "resource",
+        &["aws_iam_role_policy_attachment", "ecs_infrastructure"],
+    );
+    assert!(text(attribute(role, "policy_arn"))
+        .contains("AmazonECSInfrastructureRolePolicyForLoadBalancers"));
+
+    let repo = Repo::example();
+    repo.replace(
+        "deploy.toml",
+        "strategy = \"rolling\"",
+        "strategy = \"blue_green\"",
+    );
+    repo.replace(
+        "infra/terraform/ecs.tf",
+        "ignore_changes = [task_definition, desired_count, deployment_configuration, alarms]",
+        "ignore_changes = [task_definition, desired_count]",
+    );
+    repo.commit("drift");
+    let output = repo.xtask(&["check", "--fast"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    for expected in [
+        "[infra-name] environment staging: `local.strategies` is {\"api\":\"rolling\",\"worker\":\"rolling\"} but deploy.toml says {\"api\":\"blue_green\",\"worker\":\"rolling\"}",
+        "[infra-ownership] aws_ecs_service.service does not ignore changes to deployment_configuration, alarms",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
 }
 
 #[test]
@@ -176,6 +246,10 @@ fn iam_actions(call: &str) -> &'static [&'static str] {
         "ecs:list_tasks" => &["ecs:ListTasks"],
         // Where a deployment has no rolloutState (behind a Classic Load Balancer).
         "ecs:list_service_deployments" => &["ecs:ListServiceDeployments"],
+        // A blue/green, canary or linear roll: followed, resolved at the pause, stopped.
+        "ecs:describe_service_deployments" => &["ecs:DescribeServiceDeployments"],
+        "ecs:continue_service_deployment" => &["ecs:ContinueServiceDeployment"],
+        "ecs:stop_service_deployment" => &["ecs:StopServiceDeployment"],
         // Task definitions name the execution role: registering and running pass it.
         // A copy carries the live definition's tags: tagging on create needs TagResource.
         "ecs:register_task_definition" => {

@@ -199,7 +199,7 @@ fn a_smoke_test_failing_at_the_pause_rolls_back_before_production_and_exits_13()
 /// rolls it back (`DeploymentAlarms.rollback`), and the outcome names the alarm.
 #[test]
 fn a_canary_rolled_back_by_an_alarm_during_its_bake_names_the_alarm() {
-    let project = Project::new(Images::Shared);
+    let project = Project::on(container_stack(), Images::Shared);
     project.deploy(&["--changed"]).expect(0);
     let before = project.task_definition("api");
     let alarm = format!("{}-api-5xx", project.name);
@@ -269,7 +269,7 @@ fn a_rolling_deployment_rolled_back_by_its_alarm_says_which() {
 /// hook times out; the lock is released and the ledger says interrupted.
 #[test]
 fn ctrl_c_while_paused_rolls_the_deployment_back_through_the_api() {
-    let project = Project::new(Images::Shared);
+    let project = Project::on(container_stack(), Images::Shared);
     project.deploy(&["--changed"]).expect(0);
     let before = project.task_definition("api");
     project.deliver_api(
@@ -298,6 +298,50 @@ fn ctrl_c_while_paused_rolls_the_deployment_back_through_the_api() {
         "the lock was released"
     );
     assert_eq!(project.ledger().last().unwrap()["outcome"], "interrupted");
+}
+
+/// A deploy that dies while ECS waits at its pause (SIGKILL: no Ctrl-C handler runs)
+/// does not leave the service paused on double capacity: the hook's timeout, which the
+/// tool set from its checks' time (here 6 minutes of AWS's clock: 30 s on the stack),
+/// rolls it back, and the hook says TIMED_OUT.
+#[test]
+fn a_deploy_killed_at_the_pause_is_rolled_back_by_the_hooks_timeout() {
+    let project = Project::new(Images::Shared);
+    project.deploy(&["--changed"]).expect(0);
+    let before = project.task_definition("api");
+    project.deliver_api(
+        "strategy = \"blue_green\"\nsmoke = [\"sleep\", \"300\"]\nsmoke_timeout = \"1s\"",
+    );
+    project.change("services/api/src/main.rs");
+    let mut child = project.spawn(&["--changed", "--services", "api", "--timeout", "10s"]);
+    project.wait_for_api("the deployment to pause for the tool's checks", paused);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let hook = &project
+        .api_service_deployment()
+        .unwrap()
+        .lifecycle_hook_details()[0]
+        .clone();
+    let expires = hook.expires_at().unwrap().as_secs_f64() - hook_created(&project);
+    assert!(
+        (5.0 * 60.0..=7.0 * 60.0).contains(&expires),
+        "the hook expires 6 minutes (AWS's) after the pause: {expires}s"
+    );
+    project.wait_for_api("the hook's timeout to roll it back", |d| {
+        d.status() == Some(&ecs::ServiceDeploymentStatus::RollbackSuccessful)
+    });
+    let deployment = project.api_service_deployment().unwrap();
+    assert_eq!(
+        deployment.lifecycle_hook_details()[0].status(),
+        Some(&ecs::DeploymentLifecycleHookStatus::TimedOut)
+    );
+    assert_eq!(project.task_definition("api"), before);
+}
+
+/// When api's newest service deployment was created (ECS's clock), in epoch seconds.
+fn hook_created(project: &Project) -> f64 {
+    let deployment = project.api_service_deployment().unwrap();
+    deployment.created_at().unwrap().as_secs_f64()
 }
 
 /// What the version-answering health endpoint behind `url` reports, or why it did not.

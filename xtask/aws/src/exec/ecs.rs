@@ -130,30 +130,7 @@ async fn update_and_wait(
     let name = roll.unit.service.as_str();
     let (cluster, service) = (&roll.unit.target.cluster, &roll.unit.target.ecs_service);
     let shift = shift::of(exec, roll, phase);
-    let configuration = live_configuration(exec, cluster, service).await?;
-    let updated = exec
-        .aws
-        .ecs
-        .update_service()
-        .cluster(cluster)
-        .service(service)
-        .task_definition(arn)
-        .deployment_configuration(shift::configuration(configuration.as_ref(), &shift)?)
-        .send()
-        .await
-        .aws_context(|| format!("updating service {service}"))
-        .map_err(|err| Error::Rollout(format!("{err:#}")))?;
-    if phase == Phase::Roll {
-        exec.record(name, Fact::Rolled);
-    }
-    let deployment = updated
-        .service()
-        .map(|s| s.deployments())
-        .unwrap_or_default()
-        .iter()
-        .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(arn))
-        .with_context(|| format!("UpdateService of {service} created no deployment of {arn}"))?;
-    let since = deployment.created_at().map_or(0.0, |t| t.as_secs_f64());
+    let (deployment, since) = update(exec, roll, arn, phase, &shift).await?;
     if shift.strategy.shifts_traffic() {
         let found = shift::service_deployment_of(exec, cluster, service, since).await?;
         let sd = found.with_context(|| {
@@ -168,7 +145,7 @@ async fn update_and_wait(
         phase,
         cluster,
         service,
-        deployment: deployment.id().unwrap_or_default(),
+        deployment: &deployment,
         task_definition: arn,
         // Only a roll has a previous definition ECS's circuit breaker can go back to.
         previous: (phase == Phase::Roll)
@@ -183,16 +160,72 @@ async fn update_and_wait(
     // deployment ended (ECS lists it by then), never a reason to fail the roll.
     if let Ok(Some(sd)) = shift::service_deployment_of(exec, cluster, service, since).await {
         record_service_deployment(exec, name, &sd, false);
-        if waited
-            .as_ref()
-            .is_err_and(|e| matches!(e.downcast_ref(), Some(Error::RolledBack(_))))
-        {
-            if let Some(by) = shift::cause_of(exec, &sd).await {
-                exec.record(name, Fact::RolledBackBy { by });
-            }
+        let rolled_back = (waited.as_ref())
+            .is_err_and(|e| matches!(e.downcast_ref(), Some(Error::RolledBack(_))));
+        if let Some(by) = if rolled_back {
+            shift::cause_of(exec, &sd).await
+        } else {
+            None
+        } {
+            exec.record(name, Fact::RolledBackBy { by });
         }
     }
     waited
+}
+
+/// `UpdateService` to `arn` with `shift`'s deployment configuration over the live one;
+/// returns the deployment it created and when (ECS's clock, epoch seconds).
+async fn update(
+    exec: &Executor<'_>,
+    roll: &Rollout,
+    arn: &str,
+    phase: Phase,
+    shift: &crate::delivery::Shift,
+) -> Result<(String, f64)> {
+    let name = roll.unit.service.as_str();
+    let (cluster, service) = (&roll.unit.target.cluster, &roll.unit.target.ecs_service);
+    let configuration = live_configuration(exec, cluster, service).await?;
+    say_strategy_change(exec, name, phase, configuration.as_ref(), shift);
+    let updated = (exec.aws.ecs.update_service())
+        .cluster(cluster)
+        .service(service)
+        .task_definition(arn)
+        .deployment_configuration(shift::configuration(configuration.as_ref(), shift)?)
+        .send()
+        .await
+        .aws_context(|| format!("updating service {service}"))
+        .map_err(|err| Error::Rollout(format!("{err:#}")))?;
+    if phase == Phase::Roll {
+        exec.record(name, Fact::Rolled);
+    }
+    let deployment = (updated
+        .service()
+        .map(|s| s.deployments())
+        .unwrap_or_default()
+        .iter())
+    .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(arn))
+    .with_context(|| format!("UpdateService of {service} created no deployment of {arn}"))?;
+    let since = deployment.created_at().map_or(0.0, |t| t.as_secs_f64());
+    Ok((deployment.id().unwrap_or_default().to_owned(), since))
+}
+
+/// A roll that changes the service's strategy says so: the tool sets deploy.toml's.
+fn say_strategy_change(
+    exec: &Executor<'_>,
+    name: &str,
+    phase: Phase,
+    configuration: Option<&ecs::DeploymentConfiguration>,
+    shift: &crate::delivery::Shift,
+) {
+    let live = (configuration.and_then(|c| c.strategy())).map_or("ROLLING", |s| s.as_str());
+    if live != shift.strategy.ecs_name() {
+        let changed = format!(
+            "strategy {live} -> {} ({})",
+            shift.strategy.ecs_name(),
+            crate::config::FILE_NAME
+        );
+        exec.progress(Some(name), phase, StepState::Progress, changed);
+    }
 }
 
 /// The service's deployment configuration now: what the roll keeps of it.

@@ -42,6 +42,27 @@ pub async fn run(
             url.unwrap_or("(none known)")
         ),
     );
+    let command = command(exec, step, stage, url, argv);
+    let limit = delivery.smoke_timeout();
+    match tokio::time::timeout(limit, crate::process::output(command)).await {
+        Err(_) => Err(format!(
+            "smoke test `{shown}` did not finish within {} (smoke_timeout)",
+            humantime::format_duration(limit)
+        )),
+        Ok(Err(err)) => Err(format!("smoke test `{shown}` did not start: {err}")),
+        Ok(Ok(out)) => verdict(&out, &shown, stage),
+    }
+}
+
+/// The smoke test's process: from the repository root, with what it tests in its
+/// environment.
+fn command(
+    exec: &Executor<'_>,
+    step: &ServiceStep,
+    stage: SmokeStage,
+    url: Option<&str>,
+    argv: &[String],
+) -> Command {
     let mut command = Command::new(program(exec, &argv[0]));
     command
         .args(&argv[1..])
@@ -55,18 +76,11 @@ pub async fn run(
         Some(url) => command.env("XTASK_SMOKE_URL", url),
         None => command.env_remove("XTASK_SMOKE_URL"),
     };
-    let limit = delivery.smoke_timeout();
-    let ran = tokio::time::timeout(limit, crate::process::output(command)).await;
-    let out = match ran {
-        Err(_) => {
-            return Err(format!(
-                "smoke test `{shown}` did not finish within {} (smoke_timeout)",
-                humantime::format_duration(limit)
-            ))
-        }
-        Ok(Err(err)) => return Err(format!("smoke test `{shown}` did not start: {err}")),
-        Ok(Ok(out)) => out,
-    };
+    command
+}
+
+/// Passed on exit 0; otherwise how it ended and its last lines.
+fn verdict(out: &std::process::Output, shown: &str, stage: SmokeStage) -> Result<(), String> {
     if out.status.success() {
         return Ok(());
     }
@@ -77,18 +91,16 @@ pub async fn run(
     );
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = lines[lines.len().saturating_sub(QUOTED_LINES)..].join("\n    ");
-    let status = out
-        .status
-        .code()
-        .map_or_else(|| "was killed".to_owned(), |c| format!("exited {c}"));
+    let status =
+        (out.status.code()).map_or_else(|| "was killed".to_owned(), |c| format!("exited {c}"));
+    let quoted = if tail.is_empty() {
+        String::new()
+    } else {
+        format!(":\n    {tail}")
+    };
     Err(format!(
-        "smoke test `{shown}` {status} on the {} URL{}",
-        stage.key(),
-        if tail.is_empty() {
-            String::new()
-        } else {
-            format!(":\n    {tail}")
-        }
+        "smoke test `{shown}` {status} on the {} URL{quoted}",
+        stage.key()
     ))
 }
 
