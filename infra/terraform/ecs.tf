@@ -129,13 +129,13 @@ resource "aws_ecs_service" "service" {
   dynamic "load_balancer" {
     for_each = contains(keys(local.shifting), each.key) ? [each.key] : []
     content {
-      target_group_arn = aws_lb_target_group.blue[each.key].arn
+      target_group_arn = aws_lb_target_group.service["${each.key}/blue"].arn
       container_name   = each.key
       container_port   = each.value.port
       advanced_configuration {
-        alternate_target_group_arn = aws_lb_target_group.green[each.key].arn
-        production_listener_rule   = aws_lb_listener_rule.production[each.key].arn
-        test_listener_rule         = aws_lb_listener_rule.test[each.key].arn
+        alternate_target_group_arn = aws_lb_target_group.service["${each.key}/green"].arn
+        production_listener_rule   = aws_lb_listener_rule.service["${each.key}/production"].arn
+        test_listener_rule         = aws_lb_listener_rule.service["${each.key}/test"].arn
         role_arn                   = aws_iam_role.ecs_infrastructure[0].arn
       }
     }

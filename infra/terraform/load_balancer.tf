@@ -41,53 +41,31 @@ resource "aws_lb" "main" {
   security_groups    = [aws_security_group.alb[0].id]
 }
 
-# Blue and green: ECS registers the running revision's tasks in one and the new one's in
-# the other, and swaps their roles after each deployment.
-resource "aws_lb_target_group" "blue" {
-  for_each    = local.shifting
-  name        = substr("${local.cluster_name}-${each.key}-b", 0, 32)
-  port        = each.value.port
+# Blue and green, per service: ECS registers the running revision's tasks in one and the
+# new one's in the other, and swaps their roles after each deployment.
+resource "aws_lb_target_group" "service" {
+  for_each = {
+    for pair in setproduct(keys(local.shifting), ["blue", "green"]) :
+    "${pair[0]}/${pair[1]}" => { service = pair[0], color = pair[1] }
+  }
+  # At most 32 characters, the colour's initial kept: blue and green never collide.
+  name        = "${substr("${local.cluster_name}-${each.value.service}", 0, 30)}-${substr(each.value.color, 0, 1)}"
+  port        = local.shifting[each.value.service].port
   protocol    = "HTTP"
   target_type = "ip"
   vpc_id      = var.vpc_id
   health_check {
-    path    = each.value.health_path
+    path    = local.shifting[each.value.service].health_path
     matcher = "200"
   }
 }
 
-resource "aws_lb_target_group" "green" {
-  for_each    = local.shifting
-  name        = substr("${local.cluster_name}-${each.key}-g", 0, 32)
-  port        = each.value.port
-  protocol    = "HTTP"
-  target_type = "ip"
-  vpc_id      = var.vpc_id
-  health_check {
-    path    = each.value.health_path
-    matcher = "200"
-  }
-}
-
-resource "aws_lb_listener" "production" {
-  count             = length(local.shifting) > 0 ? 1 : 0
+# Production traffic, and the test listener where a new revision answers first (only from
+# test_listener_cidrs: the security group above).
+resource "aws_lb_listener" "service" {
+  for_each          = length(local.shifting) > 0 ? { production = 80, test = 8080 } : {}
   load_balancer_arn = aws_lb.main[0].arn
-  port              = 80
-  protocol          = "HTTP"
-  default_action {
-    type = "fixed-response"
-    fixed_response {
-      content_type = "text/plain"
-      message_body = "no such service"
-      status_code  = "404"
-    }
-  }
-}
-
-resource "aws_lb_listener" "test" {
-  count             = length(local.shifting) > 0 ? 1 : 0
-  load_balancer_arn = aws_lb.main[0].arn
-  port              = 8080
+  port              = each.value
   protocol          = "HTTP"
   default_action {
     type = "fixed-response"
@@ -101,51 +79,27 @@ resource "aws_lb_listener" "test" {
 
 # One rule per service and listener, by host name; ECS sets the weights during each
 # deployment, so Terraform leaves the action to it after creating it.
-resource "aws_lb_listener_rule" "production" {
-  for_each     = local.shifting
-  listener_arn = aws_lb_listener.production[0].arn
-  priority     = 100 + index(keys(local.shifting), each.key)
+resource "aws_lb_listener_rule" "service" {
+  for_each = {
+    for pair in setproduct(keys(local.shifting), ["production", "test"]) :
+    "${pair[0]}/${pair[1]}" => { service = pair[0], listener = pair[1] }
+  }
+  listener_arn = aws_lb_listener.service[each.value.listener].arn
+  priority     = 100 + index(keys(local.shifting), each.value.service)
   condition {
     host_header {
-      values = ["${each.key}.${var.service_domain}"]
+      values = ["${each.value.service}.${var.service_domain}"]
     }
   }
   action {
     type = "forward"
     forward {
       target_group {
-        arn    = aws_lb_target_group.blue[each.key].arn
+        arn    = aws_lb_target_group.service["${each.value.service}/blue"].arn
         weight = 100
       }
       target_group {
-        arn    = aws_lb_target_group.green[each.key].arn
-        weight = 0
-      }
-    }
-  }
-  lifecycle {
-    ignore_changes = [action]
-  }
-}
-
-resource "aws_lb_listener_rule" "test" {
-  for_each     = local.shifting
-  listener_arn = aws_lb_listener.test[0].arn
-  priority     = 100 + index(keys(local.shifting), each.key)
-  condition {
-    host_header {
-      values = ["${each.key}.${var.service_domain}"]
-    }
-  }
-  action {
-    type = "forward"
-    forward {
-      target_group {
-        arn    = aws_lb_target_group.blue[each.key].arn
-        weight = 100
-      }
-      target_group {
-        arn    = aws_lb_target_group.green[each.key].arn
+        arn    = aws_lb_target_group.service["${each.value.service}/green"].arn
         weight = 0
       }
     }

@@ -168,15 +168,18 @@ fn shifting_services_get_listeners_and_target_groups_and_check_pairs_them_with_d
     ] {
         attribute(advanced, key);
     }
-    for rule in ["production", "test"] {
-        let rule = resource(&tf, "resource", &["aws_lb_listener_rule", rule]);
-        assert_eq!(text(attribute(rule, "for_each")), "local.shifting");
-        let ignored = text(attribute(block(rule, "lifecycle").body(), "ignore_changes"));
-        assert!(
-            ignored.contains("action"),
-            "ECS owns the weights: {ignored}"
-        );
-    }
+    // Each shifting service has a rule on the production and on the test listener.
+    let rule = resource(&tf, "resource", &["aws_lb_listener_rule", "service"]);
+    let each = text(attribute(rule, "for_each"));
+    assert!(
+        each.contains("setproduct(keys(local.shifting), [\"production\", \"test\"])"),
+        "{each}"
+    );
+    let ignored = text(attribute(block(rule, "lifecycle").body(), "ignore_changes"));
+    assert!(
+        ignored.contains("action"),
+        "ECS owns the weights: {ignored}"
+    );
     let role = resource(
         &tf,
         "resource",
