@@ -11,6 +11,22 @@ resource "aws_ecr_repository" "service" {
   }
 }
 
+# Enhanced scanning (Amazon Inspector): programming-language packages too, Rust crates
+# included, with the versions that fix them; basic scanning covers OS packages only, and a
+# FROM scratch image comes back UNSUPPORTED_IMAGE. Continuous: a CVE published after the
+# push is found before the next deploy rolls the image (deploy.toml's `scan` gate reads
+# the findings). One configuration per registry (account and region).
+resource "aws_ecr_registry_scanning_configuration" "enhanced" {
+  scan_type = "ENHANCED"
+  rule {
+    scan_frequency = "CONTINUOUS_SCAN"
+    repository_filter {
+      filter      = "${local.project}/*"
+      filter_type = "WILDCARD"
+    }
+  }
+}
+
 # Untagged images (failed pushes) go after a day; tagged ones only beyond `keep_images`
 # per repository, far more than the 20 deploys a rollback must reach.
 resource "aws_ecr_lifecycle_policy" "service" {

@@ -55,6 +55,14 @@ data "aws_iam_policy_document" "deploy" {
     resources = [for repository in aws_ecr_repository.service : repository.arn]
   }
   statement {
+    sid = "ImageScans"
+    # The vulnerability gate reads each image's findings; with enhanced scanning they are
+    # Amazon Inspector's (ECR's user guide: "IAM permissions required for enhanced
+    # scanning"), which take no resource-level permission.
+    actions   = ["ecr:DescribeImageScanFindings", "inspector2:ListFindings"]
+    resources = ["*"]
+  }
+  statement {
     sid = "TaskDefinitions"
     # These ECS calls take no resource-level permissions.
     actions = [

@@ -17,7 +17,7 @@
 pub use xtask_core::{
     build_context, cache, config, context, delivery, deploy_plan, diag, dockerfile, error,
     fingerprint, fuzzing, inputs, lockfile, outcome, owners, phase, plan, platform, promotion,
-    render, source, text, time, workspace,
+    render, scan, source, text, time, workspace,
 };
 pub use xtask_git as git;
 pub use xtask_git::model;

@@ -78,6 +78,8 @@ pub struct Environment {
     /// How long a version must have run in the source environment before it may be
     /// promoted here (humantime, `24h`); none: at once.
     pub min_soak: Option<Spanned<String>>,
+    /// The vulnerability gate: no image with a finding at or above `fail_on` rolls here.
+    pub scan: Option<crate::scan::ScanPolicy>,
 }
 
 impl Environment {
@@ -626,6 +628,9 @@ impl Config {
                 check_template(template, problems);
             }
             self.check_promotion(env, problems);
+            if let Some(scan) = &env.scan {
+                scan.validate(problems);
+            }
         }
     }
 

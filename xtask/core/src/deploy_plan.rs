@@ -233,6 +233,8 @@ pub struct ServiceTarget {
     pub test_url: Option<String>,
     /// The CloudWatch alarms that roll its deployments back.
     pub alarms: Vec<String>,
+    /// The environment's vulnerability gate, if it has one.
+    pub scan: Option<Arc<crate::scan::ScanPolicy>>,
 }
 
 impl ServiceTarget {
@@ -264,6 +266,7 @@ impl ServiceTarget {
             health_url,
             test_url: names.test_url(service),
             alarms: names.alarms(service),
+            scan: names.env.scan.clone().map(Arc::new),
         }
     }
 
@@ -299,6 +302,7 @@ pub enum StepKind {
     BuildApp,
     FetchApp,
     Retag,
+    Scan,
     Migrate,
     Roll,
     Health,
@@ -316,6 +320,7 @@ impl StepKind {
                 Phase::Build
             }
             StepKind::Retag => Phase::Retag,
+            StepKind::Scan => Phase::Scan,
             StepKind::Migrate => Phase::Migrate,
             StepKind::Roll => Phase::Roll,
             StepKind::Health => Phase::Health,
@@ -356,6 +361,8 @@ pub enum Step {
     },
     /// Tag an existing image for this commit (ECR `PutImage`).
     Retag(Retag),
+    /// Judge the image's vulnerability scan by the environment's policy.
+    Scan(ServiceStep),
     /// Run the service's migration task and wait for it.
     Migrate(Migration),
     /// New task definition revision, `UpdateService`, wait for this deployment.
@@ -489,6 +496,7 @@ impl Step {
             Step::BuildApp(_) => StepKind::BuildApp,
             Step::FetchApp { .. } => StepKind::FetchApp,
             Step::Retag(_) => StepKind::Retag,
+            Step::Scan(_) => StepKind::Scan,
             Step::Migrate(_) => StepKind::Migrate,
             Step::Roll(_) => StepKind::Roll,
             Step::Health(_) => StepKind::Health,
@@ -506,6 +514,7 @@ impl Step {
             | Step::Copy(ImageCopy { unit, .. })
             | Step::Migrate(Migration { unit, .. })
             | Step::Roll(Rollout { unit, .. })
+            | Step::Scan(unit)
             | Step::Health(unit) => Some(&unit.service),
             Step::BuildApp(app)
             | Step::FetchApp { app, .. }
@@ -884,6 +893,13 @@ impl DeployPlan {
         );
         let mut phases = vec![self.compile(), images];
         if !self.images_only {
+            // Before anything migrates: a refused image must change nothing.
+            phases.push(
+                (self.deploying())
+                    .filter(|s| s.target.scan.is_some())
+                    .map(|s| Step::Scan(s.step()))
+                    .collect(),
+            );
             phases.push(self.deploying().filter_map(|s| self.migration(s)).collect());
             phases.push(
                 self.deploying()

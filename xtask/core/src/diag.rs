@@ -30,13 +30,15 @@ pub enum Exit {
     Health = 15,
     /// An app's upload, activation or invalidation failed.
     Spa = 16,
+    /// An image's scan found what the environment's `scan` policy refuses: nothing rolled.
+    Vulnerable = 17,
     /// Interrupted (Ctrl-C): the lock was released and the ledger says so.
     Interrupted = 130,
 }
 
 impl Exit {
     /// Every exit code, in numeric order: the README's table and `--help` list these.
-    pub const ALL: [Exit; 13] = [
+    pub const ALL: [Exit; 14] = [
         Exit::Success,
         Exit::Internal,
         Exit::Usage,
@@ -49,6 +51,7 @@ impl Exit {
         Exit::Timeout,
         Exit::Health,
         Exit::Spa,
+        Exit::Vulnerable,
         Exit::Interrupted,
     ];
 
@@ -71,6 +74,7 @@ impl Exit {
             Exit::Timeout => "timeout",
             Exit::Health => "health check failed",
             Exit::Spa => "app upload or activation failed",
+            Exit::Vulnerable => "an image's scan refused the roll",
             Exit::Interrupted => "interrupted",
         }
     }
@@ -83,7 +87,7 @@ impl Exit {
             Exit::Success => 0,
             Exit::Internal => 1,
             Exit::Usage | Exit::CheckFailed | Exit::LockHeld => 2,
-            Exit::Build | Exit::Push | Exit::Migration | Exit::Rollout => 3,
+            Exit::Build | Exit::Push | Exit::Migration | Exit::Rollout | Exit::Vulnerable => 3,
             Exit::Health | Exit::Spa => 4,
             Exit::Timeout => 5,
             Exit::Interrupted => 6,

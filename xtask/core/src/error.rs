@@ -41,6 +41,9 @@ pub enum Error {
     /// An app's upload, activation or invalidation.
     #[error("{0}")]
     Spa(String),
+    /// An image's scan found what the environment's policy refuses (or did not complete).
+    #[error("{0}")]
+    Vulnerable(String),
     /// Ctrl-C: the lock was released and the ledger says so.
     #[error("{0}")]
     Interrupted(String),
@@ -66,6 +69,7 @@ impl Error {
             Error::Timeout(_) => Exit::Timeout,
             Error::Health(_) => Exit::Health,
             Error::Spa(_) => Exit::Spa,
+            Error::Vulnerable(_) => Exit::Vulnerable,
             Error::Interrupted(_) => Exit::Interrupted,
             Error::Internal(_) => Exit::Internal,
         }
@@ -86,6 +90,7 @@ impl Error {
             | Error::Timeout(m)
             | Error::Health(m)
             | Error::Spa(m)
+            | Error::Vulnerable(m)
             | Error::Interrupted(m) => m.clone(),
         }
     }
@@ -104,6 +109,7 @@ impl Error {
             Error::Timeout(_) => Error::Timeout,
             Error::Health(_) => Error::Health,
             Error::Spa(_) => Error::Spa,
+            Error::Vulnerable(_) => Error::Vulnerable,
             Error::Interrupted(_) => Error::Interrupted,
             Error::Internal(_) => return Error::Internal(anyhow::Error::msg(message)),
         };

@@ -14,6 +14,8 @@ pub enum Phase {
     Build,
     /// An image already pushed for the fingerprint, tagged with the commit.
     Retag,
+    /// Each image's vulnerability scan, judged by the environment's `scan` policy.
+    Scan,
     Migrate,
     Roll,
     Health,
@@ -26,10 +28,11 @@ pub enum Phase {
 impl Phase {
     /// Every phase, in the order they run (kept beside [`Phase::name`], whose match fails
     /// to compile when a phase is added: add it here too).
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 9] = [
         Phase::Compile,
         Phase::Build,
         Phase::Retag,
+        Phase::Scan,
         Phase::Migrate,
         Phase::Roll,
         Phase::Health,
@@ -42,6 +45,7 @@ impl Phase {
             Phase::Compile => "compile",
             Phase::Build => "build",
             Phase::Retag => "retag",
+            Phase::Scan => "scan",
             Phase::Migrate => "migrate",
             Phase::Roll => "roll",
             Phase::Health => "health",
@@ -64,6 +68,7 @@ impl Phase {
             self,
             Phase::Compile
                 | Phase::Build
+                | Phase::Scan
                 | Phase::Migrate
                 | Phase::Roll
                 | Phase::Health

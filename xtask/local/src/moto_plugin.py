@@ -128,6 +128,7 @@ def add_fault(fault):
         "stale_reads": ("cluster",),
         "tag_policy": ("family",),
         "page_size": ("cluster",),
+        "scan": ("repository", "image"),
     }
     if kind not in scoped:
         raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(scoped)}")
@@ -143,6 +144,8 @@ def add_fault(fault):
         raise ValueError("a page_size fault needs a positive integer `size`")
     if kind == "tag_policy" and not (isinstance(fault.get("keys"), list) and fault["keys"]):
         raise ValueError("a tag_policy fault needs `keys`: the tag keys a task definition must carry")
+    if kind == "scan" and fault.get("status", "COMPLETE") not in SCAN_STATUSES:
+        raise ValueError(f"a scan fault's `status` is one of {SCAN_STATUSES}")
     if kind == "stale_reads" and not isinstance(fault.get("seconds"), (int, float)):
         raise ValueError("a stale_reads fault needs `seconds` (how long a change stays unseen)")
     fault = dict(fault, id=fault.get("id") or uuid.uuid4().hex[:12])
@@ -635,7 +638,8 @@ def default_network(environ):
 
 # ---------------------------------------------------------------- ECR on the registry ------
 
-ECR_IMAGE_OPS = {"ListImages", "DescribeImages", "BatchGetImage", "PutImage", "BatchDeleteImage"}
+ECR_IMAGE_OPS = {"ListImages", "DescribeImages", "BatchGetImage", "PutImage", "BatchDeleteImage",
+                 "DescribeImageScanFindings"}
 
 MANIFEST_TYPES = [
     "application/vnd.oci.image.index.v1+json",
@@ -791,6 +795,7 @@ def ecr_image_operation(environ, operation, body):
             "BatchGetImage": ecr_batch_get_image,
             "PutImage": ecr_put_image,
             "BatchDeleteImage": ecr_batch_delete_image,
+            "DescribeImageScanFindings": ecr_describe_image_scan_findings,
         }[action](repo, params)
         payload, status = json.dumps(result, default=str), 200
         headers = [("Content-Type", "application/x-amz-json-1.1")]
@@ -871,6 +876,68 @@ def ecr_describe_images(repo, params):
             )
         details.append(image_detail(repo, digest, images[digest]))
     return {"imageDetails": details}
+
+
+# ECR's ScanStatus values (botocore's model).
+SCAN_STATUSES = ("IN_PROGRESS", "COMPLETE", "FAILED", "UNSUPPORTED_IMAGE", "ACTIVE", "PENDING",
+                 "SCAN_ELIGIBILITY_EXPIRED", "FINDINGS_UNAVAILABLE", "LIMIT_EXCEEDED", "IMAGE_ARCHIVED")
+
+
+def ecr_describe_image_scan_findings(repo, params):
+    """An image's scan, as Amazon Inspector's enhanced scanning reports it: what a `scan`
+    fault scoped to the repository (and image digest) says, else COMPLETE with no finding
+    (a scannable image with nothing known against it). A fault's `pending_seconds` keep it
+    IN_PROGRESS that long after the first read; `status = "IN_PROGRESS"` never completes.
+    Pages of `maxResults` with a `nextToken`."""
+    images = registry_images(repo.registry_id, repo.name)
+    image_id = params.get("imageId") or {}
+    digest = resolve(repo, images, image_id)
+    if digest is None:
+        raise AwsError("ImageNotFoundException",
+                       f"The image with imageId {{imageDigest:'{image_id.get('imageDigest', 'null')}'}} does not "
+                       f"exist within the repository with name '{repo.name}' in the registry with id '{repo.registry_id}'")
+    fault = find_fault({"scan"}, repository=repo.name, image=digest) or {}
+    first = fault.setdefault("_first_read", {}).setdefault(digest, time.time()) if fault else time.time()
+    status = fault.get("status", "COMPLETE")
+    if status == "COMPLETE" and time.time() - first < fault.get("pending_seconds", 0):
+        status = "IN_PROGRESS"
+    answer = {"registryId": repo.registry_id, "repositoryName": repo.name,
+              "imageId": {"imageDigest": digest},
+              "imageScanStatus": {"status": status, "description": fault.get("description", f"The scan is {status}.")}}
+    if status not in ("COMPLETE", "ACTIVE"):
+        return answer
+    findings = [enhanced_finding(repo, digest, f) for f in fault.get("findings", [])]
+    start = int(params.get("nextToken") or 0)
+    size = min(int(params.get("maxResults") or 100), 1000)
+    counts = {}
+    for finding in findings:
+        counts[finding["severity"]] = counts.get(finding["severity"], 0) + 1
+    answer["imageScanFindings"] = {"enhancedFindings": findings[start:start + size],
+                                   "findingSeverityCounts": counts,
+                                   "imageScanCompletedAt": now().timestamp()}
+    if start + size < len(findings):
+        answer["nextToken"] = str(start + size)
+    return answer
+
+
+def enhanced_finding(repo, digest, wanted):
+    """An EnhancedImageScanFinding (the Inspector shape) of one configured finding:
+    `{"id", "severity", "package", "version", "fixed_in"}`."""
+    package = {"name": wanted.get("package", "unknown"), "version": wanted.get("version", "0"),
+               "packageManager": "CARGO", "filePath": "/app"}
+    if wanted.get("fixed_in"):
+        package["fixedInVersion"] = wanted["fixed_in"]
+    return {
+        "awsAccountId": repo.registry_id,
+        "findingArn": f"arn:aws:inspector2:{repo.region_name}:{repo.registry_id}:finding/{uuid.uuid4().hex}",
+        "severity": wanted.get("severity", "UNDEFINED"),
+        "status": "ACTIVE",
+        "type": "PACKAGE_VULNERABILITY",
+        "title": f"{wanted.get('id')} - {package['name']}",
+        "fixAvailable": "YES" if wanted.get("fixed_in") else "NO",
+        "packageVulnerabilityDetails": {"vulnerabilityId": wanted.get("id"), "source": "NVD",
+                                        "vulnerablePackages": [package]},
+    }
 
 
 def resolve_batch(repo, params):

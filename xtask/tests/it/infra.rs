@@ -240,6 +240,10 @@ fn iam_actions(call: &str) -> &'static [&'static str] {
         "cloudfront:list_distributions" => &["cloudfront:ListDistributions"],
         "ecr:batch_get_image" => &["ecr:BatchGetImage"],
         "ecr:describe_images" => &["ecr:DescribeImages"],
+        // The vulnerability gate; enhanced findings are Inspector's.
+        "ecr:describe_image_scan_findings" => {
+            &["ecr:DescribeImageScanFindings", "inspector2:ListFindings"]
+        }
         "ecr:describe_repositories" => &["ecr:DescribeRepositories"],
         "ecr:get_authorization_token" => &["ecr:GetAuthorizationToken"],
         "ecr:put_image" => &["ecr:PutImage"],

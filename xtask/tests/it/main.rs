@@ -21,6 +21,7 @@ mod promote;
 mod refusals;
 mod rollback;
 mod s3_lock;
+mod scan;
 mod shallow;
 mod shift;
 mod snapshots;

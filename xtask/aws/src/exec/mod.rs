@@ -11,6 +11,7 @@ pub mod ecs;
 pub mod health;
 pub mod migrate;
 pub mod pace;
+pub mod scan;
 pub mod shift;
 pub mod smoke;
 pub mod spa;
@@ -120,6 +121,7 @@ impl Executor<'_> {
             Step::Build(build) => docker::build(self, build, earlier).await,
             Step::Copy(image) => copy::copy(self, image).await,
             Step::Retag(retag) => ecr::retag(self, retag).await,
+            Step::Scan(step) => scan::check(self, step, earlier).await,
             Step::Migrate(migration) => migrate::run(self, migration, earlier).await,
             Step::Roll(roll) => ecs::roll(self, roll, earlier).await,
             Step::Health(check) => health::check(self, check).await,
