@@ -233,6 +233,10 @@ pub struct RollbackArgs {
     /// runs against the newer schema).
     #[arg(long, env = "XTASK_FORCE_SCHEMA")]
     pub force_schema: bool,
+    /// Go back even to images the environment's `scan` gate refuses (an emergency): each
+    /// finding is shown as a warning, and the override is recorded in the ledger.
+    #[arg(long, env = "XTASK_ALLOW_VULNERABLE")]
+    pub allow_vulnerable: bool,
 }
 
 #[derive(Debug, Args)]

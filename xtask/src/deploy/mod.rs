@@ -1051,6 +1051,7 @@ impl Deploy<'_> {
                 health: self.health.clone(),
                 dry_run: self.run.dry_run,
                 time_scale: self.time_scale,
+                allow_vulnerable: matches!(self.mode, Mode::Rollback(args) if args.allow_vulnerable),
             },
             docker,
             tally: Default::default(),
@@ -1268,6 +1269,7 @@ impl Outcome {
             health: result.health,
             service_deployment: result.service_deployment.clone().map(|(arn, _)| arn),
             rolled_back_by: result.rolled_back_by.clone(),
+            scan_overridden: result.scan_overridden.clone(),
         }
     }
 

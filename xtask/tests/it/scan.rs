@@ -165,3 +165,51 @@ fn unsupported_failed_and_unfinished_scans_refuse_and_a_slow_one_is_waited_for()
         waited.all_output()
     );
 }
+
+/// An emergency rollback to an image the gate refuses (a CVE published since it last
+/// ran): refused without the override, with nothing changed; `--allow-vulnerable` rolls
+/// it, warns with each finding, and the summary and the ledger keep what it let through.
+#[test]
+fn a_rollback_to_a_vulnerable_image_needs_allow_vulnerable_and_the_ledger_records_it() {
+    let project = Project::new(Images::Own);
+    let first_deploy = project.deploy(&["--changed"]);
+    first_deploy.expect(0);
+    let first = project.repo.head();
+    let image = first_deploy.service("api")["image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let digest = image.rsplit_once('@').unwrap().1.to_owned();
+    project.change("services/api/src/main.rs");
+    project.deploy(&["--changed"]).expect(0);
+    let live = project.task_definition("api");
+    project.gate("fail_on = \"CRITICAL\"");
+    let fault = project.scan_fault(json!({"image": digest, "findings": [openssl()]}));
+    let refused = project.rollback(&["--sha", &first, "--skip-spas"]);
+    refused.expect(17);
+    assert_eq!(project.task_definition("api"), live, "nothing rolled");
+    let forced = project.rollback(&["--sha", &first, "--skip-spas", "--allow-vulnerable"]);
+    remove_fault(project.stack, &fault);
+    forced.expect(0);
+    assert!(
+        forced
+            .all_output()
+            .contains("rolled anyway: --allow-vulnerable"),
+        "{}",
+        forced.all_output()
+    );
+    let overridden = forced.service("api")["scan_overridden"].to_string();
+    assert!(
+        overridden.contains("CRITICAL CVE-2026-0001 in openssl"),
+        "{overridden}"
+    );
+    let ledger = project.ledger();
+    let recorded = (ledger.last().unwrap()["services"]
+        .as_array()
+        .unwrap()
+        .iter())
+    .find(|s| s["name"] == "api")
+    .unwrap()
+    .clone();
+    assert_eq!(recorded["scan_overridden"].to_string(), overridden);
+}

@@ -47,6 +47,9 @@ pub struct Options {
     /// Seconds of AWS's clock per real second on this target: 1 on AWS; the local stack's
     /// time scale, which runs bakes of minutes in seconds.
     pub time_scale: f64,
+    /// `rollback --allow-vulnerable`: the scan gate warns instead of refusing, and the
+    /// override is recorded.
+    pub allow_vulnerable: bool,
 }
 
 /// Where health checks find each service.

@@ -4,7 +4,7 @@
 //! still in progress is waited for, up to the policy's `wait`. The step runs in a phase of
 //! its own before any migration: a refused image changes nothing.
 
-use super::tally::Tally;
+use super::tally::{Fact, Tally};
 use super::Executor;
 use crate::aws::AwsContext as _;
 use crate::deploy_plan::ServiceStep;
@@ -24,8 +24,23 @@ pub async fn check(exec: &Executor<'_>, step: &ServiceStep, earlier: &Tally) -> 
     let scan = until_scanned(exec, step, digest, policy).await?;
     let judgement = judge(&scan, policy, SystemTime::now());
     if !judgement.passes() {
-        return Err(
-            Error::Vulnerable(format!("{}: {}", step.service, judgement.refusal(image))).into(),
+        let refusal = format!("{}: {}", step.service, judgement.refusal(image));
+        if !exec.options.allow_vulnerable {
+            return Err(Error::Vulnerable(refusal).into());
+        }
+        // An emergency rollback: said, and kept in the ledger with what it let through.
+        exec.report
+            .warn(format!("{refusal}\n  rolled anyway: --allow-vulnerable"));
+        let overridden = (judgement.blocking.iter())
+            .chain(judgement.expired.iter().map(|(f, _)| f))
+            .map(ToString::to_string)
+            .chain(judgement.unscanned.clone())
+            .collect();
+        exec.record(
+            &step.service,
+            Fact::ScanOverridden {
+                findings: overridden,
+            },
         );
     }
     if let Some(why) = &judgement.warning {

@@ -72,6 +72,11 @@ pub enum Fact {
     RolledBackBy {
         by: RolledBackBy,
     },
+    /// `rollback --allow-vulnerable` rolled an image the scan gate refuses: what it let
+    /// through.
+    ScanOverridden {
+        findings: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for Fact {
@@ -100,6 +105,9 @@ impl std::fmt::Display for Fact {
             }
             Fact::Continued => f.write_str("continued past the pause"),
             Fact::RolledBackBy { by } => write!(f, "rolled back by {by}"),
+            Fact::ScanOverridden { findings } => {
+                write!(f, "scan gate overridden ({} findings)", findings.len())
+            }
         }
     }
 }
@@ -126,6 +134,8 @@ pub struct UnitResult {
     /// The tool let its shifting deployment continue past the pause.
     pub continued: bool,
     pub rolled_back_by: Option<RolledBackBy>,
+    /// What `rollback --allow-vulnerable` let through the scan gate.
+    pub scan_overridden: Option<Vec<String>>,
 }
 
 /// How long one step took, and whether it succeeded (the ledger keeps them).
@@ -210,6 +220,7 @@ impl Tally {
             }
             Fact::Continued => result.continued = true,
             Fact::RolledBackBy { by } => result.rolled_back_by = Some(by),
+            Fact::ScanOverridden { findings } => result.scan_overridden = Some(findings),
         }
     }
 

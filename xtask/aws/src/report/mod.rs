@@ -126,6 +126,9 @@ pub struct ServiceSummary {
     /// Why ECS went back to the previous revision, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back_by: Option<crate::delivery::RolledBackBy>,
+    /// The findings `rollback --allow-vulnerable` let through the scan gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_overridden: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -539,6 +542,7 @@ mod tests {
                 health: None,
                 service_deployment: None,
                 rolled_back_by: None,
+                scan_overridden: None,
             }],
             apps: Vec::new(),
             error: Some("rollout of api failed\nline 2".into()),
@@ -618,6 +622,9 @@ mod tests {
             Fact::RolledBackBy {
                 by: crate::delivery::RolledBackBy::CircuitBreaker,
             },
+            Fact::ScanOverridden {
+                findings: Vec::new(),
+            },
         ];
         for fact in &facts {
             match fact {
@@ -633,7 +640,8 @@ mod tests {
                 | Fact::Health { .. }
                 | Fact::ServiceDeployment { .. }
                 | Fact::Continued
-                | Fact::RolledBackBy { .. } => {}
+                | Fact::RolledBackBy { .. }
+                | Fact::ScanOverridden { .. } => {}
             }
         }
         let mut events = vec![
