@@ -106,6 +106,11 @@ pub struct PlanArgs {
     /// Actions matrix of the services to deploy.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+    /// With `--format github-matrix`: one matrix entry per shard of at most N, each a
+    /// comma-separated list of services to build together (services sharing most of
+    /// their crate closure stay in one shard; the shards' compile costs are balanced).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub shards: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,12 +3,13 @@
 use crate::cli::{ExplainArgs, Format, PlanArgs, PlanFormat, Revisions};
 use crate::context::Context;
 use crate::error::Error;
-use crate::fingerprint::UnitFingerprint;
+use crate::fingerprint::{InputKey, UnitFingerprint};
 use crate::git::{ChangeSet, Repo};
 use crate::model::{Loader, Model};
 use crate::owners::{Owners, Reach};
 use crate::plan::{self, DirtyInput, Plan, Reason, Side};
 use crate::render;
+use crate::shards::{balance, Build};
 use anyhow::Result;
 
 /// Two loaded commits and what changed between them.
@@ -47,6 +48,26 @@ impl Comparison {
         let mut plan = plan::plan(&base, &head, |base, head| self.reasons(base, head));
         plan.dirty_inputs = self.dirty.clone();
         plan
+    }
+
+    /// The services `plan` deploys, in at most `shards` groups (see [`crate::shards`]):
+    /// each service's compile is the crates and packages its head manifest names.
+    fn shards(&self, plan: &Plan, shards: usize) -> Vec<Vec<String>> {
+        let builds: Vec<Build> = (plan.services.iter())
+            .filter(|s| s.action == plan::Action::Deploy)
+            .filter_map(|s| {
+                let manifest = self.head.prints.manifest(self.head.prints.get(&s.name)?);
+                let units = (manifest.inputs.keys())
+                    .filter(|key| matches!(key, InputKey::Crate { .. } | InputKey::Package { .. }))
+                    .map(ToString::to_string)
+                    .collect();
+                Some(Build {
+                    service: s.name.clone(),
+                    units,
+                })
+            })
+            .collect();
+        balance(&builds, shards)
     }
 
     /// Why a unit's fingerprint changed: its two manifests compared input by input.
@@ -91,10 +112,19 @@ pub fn plan_command(ctx: &Context, args: &PlanArgs) -> Result<()> {
     {
         eprintln!("warning: {finding}");
     }
-    let text = match args.format {
-        PlanFormat::Text => render::plan_text(&plan),
-        PlanFormat::Json => render::plan_json(&plan),
-        PlanFormat::GithubMatrix => render::github_matrix(&plan),
+    let text = match (args.format, args.shards) {
+        (PlanFormat::GithubMatrix, Some(shards)) => {
+            render::github_matrix_shards(&comparison.shards(&plan, usize::from(shards)))
+        }
+        (_, Some(_)) => {
+            return Err(Error::Usage(
+                "--shards splits a GitHub Actions matrix: add `--format github-matrix`".into(),
+            )
+            .into())
+        }
+        (PlanFormat::Text, None) => render::plan_text(&plan),
+        (PlanFormat::Json, None) => render::plan_json(&plan),
+        (PlanFormat::GithubMatrix, None) => render::github_matrix(&plan),
     };
     print!("{text}");
     // The process ends here: freeing every parsed manifest one by one is wasted work.

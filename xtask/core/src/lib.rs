@@ -14,8 +14,8 @@
 //!   [`preflight`]'s rules say whether it may start.
 //! - [`spa`] plans an app's upload from one bucket listing (the migration lint is the
 //!   `xtask-sql` crate).
-//! - [`scan`] is an environment's vulnerability policy and its judgement of one image's
-//!   scan.
+//! - [`shards`] splits a plan's image builds across CI jobs; [`scan`] is an
+//!   environment's vulnerability policy and its judgement of one image's scan.
 //! - [`phase`] and [`outcome`] are the words of a deploy's events, summary and ledger.
 //! - [`text`] and [`time`] are the one place ids are cut and timestamps written.
 //! - [`fuzzing`] is what the fuzz targets check, so they link this crate only.
@@ -45,6 +45,7 @@ pub mod preflight;
 pub mod promotion;
 pub mod render;
 pub mod scan;
+pub mod shards;
 pub mod source;
 pub mod spa;
 #[cfg(test)]

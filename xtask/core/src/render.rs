@@ -109,6 +109,21 @@ pub fn github_matrix(plan: &Plan) -> String {
     format!("{}\n", serde_json::json!({ "include": include }))
 }
 
+/// `{"include": [{"shard": 1, "services": "a,b", "count": 2}, ...]}`: one CI job per
+/// shard, each building its services' images (`deploy --images-only --services a,b`).
+pub fn github_matrix_shards(shards: &[Vec<String>]) -> String {
+    let include: Vec<serde_json::Value> = (shards.iter().enumerate())
+        .map(|(i, services)| {
+            serde_json::json!({
+                "shard": i + 1,
+                "services": services.join(","),
+                "count": services.len(),
+            })
+        })
+        .collect();
+    format!("{}\n", serde_json::json!({ "include": include }))
+}
+
 /// One unit's inputs and decision, for `cargo xtask explain`.
 pub struct Explanation<'a> {
     pub unit: &'a UnitPlan,

@@ -251,6 +251,16 @@ impl Project {
             .collect()
     }
 
+    /// `service` as the ledger's newest record keeps it.
+    pub fn last_recorded(&self, service: &str) -> Value {
+        let ledger = self.ledger();
+        let services = ledger.last().expect("a ledger record")["services"].clone();
+        (services.as_array().unwrap().iter())
+            .find(|s| s["name"] == service)
+            .unwrap_or_else(|| panic!("no {service} in {services}"))
+            .clone()
+    }
+
     /// Stopped tasks RunTask started in the migration family.
     pub fn migration_tasks(&self) -> usize {
         let out = self

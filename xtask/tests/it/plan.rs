@@ -333,6 +333,41 @@ fn github_matrix_lists_the_services_to_deploy() {
     );
 }
 
+/// `--shards N` splits the matrix into at most N build jobs, each a list of services:
+/// api and worker share most of their crate closure (crates/common and what it locks), so
+/// one job builds both, however many shards are allowed. Without the matrix format the
+/// flag is a usage error.
+#[test]
+fn github_matrix_shards_keep_services_sharing_their_closure_in_one_job() {
+    let repo = Repo::example();
+    let base = repo.commit("base");
+    repo.append("crates/common/src/lib.rs", "\n// both\n");
+    let head = repo.commit("change");
+    let args = [
+        "plan",
+        "--base",
+        &base,
+        "--head",
+        &head,
+        "--format",
+        "github-matrix",
+    ];
+    let output = repo.xtask(&[&args[..], &["--shards", "3"]].concat());
+    assert_success(&output);
+    let matrix: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        matrix["include"],
+        serde_json::json!([{"shard": 1, "services": "api,worker", "count": 2}]),
+        "{matrix}"
+    );
+    let refused = repo.xtask(&["plan", "--base", &base, "--shards", "2"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("add `--format github-matrix`"),
+        "{refused:?}"
+    );
+}
+
 #[test]
 fn text_plan_is_a_table_with_first_reason_and_count() {
     let repo = Repo::example();

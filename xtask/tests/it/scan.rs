@@ -203,13 +203,6 @@ fn a_rollback_to_a_vulnerable_image_needs_allow_vulnerable_and_the_ledger_record
         overridden.contains("CRITICAL CVE-2026-0001 in openssl"),
         "{overridden}"
     );
-    let ledger = project.ledger();
-    let recorded = (ledger.last().unwrap()["services"]
-        .as_array()
-        .unwrap()
-        .iter())
-    .find(|s| s["name"] == "api")
-    .unwrap()
-    .clone();
+    let recorded = project.last_recorded("api");
     assert_eq!(recorded["scan_overridden"].to_string(), overridden);
 }

@@ -148,13 +148,7 @@ fn a_blue_green_roll_sets_its_configuration_passes_its_pause_and_bakes_beyond_th
         deployment.status(),
         Some(&ecs::ServiceDeploymentStatus::Successful)
     );
-    let ledger = project.ledger();
-    let recorded = (ledger.last().unwrap()["services"]
-        .as_array()
-        .unwrap()
-        .iter())
-    .find(|s| s["name"] == "api")
-    .unwrap();
+    let recorded = project.last_recorded("api");
     assert_eq!(recorded["service_deployment"], arn.as_str());
 }
 
