@@ -186,7 +186,8 @@ pub struct DeployArgs {
     /// Deploy even if inputs have uncommitted changes (they are not in the images).
     #[arg(long)]
     pub allow_dirty: bool,
-    /// Build and push images, then stop: no migration, no roll.
+    /// Build and push images, then stop: no migration, no roll, no lock, no ledger record
+    /// (build jobs of one deploy push their shards at once).
     #[arg(long, conflicts_with = "promote_from")]
     pub images_only: bool,
     /// Promote what ENV ran instead of building: each service's image is copied from

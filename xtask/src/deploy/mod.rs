@@ -465,6 +465,9 @@ impl Deploy<'_> {
             return Ok(Exit::Success);
         }
         self.confirm(&plan)?;
+        if plan.images_only {
+            return Ok(self.push_images(&plan, started_at, clock).await);
+        }
         let who = who(&self.caller.arn);
         let id = deploy_id(started_at, &self.head.sha());
         let bucket = self.names.state_bucket();
@@ -523,6 +526,18 @@ impl Deploy<'_> {
             environment.region.get_ref(),
             self.names.cluster()
         ));
+    }
+
+    /// `--images-only`: builds and pushes, and nothing else. No lock: an image is named by
+    /// its fingerprint and pushed under immutable tags, the same whoever pushes it, so
+    /// build jobs of one deploy (one shard each) push at once. No ledger record: what the
+    /// environment runs did not change (the final job's deploy records the run).
+    async fn push_images(&self, plan: &DeployPlan, started_at: Timestamp, clock: Instant) -> Exit {
+        let id = deploy_id(started_at, &self.head.sha());
+        let outcome = self.execute(plan, &id).await;
+        let summary = outcome.summary(plan, &id, clock);
+        self.report.emit(Event::Summary(summary));
+        outcome.exit()
     }
 
     /// The same executor, running only the steps that preview (apps' builds and what

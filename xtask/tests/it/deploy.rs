@@ -553,6 +553,24 @@ fn a_crash_loop_exits_13_with_the_stopped_reason_and_on_failure_rollback_restore
     assert_eq!(failed.service("worker")["outcome"], "restored");
 }
 
+/// Build jobs (`--images-only`, a shard each) push while a deploy holds the lock: they
+/// take none, leave it as it is, and write no ledger record (what runs did not change).
+#[test]
+fn images_only_pushes_while_another_run_holds_the_lock_and_records_nothing() {
+    let project = Project::new(Images::Shared);
+    project.bootstrap();
+    let held = json!({
+        "id": "someone-else", "holder": "alice@laptop", "commit": "0".repeat(40),
+        "command": "deploy", "acquired_at": "2026-11-22T00:00:00Z", "expires_at": "2099-01-01T00:00:00Z",
+    });
+    project.put_object("deploy.lock", &held);
+    let pushed = project.deploy(&["--changed", "--images-only", "--services", "worker"]);
+    pushed.expect(0);
+    assert_eq!(pushed.service("worker")["outcome"], "pushed");
+    assert_eq!(project.object("deploy.lock"), held, "the lock is untouched");
+    assert!(project.ledger().is_empty(), "no ledger record");
+}
+
 #[test]
 fn a_held_lock_exits_4_and_two_deploys_started_together_let_exactly_one_through() {
     let project = Project::new(Images::Shared);
