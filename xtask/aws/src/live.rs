@@ -29,7 +29,6 @@ pub async fn service(
         controller: found.deployment_controller().map_or(Controller::Ecs, |c| {
             Controller::from_name(c.r#type().as_str())
         }),
-        strategy: strategy(&found),
         in_flight: in_flight(&found),
         routing: routing(&found),
         ..LiveService::default()
@@ -69,20 +68,6 @@ pub async fn service(
         Err(why) => live.unknown = Some(why),
     }
     Ok(live)
-}
-
-/// The service's deployment strategy and its bakes (see [`Strategy`]).
-fn strategy(service: &ecs::Service) -> Strategy {
-    let Some(config) = service.deployment_configuration() else {
-        return Strategy::Rolling;
-    };
-    let minutes = StrategyMinutes {
-        bake: config.bake_time_in_minutes(),
-        canary_bake: (config.canary_configuration()).and_then(|c| c.canary_bake_time_in_minutes()),
-        step_percent: (config.linear_configuration()).and_then(|c| c.step_percent()),
-        step_bake: (config.linear_configuration()).and_then(|c| c.step_bake_time_in_minutes()),
-    };
-    Strategy::from_ecs(config.strategy().map(|s| s.as_str()), minutes)
 }
 
 /// What the service's load balancers offer a strategy that shifts traffic (see

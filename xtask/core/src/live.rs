@@ -51,8 +51,6 @@ pub struct LiveService {
     pub placement: Placement,
     /// Who deploys the service's new task definitions.
     pub controller: Controller,
-    /// How ECS moves the service to a new revision, and the bakes it waits through.
-    pub strategy: Strategy,
     /// The live task definition's `runtimePlatform.cpuArchitecture` (`X86_64`, `ARM64`),
     /// when it names one.
     pub cpu_architecture: Option<String>,
@@ -216,7 +214,8 @@ impl Controller {
     }
 }
 
-/// How ECS shifts a service to a new revision (`deploymentConfiguration.strategy`). With
+/// How ECS shifts a service to a new revision (deploy.toml's `strategy`, which each roll
+/// sets as `deploymentConfiguration.strategy`). With
 /// any but a rolling update, ECS keeps the deployment IN_PROGRESS through its bakes (the
 /// old revision kept beside the new, traffic moved step by step), so a roll may take that
 /// much longer than the wait for the new tasks: the roll's wait and the credentials'
@@ -239,38 +238,14 @@ pub enum Strategy {
         step_bake: Duration,
         bake: Duration,
     },
-    /// A strategy this version does not know, as ECS names it.
-    Other(String),
 }
 
 impl Strategy {
-    /// The strategy ECS names `name`, from `deploymentConfiguration`'s minutes.
-    pub fn from_ecs(name: Option<&str>, minutes: StrategyMinutes) -> Strategy {
-        let m =
-            |v: Option<i32>| Duration::from_secs(60 * u64::try_from(v.unwrap_or(0)).unwrap_or(0));
-        match name {
-            None | Some("ROLLING") => Strategy::Rolling,
-            Some("BLUE_GREEN") => Strategy::BlueGreen {
-                bake: m(minutes.bake),
-            },
-            Some("CANARY") => Strategy::Canary {
-                canary_bake: m(minutes.canary_bake),
-                bake: m(minutes.bake),
-            },
-            Some("LINEAR") => Strategy::Linear {
-                steps: steps(minutes.step_percent),
-                step_bake: m(minutes.step_bake),
-                bake: m(minutes.bake),
-            },
-            Some(other) => Strategy::Other(other.to_owned()),
-        }
-    }
-
     /// What ECS waits through after the new tasks are ready, before it completes the
     /// deployment: every bake of the strategy, at their configured lengths.
     pub fn bakes(&self) -> Duration {
         match self {
-            Strategy::Rolling | Strategy::Other(_) => Duration::ZERO,
+            Strategy::Rolling => Duration::ZERO,
             Strategy::BlueGreen { bake } => *bake,
             Strategy::Canary { canary_bake, bake } => *canary_bake + *bake,
             Strategy::Linear {
@@ -280,24 +255,6 @@ impl Strategy {
             } => *step_bake * steps.saturating_sub(1) + *bake,
         }
     }
-}
-
-/// How many steps of `percent` move all traffic: ceil(100 / percent), one when unset.
-fn steps(percent: Option<f64>) -> u32 {
-    match percent {
-        // At most 100 steps: ECS's smallest step is 1 %, far from u32's range.
-        Some(p) if p > 0.0 => (100.0 / p).ceil().min(100.0) as u32,
-        _ => 1,
-    }
-}
-
-/// `deploymentConfiguration`'s minutes and percent, as ECS returns them (absent: 0).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StrategyMinutes {
-    pub bake: Option<i32>,
-    pub canary_bake: Option<i32>,
-    pub step_percent: Option<f64>,
-    pub step_bake: Option<i32>,
 }
 
 /// How a service's tasks are placed, copied to the one-shot migration task so that it
@@ -366,34 +323,29 @@ pub fn is_commit(value: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// The strategies' shapes as the ECS API reference describes `DeploymentConfiguration`:
-    /// minutes for each bake, a percent per linear step.
+    /// The strategies' bakes as the ECS API reference describes `DeploymentConfiguration`:
+    /// a bake after production traffic moved, a canary's before the rest of it, a linear
+    /// step's after each step but the last.
     #[test]
     fn each_strategy_bakes_for_what_its_configuration_says() {
-        let minutes = |bake, canary_bake, step_percent, step_bake| StrategyMinutes {
-            bake: Some(bake),
-            canary_bake: Some(canary_bake),
-            step_percent,
-            step_bake: Some(step_bake),
+        let m = |minutes: u64| Duration::from_secs(60 * minutes);
+        let bakes = |strategy: Strategy| strategy.bakes().as_secs() / 60;
+        assert_eq!(bakes(Strategy::Rolling), 0);
+        assert_eq!(bakes(Strategy::BlueGreen { bake: m(30) }), 30);
+        let canary = Strategy::Canary {
+            canary_bake: m(5),
+            bake: m(30),
         };
-        let bakes = |name: Option<&str>, m: StrategyMinutes| {
-            Strategy::from_ecs(name, m).bakes().as_secs() / 60
-        };
-        assert_eq!(bakes(None, minutes(30, 5, None, 1)), 0);
-        assert_eq!(bakes(Some("ROLLING"), minutes(30, 5, None, 1)), 0);
-        assert_eq!(bakes(Some("BLUE_GREEN"), minutes(30, 5, None, 1)), 30);
-        assert_eq!(bakes(Some("CANARY"), minutes(30, 5, None, 1)), 35);
+        assert_eq!(bakes(canary), 35);
         // 10 % steps: ten steps, a bake of 2 after each of the first nine, then the bake.
-        assert_eq!(bakes(Some("LINEAR"), minutes(30, 5, Some(10.0), 2)), 48);
+        let linear = |steps, step_bake, bake| Strategy::Linear {
+            steps,
+            step_bake: m(step_bake),
+            bake: m(bake),
+        };
+        assert_eq!(bakes(linear(10, 2, 30)), 48);
         // 30 % steps: four steps (30, 60, 90, 100).
-        assert_eq!(bakes(Some("LINEAR"), minutes(0, 0, Some(30.0), 3)), 9);
-        assert_eq!(
-            Strategy::from_ecs(Some("SHADOW"), StrategyMinutes::default()),
-            Strategy::Other("SHADOW".into())
-        );
-        assert_eq!(
-            Strategy::from_ecs(Some("BLUE_GREEN"), StrategyMinutes::default()).bakes(),
-            Duration::ZERO
-        );
+        assert_eq!(bakes(linear(4, 3, 0)), 9);
+        assert_eq!(bakes(Strategy::BlueGreen { bake: m(0) }), 0);
     }
 }

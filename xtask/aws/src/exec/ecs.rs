@@ -132,7 +132,7 @@ async fn update_and_wait(
     let shift = shift::of(exec, roll, phase);
     let (deployment, since) = update(exec, roll, arn, phase, &shift).await?;
     if shift.strategy.shifts_traffic() {
-        let found = shift::service_deployment_of(exec, cluster, service, since).await?;
+        let found = shift::service_deployment_of(exec, cluster, service, since, true).await?;
         let sd = found.with_context(|| {
             format!("ECS lists no service deployment of {service} since UpdateService")
         })?;
@@ -156,9 +156,9 @@ async fn update_and_wait(
         bakes: roll.bakes,
     };
     let waited = watch.wait().await;
-    // For the summary and the ledger, and to say why ECS rolled back: found once the
-    // deployment ended (ECS lists it by then), never a reason to fail the roll.
-    if let Ok(Some(sd)) = shift::service_deployment_of(exec, cluster, service, since).await {
+    // For the summary and the ledger, and to say why ECS rolled back: read once the
+    // deployment ended (ECS lists it by then; no waiting), never a reason to fail the roll.
+    if let Ok(Some(sd)) = shift::service_deployment_of(exec, cluster, service, since, false).await {
         record_service_deployment(exec, name, &sd, false);
         let rolled_back = (waited.as_ref())
             .is_err_and(|e| matches!(e.downcast_ref(), Some(Error::RolledBack(_))));
@@ -461,20 +461,8 @@ impl Watch<'_> {
     /// deployment was created, the newest; `DescribeServiceDeployments` would add nothing the
     /// brief lacks): where `rolloutState` is absent, the only record of how it went.
     async fn service_deployment(&self) -> Result<State> {
-        let since = aws_sdk_ecs::primitives::DateTime::from_secs_f64(self.since - 1.0);
-        let listed = (self.exec.aws.ecs.list_service_deployments())
-            .cluster(self.cluster)
-            .service(self.service)
-            .created_at(ecs::CreatedAt::builder().after(since).build())
-            .send()
-            .await
-            .aws_context(|| format!("listing the service deployments of {}", self.service))?;
-        let newest = (listed.service_deployments().iter()).max_by(|a, b| {
-            let at =
-                |d: &ecs::ServiceDeploymentBrief| d.created_at().map_or(0.0, |t| t.as_secs_f64());
-            at(a).total_cmp(&at(b))
-        });
-        let Some(newest) = newest else {
+        let listed = shift::listed_since(self.exec, self.cluster, self.service, self.since).await?;
+        let Some(newest) = listed.last() else {
             return Ok(State::NotYet("no service deployment listed yet".into()));
         };
         let why = newest.status_reason().unwrap_or_default().to_owned();

@@ -97,31 +97,45 @@ pub fn of(exec: &Executor<'_>, roll: &Rollout, phase: Phase) -> Shift {
     shift
 }
 
+/// The service deployments ECS lists for `service` as created at or after `since` (ECS's
+/// clock, epoch seconds), oldest first.
+pub async fn listed_since(
+    exec: &Executor<'_>,
+    cluster: &str,
+    service: &str,
+    since: f64,
+) -> Result<Vec<ecs::ServiceDeploymentBrief>> {
+    let after = aws_sdk_ecs::primitives::DateTime::from_secs_f64(since - 1.0);
+    let listed = (exec.aws.ecs.list_service_deployments())
+        .cluster(cluster)
+        .service(service)
+        .created_at(ecs::CreatedAt::builder().after(after).build())
+        .send()
+        .await
+        .aws_context(|| format!("listing the service deployments of {service}"))?;
+    let mut briefs = listed.service_deployments().to_vec();
+    let at = |d: &ecs::ServiceDeploymentBrief| d.created_at().map_or(0.0, |t| t.as_secs_f64());
+    briefs.sort_by(|a, b| at(a).total_cmp(&at(b)));
+    Ok(briefs)
+}
+
 /// The ARN of the service deployment a roll's `UpdateService` started: the first ECS
-/// lists as created at or after `since` (ECS's clock; a later one is someone else's
-/// update), waited for as long as ECS's eventually consistent reads may hide it.
+/// lists since then (a later one is someone else's update), waited for as long as ECS's
+/// eventually consistent reads may hide it when `wait`.
 pub async fn service_deployment_of(
     exec: &Executor<'_>,
     cluster: &str,
     service: &str,
     since: f64,
+    wait: bool,
 ) -> Result<Option<String>> {
     let started = Instant::now();
     loop {
-        let after = aws_sdk_ecs::primitives::DateTime::from_secs_f64(since - 1.0);
-        let listed = (exec.aws.ecs.list_service_deployments())
-            .cluster(cluster)
-            .service(service)
-            .created_at(ecs::CreatedAt::builder().after(after).build())
-            .send()
-            .await
-            .aws_context(|| format!("listing the service deployments of {service}"))?;
-        let at = |d: &ecs::ServiceDeploymentBrief| d.created_at().map_or(0.0, |t| t.as_secs_f64());
-        let first = (listed.service_deployments().iter()).min_by(|a, b| at(a).total_cmp(&at(b)));
-        if let Some(arn) = first.and_then(|d| d.service_deployment_arn()) {
+        let listed = listed_since(exec, cluster, service, since).await?;
+        if let Some(arn) = listed.first().and_then(|d| d.service_deployment_arn()) {
             return Ok(Some(arn.to_owned()));
         }
-        if started.elapsed() >= super::ecs::VISIBILITY_GRACE {
+        if !wait || started.elapsed() >= super::ecs::VISIBILITY_GRACE {
             return Ok(None);
         }
         tokio::time::sleep(exec.options.poll).await;
