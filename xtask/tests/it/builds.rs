@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 use xtask::deploy_plan::HostBinary;
-use xtask::exec::docker::HostBuild;
+use xtask::exec::docker::{HostBuild, BUILD_LOCK};
 
 fn sha256(path: &Path) -> String {
     xtask::workspace::hex(&Sha256::digest(std::fs::read(path).unwrap()))
@@ -67,6 +68,19 @@ fn image_files(image: &str) -> BTreeMap<String, (u32, String)> {
 }
 
 /// The local image a deploy pushed for `service`, by the digest in its summary.
+/// The api binary of the workspace at `root`, built over `target`, staged in `stage`.
+fn build_api(root: &Path, target: &Path, stage: &Path) -> std::path::PathBuf {
+    let rt = xtask::aws::runtime().unwrap();
+    let build = HostBuild::new(root, Some(target)).unwrap();
+    let binary = HostBinary {
+        service: "api".into(),
+        package: "api".into(),
+        bin: "api".into(),
+    };
+    let mut built = rt.block_on(build.compile(&[binary], stage)).unwrap();
+    built.remove("api").unwrap()
+}
+
 fn pushed(deployed: &crate::deploy::Deployed, service: &str) -> String {
     let image = deployed.service(service)["image"]
         .as_str()
@@ -115,24 +129,38 @@ fn deploy_images_hold_the_binary_cargo_builds_alone_and_the_same_files_from_anot
 
     // 1. The deploy built api beside worker, which turns on `common/metrics`; Cargo's build
     //    of api alone (same flags, same target folder) is the reference.
-    let rt = xtask::aws::runtime().unwrap();
     let target = crate::deploy::target_dir();
-    let alone = rt
-        .block_on(
-            HostBuild::new(project.repo.path(), Some(&target))
-                .unwrap()
-                .compile(&[HostBinary {
-                    service: "api".into(),
-                    package: "api".into(),
-                    bin: "api".into(),
-                }]),
-        )
-        .unwrap();
+    let stage = tempfile::tempdir().unwrap();
+    let alone = build_api(project.repo.path(), &target, stage.path());
     assert_eq!(
         api_files["api"].1,
-        sha256(&alone["api"]),
+        sha256(&alone),
         "the api binary in the deployed image is not the one Cargo builds for api alone"
     );
+    assert!(
+        alone.starts_with(stage.path()),
+        "copied out of the target folder, which other checkouts' builds overwrite"
+    );
+
+    // 1b. While another deploy's build holds the target folder (until it has copied its
+    //     binaries out), this one waits: the up-to-date build above takes about a second.
+    let held = std::fs::File::create(target.join(BUILD_LOCK)).unwrap();
+    held.lock().unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    let (root, folder) = (project.repo.path().to_owned(), target.clone());
+    let waiter = std::thread::spawn(move || {
+        let stage = tempfile::tempdir().unwrap();
+        let built = sha256(&build_api(&root, &folder, stage.path()));
+        done.send(()).unwrap();
+        built
+    });
+    assert!(
+        finished.recv_timeout(Duration::from_secs(4)).is_err(),
+        "built while another build held {}",
+        target.join(BUILD_LOCK).display()
+    );
+    drop(held);
+    assert_eq!(waiter.join().unwrap(), api_files["api"].1);
 
     // 2. The same commit in another checkout (another path, Cargo home and target folder):
     //    its worker image, built and pushed by a deploy there, has the same files.

@@ -68,33 +68,22 @@ fn start(folder: &str, up_args: &[&str]) -> Stack {
 /// The example `service`'s image, built as a deploy builds it (a static binary copied into
 /// the service's FROM-scratch Dockerfile) and pushed to `registry` as `repository:tag`.
 pub fn example_image(registry: &str, repository: &str, tag: &str, service: &str) -> String {
+    // The deploy's own host build, over the tests' shared target folder: it holds the
+    // folder's lock until the binary is copied out of it.
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static");
-    let built = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-            "--package",
-            service,
-        ])
-        .arg("--target-dir")
-        .arg(&target)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .current_dir(source_root())
-        .output()
-        .expect("cargo runs");
-    assert!(
-        built.status.success(),
-        "building {service}: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
     let context = tempfile::tempdir().unwrap();
-    let binary = target
-        .join("x86_64-unknown-linux-gnu/release")
-        .join(service);
-    std::fs::copy(binary, context.path().join(service)).unwrap();
+    let build = xtask::exec::docker::HostBuild::new(&source_root(), Some(&target)).unwrap();
+    let binary = xtask::deploy_plan::HostBinary {
+        service: service.into(),
+        package: service.into(),
+        bin: service.into(),
+    };
+    let stage = tempfile::tempdir().unwrap();
+    let built = xtask::aws::runtime()
+        .unwrap()
+        .block_on(build.compile(&[binary], stage.path()))
+        .unwrap_or_else(|err| panic!("building {service}: {err:#}"));
+    std::fs::copy(&built[service], context.path().join(service)).unwrap();
     std::fs::copy(
         source_root().join(format!("services/{service}/Dockerfile")),
         context.path().join("Dockerfile"),

@@ -175,7 +175,10 @@ pub fn engine_version() -> Result<String, String> {
 /// one after another over one target folder (see [`HostBuild`]).
 pub async fn compile(exec: &Executor<'_>, binaries: &[HostBinary]) -> Result<String> {
     let started = Instant::now();
-    let built = HostBuild::new(exec.root, None)?.compile(binaries).await?;
+    let stage = exec.docker.contexts.path().join("binaries");
+    let built = HostBuild::new(exec.root, None)?
+        .compile(binaries, &stage)
+        .await?;
     for (service, path) in built {
         exec.record(&service, Fact::Binary { path });
     }
@@ -202,8 +205,15 @@ pub async fn compile(exec: &Executor<'_>, binaries: &[HostBinary]) -> Result<Str
 ///   names; workspace crates are compiled from paths relative to the root already.
 /// - Release, `--locked`, statically linked for `FROM scratch` images, JSON messages on
 ///   stdout (they name each binary).
+/// - **The binary the build made, not the one the folder holds later.** Cargo links each
+///   binary to one path per target folder (`release/<bin>`), whatever workspace built it:
+///   another checkout's build over a shared `CARGO_TARGET_DIR` replaces it between this
+///   build and its `docker build`. So each binary is copied out at once, under a lock on
+///   the target folder that every deploy's build holds ([`BUILD_LOCK`]).
 pub struct HostBuild {
     root: PathBuf,
+    /// The target folder the builds write.
+    target: PathBuf,
     /// A target folder other than the workspace's own (`CARGO_TARGET_DIR` for its builds).
     target_dir: Option<PathBuf>,
     rustflags: Vec<String>,
@@ -217,7 +227,7 @@ impl HostBuild {
             Some(dir) => dir.to_owned(),
             None => workspace_target_dir(root)?,
         };
-        let mut remaps = [(cargo_home()?, "/cargo"), (target, "/target")];
+        let mut remaps = [(cargo_home()?, "/cargo"), (target.clone(), "/target")];
         // rustc applies the last prefix that matches: the longer (inner) one wins.
         remaps.sort_by_key(|(path, _)| path.as_os_str().len());
         let mut rustflags: Vec<String> =
@@ -229,6 +239,7 @@ impl HostBuild {
         );
         Ok(HostBuild {
             root: root.to_owned(),
+            target,
             target_dir: target_dir.map(Path::to_owned),
             rustflags,
         })
@@ -254,9 +265,14 @@ impl HostBuild {
         cargo
     }
 
-    /// Builds each package in turn; the binary of each service. A failure names the
-    /// service and ends the build (exit 10).
-    pub async fn compile(&self, packages: &[HostBinary]) -> Result<BTreeMap<String, PathBuf>> {
+    /// Builds each package in turn; the binary of each service, copied to
+    /// `stage/<service>/`. A failure names the service and ends the build (exit 10).
+    pub async fn compile(
+        &self,
+        packages: &[HostBinary],
+        stage: &Path,
+    ) -> Result<BTreeMap<String, PathBuf>> {
+        let _lock = self.lock().await?;
         let mut binaries = BTreeMap::new();
         for HostBinary {
             service,
@@ -279,10 +295,38 @@ impl HostBuild {
                 .with_context(|| {
                     format!("cargo build produced no binary `{bin}` for service {service}")
                 })?;
-            binaries.insert(service.clone(), path);
+            binaries.insert(service.clone(), staged(&path, &stage.join(service))?);
         }
         Ok(binaries)
     }
+
+    /// The target folder's build lock, waited for off the runtime's threads: another
+    /// deploy's build over the same folder holds it until it has copied its binaries out.
+    async fn lock(&self) -> Result<std::fs::File> {
+        std::fs::create_dir_all(&self.target)
+            .with_context(|| format!("creating {}", self.target.display()))?;
+        let path = self.target.join(BUILD_LOCK);
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("opening {}", path.display()))?;
+        tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+            .await?
+            .with_context(|| format!("locking {}", path.display()))
+    }
+}
+
+/// The lock file in the target folder that a host build holds from its first `cargo
+/// build` until its last binary is copied out (see [`HostBuild`]).
+pub const BUILD_LOCK: &str = "xtask-host-build.lock";
+
+/// A copy of `binary` in `folder` (created), under its own name, mode kept.
+fn staged(binary: &Path, folder: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    let name = binary
+        .file_name()
+        .with_context(|| format!("{} has no file name", binary.display()))?;
+    let copy = folder.join(name);
+    std::fs::copy(binary, &copy).with_context(|| format!("copying {}", binary.display()))?;
+    Ok(copy)
 }
 
 /// The Cargo that runs this tool (`CARGO`, set by `cargo xtask`), else the one on `PATH`,
