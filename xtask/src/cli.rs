@@ -203,6 +203,37 @@ pub struct DeployArgs {
     /// (`promote_from`).
     #[arg(long)]
     pub build: bool,
+    /// Build nothing: every image must be in ECR under its fingerprint already (the build
+    /// jobs of a fanned-out workflow pushed them); a missing one fails pre-flight, naming
+    /// the build job that should have pushed it.
+    #[arg(long, conflicts_with_all = ["images_only", "build"])]
+    pub no_build: bool,
+    /// The plan the workflow's plan job saved (`--save-plan`): this run plans again and
+    /// refuses if HEAD or the live state moved since.
+    #[arg(long, value_name = "FILE", conflicts_with = "save_plan")]
+    pub plan: Option<std::path::PathBuf>,
+    /// The SHA-256 of the --plan file, as the plan job reported it (`plan_sha256`).
+    #[arg(long, value_name = "HEX", requires = "plan")]
+    pub plan_sha256: Option<String>,
+    /// With --dry-run: save the plan for the jobs that carry it out (their --plan).
+    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    pub save_plan: Option<std::path::PathBuf>,
+    /// With --save-plan: split the images to build into at most N build jobs (services
+    /// sharing most of their crate closure stay together; compile costs balanced).
+    #[arg(long, value_name = "N", env = "XTASK_SHARDS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub shards: Option<u16>,
+    /// With --save-plan: append the plan job's outputs to FILE (GitHub's $GITHUB_OUTPUT):
+    /// plan_sha256, builds, fan_out and matrix.
+    #[arg(long, value_name = "FILE", requires = "save_plan")]
+    pub github_output: Option<std::path::PathBuf>,
+    /// With --github-output: fan_out=true when more than N images are to be built.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "XTASK_FAN_OUT_ABOVE",
+        default_value_t = 4
+    )]
+    pub fan_out_above: usize,
 }
 
 impl DeployArgs {

@@ -50,24 +50,13 @@ impl Comparison {
         plan
     }
 
-    /// The services `plan` deploys, in at most `shards` groups (see [`crate::shards`]):
-    /// each service's compile is the crates and packages its head manifest names.
+    /// The services `plan` deploys, in at most `shards` groups (see [`shard_builds`]).
     fn shards(&self, plan: &Plan, shards: usize) -> Vec<Vec<String>> {
-        let builds: Vec<Build> = (plan.services.iter())
+        let services: Vec<&str> = (plan.services.iter())
             .filter(|s| s.action == plan::Action::Deploy)
-            .filter_map(|s| {
-                let manifest = self.head.prints.manifest(self.head.prints.get(&s.name)?);
-                let units = (manifest.inputs.keys())
-                    .filter(|key| matches!(key, InputKey::Crate { .. } | InputKey::Package { .. }))
-                    .map(ToString::to_string)
-                    .collect();
-                Some(Build {
-                    service: s.name.clone(),
-                    units,
-                })
-            })
+            .map(|s| s.name.as_str())
             .collect();
-        balance(&builds, shards)
+        shard_builds(&self.head, &services, shards)
     }
 
     /// Why a unit's fingerprint changed: its two manifests compared input by input.
@@ -78,6 +67,25 @@ impl Comparison {
         );
         plan::reasons(&base, &head, &self.changes)
     }
+}
+
+/// `services` in at most `shards` build jobs (see [`crate::shards`]): each service's
+/// compile is the crates and packages its manifest in `model` names.
+pub fn shard_builds(model: &Model, services: &[&str], shards: usize) -> Vec<Vec<String>> {
+    let builds: Vec<Build> = (services.iter())
+        .filter_map(|name| {
+            let manifest = model.prints.manifest(model.prints.get(name)?);
+            let units = (manifest.inputs.keys())
+                .filter(|key| matches!(key, InputKey::Crate { .. } | InputKey::Package { .. }))
+                .map(ToString::to_string)
+                .collect();
+            Some(Build {
+                service: (*name).to_owned(),
+                units,
+            })
+        })
+        .collect();
+    balance(&builds, shards)
 }
 
 fn side(model: &Model) -> Side<'_> {

@@ -19,8 +19,8 @@ pub use xtask_aws::{aws, exec, http, ledger, live, process, report, spa, state};
 pub use xtask_bench as bench;
 pub use xtask_core::{
     build_context, cache, config, context, contract, deploy_plan, diag, dockerfile, error,
-    fingerprint, fuzzing, inputs, lockfile, outcome, owners, phase, plan, platform, promotion,
-    render, shards, source, text, time, workspace,
+    fingerprint, fuzzing, handoff, inputs, lockfile, outcome, owners, phase, plan, platform,
+    promotion, render, shards, source, text, time, workspace,
 };
 pub use xtask_git as git;
 pub use xtask_git::model;

@@ -33,6 +33,7 @@ pub mod dockerfile;
 pub mod error;
 pub mod fingerprint;
 pub mod fuzzing;
+pub mod handoff;
 pub mod inputs;
 pub mod live;
 pub mod lockfile;

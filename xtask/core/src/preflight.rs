@@ -25,6 +25,19 @@ pub struct Rules<'a> {
     pub findings_block: bool,
     /// A rollback: what to say when the schema is ahead of the commit rolled back to.
     pub schema: Option<SchemaPolicy>,
+    /// `--no-build`: every image must exist already (the build jobs pushed them).
+    pub builds: Builds<'a>,
+}
+
+/// Whether the run may build images.
+#[derive(Debug, Clone, Copy)]
+pub enum Builds<'a> {
+    Allowed,
+    /// `--no-build`, with the plan the build jobs worked from when there is one (it says
+    /// which job should have built a missing image).
+    Forbidden {
+        handoff: Option<&'a crate::handoff::Handoff>,
+    },
 }
 
 /// A rollback onto a schema newer than its code: refused, or warned with `--force-schema`;
@@ -185,6 +198,13 @@ pub enum Problem {
     NoDocker(String),
     /// A rollback target (image or release) that is nowhere to be found.
     Missing(String),
+    /// `--no-build`, and no image has the service's fingerprint: its build job did not
+    /// push one (`shard`: the job's number and services, from the saved plan).
+    NotBuilt {
+        unit: String,
+        fingerprint: String,
+        shard: Option<(usize, Vec<String>)>,
+    },
     SchemaAhead {
         message: String,
     },
@@ -265,6 +285,19 @@ impl fmt::Display for Problem {
                 "no CloudFront distribution serves app {app} (none has the comment `{bucket}`)"
             ),
             Problem::NoDocker(why) | Problem::Missing(why) => f.write_str(why),
+            Problem::NotBuilt { unit, fingerprint, shard } => {
+                write!(f, "--no-build: no image of {unit} has its fingerprint {} in ECR; ", crate::text::short(fingerprint))?;
+                match shard {
+                    Some((n, services)) => write!(
+                        f,
+                        "shard {n}'s build job ({}) did not push it: re-run that job, then this one",
+                        services.join(", ")
+                    ),
+                    None => f.write_str(
+                        "the saved plan gives it to no build job: plan again (the plan job), or deploy without --no-build",
+                    ),
+                }
+            }
             Problem::SchemaAhead { message } => f.write_str(message),
             Problem::LiveCodeUses(found) => {
                 let shown: Vec<String> = found.uses.iter().take(10).map(ToString::to_string).collect();
@@ -355,10 +388,28 @@ pub fn verify(plan: &DeployPlan, read: Planned<'_>, facts: &Facts, rules: &Rules
     verdict
         .problems
         .extend(plan.refused().into_iter().map(Problem::Missing));
+    verdict.problems.extend(unbuilt(plan, rules.builds));
     schema(plan, facts, rules, &mut verdict);
     live_code(facts, &mut verdict);
     credentials(plan, facts, rules, &mut verdict);
     verdict
+}
+
+/// Under `--no-build`, each service the plan would build: its image is not there.
+fn unbuilt(plan: &DeployPlan, builds: Builds<'_>) -> Vec<Problem> {
+    let Builds::Forbidden { handoff } = builds else {
+        return Vec::new();
+    };
+    (plan.deploying())
+        .filter(|s| s.image == Some(crate::deploy_plan::ImagePlan::Build))
+        .map(|s| Problem::NotBuilt {
+            unit: s.unit.name.clone(),
+            fingerprint: s.unit.fingerprint.clone(),
+            shard: handoff
+                .and_then(|h| h.shard_of(&s.unit.name))
+                .map(|(n, services)| (n, services.to_vec())),
+        })
+        .collect()
 }
 
 /// What the live task definition runs on (`runtimePlatform`), when an image built for
@@ -733,6 +784,7 @@ mod tests {
             schema: None,
             timeout: Duration::from_secs(15 * 60),
             restore: false,
+            builds: Builds::Allowed,
         }
     }
 
@@ -771,6 +823,39 @@ mod tests {
             holder: "held by ci since 2026-01-01T00:00:00Z (deploy of commit 0123456789ab)".into(),
             stale,
         }
+    }
+
+    /// `--no-build`: a service the plan would build is refused, naming the build job that
+    /// should have pushed its image; without a saved plan, no job is named.
+    #[test]
+    fn no_build_names_the_shard_whose_image_is_missing() {
+        let config = Config::parse("deploy.toml", CONFIG).unwrap();
+        let (plan, read) = planned(Command::Deploy { images_only: false });
+        let api = plan.service("api").unwrap();
+        assert_eq!(api.image, Some(crate::deploy_plan::ImagePlan::Build));
+        let mut handoff =
+            crate::handoff::Handoff::of(&plan, vec![vec!["api".into(), "worker".into()]]);
+        let verdict = |handoff: Option<&crate::handoff::Handoff>| {
+            let rules = Rules {
+                builds: Builds::Forbidden { handoff },
+                ..staging(&config)
+            };
+            verify(&plan, read.view(), &clean(), &rules).message()
+        };
+        let named = verdict(Some(&handoff));
+        assert!(
+            named.contains("no image of api has its fingerprint")
+                && named.contains("shard 1's build job (api, worker) did not push it"),
+            "{named}"
+        );
+        handoff.shards.clear();
+        assert!(verdict(Some(&handoff)).contains("gives it to no build job"));
+        assert!(verdict(None).contains("gives it to no build job"));
+        assert_eq!(
+            deploy(&clean()).problems,
+            [],
+            "building is allowed by default"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod contract;
 pub mod explain;
+mod handoff;
 mod notify;
 mod preflight;
 mod promote;
@@ -70,7 +71,7 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
         .clone()
         .expect("loaded with a required deploy.toml");
     let env = environment_name(&config, run.env.as_deref())?;
-    let promote_from = validate(&repo, &config, &env, run, mode)?;
+    let (promote_from, saved) = validate(&repo, &config, &env, run, mode)?;
     let report = Reporter::new(Style::detect(run.format == Format::Json));
     let target = Target::open(ctx, &config, &env, &report)?;
     let environment = &config.environments[&env];
@@ -111,6 +112,7 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
         local: environment.local_stack,
         caller,
         promotion: source.as_ref(),
+        handoff: saved.as_ref(),
     };
     let code = rt.block_on(deploy.run(&mut loader))?;
     loader.finish();
@@ -170,21 +172,26 @@ pub fn environment_name(config: &Config, env: Option<&str>) -> Result<String> {
 }
 
 /// What must hold before anything is read from AWS: the flags, the TLS roots (health
-/// checks and the webhook need them after the deploy changed things: read now), and a
-/// rollback's commit; returns the environment a deploy promotes from.
+/// checks and the webhook need them after the deploy changed things: read now), a
+/// rollback's commit and a saved plan; returns the environment a deploy promotes from and
+/// the plan (`--plan`).
 fn validate(
     repo: &Repo,
     config: &Config,
     env: &str,
     run: &RunArgs,
     mode: Mode<'_>,
-) -> Result<Option<String>> {
+) -> Result<(Option<String>, Option<crate::handoff::Handoff>)> {
     validate_args(config, run)?;
     crate::http::tls().map_err(|err| Error::Usage(format!("{err:#}")))?;
-    if let Mode::Rollback(args) = mode {
-        rollback::validate(repo, args)?;
-    }
-    promotion_source(config, env, mode)
+    let saved = match mode {
+        Mode::Rollback(args) => {
+            rollback::validate(repo, args)?;
+            None
+        }
+        Mode::Deploy(args) => handoff::load(args)?,
+    };
+    Ok((promotion_source(config, env, mode)?, saved))
 }
 
 /// `commit` with its model.
@@ -359,6 +366,8 @@ struct Deploy<'a> {
     caller: Caller,
     /// A promotion's source environment, with what it ran.
     promotion: Option<&'a promote::Source<'a>>,
+    /// `--plan`: what the workflow's plan job decided (see `handoff.rs`).
+    handoff: Option<&'a crate::handoff::Handoff>,
 }
 
 /// Whom the credentials belong to.
@@ -456,6 +465,10 @@ impl Deploy<'_> {
         let gathered = self.gather(loader).await?;
         let plan = self.plan(&gathered)?;
         self.report.emit(Event::Plan { plan: plan.clone() });
+        if let Some(saved) = self.handoff {
+            let only = plan.images_only.then_some(self.run.services.as_slice());
+            handoff::check(saved, &plan, only)?;
+        }
         self.preflight(&plan, &gathered, loader).await?;
         if self.run.dry_run {
             return self.dry_run(&plan).await;
@@ -546,6 +559,12 @@ impl Deploy<'_> {
         let previewed = self.execute(plan, "(dry-run)").await;
         if let Some(error) = previewed.error {
             return Err(error.into());
+        }
+        if let Mode::Deploy(args) = self.mode {
+            let saved = handoff::save(args, plan, self.model)?;
+            if !saved.is_empty() {
+                self.report.info(saved);
+            }
         }
         self.report
             .info("dry run: pre-flight checks passed; nothing was changed");
@@ -927,6 +946,12 @@ impl Deploy<'_> {
             },
             timeout: self.run.timeout,
             restore: self.run.on_failure == OnFailure::Rollback,
+            builds: match self.mode {
+                Mode::Deploy(args) if args.no_build => preflight::Builds::Forbidden {
+                    handoff: self.handoff,
+                },
+                _ => preflight::Builds::Allowed,
+            },
         };
         let reader = preflight::Reader {
             aws: self.aws,

@@ -12,6 +12,7 @@ mod ecr;
 mod ecs_semantics;
 mod errors;
 mod explain;
+mod fanout;
 mod features;
 mod infra;
 mod local;

@@ -85,10 +85,18 @@ fn deploy_goes_to_staging_on_main_and_to_production_by_hand_with_oidc() {
     let after_ci = &deploy["on"]["workflow_run"];
     assert_eq!(after_ci["workflows"][0].as_str(), Some("ci"));
     assert_eq!(after_ci["branches"][0].as_str(), Some("main"));
-    assert!(deploy["jobs"]["deploy"]["if"]
+    assert!(deploy["jobs"]["staging-plan"]["if"]
         .as_str()
         .unwrap()
         .contains("conclusion == 'success'"));
+    for job in ["deploy", "build", "release"] {
+        let needs = &deploy["jobs"][job]["needs"];
+        let needs: Vec<&str> = (needs
+            .as_vec()
+            .map(|v| v.iter().filter_map(Yaml::as_str).collect()))
+        .unwrap_or_else(|| needs.as_str().into_iter().collect());
+        assert!(needs.contains(&"staging-plan"), "{job} runs after the plan");
+    }
     let choices = &deploy["on"]["workflow_dispatch"]["inputs"]["environment"]["options"];
     assert!(choices
         .as_vec()
