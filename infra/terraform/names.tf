@@ -15,6 +15,8 @@ locals {
 
   cluster_name = "${local.project}-${var.environment}"
   state_bucket = "${local.project}-${var.environment}-deploy-state"
+  # deploy.toml's build_cache, where the environment builds (build_cache.tf).
+  build_cache_bucket = "${local.project}-${var.environment}-build-cache"
 
   ecs_services       = { for name, service in local.services : name => "${local.project}-${var.environment}-${name}" }
   ecr_repositories   = { for name, service in local.services : name => "${local.project}/${name}" }

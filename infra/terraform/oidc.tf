@@ -149,6 +149,15 @@ data "aws_iam_policy_document" "deploy" {
       [for bucket in aws_s3_bucket.app : "${bucket.arn}/*"],
     )
   }
+  # The host build's compile cache (build_cache.tf): sccache reads and writes its entries.
+  dynamic "statement" {
+    for_each = aws_s3_bucket.build_cache
+    content {
+      sid       = "BuildCache"
+      actions   = ["s3:GetObject", "s3:PutObject"]
+      resources = ["${statement.value.arn}/sccache/*"]
+    }
+  }
   statement {
     sid       = "Distributions"
     actions   = ["cloudfront:ListDistributions"]

@@ -79,3 +79,19 @@ variable "promote_from_environment" {
   type        = string
   default     = ""
 }
+
+variable "build_cache" {
+  description = "Create the compile cache bucket the build jobs share (deploy.toml's build_cache); environments that promote build nothing."
+  type        = bool
+  default     = false
+}
+
+variable "build_cache_days" {
+  description = "Days a compile cache entry is kept after it was written."
+  type        = number
+  default     = 14
+  validation {
+    condition     = var.build_cache_days >= 1
+    error_message = "build_cache_days must be at least 1."
+  }
+}

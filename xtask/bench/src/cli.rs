@@ -15,6 +15,9 @@ pub enum BenchCommand {
     /// Time promoting the example services to another account against rebuilding them
     /// there (cold, as on a fresh runner), on the local stack.
     Promote(BenchPromoteArgs),
+    /// Time a build job's compile from an empty target folder with the shared compile
+    /// cache warm against no cache (and against filling an empty one), on the local stack.
+    BuildCache(BenchBuildCacheArgs),
     /// Time shipping an app against `aws s3 sync` on the local stack.
     Spa(BenchSpaArgs),
     /// Check random manifest edits against Cargo's own resolution: every change of what
@@ -84,6 +87,13 @@ pub struct BenchDeployArgs {
 #[derive(Debug, Args)]
 pub struct BenchPromoteArgs {
     /// Rebuilds and promotions timed each (the medians are reported).
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchBuildCacheArgs {
+    /// Times each way is measured (the medians are reported).
     #[arg(long, default_value_t = 1)]
     pub runs: usize,
 }

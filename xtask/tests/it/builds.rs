@@ -77,7 +77,7 @@ fn build_api(root: &Path, target: &Path, stage: &Path) -> std::path::PathBuf {
         package: "api".into(),
         bin: "api".into(),
     };
-    let mut built = rt.block_on(build.compile(&[binary], stage)).unwrap();
+    let mut built = rt.block_on(build.compile(&[binary], stage, None)).unwrap();
     built.remove("api").unwrap()
 }
 

