@@ -15,7 +15,7 @@ fn compile_message(deployed: &crate::deploy::Deployed) -> String {
 }
 
 /// `(hits, misses)` from "build cache: N hits, M misses".
-fn counts(message: &str) -> (u64, u64) {
+pub fn counts(message: &str) -> (u64, u64) {
     let at = message
         .find("build cache: ")
         .unwrap_or_else(|| panic!("no build cache statistics: {message}"));

@@ -33,11 +33,13 @@ struct Runner<'a> {
     needs: BTreeMap<String, BTreeMap<String, String>>,
     /// Uploaded artifacts: name → folder holding the files.
     artifacts: BTreeMap<String, PathBuf>,
-    scratch: tempfile::TempDir,
+    /// Where each job's checkout and target folder are, at one path per job across runs
+    /// of the workflow, as a runner's are.
+    scratch: PathBuf,
 }
 
 impl<'a> Runner<'a> {
-    fn new(project: &'a Project, vars: &[(&'static str, &str)]) -> Runner<'a> {
+    fn new(project: &'a Project, vars: &[(&'static str, &str)], scratch: &Path) -> Runner<'a> {
         let path = source_root().join(".github/workflows/deploy.yml");
         let text = std::fs::read_to_string(&path).unwrap();
         Runner {
@@ -46,7 +48,7 @@ impl<'a> Runner<'a> {
             vars: vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
             needs: BTreeMap::new(),
             artifacts: BTreeMap::new(),
-            scratch: tempfile::tempdir().unwrap(),
+            scratch: scratch.to_owned(),
         }
     }
 
@@ -64,10 +66,17 @@ impl<'a> Runner<'a> {
         matrix["include"].as_array().unwrap().clone()
     }
 
-    /// Runs `job` (once per matrix entry when it has one) in a fresh clone, with a build
-    /// folder of its own (`key`); records its outputs for the jobs that need it.
+    /// Runs `job` (once per matrix entry when it has one) as a fresh runner: a new clone
+    /// and an empty build folder, both at the paths of `key`; records its outputs for the
+    /// jobs that need it.
     fn run(&mut self, job: &str, matrix: Option<&serde_json::Value>, key: &str) -> JobRun {
-        let checkout = self.scratch.path().join(key);
+        let checkout = self.scratch.join(key);
+        let target = self.scratch.join(format!("{key}.target"));
+        for folder in [&checkout, &target] {
+            if folder.exists() {
+                std::fs::remove_dir_all(folder).unwrap();
+            }
+        }
         let cloned = Command::new("git")
             .args(["clone", "--quiet"])
             .arg(self.project.repo.path())
@@ -75,10 +84,7 @@ impl<'a> Runner<'a> {
             .status()
             .unwrap();
         assert!(cloned.success());
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("fanout")
-            .join(key);
-        let github_output = self.scratch.path().join(format!("{key}.output"));
+        let github_output = self.scratch.join(format!("{key}.output"));
         std::fs::write(&github_output, "").unwrap();
         let mut run = JobRun {
             code: 0,
@@ -171,7 +177,7 @@ impl<'a> Runner<'a> {
             "actions/upload-artifact" => {
                 let artifact = step["with"]["name"].as_str().unwrap().to_owned();
                 let path = step["with"]["path"].as_str().unwrap();
-                let folder = self.scratch.path().join("artifacts").join(&artifact);
+                let folder = self.scratch.join("artifacts").join(&artifact);
                 std::fs::create_dir_all(&folder).unwrap();
                 std::fs::copy(checkout.join(path), folder.join(path)).unwrap();
                 self.artifacts.insert(artifact, folder);
@@ -285,62 +291,126 @@ fn built(output: &str) -> bool {
 
 /// Over the threshold, the plan job splits the images into shards; each build job
 /// pushes its shard's images only, in a checkout and build folder of its own; the release
-/// job builds nothing and rolls everything the plan deploys.
+/// job builds nothing and rolls everything the plan deploys. The next run, after a change
+/// to a crate api and worker share, builds those two in one job from an empty target
+/// folder, its crates from the compile cache the first run filled.
 #[test]
 fn a_fanned_out_staging_deploy_builds_each_shard_in_its_job_and_rolls_in_one() {
     let project = Project::new(Images::Own);
-    add_service(&project, "echo", 8090);
+    add_service(&project, "echo-a", 8090);
+    add_service(&project, "echo-b", 8091);
+    project.repo.replace(
+        "deploy.toml",
+        "account_id = \"000000000000\"\nregion = \"us-east-1\"\n",
+        "account_id = \"000000000000\"\nregion = \"us-east-1\"\nbuild_cache = \"{project}-{env}-build-cache\"\n",
+    );
+    project.repo.commit("the shared compile cache");
     project.bootstrap();
-    let before: BTreeMap<&str, String> = ["api", "worker", "echo"]
-        .into_iter()
-        .map(|s| (s, project.task_definition(s)))
-        .collect();
-    let mut runner = Runner::new(
-        &project,
-        &[("XTASK_FAN_OUT_ABOVE", "1"), ("XTASK_SHARDS", "3")],
-    );
-    let plan = runner.run("staging-plan", None, "plan");
-    assert_eq!(plan.code, 0, "{}", plan.output);
-    assert_eq!(plan.outputs["fan_out"], "true", "{:?}", plan.outputs);
-    assert!(
-        !built(&plan.output),
-        "the plan job builds nothing: {}",
-        plan.output
-    );
-    let shards = runner.matrix("build");
-    // api and worker share most of their crates: one job; echo shares none: its own.
-    let services: Vec<&str> = shards
-        .iter()
+    let services = ["api", "worker", "echo-a", "echo-b"];
+    let live = || -> BTreeMap<&str, String> {
+        (services.iter())
+            .map(|s| (*s, project.task_definition(s)))
+            .collect()
+    };
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("fanout")
+        .join(&project.name);
+    let vars = [("XTASK_FAN_OUT_ABOVE", "1"), ("XTASK_SHARDS", "3")];
+
+    let mut runner = Runner::new(&project, &vars, &scratch);
+    let shards = plan(&mut runner);
+    // api and worker share most of their crates: one job; each echo shares none.
+    let listed: Vec<&str> = (shards.iter())
         .map(|s| s["services"].as_str().unwrap())
         .collect();
-    assert_eq!(services, ["api,worker", "echo"], "{shards:?}");
+    assert_eq!(listed, ["api,worker", "echo-a", "echo-b"], "{shards:?}");
 
     // Before the build jobs ran, the release job refuses, naming the job of each image.
     let early = runner.run("release", None, "release-early");
     assert_ne!(early.code, 0, "{}", early.output);
     for job in [
         "shard 1's build job (api, worker)",
-        "shard 2's build job (echo)",
+        "shard 2's build job (echo-a)",
+        "shard 3's build job (echo-b)",
     ] {
         assert!(early.output.contains(job), "{job}: {}", early.output);
     }
     assert!(!built(&early.output), "{}", early.output);
 
+    let first = build(&mut runner, &shards, &services);
+    assert_eq!(
+        crate::build_cache::counts(&first).0,
+        0,
+        "a cold cache: {first}"
+    );
+    let before = live();
+    refuse_when_head_moved(&mut runner, &project);
+    assert_eq!(live(), before, "nothing rolled yet");
+    release(&mut runner);
+    let after = live();
+    for service in services {
+        assert_ne!(after[service], before[service], "{service} rolled");
+    }
+
+    // The next workflow run: a change to a crate api and worker share.
+    project.change("crates/common/src/lib.rs");
+    let mut runner = Runner::new(&project, &vars, &scratch);
+    let shards = plan(&mut runner);
+    assert_eq!(shards.len(), 1, "{shards:?}");
+    assert_eq!(shards[0]["services"], "api,worker");
+    let second = build(&mut runner, &shards, &services);
+    let (hits, misses) = crate::build_cache::counts(&second);
+    assert!(
+        hits > 10 && hits > 5 * misses,
+        "the crates the change left alone come from the cache: {second}"
+    );
+    release(&mut runner);
+    let again = live();
+    for service in services {
+        let rolled = service == "api" || service == "worker";
+        assert_eq!(again[service] != after[service], rolled, "{service}");
+    }
+}
+
+/// The plan job, over the threshold: its build matrix.
+fn plan(runner: &mut Runner<'_>) -> Vec<serde_json::Value> {
+    let plan = runner.run("staging-plan", None, "plan");
+    assert_eq!(plan.code, 0, "{}", plan.output);
+    assert_eq!(plan.outputs["fan_out"], "true", "{:?}", plan.outputs);
+    assert!(!built(&plan.output), "the plan job builds: {}", plan.output);
+    runner.matrix("build")
+}
+
+/// Every build job, each pushing its shard's images only; the first job's compile
+/// step's message.
+fn build(runner: &mut Runner<'_>, shards: &[serde_json::Value], services: &[&str]) -> String {
+    let mut compile = String::new();
     for (i, shard) in shards.iter().enumerate() {
         let job = runner.run("build", Some(shard), &format!("build-{i}"));
         assert_eq!(job.code, 0, "{}", job.output);
         let own: Vec<&str> = shard["services"].as_str().unwrap().split(',').collect();
-        for service in ["api", "worker", "echo"] {
+        for service in services {
             assert_eq!(
                 pushed_by(&job.output, service),
-                own.contains(&service),
+                own.contains(service),
                 "shard {}: {service}\n{}",
                 i + 1,
                 job.output
             );
         }
+        if i == 0 {
+            compile = (job.output.lines())
+                .find(|l| l.contains("compile") && l.contains(" built in "))
+                .unwrap_or_else(|| panic!("no compile step: {}", job.output))
+                .to_owned();
+        }
     }
-    // HEAD moved after the plan job: the release job refuses what it was not planned for.
+    compile
+}
+
+/// HEAD moved after the plan job: the release job refuses what it was not planned for
+/// (then HEAD goes back).
+fn refuse_when_head_moved(runner: &mut Runner<'_>, project: &Project) {
     project.repo.write("NOTES.md", "a commit after the plan\n");
     project.repo.commit("after the plan");
     let moved = runner.run("release", None, "release-moved");
@@ -352,14 +422,10 @@ fn a_fanned_out_staging_deploy_builds_each_shard_in_its_job_and_rolls_in_one() {
         .status()
         .unwrap();
     assert!(reset.success());
-    for (service, was) in &before {
-        assert_eq!(
-            &project.task_definition(service),
-            was,
-            "{service}: nothing rolled yet"
-        );
-    }
+}
 
+/// The release job: it migrates and rolls, building nothing.
+fn release(runner: &mut Runner<'_>) {
     let release = runner.run("release", None, "release");
     assert_eq!(release.code, 0, "{}", release.output);
     assert!(
@@ -367,9 +433,6 @@ fn a_fanned_out_staging_deploy_builds_each_shard_in_its_job_and_rolls_in_one() {
         "the release job built: {}",
         release.output
     );
-    for (service, was) in &before {
-        assert_ne!(&project.task_definition(service), was, "{service} rolled");
-    }
 }
 
 /// Whether the job's text output has `service`'s image push.
