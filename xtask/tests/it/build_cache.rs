@@ -1,9 +1,8 @@
-//! The shared compile cache (deploy.toml's `build_cache`): the host build compiles through
-//! sccache, whose S3 backend is the local stack's S3. Oracles: sccache's own statistics
-//! (`--show-stats`, which the compile step reports) and S3's listing of the bucket.
+//! The shared compile cache (deploy.toml's `build_cache`) when it cannot be used. Its use
+//! (sccache's own statistics, the entries in S3) is tested where build jobs share it, in
+//! fanout.rs; the counts are read here.
 
 use crate::deploy::{Images, Project};
-use std::path::PathBuf;
 
 /// The compile step's message of a deploy's JSON events.
 fn compile_message(deployed: &crate::deploy::Deployed) -> String {
@@ -23,11 +22,11 @@ pub fn counts(message: &str) -> (u64, u64) {
     (words[2].parse().unwrap(), words[4].parse().unwrap())
 }
 
-/// A build from an empty target folder (a new runner, same paths) gets its crates from
-/// the cache a build before it filled; the entries are in the environment's bucket. A
-/// cache that cannot be used is a warning, never a failed build.
+/// A cache that cannot be used is a warning, never a failed build: an sccache that is not
+/// there (XTASK_SCCACHE naming nothing), and the build goes on without it. (Hits and
+/// misses, and the entries in the bucket, are fanout.rs's: its build jobs use the cache.)
 #[test]
-fn a_clean_build_after_a_warm_one_takes_its_crates_from_the_shared_cache() {
+fn a_compile_cache_that_cannot_start_is_a_warning_and_a_plain_build() {
     let project = Project::new(Images::Own);
     project.repo.replace(
         "deploy.toml",
@@ -35,56 +34,14 @@ fn a_clean_build_after_a_warm_one_takes_its_crates_from_the_shared_cache() {
         "account_id = \"000000000000\"\nregion = \"us-east-1\"\nbuild_cache = \"{project}-{env}-build-cache\"\n",
     );
     project.repo.commit("a compile cache");
-    // A target folder of this project's own, emptied between builds as a new runner's is.
-    let target: PathBuf = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("build-cache")
-        .join(&project.name);
-    let build = |extra: &[(&str, &str)]| {
-        let mut command =
-            project.command(&["--images-only", "--services", "worker", "--format", "json"]);
-        command.env("CARGO_TARGET_DIR", &target);
-        for (name, value) in extra {
-            command.env(name, value);
-        }
-        let deployed = crate::deploy::Deployed::from(command.output().unwrap());
-        deployed.expect(0);
-        deployed
-    };
-
-    let cold = build(&[]);
-    let (hits, misses) = counts(&compile_message(&cold));
-    assert!(misses > 0 && hits == 0, "{}", compile_message(&cold));
-    let bucket = format!("{}-local-build-cache", project.name);
-    let stored = project
-        .rt
-        .block_on(
-            project
-                .aws
-                .s3
-                .list_objects_v2()
-                .bucket(&bucket)
-                .prefix("sccache/")
-                .send(),
-        )
-        .unwrap();
-    assert!(
-        stored.key_count().unwrap_or(0) > 0,
-        "sccache wrote nothing to {bucket}"
+    let without = crate::deploy::Deployed::from(
+        project
+            .command(&["--images-only", "--services", "worker", "--format", "json"])
+            .env("XTASK_SCCACHE", "/nonexistent/sccache")
+            .output()
+            .unwrap(),
     );
-
-    std::fs::remove_dir_all(&target).unwrap();
-    project.change("services/worker/src/main.rs");
-    let warm = build(&[]);
-    let (hits, misses) = counts(&compile_message(&warm));
-    assert!(
-        hits >= 10 && misses == 0,
-        "every crate of the cold build came from the cache: {}",
-        compile_message(&warm)
-    );
-
-    // An sccache that is not there: said, and the build goes on without it.
-    project.change("services/worker/src/main.rs");
-    let without = build(&[("XTASK_SCCACHE", "/nonexistent/sccache")]);
+    without.expect(0);
     assert!(
         without
             .all_output()
@@ -93,5 +50,4 @@ fn a_clean_build_after_a_warm_one_takes_its_crates_from_the_shared_cache() {
         without.all_output()
     );
     assert!(!compile_message(&without).contains("build cache:"));
-    std::fs::remove_dir_all(&target).unwrap();
 }

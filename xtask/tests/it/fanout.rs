@@ -354,6 +354,17 @@ fn a_fanned_out_staging_deploy_builds_each_shard_in_its_job_and_rolls_in_one() {
     assert!(!built(&early.output), "{}", early.output);
 
     let first = build(&mut runner, &shards, &services);
+    // sccache stored the crates it compiled in the environment's bucket (oracle: S3).
+    let bucket = format!("{}-local-build-cache", project.name);
+    let stored = (project.rt)
+        .block_on(
+            (project.aws.s3.list_objects_v2())
+                .bucket(&bucket)
+                .prefix(xtask::exec::build_cache::KEY_PREFIX)
+                .send(),
+        )
+        .unwrap();
+    assert!(stored.key_count().unwrap_or(0) > 0, "nothing in {bucket}");
     assert_eq!(
         crate::build_cache::counts(&first).0,
         0,
@@ -376,6 +387,7 @@ fn a_fanned_out_staging_deploy_builds_each_shard_in_its_job_and_rolls_in_one() {
     assert_eq!(shards[0]["services"], "worker");
     let second = build(&mut runner, &shards, &services);
     let (hits, misses) = crate::build_cache::counts(&second);
+    // The changed crate (common) and the bin that uses it compile again; nothing else.
     assert!(
         hits > 10 && hits > 5 * misses,
         "the crates the change left alone come from the cache: {second}"
