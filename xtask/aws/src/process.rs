@@ -92,3 +92,10 @@ pub fn alive(pid: u32) -> bool {
         })
         .is_some_and(|state| state != 'Z' && state != 'X')
 }
+
+/// A port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}

@@ -7,7 +7,7 @@
 //! really builds; the target folder is emptied between them but keeps its path, as a
 //! runner's checkout does (sccache's keys hold the paths).
 
-use super::{git, measure, Sample};
+use super::{example_clone, measure, Sample};
 use crate::cli::BenchBuildCacheArgs;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -57,43 +57,20 @@ fn clone(ctx: &Context, dir: &Path, runs: usize) -> Result<PathBuf> {
     if dir.exists() {
         std::fs::remove_dir_all(dir)?;
     }
-    let repo = dir.join("repo");
-    let source = ctx.root.display().to_string();
-    git(
-        &ctx.root,
-        &["clone", "--quiet", &source, &repo.display().to_string()],
-    )?;
-    let path = repo.join("deploy.toml");
-    let project = format!("bench{:x}", fastrand::u32(..));
-    let mut toml = std::fs::read_to_string(&path)?.replacen(
-        "project = \"acme\"",
-        &format!("project = \"{project}\""),
-        1,
-    );
-    for service in ["api", "worker"] {
-        toml = toml.replacen(
-            &format!("[services.{service}]\n"),
-            &format!("[services.{service}]\necr_repository = \"bench/{{env}}/{{name}}\"\n"),
-            1,
-        );
-    }
+    let mut environments = String::new();
     for run in 1..=runs {
         for way in WAYS {
             let cache = match way {
                 "nocache" => String::new(),
                 _ => format!("build_cache = \"{{project}}-build-cache-{run}\"\n"),
             };
-            toml.push_str(&format!(
+            environments.push_str(&format!(
                 "\n[environments.{way}{run}]\nlocal_stack = true\naccount_id = \"000000000000\"\nregion = \"us-east-1\"\n{cache}"
             ));
         }
     }
-    std::fs::write(&path, toml)?;
-    let commit = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"];
-    git(
-        &repo,
-        &[&commit[..], &["commit", "-qam", "bench environments"]].concat(),
-    )?;
+    let repo = dir.join("repo");
+    example_clone(ctx, &repo, "", &environments)?;
     Ok(repo)
 }
 

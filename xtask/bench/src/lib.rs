@@ -417,3 +417,38 @@ fn deploys(mut command: Command) -> Result<BTreeSet<String>> {
 fn ms(duration: Duration) -> String {
     format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
 }
+
+/// A clone of HEAD in `dir` (replaced) for benchmarks that deploy the example services:
+/// a project name of its own, each service's repository per environment
+/// (`bench/{env}/{name}`, so every measured run moves every image) with `service_lines`
+/// besides, and `environments` (deploy.toml tables) appended; committed.
+fn example_clone(ctx: &Context, dir: &Path, service_lines: &str, environments: &str) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    let source = ctx.root.display().to_string();
+    git(
+        &ctx.root,
+        &["clone", "--quiet", &source, &dir.display().to_string()],
+    )?;
+    let path = dir.join("deploy.toml");
+    let mut toml = std::fs::read_to_string(&path)?.replacen(
+        "project = \"acme\"",
+        &format!("project = \"bench{:x}\"", fastrand::u32(..)),
+        1,
+    );
+    for service in ["api", "worker"] {
+        toml = toml.replacen(
+            &format!("[services.{service}]\n"),
+            &format!("[services.{service}]\necr_repository = \"bench/{{env}}/{{name}}\"\n{service_lines}"),
+            1,
+        );
+    }
+    toml.push_str(environments);
+    std::fs::write(&path, toml)?;
+    let commit = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"];
+    git(
+        dir,
+        &[&commit[..], &["commit", "-qam", "bench environments"]].concat(),
+    )
+}

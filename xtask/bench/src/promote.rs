@@ -7,7 +7,7 @@
 //! registry-to-registry copy each), into a fresh environment with repositories of its own,
 //! so every image really moves. Apps are left out (`--skip-spas`): a promotion copies images.
 
-use super::{git, measure, Sample};
+use super::{example_clone, measure, Sample};
 use crate::cli::BenchPromoteArgs;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -51,43 +51,17 @@ pub fn run(ctx: &Context, args: &BenchPromoteArgs) -> Result<()> {
 /// production-like environment per measured run, promoting from `local`.
 fn clone(ctx: &Context, args: &BenchPromoteArgs) -> Result<PathBuf> {
     let dir = ctx.root.join("target/bench/promote");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    let source = ctx.root.display().to_string();
-    git(
-        &ctx.root,
-        &["clone", "--quiet", &source, &dir.display().to_string()],
-    )?;
-    let path = dir.join("deploy.toml");
-    let mut toml = std::fs::read_to_string(&path)?.replacen(
-        "project = \"acme\"",
-        &format!("project = \"bench{:x}\"", fastrand::u32(..)),
-        1,
-    );
-    for service in ["api", "worker"] {
-        // Repositories per environment: every measured run moves every image. The
-        // modelled stack checks no health, so what `local` ran is promotable only so.
-        toml = toml.replacen(
-            &format!("[services.{service}]\n"),
-            &format!("[services.{service}]\necr_repository = \"bench/{{env}}/{{name}}\"\npromote_unchecked = true\n"),
-            1,
-        );
-    }
+    let mut environments = String::new();
     for run in 1..=args.runs {
         for env in [format!("rebuild{run}"), format!("promote{run}")] {
-            toml.push_str(&format!(
+            environments.push_str(&format!(
                 "\n[environments.{env}]\nlocal_stack = true\naccount_id = \"{}\"\nregion = \"us-east-1\"\npromote_from = \"local\"\n",
                 LOCAL_ACCOUNTS[1]
             ));
         }
     }
-    std::fs::write(&path, toml)?;
-    let commit = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"];
-    git(
-        &dir,
-        &[&commit[..], &["commit", "-qam", "bench environments"]].concat(),
-    )?;
+    // The modelled stack checks no health, so what `local` ran is promotable only so.
+    example_clone(ctx, &dir, "promote_unchecked = true\n", &environments)?;
     Ok(dir)
 }
 

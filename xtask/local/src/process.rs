@@ -72,12 +72,7 @@ pub fn stop_with(pid: u32, marker: &str, signal: libc::c_int) -> Result<()> {
     bail!("process {pid} did not stop after SIGKILL")
 }
 
-/// A port on 127.0.0.1 that nothing listens on right now.
-pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
+pub use xtask_aws::process::free_port;
 
 pub fn port_is_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()

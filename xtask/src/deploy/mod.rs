@@ -278,10 +278,9 @@ impl Target {
         if config.environments[env].local_stack {
             Target::local(ctx, config, env, report)
         } else {
-            let sccache = std::env::var_os("XTASK_SCCACHE")
-                .map(std::path::PathBuf::from)
-                .or_else(|| xtask_local::which("sccache"))
-                .ok_or_else(|| "sccache is not installed".to_owned());
+            let sccache = || {
+                xtask_local::sccache_of_user().ok_or_else(|| "sccache is not installed".to_owned())
+            };
             Ok(Target {
                 endpoint: None,
                 account: config.environments[env].account_id.get_ref().clone(),
@@ -319,10 +318,7 @@ impl Target {
                 why: "the local stack models tasks without running them (`cargo xtask local up --tasks containers` runs them)".into(),
             }
         };
-        let sccache = match config.names(env).build_cache() {
-            Some(_) => stack.sccache().map_err(|err| format!("{err:#}")),
-            None => Err("no build_cache".to_owned()),
-        };
+        let sccache = || stack.sccache().map_err(|err| format!("{err:#}"));
         Ok(Target {
             endpoint: Some(endpoint),
             account: xtask_local::local_account(config, env),
@@ -359,14 +355,18 @@ impl Target {
 }
 
 /// The environment's compile cache (deploy.toml's `build_cache`) with the sccache that
-/// uses it, or why there is none (a warning if a build would have used it).
+/// uses it, looked for (or installed) only when there is one, or why there is none (a
+/// warning if a build would have used it).
 fn build_cache(
     config: &Config,
     env: &str,
-    sccache: Result<std::path::PathBuf, String>,
+    sccache: impl FnOnce() -> Result<std::path::PathBuf, String>,
 ) -> Option<exec::BuildCache> {
     let bucket = config.names(env).build_cache()?;
-    Some(exec::BuildCache { sccache, bucket })
+    Some(exec::BuildCache {
+        sccache: sccache(),
+        bucket,
+    })
 }
 
 /// One deploy or rollback, from the loaded commit to the exit code.

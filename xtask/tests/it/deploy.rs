@@ -553,17 +553,23 @@ fn a_crash_loop_exits_13_with_the_stopped_reason_and_on_failure_rollback_restore
     assert_eq!(failed.service("worker")["outcome"], "restored");
 }
 
+/// Another run's lock on the project's environment, valid until 2099; what was written.
+fn hold_lock(project: &Project) -> Value {
+    let held = json!({
+        "id": "someone-else", "holder": "alice@laptop", "commit": "0".repeat(40),
+        "command": "deploy", "acquired_at": "2026-11-22T00:00:00Z", "expires_at": "2099-01-01T00:00:00Z",
+    });
+    project.put_object("deploy.lock", &held);
+    held
+}
+
 /// Build jobs (`--images-only`, a shard each) push while a deploy holds the lock: they
 /// take none, leave it as it is, and write no ledger record (what runs did not change).
 #[test]
 fn images_only_pushes_while_another_run_holds_the_lock_and_records_nothing() {
     let project = Project::new(Images::Shared);
     project.bootstrap();
-    let held = json!({
-        "id": "someone-else", "holder": "alice@laptop", "commit": "0".repeat(40),
-        "command": "deploy", "acquired_at": "2026-11-22T00:00:00Z", "expires_at": "2099-01-01T00:00:00Z",
-    });
-    project.put_object("deploy.lock", &held);
+    let held = hold_lock(&project);
     let pushed = project.deploy(&["--changed", "--images-only", "--services", "worker"]);
     pushed.expect(0);
     assert_eq!(pushed.service("worker")["outcome"], "pushed");
@@ -575,11 +581,7 @@ fn images_only_pushes_while_another_run_holds_the_lock_and_records_nothing() {
 fn a_held_lock_exits_4_and_two_deploys_started_together_let_exactly_one_through() {
     let project = Project::new(Images::Shared);
     project.bootstrap();
-    let held = json!({
-        "id": "someone-else", "holder": "alice@laptop", "commit": "0".repeat(40),
-        "command": "deploy", "acquired_at": "2026-11-22T00:00:00Z", "expires_at": "2099-01-01T00:00:00Z",
-    });
-    project.put_object("deploy.lock", &held);
+    let held = hold_lock(&project);
     let before = project.task_definition("api");
     let refused = project.deploy(&["--changed"]);
     refused.expect(4);

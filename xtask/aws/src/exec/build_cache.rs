@@ -49,7 +49,8 @@ impl CompileCache {
         bucket: &str,
         aws: &Clients,
     ) -> Result<CompileCache, String> {
-        let port = free_port().map_err(|err| format!("no free port for sccache: {err}"))?;
+        let port = crate::process::free_port()
+            .map_err(|err| format!("no free port for sccache: {err}"))?;
         let cache = CompileCache {
             sccache: sccache.to_owned(),
             port,
@@ -157,11 +158,4 @@ async fn server_env(bucket: &str, aws: &Clients) -> Vec<(&'static str, String)> 
         }
     }
     env
-}
-
-/// A port nothing listens on now.
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
