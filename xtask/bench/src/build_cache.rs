@@ -7,11 +7,10 @@
 //! really builds; the target folder is emptied between them but keeps its path, as a
 //! runner's checkout does (sccache's keys hold the paths).
 
-use super::{example_clone, measure, Sample};
+use super::{build_job, example_clone, median_secs, Sample};
 use crate::cli::BenchBuildCacheArgs;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use xtask_aws::context::Context;
 use xtask_local::Stack;
 
@@ -33,18 +32,12 @@ pub fn run(ctx: &Context, args: &BenchBuildCacheArgs) -> Result<()> {
                 "run {run}/{}: {way}, from an empty target folder",
                 args.runs
             );
-            if target.exists() {
-                std::fs::remove_dir_all(&target)?;
-            }
-            let mut deploy = Command::new(std::env::current_exe()?);
-            deploy
-                .arg("-C")
-                .arg(&repo)
-                .args(["deploy", "--env", &format!("{way}{run}"), "--images-only"])
-                .args(["--all", "--yes", "--format", "json"])
-                .env("XTASK_LOCAL_STACK", &stack.dir)
-                .env("CARGO_TARGET_DIR", &target);
-            taken.push(measure(&mut deploy)?);
+            taken.push(build_job(
+                &stack.dir,
+                &repo,
+                &format!("{way}{run}"),
+                &target,
+            )?);
         }
     }
     report(args.runs, &samples);
@@ -75,12 +68,7 @@ fn clone(ctx: &Context, dir: &Path, runs: usize) -> Result<PathBuf> {
 }
 
 fn report(runs: usize, samples: &[Vec<Sample>]) {
-    let median = |taken: &[Sample]| {
-        let mut secs: Vec<f64> = taken.iter().map(|s| s.wall.as_secs_f64()).collect();
-        secs.sort_by(f64::total_cmp);
-        secs[secs.len() / 2]
-    };
-    let [none, cold, warm] = [0, 1, 2].map(|i| median(&samples[i]));
+    let [none, cold, warm] = [0, 1, 2].map(|i| median_secs(&samples[i]));
     println!(
         "build job of the example services (api, worker: compile, docker build, push) from an empty target folder, local stack, {runs} runs\n"
     );

@@ -18,6 +18,9 @@ pub enum BenchCommand {
     /// Time a build job's compile from an empty target folder with the shared compile
     /// cache warm against no cache (and against filling an empty one), on the local stack.
     BuildCache(BenchBuildCacheArgs),
+    /// Time a build job of the example services with `auditable = true` (cargo-auditable)
+    /// against without, and measure the binaries and the tool's install.
+    Auditable(BenchAuditableArgs),
     /// Time shipping an app against `aws s3 sync` on the local stack.
     Spa(BenchSpaArgs),
     /// Check random manifest edits against Cargo's own resolution: every change of what
@@ -93,6 +96,13 @@ pub struct BenchPromoteArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchBuildCacheArgs {
+    /// Times each way is measured (the medians are reported).
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchAuditableArgs {
     /// Times each way is measured (the medians are reported).
     #[arg(long, default_value_t = 1)]
     pub runs: usize,

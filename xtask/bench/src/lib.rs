@@ -2,6 +2,7 @@
 //! as ratios against a baseline measured in the same run (the machines are shared and
 //! noisy, so absolute times mean little). Results go in docs/benchmarks.md.
 
+mod auditable;
 mod build;
 mod build_cache;
 pub mod cli;
@@ -29,6 +30,7 @@ pub fn run(ctx: &Context, command: &BenchCommand) -> Result<()> {
         BenchCommand::Build(args) => build::run(ctx, args),
         BenchCommand::Promote(args) => promote::run(ctx, args),
         BenchCommand::BuildCache(args) => build_cache::run(ctx, args),
+        BenchCommand::Auditable(args) => auditable::run(ctx, args),
         BenchCommand::Compile(args) => compile::run(ctx, args),
         BenchCommand::Spa(args) => spa::run(ctx, args),
         BenchCommand::Features(args) => features_property(ctx, args),
@@ -416,6 +418,30 @@ fn deploys(mut command: Command) -> Result<BTreeSet<String>> {
 
 fn ms(duration: Duration) -> String {
     format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+}
+
+/// One build job (`deploy --images-only --all` of the clone at `repo` to `env`) from an
+/// empty `target` folder, as a fresh CI runner runs it, on the local stack at `stack`.
+fn build_job(stack: &Path, repo: &Path, env: &str, target: &Path) -> Result<Sample> {
+    if target.exists() {
+        std::fs::remove_dir_all(target)?;
+    }
+    let mut deploy = Command::new(std::env::current_exe()?);
+    deploy
+        .arg("-C")
+        .arg(repo)
+        .args(["deploy", "--env", env, "--images-only"])
+        .args(["--all", "--yes", "--format", "json"])
+        .env("XTASK_LOCAL_STACK", stack)
+        .env("CARGO_TARGET_DIR", target);
+    measure(&mut deploy)
+}
+
+/// The median wall time of `taken`, in seconds.
+fn median_secs(taken: &[Sample]) -> f64 {
+    let mut secs: Vec<f64> = taken.iter().map(|s| s.wall.as_secs_f64()).collect();
+    secs.sort_by(f64::total_cmp);
+    secs[secs.len() / 2]
 }
 
 /// A clone of HEAD in `dir` (replaced) for benchmarks that deploy the example services:

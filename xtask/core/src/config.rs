@@ -130,6 +130,10 @@ pub struct Service {
     pub build: Build,
     /// `build` as written, to check it against `kind`.
     build_written: Option<Spanned<Build>>,
+    /// Whether the host build embeds the binary's dependency list (`cargo auditable`), so
+    /// that scanners (ECR's enhanced scanning, Trivy) see the crates of a `FROM scratch`
+    /// image. Opt-in: the first build on a machine installs cargo-auditable.
+    pub auditable: Option<Spanned<bool>>,
     /// The Dockerfile stage to build (`docker build --target`); `None`: the last.
     pub target: Option<String>,
     /// The build context folder, relative to the repository root (`""`: the root).
@@ -163,6 +167,11 @@ pub struct Service {
 }
 
 impl Service {
+    /// Whether the host build embeds this service's dependency list (`auditable = true`).
+    pub fn auditable(&self) -> bool {
+        self.build == Build::Host && self.auditable.as_ref().is_some_and(|a| *a.get_ref())
+    }
+
     /// The database this service's code uses, by name (see [`Service::database`]).
     pub fn database_name(&self) -> Option<&str> {
         match (&self.database, &self.migrations) {
@@ -293,6 +302,7 @@ struct RawService {
     bin: Option<String>,
     dockerfile: Option<Spanned<String>>,
     build: Option<Spanned<Build>>,
+    auditable: Option<Spanned<bool>>,
     target: Option<String>,
     context: Option<Spanned<String>>,
     #[serde(default)]
@@ -442,6 +452,7 @@ impl Config {
                     dockerfile,
                     build,
                     build_written: s.build,
+                    auditable: s.auditable,
                     target: s.target,
                     context,
                     build_args: s.build_args,
@@ -714,6 +725,14 @@ impl Config {
                         written.span(),
                         format!("service `{}` is `kind = \"docker\"`: it builds in its image, not on the host", service.name),
                     ).with_help("remove `build`, or make it a Rust service"));
+                }
+            }
+            if let Some(auditable) = &service.auditable {
+                if *auditable.get_ref() && service.build == Build::Image {
+                    problems.push(Diagnostic::at(
+                        auditable.span(),
+                        format!("service `{}` builds in its image: `auditable` applies to the tool's host build only", service.name),
+                    ).with_help("remove `auditable` and run `cargo auditable build` in the Dockerfile, or build on the host"));
                 }
             }
             for template in [&service.ecs_service, &service.ecr_repository] {
@@ -1097,6 +1116,29 @@ build = ["node", "build.mjs"]
             );
         }
         assert!(message.contains("deploy.toml:3:1"), "{message}");
+    }
+
+    #[test]
+    fn auditable_is_for_host_builds_and_refused_where_the_image_builds() {
+        let with = |keys: &str| {
+            MINIMAL.replace(
+                "path = \"services/api\"",
+                &format!("path = \"services/api\"\n{keys}"),
+            )
+        };
+        let host = Config::parse("deploy.toml", &with("auditable = true")).unwrap();
+        assert!(host.service("api").unwrap().auditable());
+        assert!(!Config::parse("deploy.toml", MINIMAL)
+            .unwrap()
+            .service("api")
+            .unwrap()
+            .auditable());
+        let message = error_of(&with("build = \"image\"\nauditable = true"));
+        assert!(message.contains("deploy.toml:12:13"), "{message}");
+        assert!(
+            message.contains("service `api` builds in its image: `auditable` applies to the tool's host build only"),
+            "{message}"
+        );
     }
 
     #[test]

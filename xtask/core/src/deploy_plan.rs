@@ -383,7 +383,13 @@ pub struct HostBinary {
     pub service: String,
     pub package: String,
     pub bin: String,
+    /// Built with `cargo auditable` ([`CARGO_AUDITABLE`]): its dependency list embedded.
+    pub auditable: bool,
 }
+
+/// The cargo-auditable release the host build installs and runs for `auditable` services.
+/// It is in their fingerprints (the binary holds what it writes): a new release rebuilds.
+pub const CARGO_AUDITABLE: &str = "0.7.7";
 
 /// `docker build` of one service: its tags, build arguments and labels, decided here.
 #[derive(Debug, Clone)]
@@ -930,6 +936,7 @@ impl DeployPlan {
                         .clone()
                         .unwrap_or_else(|| package.clone()),
                     package,
+                    auditable: s.target.config.auditable(),
                 })
             })
             .collect();

@@ -308,6 +308,9 @@ fn image_recipe(mut recipe: serde_json::Value, service: &Service) -> serde_json:
     if service.kind == ServiceKind::Rust && service.build == Build::Image {
         recipe["build"] = serde_json::json!("image");
     }
+    if service.auditable() {
+        recipe["auditable"] = serde_json::json!(crate::deploy_plan::CARGO_AUDITABLE);
+    }
     if let Some(stage) = &service.target {
         recipe["stage"] = serde_json::json!(stage);
     }

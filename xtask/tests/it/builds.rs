@@ -1,12 +1,13 @@
 //! An image is a function of its fingerprint: the binary a deploy builds for a service is
 //! the binary Cargo builds for that service alone, and the same commit built in another
 //! checkout, with another Cargo home and target folder, gives an image with the same files.
-//! The oracles are Cargo (`cargo build -p <service>` alone), the real Docker engine
-//! (`docker export` of the pushed images) and sha256 of every file.
+//! The oracles are Cargo (`cargo build -p <service>` alone, `cargo tree`), the real Docker
+//! engine (`docker export` of the pushed images), sha256 of every file, and for the
+//! dependency list an `auditable` binary carries, GNU objcopy and Python's zlib.
 
 use crate::deploy::{Images, Project};
 use sha2::{Digest as _, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Command;
@@ -76,9 +77,97 @@ fn build_api(root: &Path, target: &Path, stage: &Path) -> std::path::PathBuf {
         service: "api".into(),
         package: "api".into(),
         bin: "api".into(),
+        auditable: true,
     };
     let mut built = rt.block_on(build.compile(&[binary], stage, None)).unwrap();
     built.remove("api").unwrap()
+}
+
+/// The dependency list `cargo auditable` embedded in `binary`: its `.dep-v0` section,
+/// dumped by GNU objcopy and inflated by Python's zlib (the format Trivy, Syft and
+/// Amazon Inspector read), as (name, version) pairs.
+fn embedded_dependencies(binary: &Path) -> BTreeSet<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let section = dir.path().join("dep-v0");
+    let dumped = Command::new("objcopy")
+        .arg(format!("--dump-section=.dep-v0={}", section.display()))
+        .arg(binary)
+        .arg(dir.path().join("copy"))
+        .output()
+        .expect("objcopy (GNU binutils: apt-get install binutils)");
+    // objcopy exits 0 when the section is missing: its dump is the verdict.
+    assert!(
+        dumped.status.success() && section.is_file(),
+        "no dependency list in {}: {}",
+        binary.display(),
+        String::from_utf8_lossy(&dumped.stderr)
+    );
+    let inflated = Command::new("python3")
+        .args(["-c", "import sys, zlib; sys.stdout.buffer.write(zlib.decompress(open(sys.argv[1], 'rb').read()))"])
+        .arg(&section)
+        .output()
+        .unwrap();
+    assert!(inflated.status.success());
+    let list: serde_json::Value = serde_json::from_slice(&inflated.stdout).unwrap();
+    (list["packages"].as_array().unwrap().iter())
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["version"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Every package Cargo compiles into `package`'s binary for the image's target, as
+/// `cargo tree` lists it (normal dependencies, each once).
+fn cargo_tree(root: &Path, package: &str) -> BTreeSet<(String, String)> {
+    let out = Command::new("cargo")
+        .current_dir(root)
+        .args([
+            "tree",
+            "--locked",
+            "--edges",
+            "normal",
+            "--prefix",
+            "none",
+            "--package",
+            package,
+        ])
+        .args(["--target", xtask::inputs::RUST_TARGET])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8(out.stdout).unwrap();
+    let packages: BTreeSet<_> = (tree.lines())
+        .filter_map(|line| {
+            let (name, rest) = line.split_once(" v")?;
+            let version = rest.split(' ').next()?;
+            Some((name.to_owned(), version.to_owned()))
+        })
+        .collect();
+    assert!(packages.len() > 10, "{tree}");
+    packages
+}
+
+/// Every package Cargo.lock pins, as (name, version).
+fn locked_packages(root: &Path) -> BTreeSet<(String, String)> {
+    let lock: toml::Table = std::fs::read_to_string(root.join("Cargo.lock"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    (lock["package"].as_array().unwrap().iter())
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["version"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
 }
 
 fn pushed(deployed: &crate::deploy::Deployed, service: &str) -> String {
@@ -142,6 +231,20 @@ fn deploy_images_hold_the_binary_cargo_builds_alone_and_the_same_files_from_anot
         "copied out of the target folder, which other checkouts' builds overwrite"
     );
 
+    // 1a. api is `auditable`: its binary names every crate Cargo compiled into it (`cargo
+    //     tree`), at the version Cargo.lock pins, as scanners read it.
+    let embedded = embedded_dependencies(&alone);
+    let locked = locked_packages(project.repo.path());
+    for (name, version) in cargo_tree(project.repo.path(), "api") {
+        assert!(
+            embedded.contains(&(name.clone(), version.clone())),
+            "{name} {version} is compiled into api but not in its embedded list {embedded:?}"
+        );
+    }
+    for package in &embedded {
+        assert!(locked.contains(package), "{package:?} is not in Cargo.lock");
+    }
+
     // 1b. While another deploy's build holds the target folder (until it has copied its
     //     binaries out), this one waits: the up-to-date build above takes about a second.
     let held = std::fs::File::create(target.join(BUILD_LOCK)).unwrap();
@@ -181,8 +284,11 @@ fn deploy_images_hold_the_binary_cargo_builds_alone_and_the_same_files_from_anot
     let real_home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap()).join(".cargo"));
-    // The same registry under another path, as on another machine (no download needed).
-    std::os::unix::fs::symlink(real_home.join("registry"), home.join("registry")).unwrap();
+    // The same registry and tools under another path, as on another machine (no download
+    // needed): cargo-auditable from another folder makes the same binary.
+    for shared in ["registry", "xtask"] {
+        std::os::unix::fs::symlink(real_home.join(shared), home.join(shared)).unwrap();
+    }
     // The fingerprint's image exists: remove it, so this deploy builds and pushes its own.
     project.rt.block_on(async {
         let repository = format!("{}/worker", project.name);

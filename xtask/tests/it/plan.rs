@@ -282,6 +282,20 @@ fn a_build_setting_in_deploy_toml_deploys_only_that_service() {
 }
 
 #[test]
+fn turning_auditable_off_rebuilds_that_service_only() {
+    // The binary holds what cargo-auditable embeds: without it, another image.
+    let (_, plan) = plan_after(|r| {
+        r.replace(
+            "deploy.toml",
+            "path = \"services/worker\"\nauditable = true\n",
+            "path = \"services/worker\"\n",
+        )
+    });
+    assert_eq!(deploying(&plan), set(&["worker"]));
+    assert_eq!(reason_kinds(&plan, "worker"), set(&["recipe_changed"]));
+}
+
+#[test]
 fn json_plan_follows_the_documented_contract() {
     let (repo, plan) = plan_after(|r| r.append("crates/jobs/src/lib.rs", "\n// jobs\n"));
     assert_eq!(plan["schema"], 1);

@@ -77,6 +77,7 @@ pub fn example_image(registry: &str, repository: &str, tag: &str, service: &str)
         service: service.into(),
         package: service.into(),
         bin: service.into(),
+        auditable: false,
     };
     let stage = tempfile::tempdir().unwrap();
     let built = xtask::aws::runtime()

@@ -6,6 +6,7 @@
 //! the registry's host ([`credential_helper`]) and hands each `docker` it runs the token in
 //! that process's environment. Private Docker folders that killed runs left are swept.
 
+use super::auditable::Auditable;
 use super::build_cache::CompileCache;
 use super::credential_helper;
 use super::tally::{Fact, Tally};
@@ -287,7 +288,7 @@ impl HostBuild {
             .current_dir(&self.root)
             .args(["build", "--release", "--locked", "--target", RUST_TARGET])
             .arg("--config")
-            .arg(target_rustflags_config(&self.rustflags))
+            .arg(self.config())
             .arg("--message-format=json-render-diagnostics")
             .stdin(Stdio::null());
         for package in packages {
@@ -299,8 +300,14 @@ impl HostBuild {
         cargo
     }
 
-    /// Builds each package in turn; the binary of each service, copied to
-    /// `stage/<service>/`. A failure names the service and ends the build (exit 10).
+    /// The `--config` value of each build: the target's rustflags.
+    fn config(&self) -> String {
+        target_rustflags_config(&self.rustflags)
+    }
+
+    /// Builds each package in turn (`auditable` ones through cargo-auditable, installed
+    /// first if missing); the binary of each service, copied to `stage/<service>/`. A
+    /// failure names the service and ends the build (exit 10).
     pub async fn compile(
         &self,
         packages: &[HostBinary],
@@ -308,16 +315,24 @@ impl HostBuild {
         cache: Option<&CompileCache>,
     ) -> Result<BTreeMap<String, PathBuf>> {
         let _lock = self.lock().await?;
+        let auditable = match packages.iter().any(|p| p.auditable) {
+            true => Some(Auditable::installed(&cargo_home()?).await?),
+            false => None,
+        };
         let mut binaries = BTreeMap::new();
-        for HostBinary {
-            service,
-            package,
-            bin,
-        } in packages
-        {
+        for binary in packages {
+            let HostBinary {
+                service,
+                package,
+                bin,
+                ..
+            } = binary;
             let mut cargo = self.command(&[package]);
             if let Some(cache) = cache {
                 cache.wrap(&mut cargo);
+            }
+            if let (true, Some(auditable)) = (binary.auditable, &auditable) {
+                auditable.wrap(&mut cargo, &self.config(), stage)?;
             }
             let mut cargo = Command::from(cargo);
             cargo.kill_on_drop(true);
@@ -339,17 +354,12 @@ impl HostBuild {
         Ok(binaries)
     }
 
-    /// The target folder's build lock, waited for off the runtime's threads: another
-    /// deploy's build over the same folder holds it until it has copied its binaries out.
+    /// The target folder's build lock: another deploy's build over the same folder holds
+    /// it until it has copied its binaries out.
     async fn lock(&self) -> Result<std::fs::File> {
         std::fs::create_dir_all(&self.target)
             .with_context(|| format!("creating {}", self.target.display()))?;
-        let path = self.target.join(BUILD_LOCK);
-        let file =
-            std::fs::File::create(&path).with_context(|| format!("opening {}", path.display()))?;
-        tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-            .await?
-            .with_context(|| format!("locking {}", path.display()))
+        super::hold_lock(&self.target.join(BUILD_LOCK)).await
     }
 }
 

@@ -3,6 +3,7 @@
 //! the plan did. A failed phase stops the deploy; with `--on-failure rollback`, services
 //! this deploy already rolled go back to their previous task definitions.
 
+pub mod auditable;
 pub mod build_cache;
 pub mod copy;
 pub mod credential_helper;
@@ -250,4 +251,16 @@ fn first_failure(outcomes: Vec<Result<(), Error>>) -> Option<Error> {
     errors.sort_by_key(|e| std::cmp::Reverse(e.exit().severity()));
     let messages: Vec<String> = errors.iter().map(Error::message).collect();
     Some(errors.first()?.with_message(messages.join("\n")))
+}
+
+/// An exclusive lock on the file at `path` (created), held until the file is dropped;
+/// waited for off the runtime's threads, as long as another process holds it.
+pub(crate) async fn hold_lock(path: &Path) -> anyhow::Result<std::fs::File> {
+    use anyhow::Context as _;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("opening {}", path.display()))?;
+    let shown = path.display().to_string();
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await?
+        .with_context(|| format!("locking {shown}"))
 }
