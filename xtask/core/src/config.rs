@@ -131,8 +131,7 @@ pub struct Service {
     /// `build` as written, to check it against `kind`.
     build_written: Option<Spanned<Build>>,
     /// Whether the host build embeds the binary's dependency list (`cargo auditable`), so
-    /// that scanners (ECR's enhanced scanning, Trivy) see the crates of a `FROM scratch`
-    /// image. Opt-in: the first build on a machine installs cargo-auditable.
+    /// that scanners (Trivy, Grype, OSV-Scanner) see the crates of a `FROM scratch` image. Opt-in: the first build on a machine installs cargo-auditable.
     pub auditable: Option<Spanned<bool>>,
     /// The Dockerfile stage to build (`docker build --target`); `None`: the last.
     pub target: Option<String>,

@@ -1,7 +1,9 @@
 //! `cargo auditable` for the host build of `auditable = true` services: each binary carries
 //! its dependency list (crates and versions, zlib-compressed JSON in a `.dep-v0` section),
-//! which ECR's enhanced scanning, Trivy, Grype and Syft read. Without it a `FROM scratch`
-//! image holds nothing a scanner recognises.
+//! which Trivy, Grype, OSV-Scanner and Syft read (cargo-auditable's README lists them).
+//! Without it a `FROM scratch` image holds nothing a scanner recognises. Amazon Inspector
+//! scans Rust packages in ECR images, but its documentation does not say it reads this
+//! section: the first findings of an auditable image are the evidence.
 //!
 //! The pinned release ([`CARGO_AUDITABLE`]) is installed once per Cargo home under
 //! `xtask/` (`cargo install --locked`, about 20 s), never taken from `PATH`: its output is in
