@@ -147,8 +147,7 @@ async fn install(root: &Path) -> Result<()> {
         .context("running cargo install")?;
     if !out.status.success() {
         bail!(
-            "installing cargo-auditable {CARGO_AUDITABLE} failed (auditable services need it; \
-             crates.io must be reachable): {}",
+            "`cargo install` failed (it needs crates.io): {}",
             crate::text::tail(&String::from_utf8_lossy(&out.stderr), 10)
         );
     }

@@ -14,7 +14,7 @@ use super::Executor;
 use crate::aws::AwsContext as _;
 use crate::build_context;
 use crate::config::Build;
-use crate::deploy_plan::{HostBinary, ImageBuild};
+use crate::deploy_plan::{HostBinary, ImageBuild, CARGO_AUDITABLE};
 use crate::error::Error;
 use crate::git::Source as _;
 use crate::inputs::{target_rustflags_config, RUST_TARGET, RUST_TARGET_FLAGS};
@@ -316,7 +316,16 @@ impl HostBuild {
     ) -> Result<BTreeMap<String, PathBuf>> {
         let _lock = self.lock().await?;
         let auditable = match packages.iter().any(|p| p.auditable) {
-            true => Some(Auditable::installed(&cargo_home()?).await?),
+            // A tool that cannot be installed fails the build step, as a failed compile.
+            true => Some(
+                Auditable::installed(&cargo_home()?)
+                    .await
+                    .map_err(|err| {
+                        Error::Build(format!(
+                            "cargo-auditable {CARGO_AUDITABLE}, which auditable services build with: {err:#}"
+                        ))
+                    })?,
+            ),
             false => None,
         };
         let mut binaries = BTreeMap::new();
