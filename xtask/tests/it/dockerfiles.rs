@@ -95,6 +95,12 @@ fn what_the_dockerfile_cannot_account_for_is_a_warning_on_its_line() {
         "[services.api]\n",
         "[services.api]\nbuild = \"image\"\ntarget = \"runtime\"\n",
     );
+    // The Dockerfile compiles it: `auditable`, a setting of the host build, goes.
+    repo.replace(
+        "deploy.toml",
+        "auditable = true\nport = 8080\n",
+        "port = 8080\n",
+    );
     let head = repo.commit("unaccountable");
     let output = repo.xtask(&["plan", "--base", &base, "--head", &head, "--format", "json"]);
     assert_success(&output);
@@ -149,6 +155,12 @@ fn an_image_build_is_fingerprinted_by_its_crates_and_what_else_it_copies() {
         "deploy.toml",
         "[services.worker]\n",
         "[services.worker]\nbuild = \"image\"\ntarget = \"runtime\"\n",
+    );
+    // The Dockerfile compiles it: `auditable`, a setting of the host build, goes.
+    repo.replace(
+        "deploy.toml",
+        "auditable = true\nport = 8081\n",
+        "port = 8081\n",
     );
     repo.write(".dockerignore", "target\n");
     let base = repo.commit("base");

@@ -314,7 +314,7 @@ impl HostBuild {
         stage: &Path,
         cache: Option<&CompileCache>,
     ) -> Result<BTreeMap<String, PathBuf>> {
-        let _lock = self.lock().await?;
+        // The tool first: its install (its own lock) does not hold up other builds.
         let auditable = match packages.iter().any(|p| p.auditable) {
             // A tool that cannot be installed fails the build step, as a failed compile.
             true => Some(
@@ -328,6 +328,7 @@ impl HostBuild {
             ),
             false => None,
         };
+        let _lock = self.lock().await?;
         let mut binaries = BTreeMap::new();
         for binary in packages {
             let HostBinary {
