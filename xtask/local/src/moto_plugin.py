@@ -737,7 +737,12 @@ def immutable_tag_refusal(account, method, path, raw):
     repo = next((r for r in repos if r is not None), None)
     if repo is None or not repo.image_tag_mutability.startswith("IMMUTABLE"):
         return None
-    existing = registry_manifest(account, name, reference)
+    try:
+        existing = registry_manifest(account, name, reference)
+    except AwsError as err:
+        # The registry's own failure, as it would answer it: the client retries the push.
+        body = json.dumps({"errors": [{"code": "UNKNOWN", "message": err.message}]}).encode()
+        return 500, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body
     if existing is None or existing[0] == "sha256:" + hashlib.sha256(raw).hexdigest():
         return None
     message = (f"The image tag '{reference}' already exists in the '{name}' repository and cannot be "
@@ -754,11 +759,17 @@ def registry_tags(account, repo):
 
 
 def registry_manifest(account, repo, reference):
-    """(digest, media type, manifest text) of a tag or digest, or None."""
+    """(digest, media type, manifest text) of a tag or digest, or None when the registry has
+    none. Any other failure is ECR's ServerException (HTTP 500, which SDKs retry), never a
+    missing image: the registry's filesystem storage answers 500 ("invalid checksum digest
+    format") to a read racing a concurrent push of the same manifest."""
     status, headers, body = registry(account, "GET", f"/v2/{repo}/manifests/{reference}",
                                      headers={"Accept": ", ".join(MANIFEST_TYPES)})
-    if status != 200:
+    if status == 404:
         return None
+    if status != 200:
+        raise AwsError("ServerException",
+                       f"the registry answered {status} for {repo}@{reference}: {body[:200]!r}", 500)
     lower = {k.lower(): v for k, v in headers.items()}
     digest = lower.get("docker-content-digest") or "sha256:" + hashlib.sha256(body).hexdigest()
     return digest, lower.get("content-type", "").split(";")[0], body.decode()
