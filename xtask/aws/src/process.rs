@@ -99,3 +99,11 @@ pub fn free_port() -> std::io::Result<u16> {
         .local_addr()?
         .port())
 }
+
+/// `PATH` with `dir` first: for a child that must find a tool the deploy chose before any
+/// of the user's.
+pub fn path_with_first(dir: &std::path::Path) -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::iter::once(dir.to_owned()).chain(std::env::split_paths(&path));
+    std::env::join_paths(dirs).unwrap_or(path)
+}

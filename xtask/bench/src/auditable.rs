@@ -8,9 +8,9 @@ use super::{build_job, example_clone, git, measure, median_secs, Sample};
 use crate::cli::BenchAuditableArgs;
 use anyhow::Result;
 use std::path::Path;
-use std::process::Command;
 use xtask_aws::context::Context;
 use xtask_aws::deploy_plan::CARGO_AUDITABLE;
+use xtask_aws::exec::auditable::{install_command, Auditable};
 use xtask_local::Stack;
 
 /// The two ways a build job compiles, in the order each run measures them.
@@ -24,20 +24,11 @@ pub fn run(ctx: &Context, args: &BenchAuditableArgs) -> Result<()> {
         std::fs::remove_dir_all(&dir)?;
     }
     eprintln!("installing cargo-auditable {CARGO_AUDITABLE} into a scratch root");
-    let install = measure(
-        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args([
-                "install",
-                "--locked",
-                "--version",
-                CARGO_AUDITABLE,
-                "--root",
-            ])
-            .arg(dir.join("install"))
-            .arg("cargo-auditable")
-            .current_dir(std::env::temp_dir())
-            .env_remove("CARGO_TARGET_DIR"),
-    )?;
+    std::fs::create_dir_all(&dir)?;
+    let install = measure(&mut install_command(&dir.join("install")))?;
+    // And where the deploys find it, so no timed build job installs it.
+    let cargo_home = xtask_aws::exec::docker::cargo_home()?;
+    xtask_aws::aws::runtime()?.block_on(Auditable::installed(&cargo_home))?;
     let mut environments = String::new();
     for run in 1..=args.runs {
         for way in WAYS {

@@ -130,9 +130,8 @@ pub struct Service {
     pub build: Build,
     /// `build` as written, to check it against `kind`.
     build_written: Option<Spanned<Build>>,
-    /// Whether the host build embeds the binary's dependency list (`cargo auditable`), so
-    /// that scanners (Trivy, Grype, OSV-Scanner) see the crates of a `FROM scratch` image. Opt-in: the first build on a machine installs cargo-auditable.
-    pub auditable: Option<Spanned<bool>>,
+    /// `auditable` as written (see [`Service::auditable`]).
+    auditable: Option<Spanned<bool>>,
     /// The Dockerfile stage to build (`docker build --target`); `None`: the last.
     pub target: Option<String>,
     /// The build context folder, relative to the repository root (`""`: the root).
@@ -166,7 +165,9 @@ pub struct Service {
 }
 
 impl Service {
-    /// Whether the host build embeds this service's dependency list (`auditable = true`).
+    /// Whether the host build embeds this service's dependency list (`auditable = true`,
+    /// cargo-auditable), so that scanners (Trivy, Grype, OSV-Scanner) see the crates of a
+    /// `FROM scratch` image. Opt-in: a machine's first such build installs the tool.
     pub fn auditable(&self) -> bool {
         self.build == Build::Host && self.auditable.as_ref().is_some_and(|a| *a.get_ref())
     }
@@ -718,22 +719,7 @@ impl Config {
             if !service.context.get_ref().is_empty() {
                 check_relative_path(&service.context, problems);
             }
-            if let (ServiceKind::Docker, Some(written)) = (service.kind, &service.build_written) {
-                if *written.get_ref() == Build::Host {
-                    problems.push(Diagnostic::at(
-                        written.span(),
-                        format!("service `{}` is `kind = \"docker\"`: it builds in its image, not on the host", service.name),
-                    ).with_help("remove `build`, or make it a Rust service"));
-                }
-            }
-            if let Some(auditable) = &service.auditable {
-                if *auditable.get_ref() && service.build == Build::Image {
-                    problems.push(Diagnostic::at(
-                        auditable.span(),
-                        format!("service `{}` builds in its image: `auditable` applies to the tool's host build only", service.name),
-                    ).with_help("remove `auditable` and run `cargo auditable build` in the Dockerfile, or build on the host"));
-                }
-            }
+            check_service_build(service, problems);
             for template in [&service.ecs_service, &service.ecr_repository] {
                 check_template(template, problems);
             }
@@ -934,6 +920,32 @@ fn check_timeout(migrations: &Migrations, timeout: RunnerTimeout, problems: &mut
                 ),
             )
             .with_help("write it as PostgreSQL's setting would be, in humantime: `5s`, `500ms`"),
+        );
+    }
+}
+
+/// Where a service's build runs, against what else it says: a Docker service never
+/// builds on the host, and `auditable` (a host build setting) needs the host build.
+fn check_service_build(service: &Service, problems: &mut Vec<Diagnostic>) {
+    if let (ServiceKind::Docker, Some(written)) = (service.kind, &service.build_written) {
+        if *written.get_ref() == Build::Host {
+            problems.push(
+                Diagnostic::at(
+                    written.span(),
+                    format!("service `{}` is `kind = \"docker\"`: it builds in its image, not on the host", service.name),
+                )
+                .with_help("remove `build`, or make it a Rust service"),
+            );
+        }
+    }
+    let auditable = service.auditable.as_ref().filter(|a| *a.get_ref());
+    if let (Some(auditable), Build::Image) = (auditable, service.build) {
+        problems.push(
+            Diagnostic::at(
+                auditable.span(),
+                format!("service `{}` builds in its image: `auditable` applies to the tool's host build only", service.name),
+            )
+            .with_help("remove `auditable`, and run `cargo auditable build` in the Dockerfile"),
         );
     }
 }

@@ -650,13 +650,16 @@ MANIFEST_TYPES = [
 
 
 def registry(account, method, path, body=None, headers=None):
-    """(status, headers, body) of a call to the API of `account`'s registry."""
+    """(status, headers, body) of a call to the API of `account`'s registry; a registry that
+    does not answer is ECR's ServerException (HTTP 500, which SDKs retry)."""
     request = urllib.request.Request(f"http://{REGISTRIES[account]}{path}", data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
+    except OSError as err:
+        raise AwsError("ServerException", f"the registry did not answer {method} {path}: {err}", 500)
 
 
 # Headers that belong to one connection, never forwarded (RFC 9110, section 7.6.1).
@@ -755,6 +758,8 @@ def registry_tags(account, repo):
     status, _, body = registry(account, "GET", f"/v2/{repo}/tags/list")
     if status == 404:
         return []
+    if status != 200:
+        raise AwsError("ServerException", f"the registry answered {status} listing {repo}'s tags: {body[:200]!r}", 500)
     return sorted(json.loads(body).get("tags") or [])
 
 

@@ -353,33 +353,45 @@ fn deploy_images_hold_the_binary_cargo_builds_alone_and_the_same_files_from_anot
 fn an_auditable_build_whose_tool_cannot_be_installed_fails_the_build_and_pushes_nothing() {
     let project = Project::new(Images::Own);
     project.bootstrap();
-    // A Cargo home where the tool's folder cannot be made: `xtask` is a file there.
+    // A failed install, in one line that names the tool and the cause.
+    let failed = |home: &Path, offline: bool| -> String {
+        let mut deploy =
+            project.command(&["--images-only", "--services", "api", "--format", "json"]);
+        deploy.env("CARGO_HOME", home);
+        if offline {
+            deploy.env("CARGO_NET_OFFLINE", "true");
+        }
+        let failed = crate::deploy::Deployed::from(deploy.output().unwrap());
+        failed.expect(10);
+        let api = failed.service("api");
+        assert_eq!(api["outcome"], "not_started", "{}", failed.stdout);
+        assert!(
+            api["image"].is_null(),
+            "nothing built or pushed: {}",
+            failed.stdout
+        );
+        let error = failed.summary()["error"].as_str().unwrap().to_owned();
+        assert!(
+            error.starts_with("cargo-auditable 0.7.7, which auditable services build with: ")
+                && !error.contains('\n'),
+            "{error}"
+        );
+        error
+    };
+    // 1. A Cargo home where the tool's folder cannot be made: `xtask` is a file there.
     let home = tempfile::tempdir().unwrap();
     std::fs::write(home.path().join("xtask"), "not a folder\n").unwrap();
-    let output = project
-        .command(&["--images-only", "--services", "api", "--format", "json"])
-        .env("CARGO_HOME", home.path())
-        .output()
-        .unwrap();
-    let failed = crate::deploy::Deployed::from(output);
-    failed.expect(10);
+    let error = failed(home.path(), false);
     let tools = home.path().join("xtask");
-    let error = failed.summary()["error"].as_str().unwrap();
     assert!(
-        error.starts_with("cargo-auditable 0.7.7, which auditable services build with: ")
-            && error.contains(&format!("creating {}", tools.display()))
-            && !error.contains('\n'),
-        "one line naming the tool and the folder it could not make: {error}"
+        error.contains(&format!("creating {}", tools.display())),
+        "{error}"
     );
-    assert_eq!(
-        failed.service("api")["outcome"],
-        "not_started",
-        "{}",
-        failed.stdout
-    );
+    // 2. `cargo install` that cannot reach crates.io (an empty Cargo home, offline).
+    let home = tempfile::tempdir().unwrap();
+    let error = failed(home.path(), true);
     assert!(
-        failed.service("api")["image"].is_null(),
-        "nothing was built or pushed: {}",
-        failed.stdout
+        error.contains("`cargo install` failed (it needs crates.io): "),
+        "{error}"
     );
 }

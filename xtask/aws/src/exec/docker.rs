@@ -80,10 +80,7 @@ impl Docker {
 
     fn command(&self) -> Command {
         let mut command = Command::new("docker");
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let bin = self.config.path().join("bin");
-        let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path)))
-            .unwrap_or(path);
+        let path = crate::process::path_with_first(&self.config.path().join("bin"));
         command
             .env("DOCKER_CONFIG", self.config.path())
             .env("PATH", path)
@@ -342,7 +339,8 @@ impl HostBuild {
                 cache.wrap(&mut cargo);
             }
             if let (true, Some(auditable)) = (binary.auditable, &auditable) {
-                auditable.wrap(&mut cargo, &self.config(), stage)?;
+                (auditable.wrap(&mut cargo, &self.config(), stage))
+                    .map_err(|err| Error::Build(format!("{err:#}")))?;
             }
             let mut cargo = Command::from(cargo);
             cargo.kill_on_drop(true);
@@ -419,9 +417,10 @@ pub fn run_vars() -> Vec<String> {
 }
 
 /// Cargo's home folder, as Cargo finds it (`CARGO_HOME`, else `~/.cargo`).
-fn cargo_home() -> Result<PathBuf> {
+pub fn cargo_home() -> Result<PathBuf> {
     if let Some(home) = std::env::var_os("CARGO_HOME") {
-        return Ok(PathBuf::from(home));
+        // Cargo takes a relative one from the current folder; the children here run in others.
+        return std::path::absolute(&home).context("making CARGO_HOME absolute");
     }
     let home = std::env::var_os("HOME").context("neither CARGO_HOME nor HOME is set")?;
     Ok(PathBuf::from(home).join(".cargo"))
