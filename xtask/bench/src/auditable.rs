@@ -4,7 +4,7 @@
 //! runs it, with both services auditable and with neither (the baseline), each from a clone
 //! of its own; then the binaries' sizes, and the once-per-machine install of the tool.
 
-use super::{build_job, example_clone, git, measure, median_secs, Sample};
+use super::{build_job, commit_all, example_clone, measure, median_secs, Sample};
 use crate::cli::BenchAuditableArgs;
 use anyhow::Result;
 use std::path::Path;
@@ -70,11 +70,7 @@ fn strip_auditable(repo: &Path) -> Result<()> {
     let path = repo.join("deploy.toml");
     let toml = std::fs::read_to_string(&path)?.replace("auditable = true\n", "");
     std::fs::write(&path, toml)?;
-    let commit = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"];
-    git(
-        repo,
-        &[&commit[..], &["commit", "-qam", "no auditable services"]].concat(),
-    )
+    commit_all(repo, "no auditable services")
 }
 
 fn report(runs: usize, samples: &[Vec<Sample>], sizes: [u64; 2], install: f64) {

@@ -472,9 +472,11 @@ fn example_clone(ctx: &Context, dir: &Path, service_lines: &str, environments: &
     }
     toml.push_str(environments);
     std::fs::write(&path, toml)?;
-    let commit = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"];
-    git(
-        dir,
-        &[&commit[..], &["commit", "-qam", "bench environments"]].concat(),
-    )
+    commit_all(dir, "bench environments")
+}
+
+/// Commits every change to tracked files of the clone at `dir`, as the benchmarks' author.
+fn commit_all(dir: &Path, message: &str) -> Result<()> {
+    let author = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"];
+    git(dir, &[&author[..], &["commit", "-qam", message]].concat())
 }
