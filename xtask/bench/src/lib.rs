@@ -445,8 +445,9 @@ fn median_secs(taken: &[Sample]) -> f64 {
 }
 
 /// A clone of HEAD in `dir` (replaced) for benchmarks that deploy the example services:
-/// a project name of its own, each service's repository per environment
-/// (`bench/{env}/{name}`, so every measured run moves every image) with `service_lines`
+/// a project name of its own, each service's repository per project and environment
+/// (`bench/{project}/{env}/{name}`, so every measured run moves every image, also when an
+/// earlier benchmark left images on the same stack) with `service_lines`
 /// besides, and `environments` (deploy.toml tables) appended; committed.
 fn example_clone(ctx: &Context, dir: &Path, service_lines: &str, environments: &str) -> Result<()> {
     if dir.exists() {
@@ -466,7 +467,7 @@ fn example_clone(ctx: &Context, dir: &Path, service_lines: &str, environments: &
     for service in ["api", "worker"] {
         toml = toml.replacen(
             &format!("[services.{service}]\n"),
-            &format!("[services.{service}]\necr_repository = \"bench/{{env}}/{{name}}\"\n{service_lines}"),
+            &format!("[services.{service}]\necr_repository = \"bench/{{project}}/{{env}}/{{name}}\"\n{service_lines}"),
             1,
         );
     }
